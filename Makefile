@@ -1,0 +1,45 @@
+# ganbench: `make demo` (set-up + the default suite on CPU) and `make test` (ruff + pytest).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUITE ?= suites/quick.yaml
+DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: install data demo test lint format clean
+
+# torch and torchvision are resolved together by pip (CUDA builds, which also run on CPU).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Fashion-MNIST offline from Debian's dataset-fashion-mnist when root with apt,
+# else torchvision's download; either way it lands in data/FashionMNIST/raw.
+data: install
+	@if [ ! -f $(DEBIAN_FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's dataset-fashion-mnist"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq dataset-fashion-mnist >/dev/null) || \
+			echo "apt-get failed; falling back to torchvision's download"; \
+	fi
+	$(BIN)/ganbench data fetch fashion-mnist
+
+demo: data
+	$(BIN)/ganbench train-suite $(SUITE)
+
+lint: install
+	$(BIN)/ruff check ganbench tests
+	$(BIN)/ruff format --check ganbench tests
+
+format: install
+	$(BIN)/ruff format ganbench tests
+	$(BIN)/ruff check --fix ganbench tests
+
+test: data lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) data reports/*/ .pytest_cache .ruff_cache
