@@ -1,0 +1,87 @@
+"""What every dataset provides: a config, an availability check and an in-memory tensor."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import torch
+from pydantic import Field, PositiveInt
+
+from ganbench.registry import Registry
+from ganbench.schema import Section
+
+DATA_ROOT_ENV = "GANBENCH_DATA"
+
+
+def default_data_root() -> Path:
+    """Where datasets live unless a suite says otherwise: $GANBENCH_DATA, else ./data."""
+    return Path(os.environ.get(DATA_ROOT_ENV, "data"))
+
+
+class DatasetConfig(Section):
+    name: str
+    subset: PositiveInt | None = Field(
+        None, description="use this many examples, a fixed seeded choice (null: all)"
+    )
+    subset_seed: int = Field(0, description="seed of the subset choice, shared by all runs")
+
+
+@dataclass(frozen=True)
+class Data:
+    """A whole dataset in memory: uint8 images (N, C, H, W) or float points (N, D)."""
+
+    values: torch.Tensor
+    kind: Literal["image", "points"]
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape[1:])
+
+    def batch(self, indices: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Gather examples, move them to ``device`` and scale images to [-1, 1]."""
+        x = self.values.index_select(0, indices).to(device, non_blocking=True)
+        if self.kind == "image":
+            return x.float().div_(127.5).sub_(1.0)
+        return x.float()
+
+
+class DataSource:
+    """A registry entry: one named dataset."""
+
+    Config: ClassVar[type[DatasetConfig]]
+    kind: ClassVar[Literal["image", "points"]] = "image"
+
+    @classmethod
+    def sample_shape(cls, cfg: DatasetConfig) -> tuple[int, ...]:
+        """Shape of one example as the model sees it, known without loading the data."""
+        raise NotImplementedError
+
+    @classmethod
+    def num_examples(cls, cfg: DatasetConfig) -> int | None:
+        """How many examples a run will see (after the subset), if known without loading."""
+        return None
+
+    @classmethod
+    def check(cls, cfg: DatasetConfig) -> None:
+        """Raise UserError naming what is missing and how to provide it (cheap, no loading)."""
+
+    @classmethod
+    def load(cls, cfg: DatasetConfig) -> Data:
+        raise NotImplementedError
+
+
+DATASETS: Registry[type[DataSource]] = Registry("dataset")
+
+
+def choose_subset(n: int, cfg: DatasetConfig) -> torch.Tensor | None:
+    """Indices of the configured subset (sorted), or None for the whole dataset."""
+    if cfg.subset is None or cfg.subset >= n:
+        return None
+    gen = torch.Generator().manual_seed(cfg.subset_seed)
+    return torch.randperm(n, generator=gen)[: cfg.subset].sort().values

@@ -1,0 +1,241 @@
+"""Image datasets: Fashion-MNIST, MNIST, CIFAR-10 (torchvision formats) and a folder of images."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from ganbench.data.base import DATASETS, Data, DataSource, DatasetConfig, choose_subset
+from ganbench.data.base import default_data_root as _default_root
+from ganbench.data.transforms import Fit, convert_channels, fit_size
+from ganbench.errors import UserError
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class ImageDatasetConfig(DatasetConfig):
+    root: Path | None = Field(None, description="data folder (null: $GANBENCH_DATA or ./data)")
+    split: Literal["train", "test"] = "train"
+    image_size: int = Field(32, ge=4, le=1024, description="side of the square model input, px")
+    channels: Literal[1, 3] | None = Field(None, description="null: the dataset's own")
+    fit: Fit = Field("auto", description="pad, resize, or auto (pad when at most 25% smaller)")
+
+    def data_root(self) -> Path:
+        return self.root if self.root is not None else _default_root()
+
+
+class ImageSource(DataSource):
+    """Common path: load native uint8 images, take the subset, fix channels and size."""
+
+    native_channels: int = 1
+    split_sizes: dict[str, int] = {}
+
+    @classmethod
+    def num_examples(cls, cfg: ImageDatasetConfig) -> int | None:
+        n = cls.split_sizes.get(cfg.split)
+        return n if n is None or cfg.subset is None else min(n, cfg.subset)
+
+    @classmethod
+    def sample_shape(cls, cfg: ImageDatasetConfig) -> tuple[int, ...]:
+        return (cfg.channels or cls.native_channels, cfg.image_size, cfg.image_size)
+
+    @classmethod
+    def load(cls, cfg: ImageDatasetConfig) -> Data:
+        cls.check(cfg)
+        images = cls.load_native(cfg)  # (N, C, H, W) uint8
+        keep = choose_subset(images.shape[0], cfg)
+        if keep is not None:
+            images = images.index_select(0, keep)
+        images = convert_channels(images, cfg.channels or cls.native_channels)
+        return Data(fit_size(images, cfg.image_size, cfg.fit).contiguous(), "image")
+
+    @classmethod
+    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class FashionMNISTConfig(ImageDatasetConfig):
+    name: Literal["fashion-mnist"] = "fashion-mnist"
+
+
+@DATASETS.register("fashion-mnist")
+class FashionMNIST(ImageSource):
+    """Zalando's Fashion-MNIST, 28x28 grey; offline from Debian's dataset-fashion-mnist."""
+
+    Config = FashionMNISTConfig
+    folder = "FashionMNIST"
+    split_sizes = {"train": 60_000, "test": 10_000}
+
+    @classmethod
+    def raw_dir(cls, cfg: ImageDatasetConfig) -> Path:
+        return cfg.data_root() / cls.folder / "raw"
+
+    @classmethod
+    def check(cls, cfg: ImageDatasetConfig) -> None:
+        if _has_idx(cls.raw_dir(cfg)) or _has_idx(DEBIAN_FASHION_MNIST, ".gz"):
+            return
+        raise UserError(
+            f"dataset.name: fashion-mnist not found: looked in {cls.raw_dir(cfg)} and "
+            f"{DEBIAN_FASHION_MNIST}. Fix: `make data`, or `apt-get install "
+            "dataset-fashion-mnist`, or `ganbench data fetch fashion-mnist` (downloads)"
+        )
+
+    @classmethod
+    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
+        from torchvision.datasets import FashionMNIST as TV
+
+        if not _has_idx(cls.raw_dir(cfg)):
+            copy_idx(DEBIAN_FASHION_MNIST, cls.raw_dir(cfg))
+        ds = TV(str(cfg.data_root()), train=cfg.split == "train", download=False)
+        return ds.data.unsqueeze(1)
+
+
+class MNISTConfig(ImageDatasetConfig):
+    name: Literal["mnist"] = "mnist"
+
+
+@DATASETS.register("mnist")
+class MNIST(ImageSource):
+    """LeCun's handwritten digits, 28x28 grey, torchvision layout under <root>/MNIST/raw."""
+
+    Config = MNISTConfig
+    folder = "MNIST"
+    split_sizes = {"train": 60_000, "test": 10_000}
+
+    @classmethod
+    def check(cls, cfg: ImageDatasetConfig) -> None:
+        raw = cfg.data_root() / cls.folder / "raw"
+        if not _has_idx(raw):
+            raise UserError(
+                f"dataset.name: mnist not found: looked in {raw} for {', '.join(IDX_FILES)}. "
+                "Fix: `ganbench data fetch mnist` where the network is reachable, or copy "
+                "those files there"
+            )
+
+    @classmethod
+    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
+        from torchvision.datasets import MNIST as TV
+
+        ds = TV(str(cfg.data_root()), train=cfg.split == "train", download=False)
+        return ds.data.unsqueeze(1)
+
+
+class CIFAR10Config(ImageDatasetConfig):
+    name: Literal["cifar10"] = "cifar10"
+
+
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
+@DATASETS.register("cifar10")
+class CIFAR10(ImageSource):
+    """CIFAR-10, 32x32 colour, torchvision layout (<root>/cifar-10-batches-py)."""
+
+    Config = CIFAR10Config
+    native_channels = 3
+    split_sizes = {"train": 50_000, "test": 10_000}
+
+    @classmethod
+    def check(cls, cfg: ImageDatasetConfig) -> None:
+        root = cfg.data_root()
+        if (root / "cifar-10-batches-py").is_dir() or (root / CIFAR10_ARCHIVE).is_file():
+            return
+        raise UserError(
+            f"dataset.name: cifar10 not found: looked for {root / 'cifar-10-batches-py'} and "
+            f"{root / CIFAR10_ARCHIVE}. Fix: put {CIFAR10_ARCHIVE} ({CIFAR10_URL}, 163 MiB) "
+            f"in {root}, or run `ganbench data fetch cifar10` where the network is reachable"
+        )
+
+    @classmethod
+    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
+        from torchvision.datasets import CIFAR10 as TV
+
+        root = cfg.data_root()
+        # With the archive present, torchvision verifies and extracts it without downloading.
+        extract = not (root / "cifar-10-batches-py").is_dir()
+        ds = TV(str(root), train=cfg.split == "train", download=extract)
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+
+class ImageFolderConfig(ImageDatasetConfig):
+    name: Literal["image-folder"] = "image-folder"
+    root: Path = Field(..., description="folder searched recursively for images")
+    split: Literal["train"] = "train"
+    channels: Literal[1, 3] | None = 3
+    fit: Fit = "resize"
+
+
+@DATASETS.register("image-folder")
+class ImageFolder(ImageSource):
+    """The user's own images: every image file under ``root``, recursively."""
+
+    Config = ImageFolderConfig
+    native_channels = 3
+
+    @classmethod
+    def files(cls, cfg: ImageFolderConfig) -> list[Path]:
+        if not cfg.root.is_dir():
+            return []
+        found = (p for p in cfg.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return sorted(found)
+
+    @classmethod
+    def num_examples(cls, cfg: ImageFolderConfig) -> int | None:
+        n = len(cls.files(cfg))
+        return n if cfg.subset is None else min(n, cfg.subset)
+
+    @classmethod
+    def check(cls, cfg: ImageFolderConfig) -> None:
+        if not cls.files(cfg):
+            raise UserError(
+                f"dataset.root: no images found under {cfg.root} "
+                f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+
+    @classmethod
+    def load(cls, cfg: ImageFolderConfig) -> Data:
+        from PIL import Image
+
+        files = cls.files(cfg)
+        keep = choose_subset(len(files), cfg)
+        if keep is not None:
+            files = [files[i] for i in keep.tolist()]
+        mode = "L" if cfg.channels == 1 else "RGB"
+        images = []
+        for path in files:
+            with Image.open(path) as img:
+                pixels = torch.frombuffer(bytearray(img.convert(mode).tobytes()), dtype=torch.uint8)
+                w, h = img.size
+            one = pixels.view(h, w, -1).permute(2, 0, 1).unsqueeze(0)
+            images.append(fit_size(one, cfg.image_size, cfg.fit))
+        return Data(torch.cat(images).contiguous(), "image")
+
+
+def _has_idx(folder: Path, suffix: str = "") -> bool:
+    return all((folder / f"{name}{suffix}").is_file() for name in IDX_FILES)
+
+
+def copy_idx(source: Path, raw_dir: Path) -> None:
+    """Decompress the four .gz IDX files from ``source`` into torchvision's raw folder."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for name in IDX_FILES:
+        target = raw_dir / name
+        partial = target.with_suffix(".partial")
+        with gzip.open(source / f"{name}.gz", "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        partial.replace(target)
