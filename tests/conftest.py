@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny run configs, suite files, and the gpu marker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from ganbench.config import RunConfig
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def mixture_run(**overrides: Any) -> RunConfig:
+    """A run that trains in milliseconds per step: MLP GAN on a 2-D ring of Gaussians."""
+    base: dict[str, Any] = {
+        "name": "tiny",
+        "seed": 0,
+        "dataset": {"name": "gaussian-mixture", "num_samples": 512, "std": 0.1},
+        "model": {"name": "mlp", "latent_dim": 4, "hidden": 16, "depth": 1},
+        "loss": {"name": "bce"},
+        "strategy": {"name": "alternating", "lr_g": 1e-3, "lr_d": 1e-3},
+        "batch": {"size": 32},
+        "budget": {"iterations": 20},
+        "checkpoint": {"every_iterations": 5, "every_seconds": None},
+        "log_every": 1,
+        "device": "cpu",
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and "name" not in value:
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return RunConfig.model_validate(base)
+
+
+@pytest.fixture
+def write_suite(tmp_path: Path):
+    """Write a suite mapping to a YAML file; output goes under tmp_path."""
+
+    def write(suite: dict[str, Any], name: str = "suite.yaml") -> Path:
+        suite = {"output_dir": str(tmp_path / "out"), **suite}
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(suite, sort_keys=False))
+        return path
+
+    return write
+
+
+def tiny_suite(**defaults: Any) -> dict[str, Any]:
+    base = {
+        "dataset": {"name": "gaussian-mixture", "num_samples": 256},
+        "model": {"name": "mlp", "latent_dim": 4, "hidden": 16, "depth": 1},
+        "budget": {"iterations": 6},
+        "batch": {"size": 32},
+        "log_every": 2,
+        "device": "cpu",
+    }
+    base.update(defaults)
+    return {"name": "tiny", "defaults": base}
