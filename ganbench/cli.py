@@ -1,0 +1,131 @@
+"""ganbench's command line. Commands parse, call one function and render; heavy imports
+(torch, pandas) happen inside the commands so ``ganbench --help`` is instant."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ganbench import __version__
+from ganbench.errors import UserError
+
+app = typer.Typer(
+    name="ganbench",
+    help="Benchmark and profile the efficiency of GAN training and generation in PyTorch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Get datasets ready for offline runs.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(err: UserError) -> typer.Exit:
+    """Print a user error without a traceback; exit code 2."""
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=UserError.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ganbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """ganbench: which way of training or running this GAN is cheapest for the quality I need?"""
+
+
+@app.command("train-suite")
+def train_suite(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file, e.g. suites/quick.yaml.")],
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a field: path=value (repeatable).")
+    ] = [],  # noqa: B006  (Typer reads the default)
+    seeds: Annotated[str | None, typer.Option(help="Run these seeds, e.g. 0,1,2.")] = None,
+    only: Annotated[
+        list[str], typer.Option(help="Run only these names or ids (glob patterns, repeatable).")
+    ] = [],  # noqa: B006
+    fresh: Annotated[bool, typer.Option(help="Start every selected run over.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the resolved runs and exit.")] = False,
+) -> None:
+    """Train every run of a suite; results go to reports/<suite>/<run>/."""
+    from ganbench.config import load_suite, parse_seeds
+    from ganbench.runner import plan_suite, run_suite
+
+    try:
+        loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
+        plans = plan_suite(loaded, fresh=fresh)
+    except UserError as err:
+        raise fail(err) from None
+    from ganbench.console_ui import RichObserver, print_plans, print_summaries
+
+    print_plans(console, loaded, plans)
+    if dry_run:
+        return
+    with RichObserver(console) as observer:
+        summaries = run_suite(loaded, plans, observer)
+    print_summaries(console, loaded, summaries)
+    statuses = {s.get("status") for s in summaries}
+    if "interrupted" in statuses:
+        raise typer.Exit(code=130)
+    if "failed" in statuses:
+        raise typer.Exit(code=1)
+
+
+@app.command("list")
+def list_registered(
+    kind: Annotated[
+        str | None, typer.Argument(help="datasets, models, losses or strategies (default: all)")
+    ] = None,
+) -> None:
+    """List the registered datasets, models, losses and strategies."""
+    from ganbench.registries import REGISTRIES
+
+    try:
+        chosen = _choose_registries(REGISTRIES, kind)
+    except UserError as err:
+        raise fail(err) from None
+    for name, registry in chosen.items():
+        console.print(f"[bold]{name}[/]: {', '.join(registry.names())}")
+
+
+def _choose_registries(registries: dict[str, Any], kind: str | None) -> dict[str, Any]:
+    if kind is None:
+        return registries
+    if kind not in registries:
+        raise UserError(f"list: unknown kind {kind!r} (choose: {', '.join(registries)})")
+    return {kind: registries[kind]}
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset name, e.g. fashion-mnist.")],
+    root: Annotated[
+        Path | None, typer.Option(help="Data folder (default: $GANBENCH_DATA or ./data).")
+    ] = None,
+) -> None:
+    """Copy (from a local Debian package) or download a dataset into the data folder."""
+    from ganbench.data.base import default_data_root
+    from ganbench.data.fetch import fetch_dataset
+
+    try:
+        console.print(fetch_dataset(name, root or default_data_root()))
+    except UserError as err:
+        raise fail(err) from None
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m ganbench`
+    sys.exit(app())

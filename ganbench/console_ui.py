@@ -1,0 +1,104 @@
+"""Terminal rendering for `ganbench train-suite`: the plan, a progress bar per run, a table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import TimeRemainingColumn
+from rich.table import Table
+
+from ganbench.config import Suite
+from ganbench.runner import RunPlan
+
+STEPS = 1000  # progress bar resolution: the fraction of the run's budget
+
+
+def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
+    table = Table(title=f"suite {suite.name}: {len(plans)} runs -> {suite.output_dir}")
+    for column in ("run", "strategy", "model", "dataset", "batch", "budget", "device", "action"):
+        table.add_column(column)
+    for p in plans:
+        r, b = p.run, p.run.budget
+        budget = ", ".join(
+            f"{v:g} {k}" for k, v in (("it", b.iterations), ("ep", b.epochs),
+                                      ("s", b.wall_seconds)) if v is not None
+        )
+        sizes = "->".join(str(s) for s in r.batch.sizes)
+        action = p.action + (f" ({p.note})" if p.note else "")
+        table.add_row(r.id, r.strategy.name, r.model.name, r.dataset.name, sizes, budget,
+                      str(p.device), action)
+    console.print(table)
+
+
+class RichObserver:
+    """One progress bar per run: share of the budget, it/s, losses, batch size, ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> RichObserver:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def run_started(self, plan: RunPlan, index: int, total: int) -> None:
+        label = f"[{index + 1}/{total}] {plan.run.id}"
+        self.task = self.progress.add_task(label, total=STEPS, stats=plan.action)
+
+    def logged(self, record: dict[str, Any]) -> None:
+        if self.task is None:
+            return
+        rate = record["iteration"] / record["train_s"] if record["train_s"] > 0 else 0.0
+        stats = (f"{rate:6.1f} it/s  d {record['d_loss']:.3f}  g {record['g_loss']:.3f}  "
+                 f"bs {record['batch_size']}")
+        self.progress.update(self.task, completed=record["fraction"] * STEPS, stats=stats)
+
+    def run_ended(self, plan: RunPlan, summary: dict[str, Any]) -> None:
+        if self.task is None:
+            return
+        status = summary.get("status", "?") + (" (skipped)" if summary.get("skipped") else "")
+        done = STEPS if status.startswith("finished") else None
+        self.progress.update(self.task, completed=done, stats=status)
+        self.task = None
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, Any]]) -> None:
+    table = Table(title=f"suite {suite.name}")
+    columns = ("run", "status", "iters", "it/s", "img/s", "iter p50 ms", "iter p90 ms",
+               "train s", "grad evals", "full passes", "peak RSS MiB", "d loss", "g loss")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("run", "status") else "right")
+    for s in summaries:
+        status = s.get("status", "?") + (" (skipped)" if s.get("skipped") else "")
+        p50, p90 = s.get("iter_time_p50_s"), s.get("iter_time_p90_s")
+        rss = s.get("peak_rss_bytes")
+        table.add_row(
+            s.get("run_id", "?"), status, _fmt(s.get("iterations"), "d"),
+            _fmt(s.get("iterations_per_s"), ".1f"), _fmt(s.get("images_per_s"), ".0f"),
+            _fmt(p50 * 1e3 if p50 is not None else None, ".1f"),
+            _fmt(p90 * 1e3 if p90 is not None else None, ".1f"),
+            _fmt(s.get("train_s"), ".1f"), _fmt(s.get("grad_evals"), "d"),
+            _fmt(s.get("full_batch_passes"), "d"),
+            _fmt(rss / 2**20 if rss else None, ".0f"),
+            _fmt(s.get("final_d_loss"), ".3f"), _fmt(s.get("final_g_loss"), ".3f"),
+        )
+    console.print(table)
+    console.print(f"results: {suite.output_dir}/ (runs.csv, and per run: summary.json, "
+                  "events.jsonl, samples.png, checkpoint.pt)")

@@ -1,0 +1,165 @@
+"""The results store: one folder per run, written so that a crash loses at most one event.
+
+reports/<suite>/<run id>/
+    config.yaml      the resolved run config
+    events.jsonl     append-only, flushed per line (start, resume, iteration, batch_size,
+                     eval, checkpoint, end)
+    summary.json     status and cost figures, rewritten atomically
+    samples.png      fixed-noise samples at the last evaluation (samples/ keeps each one)
+    checkpoint.pt    models, optimisers, strategy state, RNG states (atomic replace)
+    error.txt        traceback of a failed run
+reports/<suite>/runs.csv   one row per run, from the summaries
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+TERMINAL = {"finished", "diverged", "oom"}
+
+
+class EventLog:
+    """Append-only JSON lines, flushed after every write."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"event": event, "time": time.time(), **{k: _finite(v) for k, v in fields.items()}}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null (the end event says why)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Events in order, without those a resume superseded and without a torn last line.
+
+    After a crash the run resumes from its last checkpoint; iteration-stamped events
+    written after that checkpoint are dropped when the ``resume`` event is read.
+    """
+    events: list[dict[str, Any]] = []
+    if not path.is_file():
+        return events
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by a kill
+        if record.get("event") == "resume":
+            resumed_at = record.get("iteration", 0)
+            events = [e for e in events if e.get("iteration", 0) <= resumed_at]
+        events.append(record)
+    return events
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+class RunStore:
+    """Paths and atomic writes for one run's folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.config = folder / "config.yaml"
+        self.events = folder / "events.jsonl"
+        self.summary = folder / "summary.json"
+        self.samples = folder / "samples.png"
+        self.samples_dir = folder / "samples"
+        self.checkpoint = folder / "checkpoint.pt"
+        self.error = folder / "error.txt"
+
+    def create(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def clear(self) -> None:
+        """Remove a previous attempt's files (``--fresh``); other files are left alone."""
+        for path in (self.config, self.events, self.summary, self.samples, self.checkpoint,
+                     self.error):
+            path.unlink(missing_ok=True)
+        if self.samples_dir.is_dir():
+            for png in self.samples_dir.glob("*.png"):
+                png.unlink()
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_atomic(self.config, yaml.safe_dump(config, sort_keys=False))
+
+    def read_config(self) -> dict[str, Any] | None:
+        if not self.config.is_file():
+            return None
+        return yaml.safe_load(self.config.read_text(encoding="utf-8"))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        clean = {k: _finite(v) for k, v in summary.items()}
+        write_atomic(self.summary, json.dumps(clean, indent=2) + "\n")
+
+    def read_summary(self) -> dict[str, Any] | None:
+        if not self.summary.is_file():
+            return None
+        try:
+            return json.loads(self.summary.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return None
+
+    def open_events(self) -> EventLog:
+        return EventLog(self.events)
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        import torch
+
+        tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.checkpoint)
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        import torch
+
+        if not self.checkpoint.is_file():
+            return None
+        return torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+
+
+def write_runs_csv(output_dir: Path) -> Path:
+    """One row per run folder that has a summary (flattened with dotted names)."""
+    import pandas as pd
+
+    rows = []
+    for summary_path in sorted(output_dir.glob("*/summary.json")):
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        rows.append(pd.json_normalize(summary, sep=".").iloc[0].to_dict())
+    path = output_dir / "runs.csv"
+    frame = pd.DataFrame(rows)
+    list_columns = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, list)).any()]
+    frame = frame.drop(columns=list_columns)  # per-epoch lists stay in summary.json
+    write_atomic(path, frame.to_csv(index=False))
+    return path

@@ -1,0 +1,151 @@
+"""Runs a suite: checks everything first, then trains each run in isolation.
+
+Re-running a suite skips finished runs and resumes unfinished ones from their
+checkpoint (``fresh=True`` starts them over). A failure inside one run is recorded in
+that run and the suite goes on; Ctrl-C stops after the current iteration with a
+checkpoint written (a second Ctrl-C stops at once).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import torch
+
+from ganbench.config import RunConfig, Suite
+from ganbench.data import DATASETS
+from ganbench.errors import UserError
+from ganbench.results import TERMINAL, RunStore, write_runs_csv
+from ganbench.session import resolve_device
+from ganbench.train import train_run
+
+Action = Literal["start", "resume", "skip"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run: RunConfig
+    store: RunStore
+    device: torch.device
+    action: Action
+    note: str = ""
+
+
+class Observer(Protocol):
+    """What the runner reports as it goes (the CLI renders it)."""
+
+    def run_started(self, plan: RunPlan, index: int, total: int) -> None: ...
+
+    def logged(self, record: dict[str, Any]) -> None: ...
+
+    def run_ended(self, plan: RunPlan, summary: dict[str, Any]) -> None: ...
+
+
+def plan_suite(suite: Suite, fresh: bool = False) -> list[RunPlan]:
+    """Decide what to do with every run; raise UserError before any work on a problem."""
+    _check_datasets(suite.runs)
+    plans = []
+    for run in suite.runs:
+        store = RunStore(suite.output_dir / run.id)
+        device = resolve_device(run.device)
+        action, note = ("start", "") if fresh else _decide(run, store)
+        plans.append(RunPlan(run, store, device, action, note))
+    return plans
+
+
+def _check_datasets(runs: list[RunConfig]) -> None:
+    seen: set[str] = set()
+    for run in runs:
+        key = run.dataset.model_dump_json()
+        if key not in seen:
+            seen.add(key)
+            DATASETS.get(run.dataset.name).check(run.dataset)
+
+
+def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str]:
+    stored = store.read_config()
+    if stored is None:
+        return "start", ""
+    stored_run = RunConfig.model_validate(stored)
+    changed = _differences(stored_run.training_identity(), run.training_identity())
+    if changed:
+        raise UserError(
+            f"{store.folder}: holds a run with a different configuration "
+            f"(differs in: {', '.join(changed)}). Use --fresh to start it over, or another "
+            "output_dir"
+        )
+    summary = store.read_summary() or {}
+    status = summary.get("status")
+    if status in TERMINAL and (status != "finished" or stored_run.budget == run.budget):
+        return "skip", f"already {status}"
+    if store.checkpoint.is_file():
+        return "resume", "from its last checkpoint"
+    return "start", "no checkpoint to resume from"
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def run_suite(
+    suite: Suite, plans: list[RunPlan], observer: Observer | None = None
+) -> list[dict[str, Any]]:
+    """Execute the plans in order; return one summary per run (skipped ones included)."""
+    suite.output_dir.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    with GracefulStop() as stop:
+        for index, plan in enumerate(plans):
+            if observer:
+                observer.run_started(plan, index, len(plans))
+            summary = _execute(plan, observer, stop)
+            summaries.append(summary)
+            write_runs_csv(suite.output_dir)
+            if observer:
+                observer.run_ended(plan, summary)
+            if summary.get("status") == "interrupted":
+                break
+    return summaries
+
+
+def _execute(plan: RunPlan, observer: Observer | None, stop: GracefulStop) -> dict[str, Any]:
+    if plan.action == "skip":
+        return {**(plan.store.read_summary() or {}), "skipped": True}
+    if plan.action == "start":
+        plan.store.clear()
+    on_log = observer.logged if observer else None
+    return train_run(plan.run, plan.store, plan.device, on_log=on_log, should_stop=stop.requested)
+
+
+class GracefulStop:
+    """First SIGINT asks the loop to stop after the current iteration; a second raises."""
+
+    def __init__(self, notify: Callable[[], None] | None = None) -> None:
+        self._flag = False
+        self._previous: Any = None
+        self._notify = notify
+
+    def requested(self) -> bool:
+        return self._flag
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._flag:
+            raise KeyboardInterrupt
+        self._flag = True
+        if self._notify:
+            self._notify()
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

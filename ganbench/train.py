@@ -1,0 +1,329 @@
+"""The one training loop: ``strategy.step()`` inside the trackers, results to the store.
+
+Training time excludes evaluation and checkpointing (each waits for the device before
+its clock starts, so queued GPU work is charged to training). A NaN/inf loss stops the
+run as ``diverged``, an out-of-memory error as ``oom``, any other error as ``failed``;
+each is recorded in the run's folder and nothing already written is lost.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from ganbench.config import RunConfig
+from ganbench.errors import Diverged
+from ganbench.measure.environment import capture_environment
+from ganbench.measure.memory import MemoryTracker
+from ganbench.measure.stats import duration_stats
+from ganbench.measure.timing import StepTimer
+from ganbench.results import EventLog, RunStore
+from ganbench.samples import save_samples
+from ganbench.session import Session, TrainState, build_session
+
+OnLog = Callable[[dict[str, Any]], None]
+
+
+def train_run(
+    run: RunConfig,
+    store: RunStore,
+    device: torch.device,
+    on_log: OnLog | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
+    """Train (or resume) one run; return its summary, also written to ``summary.json``."""
+    started = time.perf_counter()
+    store.create()
+    with store.open_events() as events:
+        trainer: Trainer | None = None
+        try:
+            session = build_session(run, device)
+            checkpoint = store.load_checkpoint()
+            state = session.load_state_dict(checkpoint) if checkpoint else TrainState()
+            store.write_config(run.model_dump(mode="json"))
+            trainer = Trainer(session, state, store, events, on_log, should_stop, started)
+            status, reason = trainer.run(resumed=checkpoint is not None)
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "interrupted (Ctrl-C) during an iteration"
+            _record_end(trainer, events, status, reason)
+            raise
+        except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
+            status, reason = _classify(err)
+            if status == "failed":
+                store.error.write_text(traceback.format_exc(), encoding="utf-8")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        return _record_end(trainer, events, status, reason, store, run)
+
+
+def _classify(err: Exception) -> tuple[str, str]:
+    if isinstance(err, Diverged):
+        return "diverged", str(err)
+    text = str(err)
+    if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower() or (
+        "can't allocate memory" in text
+    ):
+        return "oom", text.splitlines()[0] if text else "out of memory"
+    return "failed", f"{type(err).__name__}: {text}".splitlines()[0]
+
+
+def _record_end(trainer, events, status, reason, store=None, run=None) -> dict[str, Any]:
+    if trainer is not None:
+        summary = trainer.summary(status, reason)
+    else:
+        summary = {"run_id": run.id if run else None, "status": status, "reason": reason}
+    if run is not None and trainer is None:
+        summary.update({"name": run.name, "seed": run.seed, "strategy": run.strategy.name})
+    events.write("end", status=status, reason=reason, iteration=summary.get("iterations", 0))
+    if store is not None:
+        store.write_summary(summary)
+    return summary
+
+
+class Trainer:
+    """Runs the loop for one session; each method is one step of the loop's bookkeeping."""
+
+    def __init__(
+        self,
+        session: Session,
+        state: TrainState,
+        store: RunStore,
+        events: EventLog,
+        on_log: OnLog | None,
+        should_stop: Callable[[], bool],
+        started: float,
+    ) -> None:
+        self.s, self.state, self.store, self.events = session, state, store, events
+        self.run_cfg: RunConfig = session.run
+        self.on_log, self.should_stop = on_log, should_stop
+        self.timer = StepTimer(session.device)
+        self.memory = MemoryTracker(session.device)
+        self.memory.peak_rss_bytes = max(self.memory.peak_rss_bytes, state.peak_rss_bytes)
+        self.started = started
+        self.base = {"train_s": state.train_s, "wall_s": state.wall_s}
+        self.session_eval_s = self.session_checkpoint_s = 0.0
+        self.loop_start = time.perf_counter()
+        self.last_checkpoint_wall = 0.0
+        self.loss_sums: list[torch.Tensor] | None = None
+        self.loss_count = 0
+        self.last_losses: tuple[float | None, float | None] = (None, None)
+        self.environment = capture_environment(session.device)
+
+    # ----------------------------------------------------------------- the loop
+
+    def run(self, resumed: bool) -> tuple[str, str]:
+        self._announce(resumed)
+        self.loop_start = time.perf_counter()
+        self.last_checkpoint_wall = self.wall_s()
+        while (reason := self.budget_reached()) is None:
+            if self.should_stop():
+                self._flush_log()
+                self.checkpoint()
+                return "interrupted", f"stopped on request at iteration {self.state.iteration}"
+            self.apply_schedule()
+            self.iterate()
+            self.after_iteration()
+        self._flush_log()
+        self.evaluate()
+        self.checkpoint()
+        return "finished", f"budget reached: {reason}"
+
+    def iterate(self) -> None:
+        self.timer.start()
+        losses = self.s.strategy.step()
+        self.timer.stop()
+        step = torch.stack([losses.d_loss.detach().float(), losses.g_loss.detach().float()])
+        self.loss_sums = step if self.loss_sums is None else self.loss_sums + step
+        self.loss_count += 1
+        self.state.iteration += 1
+
+    def after_iteration(self) -> None:
+        st, cfg = self.state, self.run_cfg
+        if self.s.sampler.epochs_completed > st.epochs_completed:
+            self._close_epochs()
+        if st.iteration % cfg.log_every == 0:
+            self._flush_log()
+        ev = cfg.evaluation
+        if (ev.every_iterations and st.iteration % ev.every_iterations == 0) or (
+            ev.every_seconds and self.train_s() - st.last_eval_train_s >= ev.every_seconds
+        ):
+            self.evaluate()
+        ck = cfg.checkpoint
+        if (ck.every_iterations and st.iteration % ck.every_iterations == 0) or (
+            ck.every_seconds and self.wall_s() - self.last_checkpoint_wall >= ck.every_seconds
+        ):
+            self.checkpoint()
+
+    # ------------------------------------------------------------- bookkeeping
+
+    def wall_s(self) -> float:
+        return self.base["wall_s"] + time.perf_counter() - self.started
+
+    def train_s(self) -> float:
+        excluded = self.session_eval_s + self.session_checkpoint_s
+        return self.base["train_s"] + time.perf_counter() - self.loop_start - excluded
+
+    def budget_reached(self) -> str | None:
+        b, st = self.run_cfg.budget, self.state
+        if b.iterations is not None and st.iteration >= b.iterations:
+            return f"{b.iterations} iterations"
+        if b.epochs is not None and self.s.sampler.epoch >= b.epochs:
+            return f"{b.epochs:g} epochs"
+        if b.wall_seconds is not None and self.wall_s() >= b.wall_seconds:
+            return f"{b.wall_seconds:g} wall seconds"
+        return None
+
+    def progress(self) -> float:
+        b, st = self.run_cfg.budget, self.state
+        parts = [
+            st.iteration / b.iterations if b.iterations else 0.0,
+            self.s.sampler.epoch / b.epochs if b.epochs else 0.0,
+            self.wall_s() / b.wall_seconds if b.wall_seconds else 0.0,
+        ]
+        return min(1.0, max(parts))
+
+    def apply_schedule(self) -> None:
+        size = self.s.schedule.size_at(self.state.iteration, self.s.sampler.epoch)
+        if size == self.state.batch_size:
+            return
+        previous, self.state.batch_size = self.state.batch_size, size
+        self.s.set_batch_size(size)
+        if previous:  # the first size is in the start event
+            self.events.write(
+                "batch_size", iteration=self.state.iteration, epoch=self.s.sampler.epoch,
+                previous=previous, batch_size=size, **self.s.strategy.lr,
+            )
+
+    def _close_epochs(self) -> None:
+        self._sync()
+        now = self.train_s()
+        while self.state.epochs_completed < self.s.sampler.epochs_completed:
+            self.state.epoch_times_s.append(now - self.state.epoch_start_train_s)
+            self.state.epoch_start_train_s = now
+            self.state.epochs_completed += 1
+
+    def _flush_log(self) -> None:
+        """Write one iteration event for the steps since the last one (syncs the device)."""
+        if not self.loss_count:
+            return
+        d_loss, g_loss = (self.loss_sums / self.loss_count).tolist()
+        times = self.timer.collect()
+        self.state.iter_times_s += times
+        self.loss_sums, self.loss_count = None, 0
+        self.last_losses = (d_loss, g_loss)
+        self.memory.sample()
+        record = self._record(d_loss, g_loss, sum(times) / max(1, len(times)))
+        self.events.write("iteration", **record)
+        if self.on_log is not None:
+            self.on_log({"run_id": self.run_cfg.id, "fraction": self.progress(), **record})
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss)):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise Diverged(f"{name} became {value} by iteration {self.state.iteration}")
+
+    def _record(self, d_loss: float, g_loss: float, iter_time_s: float) -> dict[str, Any]:
+        st, sampler = self.state, self.s.sampler
+        return {
+            "iteration": st.iteration,
+            "epoch": sampler.epoch,
+            "images_seen": sampler.images_seen,
+            "batch_size": st.batch_size,
+            "wall_s": self.wall_s(),
+            "train_s": self.train_s(),
+            "iter_time_s": iter_time_s,
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            **asdict(self.s.strategy.counts),
+            **self.s.strategy.lr,
+        }
+
+    def _announce(self, resumed: bool) -> None:
+        st = self.state
+        fields = {
+            "run_id": self.run_cfg.id,
+            "iteration": st.iteration,
+            "num_examples": len(self.s.data),
+            "num_params_g": sum(p.numel() for p in self.s.G.parameters()),
+            "num_params_d": sum(p.numel() for p in self.s.D.parameters()),
+            "environment": self.environment,
+        }
+        self.events.write("resume" if resumed else "start", **fields)
+
+    # ------------------------------------------------- evaluation and checkpoints
+
+    def _sync(self) -> None:
+        if self.s.device.type == "cuda":
+            torch.cuda.synchronize(self.s.device)
+
+    def evaluate(self) -> None:
+        self._sync()
+        t0 = time.perf_counter()
+        G = self.s.G
+        G.eval()
+        with torch.no_grad():
+            samples = G(self.s.fixed_z)
+        G.train()
+        real = self.s.data.values[: 4096] if self.s.data.kind == "points" else samples
+        path = self.store.samples_dir / f"iter{self.state.iteration:08d}.png"
+        save_samples(samples, real, path)
+        save_samples(samples, real, self.store.samples)
+        elapsed = time.perf_counter() - t0
+        self.session_eval_s += elapsed
+        self.state.eval_s += elapsed
+        self.state.last_eval_train_s = self.train_s()
+        self.events.write("eval", iteration=self.state.iteration, train_s=self.train_s(),
+                          eval_time_s=elapsed, samples=str(path.relative_to(self.store.folder)))
+
+    def checkpoint(self) -> None:
+        self._sync()
+        t0 = time.perf_counter()
+        self.state.train_s, self.state.wall_s = self.train_s(), self.wall_s()
+        self.state.peak_rss_bytes = self.memory.peak_rss_bytes
+        self.store.save_checkpoint(self.s.state_dict(self.state))
+        elapsed = time.perf_counter() - t0
+        self.session_checkpoint_s += elapsed
+        self.state.checkpoint_s += elapsed
+        self.last_checkpoint_wall = self.wall_s()
+        self.events.write("checkpoint", iteration=self.state.iteration,
+                          checkpoint_time_s=elapsed)
+
+    # ------------------------------------------------------------------ summary
+
+    def summary(self, status: str, reason: str) -> dict[str, Any]:
+        st, run, sampler = self.state, self.run_cfg, self.s.sampler
+        self.state.iter_times_s += self.timer.collect() if status != "failed" else []
+        train_s, wall_s = self.train_s(), self.wall_s()
+        images = sampler.images_seen
+        return {
+            "run_id": run.id,
+            "name": run.name,
+            "seed": run.seed,
+            "strategy": run.strategy.name,
+            "status": status,
+            "reason": reason,
+            "iterations": st.iteration,
+            "epochs": sampler.epoch,
+            "images_seen": images,
+            "batch_size_final": st.batch_size,
+            "train_s": train_s,
+            "wall_s": wall_s,
+            "eval_s": st.eval_s,
+            "checkpoint_s": st.checkpoint_s,
+            "iterations_per_s": st.iteration / train_s if train_s > 0 else None,
+            "images_per_s": images / train_s if train_s > 0 else None,
+            "images_per_s_with_eval": images / (train_s + st.eval_s) if train_s > 0 else None,
+            **duration_stats(st.iter_times_s, "iter_time"),
+            "epoch_times_s": st.epoch_times_s,
+            "epoch_time_mean_s": (
+                sum(st.epoch_times_s) / len(st.epoch_times_s) if st.epoch_times_s else None
+            ),
+            "final_d_loss": self.last_losses[0],
+            "final_g_loss": self.last_losses[1],
+            **self.memory.summary(),
+            **asdict(self.s.strategy.counts),
+            "environment": self.environment,
+        }
