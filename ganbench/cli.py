@@ -23,8 +23,9 @@ app = typer.Typer(
 data_app = typer.Typer(help="Get datasets ready for offline runs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs) gets room for the tables; a terminal keeps its own width.
+console = Console(width=None if Console().is_terminal else 140)
+err_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 140)
 
 
 def fail(err: UserError) -> typer.Exit:

@@ -48,7 +48,9 @@ class BudgetConfig(Section):
 
     iterations: PositiveInt | None = None
     epochs: PositiveFloat | None = Field(None, description="passes over the training data")
-    wall_seconds: PositiveFloat | None = Field(None, description="wall-clock seconds, resumes added")
+    wall_seconds: PositiveFloat | None = Field(
+        None, description="wall-clock seconds, resumes added"
+    )
 
     @model_validator(mode="after")
     def _some_limit(self) -> BudgetConfig:
@@ -180,13 +182,17 @@ def load_suite(
     runs = _select(expand_runs(suite_file, run_sets, seeds, path), only, path)
     names = {run.name for run in runs}
     if suite_file.baseline is not None and suite_file.baseline not in names and not only:
+        choices = ", ".join(sorted(names))
         raise UserError(
-            f"{path}: baseline: unknown run {suite_file.baseline!r} (choose: {', '.join(sorted(names))})"
+            f"{path}: baseline: unknown run {suite_file.baseline!r} (choose: {choices})"
         )
     output_dir = suite_file.output_dir or Path("reports") / suite_file.name
     return Suite(
-        name=suite_file.name, source=path, output_dir=output_dir,
-        baseline=suite_file.baseline, runs=runs,
+        name=suite_file.name,
+        source=path,
+        output_dir=output_dir,
+        baseline=suite_file.baseline,
+        runs=runs,
     )
 
 
@@ -227,9 +233,12 @@ def expand_runs(
     runs, problems = [], []
     for index, entry in enumerate(entries):
         for combo in itertools.product(*axes.values()):
-            merged, labels = _merge_run(suite, entry, dict(zip(axes, combo)), overrides)
+            chosen = dict(zip(axes, combo, strict=True))
+            merged, labels = _merge_run(suite, entry, chosen, overrides)
             merged.setdefault("name", "-".join(labels) or suite.name)
-            where = f"{source}: run {merged['name']!r}" + (f" (runs[{index}])" if suite.runs else "")
+            where = f"{source}: run {merged['name']!r}" + (
+                f" (runs[{index}])" if suite.runs else ""
+            )
             try:
                 runs.append(RunConfig.model_validate(merged))
             except ValidationError as err:
@@ -286,8 +295,11 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         value = _normalise(key, copy.deepcopy(value))
         old = _normalise(key, base.get(key))
         renamed = (
-            key in NAMED_SECTIONS and isinstance(old, dict) and isinstance(value, dict)
-            and "name" in value and value.get("name") != old.get("name")
+            key in NAMED_SECTIONS
+            and isinstance(old, dict)
+            and isinstance(value, dict)
+            and "name" in value
+            and value.get("name") != old.get("name")
         )
         if isinstance(old, dict) and isinstance(value, dict) and not renamed:
             base[key] = _deep_merge(old, value)
@@ -333,8 +345,11 @@ def _select(runs: list[RunConfig], only: Sequence[str], source: Path) -> list[Ru
     if not only:
         return runs
     patterns = [p for item in only for p in item.split(",") if p]
-    chosen = [r for r in runs if any(fnmatch.fnmatchcase(r.name, p) or
-                                     fnmatch.fnmatchcase(r.id, p) for p in patterns)]
+    chosen = [
+        r
+        for r in runs
+        if any(fnmatch.fnmatchcase(r.name, p) or fnmatch.fnmatchcase(r.id, p) for p in patterns)
+    ]
     if not chosen:
         names = ", ".join(dict.fromkeys(r.name for r in runs))
         raise UserError(f"--only {','.join(patterns)}: no run matches (runs: {names})")

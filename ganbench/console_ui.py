@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.progress import TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ganbench.config import Suite
@@ -15,20 +22,27 @@ from ganbench.runner import RunPlan
 STEPS = 1000  # progress bar resolution: the fraction of the run's budget
 
 
+def _table(title: str, columns: tuple[str, ...], left: int = 1) -> Table:
+    """A compact table whose cells wrap instead of being cut off in narrow terminals."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, overflow="fold", justify="left" if i < left else "right")
+    return table
+
+
 def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
-    table = Table(title=f"suite {suite.name}: {len(plans)} runs -> {suite.output_dir}")
-    for column in ("run", "strategy", "model", "dataset", "batch", "budget", "device", "action"):
-        table.add_column(column)
+    columns = ("run", "strategy", "batch", "budget", "device", "action")
+    table = _table(f"suite {suite.name}: {len(plans)} runs -> {suite.output_dir}", columns, 6)
     for p in plans:
         r, b = p.run, p.run.budget
         budget = ", ".join(
-            f"{v:g} {k}" for k, v in (("it", b.iterations), ("ep", b.epochs),
-                                      ("s", b.wall_seconds)) if v is not None
+            f"{v:g} {k}"
+            for k, v in (("it", b.iterations), ("ep", b.epochs), ("s", b.wall_seconds))
+            if v is not None
         )
         sizes = "->".join(str(s) for s in r.batch.sizes)
         action = p.action + (f" ({p.note})" if p.note else "")
-        table.add_row(r.id, r.strategy.name, r.model.name, r.dataset.name, sizes, budget,
-                      str(p.device), action)
+        table.add_row(r.id, r.strategy.name, sizes, budget, str(p.device), action)
     console.print(table)
 
 
@@ -62,8 +76,10 @@ class RichObserver:
         if self.task is None:
             return
         rate = record["iteration"] / record["train_s"] if record["train_s"] > 0 else 0.0
-        stats = (f"{rate:6.1f} it/s  d {record['d_loss']:.3f}  g {record['g_loss']:.3f}  "
-                 f"bs {record['batch_size']}")
+        stats = (
+            f"{rate:6.1f} it/s  d {record['d_loss']:.3f}  g {record['g_loss']:.3f}  "
+            f"bs {record['batch_size']}"
+        )
         self.progress.update(self.task, completed=record["fraction"] * STEPS, stats=stats)
 
     def run_ended(self, plan: RunPlan, summary: dict[str, Any]) -> None:
@@ -80,25 +96,36 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, Any]]) -> None:
-    table = Table(title=f"suite {suite.name}")
-    columns = ("run", "status", "iters", "it/s", "img/s", "iter p50 ms", "iter p90 ms",
-               "train s", "grad evals", "full passes", "peak RSS MiB", "d loss", "g loss")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("run", "status") else "right")
+    columns = (
+        "run",
+        "status",
+        "iters",
+        "it/s",
+        "img/s",
+        "p50 ms",
+        "train s",
+        "grad evals",
+        "full passes",
+        "RSS MiB",
+    )
+    table = _table(f"suite {suite.name}", columns, left=2)
     for s in summaries:
         status = s.get("status", "?") + (" (skipped)" if s.get("skipped") else "")
-        p50, p90 = s.get("iter_time_p50_s"), s.get("iter_time_p90_s")
-        rss = s.get("peak_rss_bytes")
+        p50, rss = s.get("iter_time_p50_s"), s.get("peak_rss_bytes")
         table.add_row(
-            s.get("run_id", "?"), status, _fmt(s.get("iterations"), "d"),
-            _fmt(s.get("iterations_per_s"), ".1f"), _fmt(s.get("images_per_s"), ".0f"),
+            s.get("run_id", "?"),
+            status,
+            _fmt(s.get("iterations"), "d"),
+            _fmt(s.get("iterations_per_s"), ".1f"),
+            _fmt(s.get("images_per_s"), ".0f"),
             _fmt(p50 * 1e3 if p50 is not None else None, ".1f"),
-            _fmt(p90 * 1e3 if p90 is not None else None, ".1f"),
-            _fmt(s.get("train_s"), ".1f"), _fmt(s.get("grad_evals"), "d"),
+            _fmt(s.get("train_s"), ".1f"),
+            _fmt(s.get("grad_evals"), "d"),
             _fmt(s.get("full_batch_passes"), "d"),
             _fmt(rss / 2**20 if rss else None, ".0f"),
-            _fmt(s.get("final_d_loss"), ".3f"), _fmt(s.get("final_g_loss"), ".3f"),
         )
     console.print(table)
-    console.print(f"results: {suite.output_dir}/ (runs.csv, and per run: summary.json, "
-                  "events.jsonl, samples.png, checkpoint.pt)")
+    console.print(
+        f"results: {suite.output_dir}/ (runs.csv, and per run: summary.json, "
+        "events.jsonl, samples.png, checkpoint.pt)"
+    )

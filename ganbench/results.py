@@ -101,8 +101,14 @@ class RunStore:
 
     def clear(self) -> None:
         """Remove a previous attempt's files (``--fresh``); other files are left alone."""
-        for path in (self.config, self.events, self.summary, self.samples, self.checkpoint,
-                     self.error):
+        for path in (
+            self.config,
+            self.events,
+            self.summary,
+            self.samples,
+            self.checkpoint,
+            self.error,
+        ):
             path.unlink(missing_ok=True)
         if self.samples_dir.is_dir():
             for png in self.samples_dir.glob("*.png"):

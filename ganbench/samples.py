@@ -29,6 +29,8 @@ def point_density_image(real: torch.Tensor, fake: torch.Tensor, size: int = 256)
         pixels = ((points - centre) / half * 0.5 + 0.5) * (size - 1)
         pixels = pixels.round().long().clamp(0, size - 1)
         counts = torch.zeros(size * size)
-        counts.index_add_(0, (size - 1 - pixels[:, 1]) * size + pixels[:, 0], torch.ones(len(pixels)))
+        counts.index_add_(
+            0, (size - 1 - pixels[:, 1]) * size + pixels[:, 0], torch.ones(len(pixels))
+        )
         image[channel] = (counts / counts.max().clamp_min(1)).sqrt().view(size, size)
     return image

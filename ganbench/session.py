@@ -118,7 +118,9 @@ class Session:
 
     def load_state_dict(self, state: dict[str, Any]) -> TrainState:
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(f"checkpoint of run {self.run.id}: unknown format {state.get('format')}")
+            raise UserError(
+                f"checkpoint of run {self.run.id}: unknown format {state.get('format')}"
+            )
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.strategy.load_state_dict(state["strategy"])
@@ -151,8 +153,16 @@ def build_session(run: RunConfig, device: torch.device) -> Session:
     fixed_z = torch.randn(run.evaluation.num_samples, run.model.latent_dim, generator=fixed_gen)
     oracle = GradientOracle(LOSSES.get(run.loss.name)(run.loss), schedule.micro_batch)
     session = Session(
-        run=run, device=device, data=data, sampler=sampler, batches=batches, G=G, D=D,
-        strategy=None, schedule=schedule, noise_generator=noise_gen,  # type: ignore[arg-type]
+        run=run,
+        device=device,
+        data=data,
+        sampler=sampler,
+        batches=batches,
+        G=G,
+        D=D,
+        strategy=None,
+        schedule=schedule,
+        noise_generator=noise_gen,  # type: ignore[arg-type]
         fixed_z=fixed_z.to(device),
     )
     rng = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_STRATEGY))

@@ -65,8 +65,10 @@ def _classify(err: Exception) -> tuple[str, str]:
     if isinstance(err, Diverged):
         return "diverged", str(err)
     text = str(err)
-    if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower() or (
-        "can't allocate memory" in text
+    if (
+        isinstance(err, torch.cuda.OutOfMemoryError)
+        or "out of memory" in text.lower()
+        or ("can't allocate memory" in text)
     ):
         return "oom", text.splitlines()[0] if text else "out of memory"
     return "failed", f"{type(err).__name__}: {text}".splitlines()[0]
@@ -195,8 +197,12 @@ class Trainer:
         self.s.set_batch_size(size)
         if previous:  # the first size is in the start event
             self.events.write(
-                "batch_size", iteration=self.state.iteration, epoch=self.s.sampler.epoch,
-                previous=previous, batch_size=size, **self.s.strategy.lr,
+                "batch_size",
+                iteration=self.state.iteration,
+                epoch=self.s.sampler.epoch,
+                previous=previous,
+                batch_size=size,
+                **self.s.strategy.lr,
             )
 
     def _close_epochs(self) -> None:
@@ -267,7 +273,7 @@ class Trainer:
         with torch.no_grad():
             samples = G(self.s.fixed_z)
         G.train()
-        real = self.s.data.values[: 4096] if self.s.data.kind == "points" else samples
+        real = self.s.data.values[:4096] if self.s.data.kind == "points" else samples
         path = self.store.samples_dir / f"iter{self.state.iteration:08d}.png"
         save_samples(samples, real, path)
         save_samples(samples, real, self.store.samples)
@@ -275,8 +281,13 @@ class Trainer:
         self.session_eval_s += elapsed
         self.state.eval_s += elapsed
         self.state.last_eval_train_s = self.train_s()
-        self.events.write("eval", iteration=self.state.iteration, train_s=self.train_s(),
-                          eval_time_s=elapsed, samples=str(path.relative_to(self.store.folder)))
+        self.events.write(
+            "eval",
+            iteration=self.state.iteration,
+            train_s=self.train_s(),
+            eval_time_s=elapsed,
+            samples=str(path.relative_to(self.store.folder)),
+        )
 
     def checkpoint(self) -> None:
         self._sync()
@@ -288,8 +299,7 @@ class Trainer:
         self.session_checkpoint_s += elapsed
         self.state.checkpoint_s += elapsed
         self.last_checkpoint_wall = self.wall_s()
-        self.events.write("checkpoint", iteration=self.state.iteration,
-                          checkpoint_time_s=elapsed)
+        self.events.write("checkpoint", iteration=self.state.iteration, checkpoint_time_s=elapsed)
 
     # ------------------------------------------------------------------ summary
 

@@ -58,10 +58,10 @@ class RefAdam:
         if self.m is None:
             self.m = [torch.zeros_like(g) for g in grads]
             self.v = [torch.zeros_like(g) for g in grads]
-        self.m = [b1 * m + (1 - b1) * g for m, g in zip(self.m, grads)]
-        self.v = [b2 * v + (1 - b2) * g * g for v, g in zip(self.v, grads)]
+        self.m = [b1 * m + (1 - b1) * g for m, g in zip(self.m, grads, strict=True)]
+        self.v = [b2 * v + (1 - b2) * g * g for v, g in zip(self.v, grads, strict=True)]
         out = []
-        for s, m, v in zip(start, self.m, self.v):
+        for s, m, v in zip(start, self.m, self.v, strict=True):
             m_hat, v_hat = m / (1 - b1**self.t), v / (1 - b2**self.t)
             out.append(s - LR * m_hat / (v_hat.sqrt() + EPS))
         return out
@@ -79,7 +79,7 @@ def values(module: torch.nn.Module) -> list[torch.Tensor]:
 
 def load(module: torch.nn.Module, vals: list[torch.Tensor]) -> None:
     with torch.no_grad():
-        for p, v in zip(module.parameters(), vals):
+        for p, v in zip(module.parameters(), vals, strict=True):
             p.copy_(v)
 
 
@@ -101,7 +101,7 @@ def make(name: str, G, D, batches, noise, **cfg):
 
 
 def assert_close(module: torch.nn.Module, expected: list[torch.Tensor]) -> None:
-    for p, e in zip(module.parameters(), expected):
+    for p, e in zip(module.parameters(), expected, strict=True):
         torch.testing.assert_close(p.detach(), e, rtol=1e-5, atol=1e-6)
 
 
@@ -114,8 +114,7 @@ def test_alternating_matches_hand_computed_updates() -> None:
     G, D = tiny_models()
     Gr, Dr = copy.deepcopy(G), copy.deepcopy(D)
     x1, x2, z1, z2, z3 = random_inputs(4, 5)
-    strategy = make("alternating", G, D, ListBatches([x1, x2]), ListNoise([z1, z2, z3]),
-                    n_critic=2)
+    strategy = make("alternating", G, D, ListBatches([x1, x2]), ListNoise([z1, z2, z3]), n_critic=2)
     strategy.step()
 
     adam_g, adam_d = RefAdam(), RefAdam()
@@ -133,8 +132,7 @@ def test_srfb_matches_eq_3_1_and_3_2(delta: float) -> None:
     G, D = tiny_models()
     Gr, Dr = copy.deepcopy(G), copy.deepcopy(D)
     x1, x2, x3, z1, z2, z3 = random_inputs(4, 6)
-    strategy = make("srfb", G, D, ListBatches([x1, x2, x3]), ListNoise([z1, z2, z3]),
-                    delta=delta)
+    strategy = make("srfb", G, D, ListBatches([x1, x2, x3]), ListNoise([z1, z2, z3]), delta=delta)
     for _ in range(3):
         strategy.step()
 
@@ -142,8 +140,8 @@ def test_srfb_matches_eq_3_1_and_3_2(delta: float) -> None:
     shadow_g, shadow_d = values(Gr), values(Dr)  # theta_bar_{-1} = theta_0
     for x, z in ((x1, z1), (x2, z2), (x3, z3)):
         gg, gd = hinge_grads(Gr, Dr, x, z)  # pseudo-gradient at theta_i
-        shadow_g = [(1 - delta) * t + delta * s for t, s in zip(values(Gr), shadow_g)]
-        shadow_d = [(1 - delta) * t + delta * s for t, s in zip(values(Dr), shadow_d)]
+        shadow_g = [(1 - delta) * t + delta * s for t, s in zip(values(Gr), shadow_g, strict=True)]
+        shadow_d = [(1 - delta) * t + delta * s for t, s in zip(values(Dr), shadow_d, strict=True)]
         load(Gr, adam_g.step(shadow_g, gg))  # Adam step taken from the shadow point
         load(Dr, adam_d.step(shadow_d, gd))
     assert_close(G, values(Gr))
@@ -163,11 +161,12 @@ def test_srfb_does_not_use_the_public_codes_weighting() -> None:
     shadow_g, shadow_d = values(Gr), values(Dr)
     for x, z in ((x1, z1), (x2, z2)):
         gg, gd = hinge_grads(Gr, Dr, x, z)
-        shadow_g = [delta * t + (1 - delta) * s for t, s in zip(values(Gr), shadow_g)]
-        shadow_d = [delta * t + (1 - delta) * s for t, s in zip(values(Dr), shadow_d)]
+        shadow_g = [delta * t + (1 - delta) * s for t, s in zip(values(Gr), shadow_g, strict=True)]
+        shadow_d = [delta * t + (1 - delta) * s for t, s in zip(values(Dr), shadow_d, strict=True)]
         load(Gr, adam_g.step(shadow_g, gg))
         load(Dr, adam_d.step(shadow_d, gd))
-    gap = max((p.detach() - e).abs().max().item() for p, e in zip(G.parameters(), values(Gr)))
+    pairs = zip(G.parameters(), values(Gr), strict=True)
+    gap = max((p.detach() - e).abs().max().item() for p, e in pairs)
     assert gap > 1e-4
 
 
@@ -195,14 +194,15 @@ def test_svre_first_step_matches_algorithm_3() -> None:
     Gr, Dr = copy.deepcopy(G), copy.deepcopy(D)
     data = random_inputs(8, 1)[0]
     x1, x2, za, zb, z1, z2 = random_inputs(4, 6)
-    strategy = make("svre", G, D, ListBatches([x1, x2], data), ListNoise([za, zb, z1, z2]),
-                    snapshot_prob=1e-9)
+    strategy = make(
+        "svre", G, D, ListBatches([x1, x2], data), ListNoise([za, zb, z1, z2]), snapshot_prob=1e-9
+    )
     strategy.step()
 
     start_g, start_d = values(Gr), values(Dr)
     parts = [hinge_grads(Gr, Dr, data[:4], za), hinge_grads(Gr, Dr, data[4:], zb)]
-    mu_g = [(a + b) / 2 for a, b in zip(parts[0][0], parts[1][0])]  # eq. 3.6 over m
-    mu_d = [(a + b) / 2 for a, b in zip(parts[0][1], parts[1][1])]  # eq. 3.5 over m
+    mu_g = [(a + b) / 2 for a, b in zip(parts[0][0], parts[1][0], strict=True)]  # eq. 3.6 over m
+    mu_d = [(a + b) / 2 for a, b in zip(parts[0][1], parts[1][1], strict=True)]  # eq. 3.5 over m
     extra_g, extra_d, adam_g, adam_d = RefAdam(), RefAdam(), RefAdam(), RefAdam()
     load(Gr, extra_g.step(start_g, mu_g))
     load(Dr, extra_d.step(start_d, mu_d))
@@ -211,8 +211,8 @@ def test_svre_first_step_matches_algorithm_3() -> None:
     load(Ds, start_d)
     at_g, at_d = hinge_grads(Gr, Dr, x2, z2)
     snap_g, snap_d = hinge_grads(Gs, Ds, x2, z2)  # same batch and noise at the snapshot
-    d_g = [m + a - s for m, a, s in zip(mu_g, at_g, snap_g)]
-    d_d = [m + a - s for m, a, s in zip(mu_d, at_d, snap_d)]
+    d_g = [m + a - s for m, a, s in zip(mu_g, at_g, snap_g, strict=True)]
+    d_d = [m + a - s for m, a, s in zip(mu_d, at_d, snap_d, strict=True)]
     assert_close(G, adam_g.step(start_g, d_g))
     assert_close(D, adam_d.step(start_d, d_d))
 
@@ -234,9 +234,9 @@ def test_svre_variance_reduced_estimate_at_a_moved_iterate() -> None:
     load(Ds, snapshot_d)
     at_g, at_d = hinge_grads(G, D, x, z)
     snap_g, snap_d = hinge_grads(Gs, Ds, x, z)
-    for got, mu, a, s in zip(d_g, strategy.mu_g, at_g, snap_g):
+    for got, mu, a, s in zip(d_g, strategy.mu_g, at_g, snap_g, strict=True):
         torch.testing.assert_close(got, mu + a - s)
-    for got, mu, a, s in zip(d_d, strategy.mu_d, at_d, snap_d):
+    for got, mu, a, s in zip(d_d, strategy.mu_d, at_d, snap_d, strict=True):
         torch.testing.assert_close(got, mu + a - s)
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from ganbench.data.base import DATASETS, Data, DataSource, DatasetConfig, choose_subset
+from ganbench.data.base import DATASETS, Data, DatasetConfig, DataSource, choose_subset
 from ganbench.data.base import default_data_root as _default_root
 from ganbench.data.transforms import Fit, convert_channels, fit_size
 from ganbench.errors import UserError

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from pydantic import Field, PositiveInt, model_validator
 
-from ganbench.data.base import DATASETS, Data, DataSource, DatasetConfig
+from ganbench.data.base import DATASETS, Data, DatasetConfig, DataSource
 
 
 class GaussianMixtureConfig(DatasetConfig):
@@ -22,8 +22,10 @@ class GaussianMixtureConfig(DatasetConfig):
 
     @model_validator(mode="after")
     def _square_grid(self) -> GaussianMixtureConfig:
-        if self.layout == "grid" and self.modes is not None and math.isqrt(self.modes) ** 2 != (
-            self.modes
+        if (
+            self.layout == "grid"
+            and self.modes is not None
+            and math.isqrt(self.modes) ** 2 != (self.modes)
         ):
             raise ValueError(f"modes: a grid needs a square number of modes, got {self.modes}")
         return self

@@ -27,5 +27,7 @@ class MemoryTracker:
         return {
             "peak_rss_bytes": self.peak_rss_bytes,
             "peak_cuda_alloc_bytes": torch.cuda.max_memory_allocated(self.device) if cuda else None,
-            "peak_cuda_reserved_bytes": torch.cuda.max_memory_reserved(self.device) if cuda else None,
+            "peak_cuda_reserved_bytes": torch.cuda.max_memory_reserved(self.device)
+            if cuda
+            else None,
         }

@@ -16,4 +16,7 @@ def duration_stats(values_s: Sequence[float], prefix: str) -> dict[str, float | 
     q = torch.quantile(x, torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64)).tolist()
     std = x.std().item() if len(values_s) > 1 else 0.0
     values = (x.mean().item(), std, *q)
-    return {f"{prefix}_count": len(values_s), **{f"{prefix}_{k}_s": v for k, v in zip(keys, values)}}
+    return {
+        f"{prefix}_count": len(values_s),
+        **{f"{prefix}_{k}_s": v for k, v in zip(keys, values, strict=True)},
+    }

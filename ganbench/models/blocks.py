@@ -26,8 +26,16 @@ def norm2d(kind: Norm, channels: int) -> nn.Module:
 
 
 def conv(
-    c_in: int, c_out: int, kernel: int, stride: int, pad: int, *,
-    transposed: bool, sn: bool, kind: ConvType = "standard", bias: bool = True,
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int,
+    pad: int,
+    *,
+    transposed: bool,
+    sn: bool,
+    kind: ConvType = "standard",
+    bias: bool = True,
 ) -> nn.Module:
     """A (transposed) convolution; ``separable`` = depthwise k x k then pointwise 1 x 1."""
     layer_cls = nn.ConvTranspose2d if transposed else nn.Conv2d

@@ -49,8 +49,9 @@ class ExtrapolatingStrategy(Strategy):
         self._apply(self.opt_g, self.opt_d, g_grads, d_grads)  # theta <- theta - step
         return StepLosses(d_loss, g_loss)
 
-    def _apply(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, g: Grads,
-               d: Grads) -> None:
+    def _apply(
+        self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, g: Grads, d: Grads
+    ) -> None:
         apply_step(opt_g, self.g_params, g)
         apply_step(opt_d, self.d_params, d)
 

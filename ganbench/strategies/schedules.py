@@ -7,6 +7,7 @@ reaches the scheduled size by gradient accumulation, as the thesis' public code 
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -45,7 +46,7 @@ class BatchConfig(Section):
         if len(units) > 1:
             raise ValueError("milestones: use either epoch or iteration for all, not both")
         points = [m.at for m in self.milestones]
-        if any(b <= a for a, b in zip(points, points[1:])):
+        if any(b <= a for a, b in itertools.pairwise(points)):
             raise ValueError(f"milestones: must be strictly increasing, got {points}")
         if self.growth_mode == "accumulate":
             bad = [m.size for m in self.milestones if m.size % self.size]

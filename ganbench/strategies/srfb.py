@@ -80,5 +80,9 @@ class SRFB(Strategy):
         return {"shadow_g": self.shadow_g, "shadow_d": self.shadow_d}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.shadow_g = [t.to(p.device) for t, p in zip(state["shadow_g"], self.g_params)]
-        self.shadow_d = [t.to(p.device) for t, p in zip(state["shadow_d"], self.d_params)]
+        self.shadow_g = _on_devices(state["shadow_g"], self.g_params)
+        self.shadow_d = _on_devices(state["shadow_d"], self.d_params)
+
+
+def _on_devices(values: list[torch.Tensor], params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    return [v.to(p.device) for v, p in zip(values, params, strict=True)]

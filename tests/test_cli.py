@@ -1,0 +1,182 @@
+"""The command line: words the user sees, exit codes, and real processes killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ganbench.cli import app
+from ganbench.results import RunStore, read_events
+from tests.conftest import tiny_suite
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_help_lists_the_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("train-suite", "list", "data"):
+        assert command in result.output
+
+
+def test_list_shows_every_registry() -> None:
+    result = invoke("list")
+    assert result.exit_code == 0
+    assert "strategies: alternating, extragradient, srfb, svre" in result.output
+    assert "models: dcgan, mlp, sagan" in result.output
+    assert "losses: bce, hinge, wgan-gp" in result.output
+    assert invoke("list", "optimisers").exit_code == 2
+
+
+BAD = {
+    "unknown strategy": ({"strategy": "svrg"}, "strategy: unknown 'svrg' (choose: alternating"),
+    "delta out of range": (
+        {"strategy": {"name": "srfb", "delta": 1.5}},
+        "strategy.delta: Input should be less than or equal to 1",
+    ),
+    "negative batch": ({"batch": {"size": -1}}, "batch.size: Input should be greater than 0"),
+    "unknown field": ({"lerning_rate": 1}, "lerning_rate: unknown field (allowed: name, seed"),
+    "missing dataset": (
+        {"dataset": {"name": "mnist", "root": "/nonexistent"}},
+        "dataset.name: mnist not found: looked in /nonexistent/MNIST/raw",
+    ),
+    "missing cifar10": (
+        {"dataset": {"name": "cifar10", "root": "/nonexistent"}, "model": "dcgan"},
+        "put cifar-10-python.tar.gz",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_suites_give_one_clear_message_and_exit_2(case: str, write_suite) -> None:
+    change, message = BAD[case]
+    suite = tiny_suite()
+    suite["runs"] = [{"name": "bad", **change}]
+    path = write_suite(suite)
+    result = invoke("train-suite", str(path))
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (path.parent / "out").exists()  # nothing started
+
+
+def test_bad_options_exit_2(write_suite) -> None:
+    path = write_suite(tiny_suite())
+    for args, message in (
+        (["--seeds", "0,x"], "--seeds 0,x"),
+        (["--set", "nofield"], "--set nofield: expected path=value"),
+        (["--set", "model.depth=0"], "model.depth: Input should be greater than or equal to 1"),
+        (["--only", "nothing"], "--only nothing: no run matches"),
+    ):
+        result = invoke("train-suite", str(path), *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in " ".join(result.output.split())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_a_gpu_exits_2(write_suite) -> None:
+    result = invoke("train-suite", str(write_suite(tiny_suite(device="cuda"))))
+    assert result.exit_code == 2
+    assert "device: cuda requested but no CUDA device is visible" in result.output
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(write_suite) -> None:
+    suite = tiny_suite()
+    suite["matrix"] = {"strategy": ["srfb", "svre"]}
+    path = write_suite(suite)
+    result = invoke("train-suite", str(path), "--dry-run", "--seeds", "0,1")
+    assert result.exit_code == 0
+    for run_id in ("srfb-seed0", "srfb-seed1", "svre-seed0", "svre-seed1"):
+        assert run_id in result.output
+    assert not (path.parent / "out").exists()
+
+
+def test_train_suite_trains_and_says_where_the_results_are(write_suite) -> None:
+    path = write_suite(tiny_suite())
+    result = invoke("train-suite", str(path))
+    assert result.exit_code == 0, result.output
+    out = path.parent / "out"
+    assert f"results: {out}" in " ".join(result.output.split())
+    summary = json.loads((out / "tiny-seed0" / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["iterations"] == 6
+    assert (out / "runs.csv").read_text().startswith("run_id,")
+    again = invoke("train-suite", str(path))
+    assert "skip (already finished)" in " ".join(again.output.split())
+
+
+# ------------------------------------------------------------- real processes
+
+
+def start(path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ganbench", "train-suite", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
+def wait_for(store: RunStore, iteration: int, proc: subprocess.Popen, limit_s: float = 60) -> int:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read().decode()
+        done = [e["iteration"] for e in read_events(store.events) if e["event"] == "checkpoint"]
+        if done and done[-1] >= iteration:
+            return done[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint at iteration {iteration} within {limit_s}s")
+
+
+def long_suite(write_suite) -> Path:
+    suite = tiny_suite(
+        budget={"iterations": 1_000_000, "wall_seconds": 120},
+        checkpoint={"every_iterations": 10, "every_seconds": None},
+        model={"name": "mlp", "latent_dim": 8, "hidden": 256, "depth": 3},
+        log_every=10,
+    )
+    return write_suite(suite)
+
+
+def test_killed_run_resumes_from_its_checkpoint(write_suite) -> None:
+    path = long_suite(write_suite)
+    store = RunStore(path.parent / "out" / "tiny-seed0")
+    proc = start(path)
+    wait_for(store, 30, proc)
+    proc.kill()  # SIGKILL: no chance to write anything more
+    proc.wait(timeout=30)
+    last_checkpoint = store.load_checkpoint()["train"]["iteration"]
+    target = last_checkpoint + 15
+    result = invoke("train-suite", str(path), "--set", f"budget.iterations={target}")
+    assert result.exit_code == 0, result.output
+    assert "resume" in result.output
+    summary = json.loads(store.summary.read_text())
+    assert summary["status"] == "finished" and summary["iterations"] == target
+    logged = [e["iteration"] for e in read_events(store.events) if e["event"] == "iteration"]
+    assert logged == list(range(10, target + 1, 10)) + ([target] if target % 10 else [])
+
+
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(write_suite) -> None:
+    path = long_suite(write_suite)
+    store = RunStore(path.parent / "out" / "tiny-seed0")
+    proc = start(path)
+    wait_for(store, 20, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    summary = json.loads(store.summary.read_text())
+    assert summary["status"] == "interrupted"
+    assert store.load_checkpoint()["train"]["iteration"] == summary["iterations"]
+    assert read_events(store.events)[-1]["event"] == "end"

@@ -1,0 +1,232 @@
+"""Suite files: expansion into runs, overrides, selection and the messages for bad input."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from ganbench.config import RunConfig, load_suite, parse_overrides, parse_seeds
+from ganbench.errors import UserError
+from tests.conftest import mixture_run, tiny_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_matrix_is_the_cartesian_product_with_readable_names(write_suite) -> None:
+    suite = tiny_suite()
+    suite["matrix"] = {
+        "strategy": ["srfb", "svre"],
+        "batch": {
+            "fixed": {"size": 32},
+            "grow": {"size": 32, "milestones": [{"epoch": 1, "size": 64}]},
+        },
+        "seed": [0, 1],
+    }
+    runs = load_suite(write_suite(suite)).runs
+    assert [r.id for r in runs] == [
+        "srfb-fixed-seed0",
+        "srfb-fixed-seed1",
+        "srfb-grow-seed0",
+        "srfb-grow-seed1",
+        "svre-fixed-seed0",
+        "svre-fixed-seed1",
+        "svre-grow-seed0",
+        "svre-grow-seed1",
+    ]
+    grow = runs[2]
+    assert grow.strategy.name == "srfb" and grow.batch.sizes == [32, 64] and grow.seed == 0
+
+
+def test_run_list_times_matrix_and_defaults_merge(write_suite) -> None:
+    suite = tiny_suite(strategy={"name": "srfb", "delta": 0.7})
+    suite["runs"] = [{"name": "a"}, {"name": "b", "strategy": "svre"}]
+    suite["matrix"] = {"strategy.lr_g": [1e-3, 1e-4]}
+    runs = load_suite(write_suite(suite)).runs
+    assert [r.id for r in runs] == [
+        "a-lr_g0.001-seed0",
+        "a-lr_g0.0001-seed0",
+        "b-lr_g0.001-seed0",
+        "b-lr_g0.0001-seed0",
+    ]
+    assert runs[0].strategy.delta == 0.7  # kept from defaults
+    # a new strategy name replaces the section: delta is not carried over to svre
+    assert runs[2].strategy.name == "svre" and runs[2].strategy.lr_g == 1e-3
+
+
+def test_seeds_option_replaces_the_seed_axis(write_suite) -> None:
+    suite = tiny_suite()
+    suite["matrix"] = {"seed": [0, 1, 2]}
+    runs = load_suite(write_suite(suite), seeds=[5, 7]).runs
+    assert [r.id for r in runs] == ["tiny-seed5", "tiny-seed7"]
+
+
+def test_set_overrides_every_run_and_suite_fields(write_suite) -> None:
+    suite = tiny_suite()
+    suite["runs"] = [{"name": "a", "budget": {"iterations": 3}}, {"name": "b"}]
+    loaded = load_suite(
+        write_suite(suite),
+        ["budget.iterations=11", "strategy=srfb", "strategy.delta=0.9", "output_dir=/tmp/x"],
+    )
+    assert [r.budget.iterations for r in loaded.runs] == [11, 11]
+    assert {r.strategy.delta for r in loaded.runs} == {0.9}
+    assert loaded.output_dir == Path("/tmp/x")
+
+
+def test_only_selects_by_name_or_id_with_globs(write_suite) -> None:
+    suite = tiny_suite()
+    suite["runs"] = [{"name": "srfb"}, {"name": "srfb-grow"}, {"name": "svre"}]
+    path = write_suite(suite)
+    assert [r.name for r in load_suite(path, only=["srfb*"]).runs] == ["srfb", "srfb-grow"]
+    assert [r.name for r in load_suite(path, only=["svre-seed0"]).runs] == ["svre"]
+    with pytest.raises(UserError, match=r"--only nope: no run matches \(runs: srfb, srfb-grow"):
+        load_suite(path, only=["nope"])
+
+
+def test_run_config_is_immutable() -> None:
+    run = mixture_run()
+    with pytest.raises(ValidationError):
+        run.seed = 3  # type: ignore[misc]
+
+
+def test_thesis_suite_reproduces_the_thesis_setup() -> None:
+    suite = load_suite(ROOT / "suites" / "thesis.yaml")
+    by_id = {r.id: r for r in suite.runs}
+    assert len(suite.runs) == 10 and suite.baseline == "srfb-fixed"
+    for run in suite.runs:
+        assert run.dataset.name == "cifar10" and run.dataset.image_size == 32
+        assert run.model.name == "sagan" and run.model.latent_dim == 128 and run.model.width == 1
+        assert run.loss.name == "hinge"
+        assert (run.strategy.lr_g, run.strategy.lr_d, run.strategy.betas) == (
+            2e-4,
+            2e-4,
+            (0.5, 0.9),
+        )
+        assert run.batch.size == 64 and run.budget.iterations == 500_000
+        assert run.evaluation.every_iterations == 5000
+    grow = by_id["srfb-grow-seed0"].batch
+    assert [(m.epoch, m.size) for m in grow.milestones] == [(32, 128), (96, 256)]
+    assert by_id["srfb-fixed-seed1"].strategy.delta == pytest.approx(2 / (1 + math.sqrt(5)))
+    multipliers = sorted(
+        r.strategy.snapshot_prob_multiplier
+        for r in suite.runs
+        if r.strategy.name == "svre" and r.seed == 0
+    )
+    assert multipliers == [0.5, 1.0, 2.0]
+
+
+def test_quick_suite_compares_the_four_strategies_on_fashion_mnist() -> None:
+    suite = load_suite(ROOT / "suites" / "quick.yaml")
+    assert [r.name for r in suite.runs] == ["alternating", "srfb", "svre", "srfb-grow"]
+    assert {r.dataset.name for r in suite.runs} == {"fashion-mnist"}
+    assert suite.runs[3].batch.sizes == [64, 128, 256]
+
+
+BAD_RUNS = [
+    (
+        {"strategy": "svrg"},
+        "strategy: unknown 'svrg' (choose: alternating, extragradient, srfb, svre)",
+    ),
+    (
+        {"strategy": {"name": "srfb", "delta": 0.5}},
+        "strategy.delta: Input should be greater than or equal to 0.618",
+    ),
+    ({"batch": {"size": -4}}, "batch.size: Input should be greater than 0 (got -4)"),
+    (
+        {"model": {"name": "mlp", "widht": 2}},
+        "model.widht: unknown field (allowed: name, latent_dim, width, hidden, depth",
+    ),
+    ({"optimiser": "adam"}, "optimiser: unknown field (allowed: name, seed, dataset, model"),
+    ({"model": "sagan"}, "model: sagan needs images (C, H, W), the dataset gives (2,)"),
+    ({"batch": {"size": 512}}, "batch: size 512 exceeds the 256 examples of the dataset"),
+    ({"device": "tpu"}, "device: Input should be 'auto', 'cpu' or 'cuda' (got 'tpu')"),
+    (
+        {"budget": {"iterations": None}},
+        "budget: set at least one of iterations, epochs, wall_seconds",
+    ),
+    (
+        {"dataset": {"name": "cifar10", "image_size": 30}, "model": "dcgan"},
+        "model: dcgan needs square images of 8, 16, 32, 64 ... px, got 30x30",
+    ),
+    (
+        {
+            "batch": {
+                "size": 32,
+                "milestones": [{"epoch": 2, "size": 64}, {"epoch": 1, "size": 128}],
+            }
+        },
+        "batch: milestones: must be strictly increasing, got [2.0, 1.0]",
+    ),
+    (
+        {"batch": {"size": 32, "milestones": [{"size": 64}]}},
+        "batch.milestones[0]: give exactly one of epoch or iteration",
+    ),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_RUNS, ids=[m.split(":")[0] for _, m in BAD_RUNS])
+def test_bad_runs_name_the_field_and_the_problem(write_suite, change, message) -> None:
+    suite = tiny_suite()
+    suite["runs"] = [{"name": "bad", **change}]
+    with pytest.raises(UserError) as info:
+        load_suite(write_suite(suite))
+    text = str(info.value)
+    assert "run 'bad' (runs[0]): " in text
+    assert message in text, text
+
+
+def test_every_problem_of_a_suite_is_reported_at_once(write_suite) -> None:
+    suite = tiny_suite()
+    suite["runs"] = [{"name": "a", "strategy": "svrg"}, {"name": "b", "batch": {"size": 0}}]
+    with pytest.raises(UserError) as info:
+        load_suite(write_suite(suite))
+    assert len(str(info.value).splitlines()) == 2
+
+
+def test_set_errors_point_at_the_override(write_suite) -> None:
+    path = write_suite(tiny_suite())
+    with pytest.raises(UserError, match=r"strategy.delta: .* \[from --set\]"):
+        load_suite(path, ["strategy=srfb", "strategy.delta=2"])
+    with pytest.raises(UserError, match="--set budget: expected path=value"):
+        load_suite(path, ["budget"])
+
+
+def test_suite_level_errors(write_suite, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="suite file not found"):
+        load_suite(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\ndefaults: {model: [\n")
+    with pytest.raises(UserError, match=r"broken.yaml: line \d+, column \d+: invalid YAML"):
+        load_suite(broken)
+    with pytest.raises(UserError, match="name: String should match pattern"):
+        load_suite(write_suite({**tiny_suite(), "name": "has space"}))
+    with pytest.raises(UserError, match=r"baseline: unknown run 'nope' \(choose: tiny\)"):
+        load_suite(write_suite({**tiny_suite(), "baseline": "nope"}))
+    suite = tiny_suite()
+    suite["runs"] = [{"name": "a"}, {"name": "a"}]
+    with pytest.raises(UserError, match="runs share an id: a-seed0"):
+        load_suite(write_suite(suite))
+
+
+def test_parse_helpers() -> None:
+    assert parse_overrides(["a.b=0.5", "c=true", "d=[1, 2]", "e=srfb"]) == [
+        ("a.b", 0.5),
+        ("c", True),
+        ("d", [1, 2]),
+        ("e", "srfb"),
+    ]
+    assert parse_seeds("0,1,2") == [0, 1, 2]
+    for bad in ("a,b", "-1", "1,1", ""):
+        with pytest.raises(UserError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_training_identity_ignores_budget_and_bookkeeping() -> None:
+    a = mixture_run()
+    b = mixture_run(budget={"iterations": 99}, log_every=3, device="auto")
+    c = mixture_run(strategy={"name": "alternating", "lr_g": 5e-4})
+    assert a.training_identity() == b.training_identity()
+    assert a.training_identity() != c.training_identity()
+    assert isinstance(a, RunConfig)

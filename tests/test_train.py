@@ -1,0 +1,187 @@
+"""The training loop: results written, crashes resumed exactly, failures isolated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbench.config import load_suite
+from ganbench.results import RunStore, read_events
+from ganbench.runner import plan_suite, run_suite
+from ganbench.train import _classify, train_run
+from tests.conftest import mixture_run, tiny_suite
+
+CPU = torch.device("cpu")
+
+
+def checkpoint_params(store: RunStore) -> dict[str, torch.Tensor]:
+    state = store.load_checkpoint()
+    return {
+        **{f"G.{k}": v for k, v in state["G"].items()},
+        **{f"D.{k}": v for k, v in state["D"].items()},
+    }
+
+
+def test_run_folder_holds_config_events_summary_samples_checkpoint(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    summary = train_run(mixture_run(evaluation={"every_iterations": 10}), store, CPU)
+    assert summary["status"] == "finished"
+    for path in (store.config, store.events, store.summary, store.samples, store.checkpoint):
+        assert path.is_file(), path
+    assert sorted(p.name for p in store.samples_dir.iterdir()) == [
+        "iter00000010.png",
+        "iter00000020.png",
+    ]
+    on_disk = json.loads(store.summary.read_text())
+    assert on_disk["iterations"] == 20 and on_disk["images_seen"] == 20 * 32
+    assert on_disk["iter_time_count"] == 20
+    assert on_disk["iter_time_p50_s"] <= on_disk["iter_time_p90_s"]
+    assert on_disk["iterations_per_s"] == pytest.approx(20 / on_disk["train_s"])
+    assert on_disk["peak_rss_bytes"] > 0 and on_disk["peak_cuda_alloc_bytes"] is None
+    assert on_disk["train_s"] < on_disk["wall_s"]
+
+
+def test_events_record_every_logged_iteration_with_units(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    train_run(mixture_run(log_every=4), store, CPU)
+    iterations = [e for e in read_events(store.events) if e["event"] == "iteration"]
+    assert [e["iteration"] for e in iterations] == [4, 8, 12, 16, 20]
+    last = iterations[-1]
+    for key in (
+        "epoch",
+        "images_seen",
+        "batch_size",
+        "wall_s",
+        "train_s",
+        "iter_time_s",
+        "d_loss",
+        "g_loss",
+        "grad_evals",
+        "full_batch_passes",
+        "lr_g",
+        "lr_d",
+    ):
+        assert key in last
+    assert last["images_seen"] == 20 * 32 and last["grad_evals"] == 20
+
+
+def test_crashed_run_resumes_from_its_checkpoint_to_the_same_state(tmp_path: Path) -> None:
+    """A crash at iteration 12 (checkpoints every 5) resumes from 10 and ends bit-identical
+    to an uninterrupted run: same parameters, counters and iteration events."""
+    run = mixture_run(strategy={"name": "svre", "snapshot_prob": 0.3})
+    reference = RunStore(tmp_path / "reference")
+    train_run(run, reference, CPU)
+
+    store = RunStore(tmp_path / "crashed")
+
+    def crash(record: dict) -> None:
+        if record["iteration"] == 12:
+            raise RuntimeError("simulated crash")
+
+    first = train_run(run, store, CPU, on_log=crash)
+    assert first["status"] == "failed" and "simulated crash" in first["reason"]
+    assert "simulated crash" in store.error.read_text()
+    assert store.load_checkpoint()["train"]["iteration"] == 10
+
+    second = train_run(run, store, CPU)
+    assert second["status"] == "finished" and second["iterations"] == 20
+    got, want = checkpoint_params(store), checkpoint_params(reference)
+    assert got.keys() == want.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    assert (
+        second["full_batch_passes"]
+        == json.loads(reference.summary.read_text())["full_batch_passes"]
+    )
+    events = read_events(store.events)
+    assert [e["iteration"] for e in events if e["event"] == "iteration"] == list(range(1, 21))
+    assert [e["event"] for e in events].count("resume") == 1
+
+
+def test_nan_loss_stops_the_run_as_diverged(tmp_path: Path) -> None:
+    # Points at 3e38 (near float32's largest) overflow the discriminator's arithmetic.
+    run = mixture_run(dataset={"name": "gaussian-mixture", "num_samples": 512, "radius": 3e38})
+    store = RunStore(tmp_path / "run")
+    summary = train_run(run, store, CPU)
+    assert summary["status"] == "diverged"
+    assert "became" in summary["reason"]
+    assert read_events(store.events)[-1]["status"] == "diverged"
+    assert json.loads(store.summary.read_text())["status"] == "diverged"
+
+
+def test_out_of_memory_errors_are_classified_as_oom() -> None:
+    assert _classify(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate"))[0] == (
+        "oom"
+    )
+    assert _classify(RuntimeError("DefaultCPUAllocator: can't allocate memory"))[0] == "oom"
+    assert _classify(ValueError("something else"))[0] == "failed"
+
+
+def test_a_failing_run_is_recorded_and_the_suite_goes_on(tmp_path: Path, write_suite) -> None:
+    bad_images = tmp_path / "images"
+    bad_images.mkdir()
+    for i in range(4):
+        (bad_images / f"broken{i}.png").write_bytes(b"not a png")
+    suite = tiny_suite()
+    suite["runs"] = [
+        {
+            "name": "broken",
+            "batch": {"size": 2},
+            "dataset": {"name": "image-folder", "root": str(bad_images), "image_size": 8},
+        },
+        {"name": "fine"},
+    ]
+    loaded = load_suite(write_suite(suite))
+    summaries = run_suite(loaded, plan_suite(loaded))
+    assert [s["status"] for s in summaries] == ["failed", "finished"]
+    assert (loaded.output_dir / "broken-seed0" / "error.txt").is_file()
+    csv = (loaded.output_dir / "runs.csv").read_text()
+    assert "broken-seed0" in csv and "fine-seed0" in csv
+
+
+def test_rerun_skips_finished_runs_and_resumes_unfinished(tmp_path: Path, write_suite) -> None:
+    path = write_suite(tiny_suite())
+    loaded = load_suite(path)
+    run_suite(loaded, plan_suite(loaded))
+    assert [p.action for p in plan_suite(loaded)] == ["skip"]
+    longer = load_suite(path, ["budget.iterations=9"])
+    plan = plan_suite(longer)
+    assert [p.action for p in plan] == ["resume"]
+    (summary,) = run_suite(longer, plan)
+    assert summary["status"] == "finished" and summary["iterations"] == 9
+    assert [p.action for p in plan_suite(longer, fresh=True)] == ["start"]
+
+
+def test_batch_growth_happens_at_the_stated_epoch(tmp_path: Path) -> None:
+    """256 examples, batch 32: 8 iterations per epoch; 64 after epoch 2, 128 after epoch 3."""
+    run = mixture_run(
+        dataset={"name": "gaussian-mixture", "num_samples": 256},
+        batch={"size": 32, "milestones": [{"epoch": 2, "size": 64}, {"epoch": 3, "size": 128}]},
+        budget={"iterations": 1000, "epochs": 5},
+    )
+    store = RunStore(tmp_path / "run")
+    summary = train_run(run, store, CPU)
+    events = read_events(store.events)
+    growth = [
+        (e["iteration"], e["epoch"], e["batch_size"]) for e in events if e["event"] == "batch_size"
+    ]
+    assert growth == [(16, 2.0, 64), (20, 3.0, 128)]
+    sizes = [e["batch_size"] for e in events if e["event"] == "iteration"]
+    assert sizes == [32] * 16 + [64] * 4 + [128] * 4
+    assert summary["epochs"] == pytest.approx(5.0) and summary["iterations"] == 24
+    assert len(summary["epoch_times_s"]) == 5
+
+
+def test_growth_by_iteration_with_linear_lr_scaling(tmp_path: Path) -> None:
+    run = mixture_run(
+        batch={"size": 32, "milestones": [{"iteration": 3, "size": 64}], "lr_scaling": "linear"},
+        budget={"iterations": 5},
+    )
+    store = RunStore(tmp_path / "run")
+    train_run(run, store, CPU)
+    records = {e["iteration"]: e for e in read_events(store.events) if e["event"] == "iteration"}
+    assert records[3]["batch_size"] == 32 and records[4]["batch_size"] == 64
+    assert records[3]["lr_d"] == pytest.approx(1e-3) and records[4]["lr_d"] == pytest.approx(2e-3)
