@@ -308,3 +308,35 @@ def test_each_strategy_learns_the_mixture(name: str) -> None:
         if i >= 200 and i % 10 == 9:
             late.append(mode_distance())
     assert sum(late) / len(late) < 0.75 * start
+
+
+@pytest.mark.parametrize("loss", ["hinge", "bce"])
+def test_accumulated_micro_batches_give_the_full_batch_gradient(loss: str) -> None:
+    """k=4 micro-batches of 16 equal one batch of 64 on a model without batch norm."""
+    G, D = tiny_models()
+    x, z = torch.randn(64, 2), torch.randn(64, 2)
+    loss_fn = LOSSES.get(loss)(LOSSES.get(loss).Config())
+    whole = GradientOracle(loss_fn).joint(G, D, x, z)
+    parts = GradientOracle(loss_fn, micro_batch=16).joint(G, D, x, z)
+    for a, b in zip(whole[0] + whole[1], parts[0] + parts[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(whole[3], parts[3])
+    d_whole, _ = GradientOracle(loss_fn).discriminator(G, D, x, z)
+    d_parts, _ = GradientOracle(loss_fn, micro_batch=16).discriminator(G, D, x, z)
+    for a, b in zip(d_whole, d_parts, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_accumulate_growth_mode_keeps_the_base_micro_batch() -> None:
+    run = mixture_run(
+        batch={
+            "size": 16,
+            "growth_mode": "accumulate",
+            "milestones": [{"iteration": 2, "size": 64}],
+        }
+    )
+    session = build_session(run, torch.device("cpu"))
+    assert session.strategy.oracle.micro_batch == 16
+    session.set_batch_size(64)
+    real = session.batches.next()
+    assert real.shape[0] == 64  # the effective batch, processed 16 at a time

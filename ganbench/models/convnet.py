@@ -43,6 +43,11 @@ class ConvGANConfig(ModelConfig):
         return self
 
 
+def base_width(cfg: ConvGANConfig) -> int:
+    """Channels of the last G stage / first D stage: 64 (Table 3.1) times the width knob."""
+    return max(1, round(64 * cfg.width))
+
+
 def stage_channels(base: int, size: int, resolution: int) -> int:
     return max(1, base * size // (2 * resolution))
 
@@ -81,8 +86,8 @@ class ConvGenerator(nn.Module):
     def __init__(self, cfg: ConvGANConfig, shape: Sequence[int]) -> None:
         super().__init__()
         channels, size = shape[0], shape[1]
-        base, (attn, _) = max(1, round(64 * cfg.width)), attention_at(cfg, size)
-        sn, c = cfg.g_spectral_norm, stage_channels(max(1, round(64 * cfg.width)), size, 4)
+        base, (attn, _) = base_width(cfg), attention_at(cfg, size)
+        sn, c = cfg.g_spectral_norm, stage_channels(base, size, 4)
         layers: list[nn.Module] = [
             conv(cfg.latent_dim, c, 4, 1, 0, transposed=True, sn=sn, kind=cfg.conv),
             norm2d(cfg.g_norm, c),
@@ -112,7 +117,7 @@ class ConvDiscriminator(nn.Module):
     def __init__(self, cfg: ConvGANConfig, shape: Sequence[int]) -> None:
         super().__init__()
         channels, size = shape[0], shape[1]
-        base, (_, attn) = max(1, round(64 * cfg.width)), attention_at(cfg, size)
+        base, (_, attn) = base_width(cfg), attention_at(cfg, size)
         sn, r = cfg.d_spectral_norm, size // 2
         c = stage_channels(base, size, r)
         # The first layer is never normalised (DCGAN, Table 3.1).
