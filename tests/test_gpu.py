@@ -1,0 +1,55 @@
+"""CUDA paths: run where a GPU is visible (marked gpu, skipped elsewhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbench.results import RunStore, read_events
+from ganbench.train import train_run
+from tests.conftest import mixture_run
+
+pytestmark = pytest.mark.gpu
+
+
+def sagan_on_cuda(**overrides):
+    return mixture_run(
+        dataset={"name": "synthetic", "num_samples": 512, "image_size": 32, "channels": 3},
+        model={"name": "sagan", "width": 0.5},
+        loss={"name": "hinge"},
+        batch={"size": 64},
+        device="cuda",
+        log_every=5,
+        **overrides,
+    )
+
+
+@pytest.mark.parametrize("strategy", ["alternating", "srfb", "svre"])
+def test_sagan_trains_on_cuda_with_cuda_timing_and_memory(tmp_path: Path, strategy: str) -> None:
+    run = sagan_on_cuda(strategy={"name": strategy})
+    store = RunStore(tmp_path / "run")
+    summary = train_run(run, store, torch.device("cuda"))
+    assert summary["status"] == "finished", summary["reason"]
+    assert summary["iter_time_count"] == 20 and summary["iter_time_p50_s"] > 0
+    assert summary["peak_cuda_alloc_bytes"] > 0
+    assert summary["peak_cuda_reserved_bytes"] >= summary["peak_cuda_alloc_bytes"]
+    assert summary["environment"]["gpu_name"]
+    # CUDA-event times are device times of the step: they cannot exceed training time.
+    assert summary["iter_time_mean_s"] * summary["iter_time_count"] <= summary["train_s"] * 1.05
+
+
+def test_resume_on_cuda_reaches_the_budget(tmp_path: Path) -> None:
+    run = sagan_on_cuda(strategy={"name": "srfb"})
+    store = RunStore(tmp_path / "run")
+
+    def crash(record: dict) -> None:
+        if record["iteration"] == 15:
+            raise RuntimeError("simulated crash")
+
+    assert train_run(run, store, torch.device("cuda"), on_log=crash)["status"] == "failed"
+    summary = train_run(run, store, torch.device("cuda"))
+    assert summary["status"] == "finished" and summary["iterations"] == 20
+    logged = [e["iteration"] for e in read_events(store.events) if e["event"] == "iteration"]
+    assert logged == [5, 10, 15, 20]
