@@ -126,6 +126,13 @@ class SuiteFile(Section):
     runs: list[dict[str, Any]] = Field(default_factory=list)
     matrix: dict[str, list[Any] | dict[str, Any]] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _axes_not_empty(self) -> SuiteFile:
+        empty = [key for key, values in self.matrix.items() if not values]
+        if empty:
+            raise ValueError(f"matrix: axes without values: {', '.join(empty)}")
+        return self
+
 
 class Suite(BaseModel):
     """A loaded suite: where results go and the runs to do, in order."""
@@ -171,6 +178,7 @@ def load_suite(
     only: Sequence[str] = (),
 ) -> Suite:
     """Read, merge, expand and validate a suite file; raise UserError on any problem."""
+    path = find_suite(path)
     raw = _read_yaml(path)
     suite_sets, run_sets = _split_overrides(parse_overrides(overrides))
     for key, value in suite_sets:
@@ -194,6 +202,18 @@ def load_suite(
         baseline=suite_file.baseline,
         runs=runs,
     )
+
+
+def find_suite(path: Path) -> Path:
+    """A path as given, or a bare name such as ``quick`` looked up in ./suites and in the
+    suites/ folder of the ganbench checkout."""
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path
+    checkout = Path(__file__).resolve().parent.parent / "suites"
+    for folder in (Path("suites"), checkout):
+        if (folder / f"{path}.yaml").is_file():
+            return folder / f"{path}.yaml"
+    return path
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -259,6 +279,11 @@ def _merge_run(suite: SuiteFile, entry: dict[str, Any], combo: dict[str, Any], o
             labels.append(label)
     for path, value in overrides:
         merged = _set_path(merged, path, value)
+    for key in ("loss", "strategy"):  # sections with a default: fields alone refine it
+        if isinstance(merged.get(key), dict) and "name" not in merged[key]:
+            merged[key]["name"] = (
+                RunConfig.model_fields[key].get_default(call_default_factory=True).name
+            )
     if labels:
         merged["name"] = "-".join(labels)
     return merged, labels
@@ -367,13 +392,27 @@ def _describe(
     lines = []
     for e in err.errors():
         path, model = _walk(root, e["loc"])
-        text = _problem(e, model)
+        choices = _section_names(model, e["loc"])
+        text = _problem(e, model, choices)
         origin = " [from --set]" if path in set_paths else ""
         lines.append(f"{prefix}{path}: {text}{origin}" if path else f"{prefix}{text}")
     return "\n".join(lines)
 
 
-def _problem(e: dict[str, Any], model: type[BaseModel] | None) -> str:
+def _section_names(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The registered names a named section (dataset, model ...) at ``loc`` can take."""
+    field = model.model_fields.get(str(loc[-1])) if model is not None and loc else None
+    if field is None:
+        return []
+    members = [m for m in _members(field.annotation) if isinstance(m, type)]
+    return [
+        m.model_fields["name"].default
+        for m in members
+        if issubclass(m, BaseModel) and "name" in m.model_fields
+    ]
+
+
+def _problem(e: dict[str, Any], model: type[BaseModel] | None, choices: list[str]) -> str:
     kind, ctx = e["type"], e.get("ctx", {})
     if kind == "extra_forbidden":
         allowed = ", ".join(model.model_fields) if model else "see the README"
@@ -382,7 +421,7 @@ def _problem(e: dict[str, Any], model: type[BaseModel] | None) -> str:
         tags = ctx.get("expected_tags", "").replace("'", "")
         return f"unknown {ctx.get('tag')!r} (choose: {tags})"
     if kind == "union_tag_not_found":
-        return "missing name"
+        return "missing name" + (f" (choose: {', '.join(choices)})" if choices else "")
     if kind == "missing":
         return "required field missing"
     message = e["msg"].removeprefix("Value error, ")

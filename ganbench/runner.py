@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import torch
+from pydantic import ValidationError
 
 from ganbench.config import RunConfig, Suite
 from ganbench.data import DATASETS
@@ -70,7 +71,13 @@ def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str]:
     stored = store.read_config()
     if stored is None:
         return "start", ""
-    stored_run = RunConfig.model_validate(stored)
+    try:
+        stored_run = RunConfig.model_validate(stored)
+    except ValidationError:
+        raise UserError(
+            f"{store.config}: cannot be read as a run of this ganbench version. Use --fresh "
+            "to start the run over, or another output_dir"
+        ) from None
     changed = _differences(stored_run.training_identity(), run.training_identity())
     if changed:
         raise UserError(

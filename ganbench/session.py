@@ -133,7 +133,8 @@ class Session:
         self.strategy.rng.set_state(rng["strategy"])
         self.fixed_z = state["fixed_z"].to(self.device)
         train = TrainState(**state["train"])
-        self.set_batch_size(train.batch_size)
+        if train.batch_size:
+            self.set_batch_size(train.batch_size)
         return train
 
 

@@ -49,8 +49,8 @@ def train_run(
             trainer = Trainer(session, state, store, events, on_log, should_stop, started)
             status, reason = trainer.run(resumed=checkpoint is not None)
         except KeyboardInterrupt:
-            status, reason = "interrupted", "interrupted (Ctrl-C) during an iteration"
-            _record_end(trainer, events, status, reason)
+            # A second Ctrl-C: record what we have (the last checkpoint stays) and stop.
+            _record_end(run, trainer, store, events, "interrupted", "Ctrl-C during an iteration")
             raise
         except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
             status, reason = _classify(err)
@@ -58,7 +58,7 @@ def train_run(
                 store.error.write_text(traceback.format_exc(), encoding="utf-8")
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-        return _record_end(trainer, events, status, reason, store, run)
+        return _record_end(run, trainer, store, events, status, reason)
 
 
 def _classify(err: Exception) -> tuple[str, str]:
@@ -74,16 +74,28 @@ def _classify(err: Exception) -> tuple[str, str]:
     return "failed", f"{type(err).__name__}: {text}".splitlines()[0]
 
 
-def _record_end(trainer, events, status, reason, store=None, run=None) -> dict[str, Any]:
+def _record_end(
+    run: RunConfig,
+    trainer: Trainer | None,
+    store: RunStore,
+    events: EventLog,
+    status: str,
+    reason: str,
+) -> dict[str, Any]:
+    """Write the end event and summary.json, whatever stopped the run."""
     if trainer is not None:
         summary = trainer.summary(status, reason)
-    else:
-        summary = {"run_id": run.id if run else None, "status": status, "reason": reason}
-    if run is not None and trainer is None:
-        summary.update({"name": run.name, "seed": run.seed, "strategy": run.strategy.name})
+    else:  # failed before the loop (e.g. while loading data)
+        summary = {
+            "run_id": run.id,
+            "name": run.name,
+            "seed": run.seed,
+            "strategy": run.strategy.name,
+            "status": status,
+            "reason": reason,
+        }
     events.write("end", status=status, reason=reason, iteration=summary.get("iterations", 0))
-    if store is not None:
-        store.write_summary(summary)
+    store.write_summary(summary)
     return summary
 
 

@@ -177,6 +177,14 @@ def test_bad_runs_name_the_field_and_the_problem(write_suite, change, message) -
     assert message in text, text
 
 
+def test_a_section_without_a_name_lists_the_choices(write_suite) -> None:
+    suite = tiny_suite()
+    del suite["defaults"]["dataset"]
+    suite["runs"] = [{"name": "bad", "dataset": {"subset": 10}}]
+    with pytest.raises(UserError, match=r"dataset: missing name \(choose: cifar10, fashion-mnist"):
+        load_suite(write_suite(suite))
+
+
 def test_every_problem_of_a_suite_is_reported_at_once(write_suite) -> None:
     suite = tiny_suite()
     suite["runs"] = [{"name": "a", "strategy": "svrg"}, {"name": "b", "batch": {"size": 0}}]
@@ -208,6 +216,20 @@ def test_suite_level_errors(write_suite, tmp_path: Path) -> None:
     suite["runs"] = [{"name": "a"}, {"name": "a"}]
     with pytest.raises(UserError, match="runs share an id: a-seed0"):
         load_suite(write_suite(suite))
+
+
+def test_empty_matrix_axes_are_refused(write_suite) -> None:
+    suite = tiny_suite()
+    suite["matrix"] = {"seed": [], "strategy": ["srfb"]}
+    with pytest.raises(UserError, match="matrix: axes without values: seed"):
+        load_suite(write_suite(suite))
+
+
+def test_a_bare_name_finds_the_shipped_suite(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # not the checkout: found next to the package
+    assert load_suite(Path("quick")).source == ROOT / "suites" / "quick.yaml"
+    with pytest.raises(UserError, match="nothere: suite file not found"):
+        load_suite(Path("nothere"))
 
 
 def test_parse_helpers() -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ganbench.config import load_suite
+from ganbench.errors import UserError
 from ganbench.results import RunStore, read_events
 from ganbench.runner import plan_suite, run_suite
 from ganbench.train import _classify, train_run
@@ -153,6 +154,24 @@ def test_rerun_skips_finished_runs_and_resumes_unfinished(tmp_path: Path, write_
     (summary,) = run_suite(longer, plan)
     assert summary["status"] == "finished" and summary["iterations"] == 9
     assert [p.action for p in plan_suite(longer, fresh=True)] == ["start"]
+
+
+def test_an_unreadable_stored_config_asks_for_fresh(tmp_path: Path, write_suite) -> None:
+    path = write_suite(tiny_suite())
+    loaded = load_suite(path)
+    run_suite(loaded, plan_suite(loaded))
+    (loaded.output_dir / "tiny-seed0" / "config.yaml").write_text("seed: -1\nbogus: 1\n")
+    with pytest.raises(UserError, match="cannot be read as a run of this ganbench version"):
+        plan_suite(loaded)
+    assert [p.action for p in plan_suite(loaded, fresh=True)] == ["start"]
+
+
+def test_changed_training_config_is_refused_before_work(tmp_path: Path, write_suite) -> None:
+    path = write_suite(tiny_suite())
+    loaded = load_suite(path)
+    run_suite(loaded, plan_suite(loaded))
+    with pytest.raises(UserError, match=r"different configuration \(differs in: strategy.lr_g\)"):
+        plan_suite(load_suite(path, ["strategy.lr_g=0.01"]))
 
 
 def test_batch_growth_happens_at_the_stated_epoch(tmp_path: Path) -> None:
