@@ -74,6 +74,18 @@ def _classify(err: Exception) -> tuple[str, str]:
     return "failed", f"{type(err).__name__}: {text}".splitlines()[0]
 
 
+def run_identity(run: RunConfig, status: str, reason: str) -> dict[str, Any]:
+    """The fields that open every summary."""
+    return {
+        "run_id": run.id,
+        "name": run.name,
+        "seed": run.seed,
+        "strategy": run.strategy.name,
+        "status": status,
+        "reason": reason,
+    }
+
+
 def _record_end(
     run: RunConfig,
     trainer: Trainer | None,
@@ -86,14 +98,7 @@ def _record_end(
     if trainer is not None:
         summary = trainer.summary(status, reason)
     else:  # failed before the loop (e.g. while loading data)
-        summary = {
-            "run_id": run.id,
-            "name": run.name,
-            "seed": run.seed,
-            "strategy": run.strategy.name,
-            "status": status,
-            "reason": reason,
-        }
+        summary = run_identity(run, status, reason)
     events.write("end", status=status, reason=reason, iteration=summary.get("iterations", 0))
     store.write_summary(summary)
     return summary
@@ -321,12 +326,7 @@ class Trainer:
         train_s, wall_s = self.train_s(), self.wall_s()
         images = sampler.images_seen
         return {
-            "run_id": run.id,
-            "name": run.name,
-            "seed": run.seed,
-            "strategy": run.strategy.name,
-            "status": status,
-            "reason": reason,
+            **run_identity(run, status, reason),
             "iterations": st.iteration,
             "epochs": sampler.epoch,
             "images_seen": images,

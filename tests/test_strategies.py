@@ -340,3 +340,31 @@ def test_accumulate_growth_mode_keeps_the_base_micro_batch() -> None:
     session.set_batch_size(64)
     real = session.batches.next()
     assert real.shape[0] == 64  # the effective batch, processed 16 at a time
+
+
+@pytest.mark.parametrize("loss", LOSSES.names())
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_every_strategy_runs_every_loss_on_a_small_sagan(name: str, loss: str) -> None:
+    """Spectral norm, batch norm, self-attention and WGAN-GP's double backward together."""
+    run = mixture_run(
+        dataset={"name": "synthetic", "num_samples": 64, "image_size": 16, "channels": 1},
+        model={"name": "sagan", "width": 0.125, "latent_dim": 8},
+        loss={"name": loss},
+        strategy={"name": name},
+        batch={
+            "size": 8,
+            "growth_mode": "accumulate",
+            "milestones": [{"iteration": 2, "size": 16}],
+        },
+    )
+    session = build_session(run, torch.device("cpu"))
+    before = [p.detach().clone() for p in session.G.parameters()]
+    for iteration in range(3):
+        session.set_batch_size(session.schedule.size_at(iteration, session.sampler.epoch))
+        losses = session.strategy.step()
+        assert math.isfinite(losses.d_loss.item()) and math.isfinite(losses.g_loss.item())
+    moved = [
+        not torch.equal(a, b.detach()) for a, b in zip(before, session.G.parameters(), strict=True)
+    ]
+    assert any(moved)
+    assert session.sampler.images_seen >= 8 + 8 + 16

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -65,16 +65,12 @@ class ImageSource(DataSource):
         raise NotImplementedError
 
 
-class FashionMNISTConfig(ImageDatasetConfig):
-    name: Literal["fashion-mnist"] = "fashion-mnist"
+class IDXSource(ImageSource):
+    """28x28 grey digits or clothes in IDX files, torchvision layout <root>/<folder>/raw."""
 
-
-@DATASETS.register("fashion-mnist")
-class FashionMNIST(ImageSource):
-    """Zalando's Fashion-MNIST, 28x28 grey; offline from Debian's dataset-fashion-mnist."""
-
-    Config = FashionMNISTConfig
-    folder = "FashionMNIST"
+    folder: ClassVar[str]
+    fallback: ClassVar[Path | None] = None  # a local folder of .gz IDX files to copy from
+    fix: ClassVar[str]
     split_sizes = {"train": 60_000, "test": 10_000}
 
     @classmethod
@@ -83,22 +79,40 @@ class FashionMNIST(ImageSource):
 
     @classmethod
     def check(cls, cfg: ImageDatasetConfig) -> None:
-        if _has_idx(cls.raw_dir(cfg)) or _has_idx(DEBIAN_FASHION_MNIST, ".gz"):
+        if _has_idx(cls.raw_dir(cfg)) or (cls.fallback and _has_idx(cls.fallback, ".gz")):
             return
+        places = " and ".join(str(p) for p in (cls.raw_dir(cfg), cls.fallback) if p)
         raise UserError(
-            f"dataset.name: fashion-mnist not found: looked in {cls.raw_dir(cfg)} and "
-            f"{DEBIAN_FASHION_MNIST}. Fix: `make data`, or `apt-get install "
-            "dataset-fashion-mnist`, or `ganbench data fetch fashion-mnist` (downloads)"
+            f"dataset.name: {cfg.name} not found: looked in {places} for "
+            f"{', '.join(IDX_FILES)}. Fix: {cls.fix}"
         )
 
     @classmethod
     def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
-        from torchvision.datasets import FashionMNIST as TV
+        import torchvision.datasets
 
-        if not _has_idx(cls.raw_dir(cfg)):
-            copy_idx(DEBIAN_FASHION_MNIST, cls.raw_dir(cfg))
-        ds = TV(str(cfg.data_root()), train=cfg.split == "train", download=False)
+        if not _has_idx(cls.raw_dir(cfg)) and cls.fallback is not None:
+            copy_idx(cls.fallback, cls.raw_dir(cfg))
+        dataset_cls = getattr(torchvision.datasets, cls.folder)
+        ds = dataset_cls(str(cfg.data_root()), train=cfg.split == "train", download=False)
         return ds.data.unsqueeze(1)
+
+
+class FashionMNISTConfig(ImageDatasetConfig):
+    name: Literal["fashion-mnist"] = "fashion-mnist"
+
+
+@DATASETS.register("fashion-mnist")
+class FashionMNIST(IDXSource):
+    """Zalando's Fashion-MNIST; offline from Debian's dataset-fashion-mnist."""
+
+    Config = FashionMNISTConfig
+    folder = "FashionMNIST"
+    fallback = DEBIAN_FASHION_MNIST
+    fix = (
+        "`make data`, or `apt-get install dataset-fashion-mnist`, or "
+        "`ganbench data fetch fashion-mnist` (downloads)"
+    )
 
 
 class MNISTConfig(ImageDatasetConfig):
@@ -106,29 +120,12 @@ class MNISTConfig(ImageDatasetConfig):
 
 
 @DATASETS.register("mnist")
-class MNIST(ImageSource):
-    """LeCun's handwritten digits, 28x28 grey, torchvision layout under <root>/MNIST/raw."""
+class MNIST(IDXSource):
+    """LeCun's handwritten digits."""
 
     Config = MNISTConfig
     folder = "MNIST"
-    split_sizes = {"train": 60_000, "test": 10_000}
-
-    @classmethod
-    def check(cls, cfg: ImageDatasetConfig) -> None:
-        raw = cfg.data_root() / cls.folder / "raw"
-        if not _has_idx(raw):
-            raise UserError(
-                f"dataset.name: mnist not found: looked in {raw} for {', '.join(IDX_FILES)}. "
-                "Fix: `ganbench data fetch mnist` where the network is reachable, or copy "
-                "those files there"
-            )
-
-    @classmethod
-    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
-        from torchvision.datasets import MNIST as TV
-
-        ds = TV(str(cfg.data_root()), train=cfg.split == "train", download=False)
-        return ds.data.unsqueeze(1)
+    fix = "`ganbench data fetch mnist` where the network is reachable, or copy the files there"
 
 
 class CIFAR10Config(ImageDatasetConfig):
