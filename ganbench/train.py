@@ -128,7 +128,8 @@ class Trainer:
         self.session_eval_s = self.session_checkpoint_s = 0.0
         self.loop_start = time.perf_counter()
         self.last_checkpoint_wall = 0.0
-        self.loss_sums: list[torch.Tensor] | None = None
+        self.loss_sums: torch.Tensor | None = None  # (d, g) summed since the last log
+        self.evaluated_at = self.checkpointed_at = -1
         self.loss_count = 0
         self.last_losses: tuple[float | None, float | None] = (None, None)
         self.environment = capture_environment(session.device)
@@ -148,8 +149,10 @@ class Trainer:
             self.iterate()
             self.after_iteration()
         self._flush_log()
-        self.evaluate()
-        self.checkpoint()
+        if self.evaluated_at != self.state.iteration:
+            self.evaluate()
+        if self.checkpointed_at != self.state.iteration:
+            self.checkpoint()
         return "finished", f"budget reached: {reason}"
 
     def iterate(self) -> None:
@@ -298,6 +301,7 @@ class Trainer:
         self.session_eval_s += elapsed
         self.state.eval_s += elapsed
         self.state.last_eval_train_s = self.train_s()
+        self.evaluated_at = self.state.iteration
         self.events.write(
             "eval",
             iteration=self.state.iteration,
@@ -316,6 +320,7 @@ class Trainer:
         self.session_checkpoint_s += elapsed
         self.state.checkpoint_s += elapsed
         self.last_checkpoint_wall = self.wall_s()
+        self.checkpointed_at = self.state.iteration
         self.events.write("checkpoint", iteration=self.state.iteration, checkpoint_time_s=elapsed)
 
     # ------------------------------------------------------------------ summary

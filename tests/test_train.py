@@ -36,6 +36,9 @@ def test_run_folder_holds_config_events_summary_samples_checkpoint(tmp_path: Pat
         "iter00000010.png",
         "iter00000020.png",
     ]
+    events = read_events(store.events)
+    assert [e["iteration"] for e in events if e["event"] == "eval"] == [10, 20]  # not twice
+    assert [e["iteration"] for e in events if e["event"] == "checkpoint"] == [5, 10, 15, 20]
     on_disk = json.loads(store.summary.read_text())
     assert on_disk["iterations"] == 20 and on_disk["images_seen"] == 20 * 32
     assert on_disk["iter_time_count"] == 20
