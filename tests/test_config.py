@@ -252,3 +252,13 @@ def test_training_identity_ignores_budget_and_bookkeeping() -> None:
     assert a.training_identity() == b.training_identity()
     assert a.training_identity() != c.training_identity()
     assert isinstance(a, RunConfig)
+
+
+def test_the_readme_example_suite_expands_as_documented(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```yaml\nname: demo") + len("```yaml\n")
+    example = tmp_path / "demo.yaml"
+    example.write_text(text[start : text.index("```", start)])
+    suite = load_suite(example)
+    assert len(suite.runs) == 12 and suite.baseline == "srfb-fixed"
+    assert suite.runs[0].id == "srfb-fixed-seed0" and suite.runs[-1].id == "svre-grow-seed2"
