@@ -8,6 +8,7 @@ each is recorded in the run's folder and nothing already written is lost.
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -296,7 +297,7 @@ class Trainer:
         real = self.s.data.values[:4096] if self.s.data.kind == "points" else samples
         path = self.store.samples_dir / f"iter{self.state.iteration:08d}.png"
         save_samples(samples, real, path)
-        save_samples(samples, real, self.store.samples)
+        shutil.copyfile(path, self.store.samples)  # samples.png: the latest, rendered once
         elapsed = time.perf_counter() - t0
         self.session_eval_s += elapsed
         self.state.eval_s += elapsed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganbench.data.base import DATASETS
-from ganbench.data.images import DEBIAN_FASHION_MNIST, FashionMNIST, _has_idx, copy_idx
+from ganbench.data.images import DEBIAN_FASHION_MNIST, FashionMNIST, copy_idx, has_idx
 from ganbench.errors import UserError
 
 
@@ -14,9 +14,9 @@ def fetch_dataset(name: str, root: Path) -> str:
     DATASETS.get(name)  # unknown names get the usual message
     if name == "fashion-mnist":
         raw = root / FashionMNIST.folder / "raw"
-        if _has_idx(raw):
+        if has_idx(raw):
             return f"fashion-mnist already in {raw}"
-        if _has_idx(DEBIAN_FASHION_MNIST, ".gz"):
+        if has_idx(DEBIAN_FASHION_MNIST, ".gz"):
             copy_idx(DEBIAN_FASHION_MNIST, raw)
             return f"fashion-mnist copied from {DEBIAN_FASHION_MNIST} to {raw}"
         return _download("FashionMNIST", root)

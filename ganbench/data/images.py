@@ -79,7 +79,7 @@ class IDXSource(ImageSource):
 
     @classmethod
     def check(cls, cfg: ImageDatasetConfig) -> None:
-        if _has_idx(cls.raw_dir(cfg)) or (cls.fallback and _has_idx(cls.fallback, ".gz")):
+        if has_idx(cls.raw_dir(cfg)) or (cls.fallback and has_idx(cls.fallback, ".gz")):
             return
         places = " and ".join(str(p) for p in (cls.raw_dir(cfg), cls.fallback) if p)
         raise UserError(
@@ -91,7 +91,7 @@ class IDXSource(ImageSource):
     def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
         import torchvision.datasets
 
-        if not _has_idx(cls.raw_dir(cfg)) and cls.fallback is not None:
+        if not has_idx(cls.raw_dir(cfg)) and cls.fallback is not None:
             copy_idx(cls.fallback, cls.raw_dir(cfg))
         dataset_cls = getattr(torchvision.datasets, cls.folder)
         ds = dataset_cls(str(cfg.data_root()), train=cfg.split == "train", download=False)
@@ -223,7 +223,7 @@ class ImageFolder(ImageSource):
         return Data(torch.cat(images).contiguous(), "image")
 
 
-def _has_idx(folder: Path, suffix: str = "") -> bool:
+def has_idx(folder: Path, suffix: str = "") -> bool:
     return all((folder / f"{name}{suffix}").is_file() for name in IDX_FILES)
 
 
