@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
@@ -72,6 +80,38 @@ class CheckpointConfig(Section):
     every_seconds: PositiveFloat | None = Field(600.0, description="wall seconds between")
 
 
+class MeasureConfig(Section):
+    """What the trackers record; none of it changes what is trained."""
+
+    warmup_iterations: int = Field(
+        5,
+        ge=0,
+        description="iterations per session kept out of the iteration-time statistics; "
+        "their CUDA memory peak (cuDNN autotune, first allocations) is reported separately",
+    )
+    phases: bool = Field(True, description="time data, D/G steps and strategy extras")
+    gpu_sample_hz: float = Field(
+        10.0, ge=0, le=100, description="NVML sampling rate in Hz (0: no sampler)"
+    )
+    flops: bool = Field(True, description="count FLOPs per iteration (FlopCounterMode)")
+
+
+class ProfileConfig(Section):
+    """A torch.profiler window over iterations wait+1 .. wait+warmup+active of a run."""
+
+    wait: int = Field(5, ge=0, description="iterations before the profiler starts")
+    warmup: int = Field(2, ge=0, description="profiled iterations discarded (profiler warm-up)")
+    active: int = Field(5, ge=1, description="iterations recorded in the trace")
+    record_shapes: bool = False
+    profile_memory: bool = True
+    with_stack: bool = False
+    row_limit: int = Field(20, ge=1, le=200, description="rows of the operator table")
+
+    @property
+    def iterations(self) -> int:
+        return self.wait + self.warmup + self.active
+
+
 class RunConfig(Section):
     """One training run, fully resolved."""
 
@@ -87,11 +127,21 @@ class RunConfig(Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     log_every: PositiveInt = Field(10, description="iterations between iteration events")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    measure: MeasureConfig = Field(default_factory=MeasureConfig)
+    profile: ProfileConfig | None = Field(None, description="null: no profiler")
 
     @property
     def id(self) -> str:
         """Folder name: the configuration's name plus its seed."""
         return f"{self.name}-seed{self.seed}"
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_shorthand(cls, value: Any) -> Any:
+        """``profile: true`` takes the default window, ``false`` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _fits_data(self) -> RunConfig:
@@ -111,7 +161,16 @@ class RunConfig(Section):
     def training_identity(self) -> dict[str, Any]:
         """The fields that decide what is trained (budget and bookkeeping excluded)."""
         return self.model_dump(
-            mode="json", exclude={"budget", "evaluation", "checkpoint", "log_every", "device"}
+            mode="json",
+            exclude={
+                "budget",
+                "evaluation",
+                "checkpoint",
+                "log_every",
+                "device",
+                "measure",
+                "profile",
+            },
         )
 
 

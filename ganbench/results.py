@@ -6,6 +6,8 @@ reports/<suite>/<run id>/
                      eval, checkpoint, end)
     summary.json     status and cost figures, rewritten atomically
     samples.png      fixed-noise samples at the last evaluation (samples/ keeps each one)
+    gpu_samples.csv  NVML samples of a CUDA run (utilisation, memory, power, clocks, ...)
+    profile/         trace.json (Chrome/Perfetto) and top_ops.csv of a profiled run
     checkpoint.pt    models, optimisers, strategy state, RNG states (atomic replace)
     error.txt        traceback of a failed run
 reports/<suite>/runs.csv   one row per run, from the summaries
@@ -50,6 +52,10 @@ def _finite(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null (the end event says why)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
     return value
 
 
@@ -95,6 +101,8 @@ class RunStore:
         self.samples_dir = folder / "samples"
         self.checkpoint = folder / "checkpoint.pt"
         self.error = folder / "error.txt"
+        self.gpu_samples = folder / "gpu_samples.csv"
+        self.profile_dir = folder / "profile"
 
     def create(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -108,8 +116,12 @@ class RunStore:
             self.samples,
             self.checkpoint,
             self.error,
+            self.gpu_samples,
         ):
             path.unlink(missing_ok=True)
+        if self.profile_dir.is_dir():
+            for name in ("trace.json", "top_ops.csv"):
+                (self.profile_dir / name).unlink(missing_ok=True)
         if self.samples_dir.is_dir():
             for png in self.samples_dir.glob("*.png"):
                 png.unlink()

@@ -18,7 +18,7 @@ from ganbench.models import MODELS
 from ganbench.strategies import STRATEGIES, GradientOracle, Strategy
 from ganbench.strategies.schedules import BatchSchedule
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 # Independent random streams per run, so that e.g. SVRE's refresh draws never shift the
 # noise the generator sees, and every strategy with the same seed sees the same batches.
@@ -71,7 +71,7 @@ class TrainState:
     last_eval_train_s: float = 0.0
     iter_times_s: list[float] = field(default_factory=list)
     epoch_times_s: list[float] = field(default_factory=list)
-    peak_rss_bytes: int = 0
+    measure: dict[str, Any] = field(default_factory=dict)  # the trackers' running totals
 
 
 @dataclass
@@ -119,7 +119,8 @@ class Session:
     def load_state_dict(self, state: dict[str, Any]) -> TrainState:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise UserError(
-                f"checkpoint of run {self.run.id}: unknown format {state.get('format')}"
+                f"checkpoint of run {self.run.id}: format {state.get('format')} is not this "
+                f"ganbench's ({CHECKPOINT_FORMAT}); use --fresh to start the run over"
             )
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])

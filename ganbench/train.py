@@ -20,9 +20,7 @@ import torch
 from ganbench.config import RunConfig
 from ganbench.errors import Diverged
 from ganbench.measure.environment import capture_environment
-from ganbench.measure.memory import MemoryTracker
-from ganbench.measure.stats import duration_stats
-from ganbench.measure.timing import StepTimer
+from ganbench.measure.instruments import Instruments
 from ganbench.results import EventLog, RunStore
 from ganbench.samples import save_samples
 from ganbench.session import Session, TrainState, build_session
@@ -121,19 +119,18 @@ class Trainer:
         self.s, self.state, self.store, self.events = session, state, store, events
         self.run_cfg: RunConfig = session.run
         self.on_log, self.should_stop = on_log, should_stop
-        self.timer = StepTimer(session.device)
-        self.memory = MemoryTracker(session.device)
-        self.memory.peak_rss_bytes = max(self.memory.peak_rss_bytes, state.peak_rss_bytes)
+        self.instruments = Instruments(session, store, state)
         self.started = started
         self.base = {"train_s": state.train_s, "wall_s": state.wall_s}
-        self.session_eval_s = self.session_checkpoint_s = 0.0
+        # Seconds of this session that are not training: evaluation, checkpoints, FLOP probes.
+        self.session_excluded_s = 0.0
         self.loop_start = time.perf_counter()
         self.last_checkpoint_wall = 0.0
         self.loss_sums: torch.Tensor | None = None  # (d, g) summed since the last log
         self.evaluated_at = self.checkpointed_at = -1
         self.loss_count = 0
         self.last_losses: tuple[float | None, float | None] = (None, None)
-        self.environment = capture_environment(session.device)
+        self.environment = capture_environment(session.device, self.run_cfg.seed)
 
     # ----------------------------------------------------------------- the loop
 
@@ -141,14 +138,18 @@ class Trainer:
         self._announce(resumed)
         self.loop_start = time.perf_counter()
         self.last_checkpoint_wall = self.wall_s()
-        while (reason := self.budget_reached()) is None:
-            if self.should_stop():
-                self._flush_log()
-                self.checkpoint()
-                return "interrupted", f"stopped on request at iteration {self.state.iteration}"
-            self.apply_schedule()
-            self.iterate()
-            self.after_iteration()
+        self.instruments.start()
+        try:
+            while (reason := self.budget_reached()) is None:
+                if self.should_stop():
+                    self._flush_log()
+                    self.checkpoint()
+                    return "interrupted", f"stopped on request at iteration {self.state.iteration}"
+                self.apply_schedule()
+                self.iterate()
+                self.after_iteration()
+        finally:
+            self.instruments.stop()
         self._flush_log()
         if self.evaluated_at != self.state.iteration:
             self.evaluate()
@@ -157,9 +158,10 @@ class Trainer:
         return "finished", f"budget reached: {reason}"
 
     def iterate(self) -> None:
-        self.timer.start()
+        iteration = self.state.iteration
+        self.instruments.begin_iteration(iteration)
         losses = self.s.strategy.step()
-        self.timer.stop()
+        self.instruments.end_iteration(iteration + 1, self.state.batch_size)
         step = torch.stack([losses.d_loss.detach().float(), losses.g_loss.detach().float()])
         self.loss_sums = step if self.loss_sums is None else self.loss_sums + step
         self.loss_count += 1
@@ -188,8 +190,8 @@ class Trainer:
         return self.base["wall_s"] + time.perf_counter() - self.started
 
     def train_s(self) -> float:
-        excluded = self.session_eval_s + self.session_checkpoint_s
-        return self.base["train_s"] + time.perf_counter() - self.loop_start - excluded
+        elapsed = time.perf_counter() - self.loop_start - self.session_excluded_s
+        return self.base["train_s"] + elapsed
 
     def budget_reached(self) -> str | None:
         b, st = self.run_cfg.budget, self.state
@@ -212,6 +214,7 @@ class Trainer:
 
     def apply_schedule(self) -> None:
         size = self.s.schedule.size_at(self.state.iteration, self.s.sampler.epoch)
+        self.session_excluded_s += self.instruments.prepare(size)
         if size == self.state.batch_size:
             return
         previous, self.state.batch_size = self.state.batch_size, size
@@ -239,11 +242,11 @@ class Trainer:
         if not self.loss_count:
             return
         d_loss, g_loss = (self.loss_sums / self.loss_count).tolist()
-        times = self.timer.collect()
+        times = self.instruments.collect()
         self.state.iter_times_s += times
         self.loss_sums, self.loss_count = None, 0
         self.last_losses = (d_loss, g_loss)
-        self.memory.sample()
+        self.instruments.memory.sample()
         record = self._record(d_loss, g_loss, sum(times) / max(1, len(times)))
         self.events.write("iteration", **record)
         if self.on_log is not None:
@@ -289,17 +292,18 @@ class Trainer:
     def evaluate(self) -> None:
         self._sync()
         t0 = time.perf_counter()
-        G = self.s.G
-        G.eval()
-        with torch.no_grad():
-            samples = G(self.s.fixed_z)
-        G.train()
-        real = self.s.data.values[:4096] if self.s.data.kind == "points" else samples
-        path = self.store.samples_dir / f"iter{self.state.iteration:08d}.png"
-        save_samples(samples, real, path)
-        shutil.copyfile(path, self.store.samples)  # samples.png: the latest, rendered once
+        with self.instruments.excluded_phase("evaluation"):
+            G = self.s.G
+            G.eval()
+            with torch.no_grad():
+                samples = G(self.s.fixed_z)
+            G.train()
+            real = self.s.data.values[:4096] if self.s.data.kind == "points" else samples
+            path = self.store.samples_dir / f"iter{self.state.iteration:08d}.png"
+            save_samples(samples, real, path)
+            shutil.copyfile(path, self.store.samples)  # samples.png: the latest, rendered once
         elapsed = time.perf_counter() - t0
-        self.session_eval_s += elapsed
+        self.session_excluded_s += elapsed
         self.state.eval_s += elapsed
         self.state.last_eval_train_s = self.train_s()
         self.evaluated_at = self.state.iteration
@@ -314,11 +318,13 @@ class Trainer:
     def checkpoint(self) -> None:
         self._sync()
         t0 = time.perf_counter()
-        self.state.train_s, self.state.wall_s = self.train_s(), self.wall_s()
-        self.state.peak_rss_bytes = self.memory.peak_rss_bytes
-        self.store.save_checkpoint(self.s.state_dict(self.state))
+        with self.instruments.excluded_phase("checkpoint"):
+            self.state.iter_times_s += self.instruments.collect()
+            self.state.train_s, self.state.wall_s = self.train_s(), self.wall_s()
+            self.state.measure = self.instruments.state_dict()
+            self.store.save_checkpoint(self.s.state_dict(self.state))
         elapsed = time.perf_counter() - t0
-        self.session_checkpoint_s += elapsed
+        self.session_excluded_s += elapsed
         self.state.checkpoint_s += elapsed
         self.last_checkpoint_wall = self.wall_s()
         self.checkpointed_at = self.state.iteration
@@ -328,7 +334,9 @@ class Trainer:
 
     def summary(self, status: str, reason: str) -> dict[str, Any]:
         st, run, sampler = self.state, self.run_cfg, self.s.sampler
-        self.state.iter_times_s += self.timer.collect() if status != "failed" else []
+        self.instruments.stop()
+        if status != "failed":  # a failed device may not answer
+            self.state.iter_times_s += self.instruments.collect()
         train_s, wall_s = self.train_s(), self.wall_s()
         images = sampler.images_seen
         return {
@@ -344,14 +352,13 @@ class Trainer:
             "iterations_per_s": st.iteration / train_s if train_s > 0 else None,
             "images_per_s": images / train_s if train_s > 0 else None,
             "images_per_s_with_eval": images / (train_s + st.eval_s) if train_s > 0 else None,
-            **duration_stats(st.iter_times_s, "iter_time"),
             "epoch_times_s": st.epoch_times_s,
             "epoch_time_mean_s": (
                 sum(st.epoch_times_s) / len(st.epoch_times_s) if st.epoch_times_s else None
             ),
             "final_d_loss": self.last_losses[0],
             "final_g_loss": self.last_losses[1],
-            **self.memory.summary(),
             **asdict(self.s.strategy.counts),
+            **self.instruments.summary(st, train_s, images),
             "environment": self.environment,
         }

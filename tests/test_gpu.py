@@ -32,7 +32,7 @@ def test_sagan_trains_on_cuda_with_cuda_timing_and_memory(tmp_path: Path, strate
     store = RunStore(tmp_path / "run")
     summary = train_run(run, store, torch.device("cuda"))
     assert summary["status"] == "finished", summary["reason"]
-    assert summary["iter_time_count"] == 20 and summary["iter_time_p50_s"] > 0
+    assert summary["iter_time_count"] == 15 and summary["iter_time_p50_s"] > 0  # 5 warm-up
     assert summary["peak_cuda_alloc_bytes"] > 0
     assert summary["peak_cuda_reserved_bytes"] >= summary["peak_cuda_alloc_bytes"]
     assert summary["environment"]["gpu_name"]

@@ -41,7 +41,8 @@ def test_run_folder_holds_config_events_summary_samples_checkpoint(tmp_path: Pat
     assert [e["iteration"] for e in events if e["event"] == "checkpoint"] == [5, 10, 15, 20]
     on_disk = json.loads(store.summary.read_text())
     assert on_disk["iterations"] == 20 and on_disk["images_seen"] == 20 * 32
-    assert on_disk["iter_time_count"] == 20
+    assert on_disk["iter_time_count"] == 15  # the first 5 are warm-up
+    assert on_disk["iter_time_excluded_count"] == 5
     assert on_disk["iter_time_p50_s"] <= on_disk["iter_time_p90_s"]
     assert on_disk["iterations_per_s"] == pytest.approx(20 / on_disk["train_s"])
     assert on_disk["peak_rss_bytes"] > 0 and on_disk["peak_cuda_alloc_bytes"] is None

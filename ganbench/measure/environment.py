@@ -8,9 +8,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 
 import ganbench
+from ganbench.measure.gpu import driver_version
 
 
 def git_commit() -> str | None:
@@ -39,7 +41,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def capture_environment(device: torch.device) -> dict[str, Any]:
+def capture_environment(device: torch.device, seed: int | None = None) -> dict[str, Any]:
+    """Versions, hardware, precision and thread settings in force for a run."""
     cuda = device.type == "cuda"
     props = torch.cuda.get_device_properties(device) if cuda else None
     return {
@@ -51,9 +54,24 @@ def capture_environment(device: torch.device) -> dict[str, Any]:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "device": str(device),
         "gpu_name": props.name if props else None,
+        "gpu_capability": f"{props.major}.{props.minor}" if props else None,
         "gpu_memory_bytes": props.total_memory if props else None,
+        "gpu_count": torch.cuda.device_count() if cuda else 0,
+        "driver": driver_version() if cuda else None,
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_physical_cores": psutil.cpu_count(logical=False),
+        "host_memory_bytes": psutil.virtual_memory().total,
         "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "default_dtype": str(torch.get_default_dtype()).removeprefix("torch."),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "seed": seed,
         "platform": platform.platform(),
     }

@@ -1,33 +1,110 @@
-"""Host RSS and CUDA allocator peaks."""
+"""Host RSS and the CUDA caching allocator's peaks: overall, during warm-up and per phase.
+
+The allocator's peak counters are global, so this tracker is the only code that resets
+them: every read folds the window's peak into the right bucket (warm-up or steady state,
+and the phase that just ended when the phase timer asks) before starting a new window.
+Reads are host-side allocator queries; they never synchronise the device.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import psutil
 import torch
 
 
 class MemoryTracker:
-    """Peak host RSS (sampled when asked) and the CUDA allocator's peaks since reset."""
+    """Peak host RSS (sampled when asked) and CUDA allocated/reserved peaks."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
+        self.cuda = device.type == "cuda"
         self._process = psutil.Process()
         self.peak_rss_bytes = self._process.memory_info().rss
-        if device.type == "cuda":
+        self.in_warmup = True
+        self.warmup_peak = [0, 0]  # allocated, reserved
+        self.steady_peak = [0, 0]
+        self.phase_peaks: dict[str, list[int]] = {}
+        if self.cuda:
             torch.cuda.reset_peak_memory_stats(device)
 
     def sample(self) -> int:
+        """Fold the current window into the peaks; return the current RSS in bytes."""
         rss = self._process.memory_info().rss
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+        if self.cuda:
+            self.read_and_reset()
         return rss
 
-    def summary(self) -> dict[str, int | None]:
-        self.sample()
-        cuda = self.device.type == "cuda"
+    def read_and_reset(self) -> tuple[int, int]:
+        """(allocated, reserved) peaks since the last reset, folded into the run's peaks."""
+        if not self.cuda:
+            return 0, 0
+        stats = torch.cuda.memory_stats(self.device)
+        window = (stats.get("allocated_bytes.all.peak", 0), stats.get("reserved_bytes.all.peak", 0))
+        torch.cuda.reset_peak_memory_stats(self.device)
+        bucket = self.warmup_peak if self.in_warmup else self.steady_peak
+        bucket[0], bucket[1] = max(bucket[0], window[0]), max(bucket[1], window[1])
+        return window
+
+    def attribute(self, phase: str) -> None:
+        """Charge the window that just closed to ``phase`` (called at phase boundaries)."""
+        alloc, reserved = self.read_and_reset()
+        peaks = self.phase_peaks.setdefault(phase, [0, 0])
+        peaks[0], peaks[1] = max(peaks[0], alloc), max(peaks[1], reserved)
+
+    def end_warmup(self) -> None:
+        """Close the warm-up window: later peaks are the steady-state figures."""
+        self.read_and_reset()
+        self.in_warmup = False
+
+    def state_dict(self) -> dict[str, Any]:
         return {
             "peak_rss_bytes": self.peak_rss_bytes,
-            "peak_cuda_alloc_bytes": torch.cuda.max_memory_allocated(self.device) if cuda else None,
-            "peak_cuda_reserved_bytes": torch.cuda.max_memory_reserved(self.device)
-            if cuda
-            else None,
+            "warmup_peak": list(self.warmup_peak),
+            "steady_peak": list(self.steady_peak),
+            "phase_peaks": {k: list(v) for k, v in self.phase_peaks.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Peaks of earlier sessions of a resumed run (the maximum is kept)."""
+        if not state:
+            return
+        self.peak_rss_bytes = max(self.peak_rss_bytes, state["peak_rss_bytes"])
+        self.warmup_peak = [
+            max(a, b) for a, b in zip(self.warmup_peak, state["warmup_peak"], strict=True)
+        ]
+        self.steady_peak = [
+            max(a, b) for a, b in zip(self.steady_peak, state["steady_peak"], strict=True)
+        ]
+        for phase, peaks in state["phase_peaks"].items():
+            mine = self.phase_peaks.setdefault(phase, [0, 0])
+            mine[0], mine[1] = max(mine[0], peaks[0]), max(mine[1], peaks[1])
+
+    def summary(self) -> dict[str, Any]:
+        self.sample()
+        if not self.cuda:
+            return {
+                "peak_rss_bytes": self.peak_rss_bytes,
+                "peak_cuda_alloc_bytes": None,
+                "peak_cuda_reserved_bytes": None,
+                "warmup_peak_cuda_alloc_bytes": None,
+                "warmup_peak_cuda_reserved_bytes": None,
+            }
+        # Before warm-up ended (a very short run) the warm-up window is all there is.
+        steady = self.steady_peak if not self.in_warmup else self.warmup_peak
+        return {
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "peak_cuda_alloc_bytes": steady[0],
+            "peak_cuda_reserved_bytes": steady[1],
+            "warmup_peak_cuda_alloc_bytes": self.warmup_peak[0],
+            "warmup_peak_cuda_reserved_bytes": self.warmup_peak[1],
+        }
+
+    def phase_summary(self, phase: str) -> dict[str, int | None]:
+        peaks = self.phase_peaks.get(phase)
+        return {
+            "peak_cuda_alloc_bytes": peaks[0] if peaks else None,
+            "peak_cuda_reserved_bytes": peaks[1] if peaks else None,
         }

@@ -25,11 +25,15 @@ class Alternating(Strategy):
     def step(self) -> StepLosses:
         for _ in range(self.cfg.n_critic):
             real, z = self.sample()
-            grads, d_loss = self.oracle.discriminator(self.G, self.D, real, z)
-            apply_step(self.opt_d, self.d_params, grads)
+            with self.phases("d_step"):
+                grads, d_loss = self.oracle.discriminator(self.G, self.D, real, z)
+                apply_step(self.opt_d, self.d_params, grads)
             self.counts.d_grad_evals += 1
-        grads, g_loss = self.oracle.generator(self.G, self.D, self.noise(real.shape[0]))
-        apply_step(self.opt_g, self.g_params, grads)
+        with self.phases("data"):
+            z = self.noise(real.shape[0])
+        with self.phases("g_step"):
+            grads, g_loss = self.oracle.generator(self.G, self.D, z)
+            apply_step(self.opt_g, self.g_params, grads)
         self.counts.g_grad_evals += 1
         self.counts.grad_evals += 1
         return StepLosses(d_loss, g_loss)

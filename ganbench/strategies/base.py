@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from ganbench.losses import GANLoss
+from ganbench.measure.phases import Phases, no_phases
 from ganbench.registry import Registry
 from ganbench.schema import Section
 
@@ -181,6 +182,7 @@ class Strategy:
         self.oracle, self.batches, self.noise, self.rng = oracle, batches, noise, rng
         self.g_params, self.d_params = trainable(G), trainable(D)
         self.counts = GradCounts()
+        self.phases: Phases = no_phases  # the training loop installs its phase timer
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lr: dict[str, float] = {}
         self.opt_g = self.add_adam("g", self.g_params, cfg.lr_g)
@@ -203,8 +205,9 @@ class Strategy:
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh real mini-batch and as many noise vectors."""
-        real = self.batches.next()
-        return real, self.noise(real.shape[0])
+        with self.phases("data"):
+            real = self.batches.next()
+            return real, self.noise(real.shape[0])
 
     def step(self) -> StepLosses:
         raise NotImplementedError

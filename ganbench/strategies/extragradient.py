@@ -40,13 +40,17 @@ class ExtrapolatingStrategy(Strategy):
         raise NotImplementedError
 
     def step(self) -> StepLosses:
-        start_g, start_d = clone_values(self.g_params), clone_values(self.d_params)
-        g_grads, d_grads, _, _ = self.estimate(*self.sample())
-        self._apply(self.extra_g, self.extra_d, g_grads, d_grads)  # -> theta tilde
-        g_grads, d_grads, g_loss, d_loss = self.estimate(*self.sample())
-        assign(self.g_params, start_g)
-        assign(self.d_params, start_d)
-        self._apply(self.opt_g, self.opt_d, g_grads, d_grads)  # theta <- theta - step
+        real, z = self.sample()
+        with self.phases("extrapolation"):
+            start_g, start_d = clone_values(self.g_params), clone_values(self.d_params)
+            g_grads, d_grads, _, _ = self.estimate(real, z)
+            self._apply(self.extra_g, self.extra_d, g_grads, d_grads)  # -> theta tilde
+        real, z = self.sample()
+        with self.phases("joint_step"):
+            g_grads, d_grads, g_loss, d_loss = self.estimate(real, z)
+            assign(self.g_params, start_g)
+            assign(self.d_params, start_d)
+            self._apply(self.opt_g, self.opt_d, g_grads, d_grads)  # theta <- theta - step
         return StepLosses(d_loss, g_loss)
 
     def _apply(

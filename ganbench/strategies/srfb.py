@@ -57,17 +57,18 @@ class SRFB(Strategy):
 
     def step(self) -> StepLosses:
         real, z = self.sample()
-        g_grads, d_grads, g_loss, d_loss = self.oracle.joint(self.G, self.D, real, z)
+        with self.phases("joint_step"):
+            g_grads, d_grads, g_loss, d_loss = self.oracle.joint(self.G, self.D, real, z)
+            for params, shadow, grads, opt in (
+                (self.g_params, self.shadow_g, g_grads, self.opt_g),
+                (self.d_params, self.shadow_d, d_grads, self.opt_d),
+            ):
+                self._relax(params, shadow)
+                assign(params, shadow)
+                apply_step(opt, params, grads)
         self.counts.grad_evals += 1
         self.counts.d_grad_evals += 1
         self.counts.g_grad_evals += 1
-        for params, shadow, grads, opt in (
-            (self.g_params, self.shadow_g, g_grads, self.opt_g),
-            (self.d_params, self.shadow_d, d_grads, self.opt_d),
-        ):
-            self._relax(params, shadow)
-            assign(params, shadow)
-            apply_step(opt, params, grads)
         return StepLosses(d_loss, g_loss)
 
     @torch.no_grad()

@@ -52,7 +52,8 @@ class SVRE(ExtrapolatingStrategy):
     def step(self):
         due = torch.rand((), generator=self.rng).item() < self.snapshot_prob
         if self.mu_g is None or due:
-            self.refresh_snapshot()
+            with self.phases("snapshot"):
+                self.refresh_snapshot()
         return super().step()
 
     @torch.no_grad()

@@ -1,0 +1,121 @@
+"""torch.profiler over a window of training iterations: a Chrome/Perfetto trace and a
+table of the top operators, both written into the run's folder.
+
+The window follows torch.profiler's schedule: ``wait`` iterations unprofiled, ``warmup``
+profiled and discarded, ``active`` recorded. Phases appear in the trace as
+``ganbench.<phase>`` ranges (the phase timer opens a ``record_function`` per phase while
+the profiler runs), each iteration as ``ProfilerStep#N``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.profiler import ProfilerActivity
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ganbench.config import ProfileConfig
+
+TRACE_FILE = "trace.json"
+TABLE_FILE = "top_ops.csv"
+
+
+class RunProfiler:
+    """Starts with the training loop, ``step()`` after every iteration, stops by itself."""
+
+    def __init__(self, cfg: ProfileConfig, device: torch.device, folder: Path) -> None:
+        self.cfg, self.folder = cfg, folder
+        self.cuda = device.type == "cuda"
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.cuda else [])
+        self._profile = torch.profiler.profile(
+            activities=activities,
+            schedule=torch.profiler.schedule(
+                wait=cfg.wait, warmup=cfg.warmup, active=cfg.active, repeat=1
+            ),
+            on_trace_ready=self._write,
+            record_shapes=cfg.record_shapes,
+            profile_memory=cfg.profile_memory,
+            with_stack=cfg.with_stack,
+        )
+        self.steps = 0
+        self.running = False
+        self.table: pd.DataFrame | None = None
+
+    @property
+    def trace_path(self) -> Path:
+        return self.folder / TRACE_FILE
+
+    @property
+    def table_path(self) -> Path:
+        return self.folder / TABLE_FILE
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._profile.start()
+        self.running = True
+
+    def step(self) -> None:
+        """Call after each iteration; stops the profiler once the window is over."""
+        if not self.running:
+            return
+        self._profile.step()
+        self.steps += 1
+        if self.steps >= self.cfg.iterations:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            self._profile.stop()
+
+    def profiled_iterations(self, first: int) -> tuple[int, int]:
+        """[start, end) of the iterations slowed by the profiler, for a loop starting at
+        iteration index ``first``."""
+        return first + self.cfg.wait, first + self.cfg.iterations
+
+    def _write(self, prof: torch.profiler.profile) -> None:
+        prof.export_chrome_trace(str(self.trace_path))
+        self.table = top_operators(prof.key_averages(), self.cfg.row_limit, self.cuda)
+        self.table.to_csv(self.table_path, index=False)
+
+    def summary(self) -> dict[str, Any]:
+        written = self.trace_path.exists()
+        return {
+            "trace": f"{self.folder.name}/{TRACE_FILE}" if written else None,
+            "top_ops": f"{self.folder.name}/{TABLE_FILE}" if written else None,
+            "wait": self.cfg.wait,
+            "warmup": self.cfg.warmup,
+            "active": self.cfg.active,
+            "complete": written,
+        }
+
+
+def top_operators(averages: Any, limit: int, cuda: bool) -> pd.DataFrame:
+    """The ``limit`` operators with the most self time (device time on CUDA), in seconds
+    and bytes, with their share of all self time."""
+    import pandas as pd
+
+    rows = [
+        {
+            "operator": a.key,
+            "calls": a.count,
+            "self_cpu_s": a.self_cpu_time_total / 1e6,
+            "cpu_total_s": a.cpu_time_total / 1e6,
+            "self_device_s": a.self_device_time_total / 1e6,
+            "device_total_s": a.device_time_total / 1e6,
+            "self_cpu_memory_bytes": a.self_cpu_memory_usage,
+            "self_device_memory_bytes": a.self_device_memory_usage,
+        }
+        for a in averages
+    ]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    key = "self_device_s" if cuda else "self_cpu_s"
+    total = frame[key].sum()
+    frame["self_share"] = frame[key] / total if total > 0 else 0.0
+    return frame.sort_values(key, ascending=False).head(limit).reset_index(drop=True)
