@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Get datasets ready for offline runs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+selftest_app = typer.Typer(help="Check ganbench's own measurements.", no_args_is_help=True)
+app.add_typer(selftest_app, name="selftest")
 
 # Piped output (CI logs) gets room for the tables; a terminal keeps its own width.
 console = Console(width=None if Console().is_terminal else 140)
@@ -86,6 +88,52 @@ def train_suite(
         raise typer.Exit(code=1)
 
 
+@app.command("profile")
+def profile(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file or name, e.g. quick.")],
+    run: Annotated[str, typer.Option("--run", help="Run name or id (glob) to profile.")],
+    steps: Annotated[
+        str | None,
+        typer.Option(help="Profiler window wait,warmup,active in iterations (default 5,2,5)."),
+    ] = None,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a field: path=value (repeatable).")
+    ] = [],  # noqa: B006
+) -> None:
+    """Train one run under torch.profiler: trace.json (Perfetto) and the top operators."""
+    import pandas as pd
+
+    from ganbench.config import load_suite
+    from ganbench.console_ui import RichObserver, print_plans, print_top_operators
+    from ganbench.measure.profiler import TABLE_FILE, TRACE_FILE
+    from ganbench.profiling import parse_steps, profile_suite
+    from ganbench.runner import plan_suite, run_suite
+
+    try:
+        loaded = load_suite(suite, set_)
+        profiled = profile_suite(loaded, run, parse_steps(steps) if steps else None)
+        plans = plan_suite(profiled, fresh=True)
+    except UserError as err:
+        raise fail(err) from None
+    print_plans(console, profiled, plans)
+    with RichObserver(console) as observer:
+        (summary,) = run_suite(profiled, plans, observer)
+    folder = plans[0].store.profile_dir
+    if summary.get("status") != "finished" or not (folder / TABLE_FILE).is_file():
+        err_console.print(f"[bold red]profile not written:[/] {summary.get('reason')}")
+        raise typer.Exit(code=1)
+    window = summary["profile"]
+    title = (
+        f"top operators of {plans[0].run.id} over {window['active']} iterations "
+        f"(after {window['wait']} skipped, {window['warmup']} warm-up)"
+    )
+    print_top_operators(console, pd.read_csv(folder / TABLE_FILE), title)
+    console.print(
+        f"trace: {folder / TRACE_FILE} (open in https://ui.perfetto.dev or chrome://tracing)"
+    )
+    console.print(f"table: {folder / TABLE_FILE}")
+
+
 @app.command("list")
 def list_registered(
     kind: Annotated[
@@ -126,6 +174,45 @@ def data_fetch(
         console.print(fetch_dataset(name, root or default_data_root()))
     except UserError as err:
         raise fail(err) from None
+
+
+@selftest_app.command("overhead")
+def selftest_overhead(
+    suite: Annotated[Path, typer.Option(help="Suite whose run is timed.")] = Path("quick"),
+    run: Annotated[str, typer.Option("--run", help="Run name or id (glob).")] = "alternating",
+    rounds: Annotated[int, typer.Option(min=2, help="Paired blocks (bare, instrumented).")] = 12,
+    block: Annotated[int, typer.Option(min=1, help="Iterations per block.")] = 20,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a field: path=value (repeatable).")
+    ] = [],  # noqa: B006
+    output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
+) -> None:
+    """Time the bare training step against the fully instrumented loop, in one process."""
+    import json
+    import tempfile
+
+    from ganbench.config import load_suite
+    from ganbench.console_ui import print_overhead
+    from ganbench.measure.overhead import measure_overhead
+    from ganbench.profiling import choose_run
+    from ganbench.runner import plan_suite
+
+    try:
+        loaded = load_suite(suite, set_)
+        chosen = choose_run(loaded, run)
+        (plan,) = plan_suite(loaded.model_copy(update={"runs": [chosen]}), fresh=True)
+    except UserError as err:
+        raise fail(err) from None
+    console.print(
+        f"timing {chosen.id} on {plan.device}: {rounds} rounds x 2 blocks x {block} iterations"
+    )
+    with tempfile.TemporaryDirectory(prefix="ganbench-overhead-") as workdir:
+        result = measure_overhead(chosen, plan.device, rounds, block, Path(workdir))
+    print_overhead(console, result)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"written: {output}")
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m ganbench`

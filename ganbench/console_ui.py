@@ -106,12 +106,18 @@ def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, An
         "train s",
         "grad evals",
         "full passes",
+        "GFLOP/it",
+        "MFU %",
         "RSS MiB",
+        "CUDA MiB",
     )
     table = _table(f"suite {suite.name}", columns, left=2)
     for s in summaries:
         status = s.get("status", "?") + (" (skipped)" if s.get("skipped") else "")
-        p50, rss = s.get("iter_time_p50_s"), s.get("peak_rss_bytes")
+        p50, rss, cuda = (
+            s.get(k) for k in ("iter_time_p50_s", "peak_rss_bytes", "peak_cuda_alloc_bytes")
+        )
+        flops, mfu = s.get("flops_per_iteration"), s.get("mfu")
         table.add_row(
             s.get("run_id", "?"),
             status,
@@ -122,10 +128,74 @@ def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, An
             _fmt(s.get("train_s"), ".1f"),
             _fmt(s.get("grad_evals"), "d"),
             _fmt(s.get("full_batch_passes"), "d"),
+            _fmt(flops / 1e9 if flops is not None else None, ".2f"),
+            _fmt(mfu * 100 if mfu is not None else None, ".1f"),
             _fmt(rss / 2**20 if rss else None, ".0f"),
+            _fmt(cuda / 2**20 if cuda else None, ".0f"),
         )
     console.print(table)
+    print_phases(console, summaries)
     console.print(
         f"results: {suite.output_dir}/ (runs.csv, and per run: summary.json, "
         "events.jsonl, samples.png, checkpoint.pt)"
     )
+
+
+def print_phases(console: Console, summaries: list[dict[str, Any]]) -> None:
+    """Share of measured time per phase (%), one row per run; data-bound runs flagged."""
+    from ganbench.measure.phases import PHASES
+
+    rows = [s for s in summaries if s.get("phases")]
+    present = [p for p in PHASES if any(p in s["phases"] for s in rows)]
+    if not present:
+        return
+    table = _table("where the time goes (% of measured time)", ("run", *present, "data-bound"))
+    for s in rows:
+        shares = [s["phases"].get(p, {}).get("share") for p in present]
+        bound = {True: "yes", False: "no", None: "-"}[s.get("data_bound")]
+        table.add_row(
+            s["run_id"], *(_fmt(v * 100 if v is not None else None, ".1f") for v in shares), bound
+        )
+    console.print(table)
+
+
+def print_top_operators(console: Console, frame: Any, title: str) -> None:
+    """The profiler's operator table (times in ms, memory in MiB); device columns only
+    when the trace has device time."""
+    device = bool(frame["self_device_s"].sum() > 0)
+    columns = {
+        "operator": lambda r: r.operator,
+        "calls": lambda r: str(r.calls),
+        "self CPU ms": lambda r: f"{r.self_cpu_s * 1e3:.2f}",
+        "CPU total ms": lambda r: f"{r.cpu_total_s * 1e3:.2f}",
+        "self device ms": lambda r: f"{r.self_device_s * 1e3:.2f}",
+        "device total ms": lambda r: f"{r.device_total_s * 1e3:.2f}",
+        "self %": lambda r: f"{r.self_share * 100:.1f}",
+        "CPU MiB": lambda r: f"{r.self_cpu_memory_bytes / 2**20:.1f}",
+        "device MiB": lambda r: f"{r.self_device_memory_bytes / 2**20:.1f}",
+    }
+    if not device:
+        columns = {k: v for k, v in columns.items() if "device" not in k}
+    table = _table(title, tuple(columns))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(render(row) for render in columns.values()))
+    console.print(table)
+
+
+def print_overhead(console: Console, r: Any) -> None:
+    """The instrumentation overhead: paired-block ratio and null-step cost."""
+    table = _table(f"instrumentation overhead: {r.run_id} on {r.device}", ("measure", "value"))
+    lo, hi = r.ratio_ci95
+    table.add_row("bare step, median", f"{r.bare_iter_s * 1e3:.2f} ms/it")
+    table.add_row("instrumented loop, median", f"{r.instrumented_iter_s * 1e3:.2f} ms/it")
+    table.add_row(
+        f"ratio instrumented/bare ({r.rounds} pairs x {r.block} it)",
+        f"{r.ratio_median:.4f} [95% CI {lo:.4f}, {hi:.4f}; min {r.ratio_min:.4f}, "
+        f"max {r.ratio_max:.4f}]",
+    )
+    table.add_row("overhead from paired blocks", f"{r.overhead_pct:+.2f} %")
+    table.add_row(
+        f"null-step cost ({r.phases_per_iteration} phases/it)",
+        f"{r.null_step_cost_s * 1e6:.1f} us/it = {r.null_step_overhead_pct:.3f} % of the bare step",
+    )
+    console.print(table)
