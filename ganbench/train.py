@@ -351,6 +351,9 @@ class Trainer:
             "checkpoint_s": st.checkpoint_s,
             "iterations_per_s": st.iteration / train_s if train_s > 0 else None,
             "images_per_s": images / train_s if train_s > 0 else None,
+            "iterations_per_s_with_eval": (
+                st.iteration / (train_s + st.eval_s) if train_s > 0 else None
+            ),
             "images_per_s_with_eval": images / (train_s + st.eval_s) if train_s > 0 else None,
             "epoch_times_s": st.epoch_times_s,
             "epoch_time_mean_s": (

@@ -28,7 +28,7 @@ def invoke(*args: str):
 def test_help_lists_the_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("train-suite", "list", "data"):
+    for command in ("train-suite", "profile", "selftest", "list", "data"):
         assert command in result.output
 
 
@@ -115,6 +115,53 @@ def test_train_suite_trains_and_says_where_the_results_are(write_suite) -> None:
     assert (out / "runs.csv").read_text().startswith("run_id,")
     again = invoke("train-suite", str(path))
     assert "skip (already finished)" in " ".join(again.output.split())
+
+
+def test_profile_writes_trace_and_table_beside_the_suite_results(write_suite) -> None:
+    suite = tiny_suite()
+    suite["matrix"] = {"strategy": ["alternating", "srfb"]}
+    path = write_suite(suite)
+    result = invoke("profile", str(path), "--run", "srfb", "--steps", "1,1,2")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "top operators of srfb-seed0 over 2 iterations" in text
+    assert "ganbench.joint_step" in text
+    folder = path.parent / "out" / "profiles" / "srfb-seed0"
+    assert json.loads((folder / "profile" / "trace.json").read_text())["traceEvents"]
+    assert (folder / "profile" / "top_ops.csv").is_file()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["iterations"] == 4 and summary["profile"]["complete"] is True
+    assert not (path.parent / "out" / "srfb-seed0").exists()  # the suite's runs untouched
+
+
+def test_profile_bad_input_exits_2(write_suite) -> None:
+    path = write_suite(tiny_suite())
+    for args, message in (
+        (["--run", "nope"], "--run nope: no such run (choose: tiny)"),
+        (["--run", "tiny", "--steps", "1,x"], "--steps 1,x: expected wait,warmup,active"),
+        (["--run", "tiny", "--steps", "1,1,0"], "with active >= 1"),
+    ):
+        result = invoke("profile", str(path), *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in " ".join(result.output.split())
+    assert not (path.parent / "out").exists()
+
+
+def test_selftest_overhead_prints_the_ratio_and_the_null_step_cost(write_suite, tmp_path):
+    path = write_suite(tiny_suite())
+    out = tmp_path / "overhead.json"
+    args = ("--suite", str(path), "--run", "tiny", "--rounds", "2", "--block", "3")
+    result = invoke("selftest", "overhead", *args, "--output", str(out))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "ratio instrumented/bare (2 pairs x 3 it)" in text and "null-step cost" in text
+    figures = json.loads(out.read_text())
+    assert figures["rounds"] == 2 and figures["bare_iter_s"] > 0
+    assert figures["ratio_ci95"][0] <= figures["ratio_median"] <= figures["ratio_ci95"][1]
+    assert figures["phases_per_iteration"] == 4  # data, d_step, data, g_step
+    assert figures["null_step_cost_s"] >= 0
+    bad = invoke("selftest", "overhead", "--suite", str(path), "--run", "nope")
+    assert bad.exit_code == 2
 
 
 # ------------------------------------------------------------- real processes

@@ -53,3 +53,37 @@ def test_resume_on_cuda_reaches_the_budget(tmp_path: Path) -> None:
     assert summary["status"] == "finished" and summary["iterations"] == 20
     logged = [e["iteration"] for e in read_events(store.events) if e["event"] == "iteration"]
     assert logged == [5, 10, 15, 20]
+
+
+def test_cuda_phases_memory_nvml_flops_and_profiler(tmp_path: Path) -> None:
+    run = sagan_on_cuda(
+        strategy={"name": "svre"},
+        budget={"iterations": 30},
+        profile={"wait": 6, "warmup": 1, "active": 2},
+    )
+    store = RunStore(tmp_path / "run")
+    s = train_run(run, store, torch.device("cuda"))
+    assert s["status"] == "finished", s["reason"]
+    phases = s["phases"]
+    assert {"data", "extrapolation", "joint_step", "snapshot"} <= set(phases)
+    in_iterations = sum(
+        phases[p]["time_s"] for p in phases if p not in ("evaluation", "checkpoint")
+    )
+    assert 0 < in_iterations <= s["train_s"] * 1.05  # device time within training time
+    assert phases["joint_step"]["peak_cuda_alloc_bytes"] > 0  # probed after warm-up
+    assert s["warmup_peak_cuda_alloc_bytes"] > 0 and s["peak_cuda_alloc_bytes"] > 0
+    # NVML: real readings (or a reason, e.g. inside a container without NVML).
+    if s["gpu_monitor_reason"] is None:
+        assert s["gpu_samples"] > 0 and s["power_mean_w"] > 0
+        assert (store.folder / "gpu_samples.csv").is_file()
+        if s["energy_j"] is not None:
+            assert s["energy_j_per_image"] == pytest.approx(s["energy_j"] / s["images_seen"])
+    assert s["flops_total"] > 0 and s["achieved_flops_per_s"] > 0
+    if any(k in s["environment"]["gpu_name"] for k in ("H100", "H200", "A100")):
+        assert 0 < s["mfu"] < 1
+    trace = (store.profile_dir / "trace.json").read_text()
+    assert "ganbench.snapshot" in trace or "ganbench.joint_step" in trace
+    import pandas as pd
+
+    table = pd.read_csv(store.profile_dir / "top_ops.csv")
+    assert table["self_device_s"].sum() > 0

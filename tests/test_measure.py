@@ -344,3 +344,19 @@ def test_environment_names_versions_hardware_precision_and_seed() -> None:
     assert env["gpu_name"] is None and env["driver"] is None
     for key in ("cudnn_allow_tf32", "matmul_allow_tf32", "float32_matmul_precision"):
         assert key in env
+
+
+# ------------------------------------------------------------------- README
+
+
+def test_every_summary_field_is_documented_in_the_readme(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    run = mixture_run(strategy={"name": "svre"}, profile={"wait": 1, "warmup": 1, "active": 1})
+    summary = train_run(run, RunStore(tmp_path / "run"), CPU)
+    nested = {f for phase in summary["phases"].values() for f in phase}
+    nested |= {"peak_cuda_alloc_bytes", "peak_cuda_reserved_bytes"}  # per phase on CUDA
+    nested |= set(summary["profile"])
+    missing = sorted(f for f in set(summary) | nested if f"`{f}`" not in readme)
+    assert not missing, f"summary fields not documented in README.md: {missing}"
+    gpu = GpuMonitor(CPU, 10).summary(images=1)
+    assert not [f for f in gpu if f"`{f}`" not in readme]

@@ -180,7 +180,9 @@ class Instruments:
             **duration_stats(steady, "iter_time"),
             "iter_time_excluded_count": left_out,
             "first_iter_time_s": state.iter_times_s[0] if state.iter_times_s else None,
-            "phases": phase_summary(totals, state.iteration, self.memory),
+            "phases": phase_summary(
+                totals, state.iteration, self.memory if self.memory.cuda else None
+            ),
             "data_wait_share": share,
             "data_bound": None if share is None else share >= DATA_BOUND_SHARE,
             **self.memory.summary(),
