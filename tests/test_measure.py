@@ -68,12 +68,12 @@ def _slow(fn, seconds: float):
 
 
 def test_a_slow_loader_makes_the_run_data_bound(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(DeviceBatches, "next", _slow(DeviceBatches.next, 0.03))
+    monkeypatch.setattr(DeviceBatches, "next", _slow(DeviceBatches.next, 0.05))
     run = mixture_run(budget={"iterations": 12})
     s = train_run(run, RunStore(tmp_path / "run"), CPU)
     assert s["status"] == "finished", s["reason"]
-    assert s["phases"]["data"]["share"] > 0.5 and s["data_wait_share"] > 0.5
-    assert s["data_bound"] is True
+    assert s["phases"]["data"]["time_s"] >= 12 * 0.05  # every sleep is in data
+    assert s["data_wait_share"] > 0.4 and s["data_bound"] is True
     assert {"d_step", "g_step", "other", "evaluation", "checkpoint"} <= set(s["phases"])
     shares = [p["share"] for p in s["phases"].values()]
     assert sum(shares) == pytest.approx(1.0)
