@@ -180,8 +180,8 @@ def data_fetch(
 def selftest_overhead(
     suite: Annotated[Path, typer.Option(help="Suite whose run is timed.")] = Path("quick"),
     run: Annotated[str, typer.Option("--run", help="Run name or id (glob).")] = "alternating",
-    rounds: Annotated[int, typer.Option(min=2, help="Paired blocks (bare, instrumented).")] = 12,
-    block: Annotated[int, typer.Option(min=1, help="Iterations per block.")] = 20,
+    rounds: Annotated[int, typer.Option(min=2, help="Paired blocks (bare, instrumented).")] = 200,
+    block: Annotated[int, typer.Option(min=1, help="Iterations per block.")] = 1,
     set_: Annotated[
         list[str], typer.Option("--set", help="Override a field: path=value (repeatable).")
     ] = [],  # noqa: B006

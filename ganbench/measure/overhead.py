@@ -3,16 +3,20 @@ loop, alternating in one process on one session.
 
 Two estimates, because a shared machine's noise is larger than the effect:
 
-* **paired blocks**: ``rounds`` pairs of blocks of ``block`` iterations, bare then
-  instrumented and instrumented then bare in turn (so a linear drift cancels); the ratio
-  of each pair's times, its median and a bootstrap 95% interval of the median.
+* **paired blocks**: ``rounds`` pairs of blocks of ``block`` iterations (by default
+  single iterations: neighbours share the machine's state, so a shared machine's CPU
+  steal largely cancels), bare then instrumented and instrumented then bare in turn (so
+  a linear drift cancels); the ratio of each pair's times, its median and a bootstrap
+  95% interval of the median. The device is synchronised around every block, so on a GPU
+  host-side costs show in full: an upper bound.
 * **null step**: the same loop around a step that does no work but opens the same phases
   as the real one; the difference to calling that step bare is the instrumentation's
   absolute cost per iteration, free of the model's noise, then divided by the bare step.
 
-"Bare" is ``strategy.step()`` with no phase timer and no NVML thread; "instrumented" is
+"Bare" is ``strategy.step()`` with no phase timer; "instrumented" is
 the training loop's own iteration path (phase timer, memory probes, FLOP accounting, NVML
 sampler, loss logging every ``log_every`` iterations) with evaluation and checkpoints off.
+The NVML thread runs during both (conservative: it also slows the bare blocks' host).
 """
 
 from __future__ import annotations
@@ -93,7 +97,6 @@ def measure_overhead(
             return elapsed
 
         def instrumented() -> float:
-            trainer.instruments.start()
             sync()
             t0 = time.perf_counter()
             for _ in range(block):
@@ -101,10 +104,10 @@ def measure_overhead(
                 trainer.iterate()
                 trainer.after_iteration()
             sync()
-            elapsed = time.perf_counter() - t0
-            trainer.instruments.stop()
-            return elapsed
+            return time.perf_counter() - t0
 
+        # The NVML thread runs throughout (it costs the bare blocks too: conservative).
+        trainer.instruments.start()
         bare(), instrumented()  # warm-up: allocator, caches, the trackers' warm-up window
         ratios, bare_times, instr_times = [], [], []
         for r in range(rounds):
@@ -115,6 +118,7 @@ def measure_overhead(
             bare_times.append(b / block)
             instr_times.append(i / block)
             ratios.append(i / b)
+        trainer.instruments.stop()
         phases = list(timer.last_phases)
         null_cost = _null_step_cost(trainer, phases, sync)
     rng = np.random.default_rng(seed)
