@@ -87,7 +87,7 @@ def test_a_slow_discriminator_shows_in_d_step_and_is_not_data_bound(tmp_path, mo
     phases = s["phases"]
     assert phases["d_step"]["time_s"] >= 12 * 2 * 0.03  # every sleep is in d_step
     assert phases["d_step"]["share"] > 0.7
-    assert phases["g_step"]["mean_per_iteration_s"] < 0.02
+    assert phases["g_step"]["time_s"] < phases["d_step"]["time_s"] / 2
     assert s["data_bound"] is False
     # Warm-up iterations stay out of the iteration-time statistics.
     assert s["iter_time_count"] == 12 - 5 and s["iter_time_excluded_count"] == 5
