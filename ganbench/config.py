@@ -158,6 +158,19 @@ class RunConfig(Section):
             )
         return self
 
+    def timed_only(self, iterations: int, profile: ProfileConfig | None = None) -> RunConfig:
+        """This run for exactly ``iterations``, periodic evaluation and checkpoints off:
+        what `ganbench profile` and `ganbench selftest overhead` train."""
+        return RunConfig.model_validate(
+            {
+                **self.model_dump(mode="json"),
+                "budget": {"iterations": iterations},
+                "evaluation": {"num_samples": self.evaluation.num_samples},
+                "checkpoint": {"every_iterations": None, "every_seconds": None},
+                "profile": None if profile is None else profile.model_dump(),
+            }
+        )
+
     def training_identity(self) -> dict[str, Any]:
         """The fields that decide what is trained (budget and bookkeeping excluded)."""
         return self.model_dump(

@@ -41,15 +41,7 @@ def profile_suite(suite: Suite, pattern: str, steps: tuple[int, int, int] | None
         window = window.model_copy(
             update=dict(zip(("wait", "warmup", "active"), steps, strict=True))
         )
-    profiled = RunConfig.model_validate(
-        {
-            **run.model_dump(mode="json"),
-            "budget": {"iterations": window.iterations},
-            "evaluation": {"num_samples": run.evaluation.num_samples},
-            "checkpoint": {"every_iterations": None, "every_seconds": None},
-            "profile": window.model_dump(),
-        }
-    )
+    profiled = run.timed_only(window.iterations, window)
     return suite.model_copy(
         update={"output_dir": suite.output_dir / "profiles", "runs": [profiled], "baseline": None}
     )

@@ -13,6 +13,7 @@ fields with a reason, never an error.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import os
 import threading
@@ -248,8 +249,8 @@ class GpuMonitor:
     # ------------------------------------------------------------------ results
 
     def state_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return self.totals.__dict__.copy()
+        with self._lock:  # a deep copy: the thread keeps adding while it is saved
+            return copy.deepcopy(self.totals.__dict__)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:

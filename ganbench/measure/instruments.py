@@ -65,8 +65,10 @@ class Instruments:
         else:
             self.memory.end_warmup()
         self.flops_total: int = saved.get("flops_total", 0)
-        self.flops_reason: str | None = None if cfg.flops else "off (measure.flops: false)"
-        self.flops_reason = saved.get("flops_reason", self.flops_reason)
+        # A count switched off in any session stays off: the total would be partial.
+        self.flops_reason: str | None = saved.get("flops_reason") or (
+            None if cfg.flops else "off (measure.flops: false)"
+        )
         self.generator_flops: float | None = saved.get("generator_flops_per_image")
         self._by_size: dict[int, IterationFlops] = {}
         self._passes = session.strategy.counts.full_batch_passes

@@ -63,15 +63,7 @@ def measure_overhead(
 ) -> OverheadResult:
     from ganbench.train import Trainer
 
-    run = RunConfig.model_validate(
-        {
-            **run.model_dump(mode="json"),
-            "budget": {"iterations": 10**9},
-            "evaluation": {"num_samples": run.evaluation.num_samples},
-            "checkpoint": {"every_iterations": None, "every_seconds": None},
-            "profile": None,
-        }
-    )
+    run = run.timed_only(10**9)
     session = build_session(run, device)
     store = RunStore(workdir / run.id)
     store.create()
