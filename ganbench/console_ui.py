@@ -26,7 +26,10 @@ def _table(title: str, columns: tuple[str, ...], left: int = 1) -> Table:
     """A compact table whose cells wrap instead of being cut off in narrow terminals."""
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     for i, column in enumerate(columns):
-        table.add_column(column, overflow="fold", justify="left" if i < left else "right")
+        # The first column (run ids) never wraps; the others fold when the terminal is narrow.
+        table.add_column(
+            column, overflow="fold", no_wrap=i == 0, justify="left" if i < left else "right"
+        )
     return table
 
 
