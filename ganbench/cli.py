@@ -24,6 +24,8 @@ data_app = typer.Typer(help="Get datasets ready for offline runs.", no_args_is_h
 app.add_typer(data_app, name="data")
 selftest_app = typer.Typer(help="Check ganbench's own measurements.", no_args_is_help=True)
 app.add_typer(selftest_app, name="selftest")
+weights_app = typer.Typer(help="The FID/IS Inception weights (never downloaded unasked).")
+app.add_typer(weights_app, name="weights")
 
 # Piped output (CI logs) gets room for the tables; a terminal keeps its own width.
 console = Console(width=None if Console().is_terminal else 140)
@@ -63,13 +65,22 @@ def train_suite(
     ] = [],  # noqa: B006
     fresh: Annotated[bool, typer.Option(help="Start every selected run over.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved runs and exit.")] = False,
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Score only these metrics, e.g. fd_classifier (or none)."),
+    ] = None,
+    inception_weights: Annotated[
+        Path | None, typer.Option(help="The FID/IS Inception weights file to use.")
+    ] = None,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
-    from ganbench.config import load_suite, parse_seeds
+    from ganbench.config import choose_metrics, load_suite, parse_seeds
     from ganbench.runner import plan_suite, run_suite
 
     try:
         loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
+        keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+        loaded = choose_metrics(loaded, keep, inception_weights)
         plans = plan_suite(loaded, fresh=fresh)
     except UserError as err:
         raise fail(err) from None
@@ -137,10 +148,11 @@ def profile(
 @app.command("list")
 def list_registered(
     kind: Annotated[
-        str | None, typer.Argument(help="datasets, models, losses or strategies (default: all)")
+        str | None,
+        typer.Argument(help="datasets, models, losses, strategies or metrics (default: all)"),
     ] = None,
 ) -> None:
-    """List the registered datasets, models, losses and strategies."""
+    """List the registered datasets, models, losses, strategies and metrics."""
     from ganbench.registries import REGISTRIES
 
     try:
@@ -213,6 +225,50 @@ def selftest_overhead(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
         console.print(f"written: {output}")
+
+
+@weights_app.command("install")
+def weights_install(
+    path: Annotated[Path, typer.Argument(help="A copy of pt_inception-2015-12-05-6726825d.pth.")],
+    force: Annotated[
+        bool, typer.Option(help="Install even when the SHA-256 is not the official one.")
+    ] = False,
+) -> None:
+    """Check a weights file (hash, tensor names and shapes) and copy it to torch's hub cache."""
+    from ganbench.metrics.inception import install_weights
+
+    try:
+        info = install_weights(path, force)
+    except UserError as err:
+        raise fail(err) from None
+    console.print(f"installed {info.path} ({info.size_bytes} bytes, sha256 {info.sha256[:16]}...)")
+
+
+@weights_app.command("download")
+def weights_download() -> None:
+    """Download the official weights into torch's hub cache (needs the network)."""
+    from ganbench.metrics.inception import download_weights
+
+    try:
+        info = download_weights()
+    except UserError as err:
+        raise fail(err) from None
+    console.print(f"downloaded {info.path} ({info.size_bytes} bytes)")
+
+
+@weights_app.command("status")
+def weights_status(
+    path: Annotated[Path | None, typer.Argument(help="Check this file instead.")] = None,
+) -> None:
+    """Where ganbench looks for the weights and what it finds there."""
+    from ganbench.metrics.inception import find_weights, inspect_weights
+
+    try:
+        info = inspect_weights(find_weights(path, "weights"))
+    except UserError as err:
+        raise fail(err) from None
+    verdict = "official" if info.official else "NOT the official file (values marked so)"
+    console.print(f"{info.path}: {info.size_bytes} bytes, sha256 {info.sha256}, {verdict}")
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m ganbench`

@@ -31,6 +31,7 @@ from pydantic import (
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.losses import LOSSES
+from ganbench.metrics import METRICS
 from ganbench.models import MODELS
 from ganbench.schema import Section
 from ganbench.strategies import STRATEGIES
@@ -49,6 +50,7 @@ DatasetUnion = _union(DATASETS)
 ModelUnion = _union(MODELS)
 LossUnion = _union(LOSSES)
 StrategyUnion = _union(STRATEGIES)
+MetricUnion = _union(METRICS)
 
 
 class BudgetConfig(Section):
@@ -68,11 +70,44 @@ class BudgetConfig(Section):
 
 
 class EvaluationConfig(Section):
-    """When to evaluate (always at the end too); evaluation time is not training time."""
+    """When to evaluate (always at the end too) and with which quality metrics; evaluation
+    time is measured and never counted as training time."""
 
     every_iterations: PositiveInt | None = None
     every_seconds: PositiveFloat | None = Field(None, description="training seconds between")
+    at_start: bool = Field(False, description="also evaluate the untrained generator")
     num_samples: PositiveInt = Field(64, le=1024, description="fixed-noise samples in the grid")
+    metrics: list[MetricUnion] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="quality metrics scored at every evaluation"
+    )
+    targets: dict[str, float] = Field(
+        default_factory=dict, description="metric value -> target, for time-to-target"
+    )
+    batch_size: PositiveInt = Field(250, description="generator batch while evaluating")
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_shorthand(cls, value: Any) -> Any:
+        """``metrics: [fd_classifier]`` is short for ``[{name: fd_classifier}]``."""
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _known_targets(self) -> EvaluationConfig:
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metrics: each metric once, got {', '.join(names)}")
+        reported = {
+            value: d for m in self.metrics for value, d in METRICS.get(m.name).values.items()
+        }
+        for target in self.targets:
+            if reported.get(target) is None:
+                choices = ", ".join(v for v, d in reported.items() if d) or "none: add metrics"
+                raise ValueError(
+                    f"targets: {target!r} is not a value of the metrics (choose: {choices})"
+                )
+        return self
 
 
 class CheckpointConfig(Section):
@@ -274,6 +309,36 @@ def load_suite(
         baseline=suite_file.baseline,
         runs=runs,
     )
+
+
+def choose_metrics(
+    suite: Suite, keep: Sequence[str] | None = None, inception_weights: Path | None = None
+) -> Suite:
+    """The suite with only the metrics named in ``keep`` (``none`` for none; their targets
+    go too) and FID/IS reading ``inception_weights``; evaluation settings only, so
+    finished runs stay finished and unfinished ones resume."""
+    if keep is None and inception_weights is None:
+        return suite
+    if keep is not None:
+        unknown = sorted(set(keep) - set(METRICS.names()) - {"none"})
+        if unknown:
+            raise UserError(
+                f"--metrics: unknown {', '.join(unknown)} (choose: {', '.join(METRICS.names())}"
+                ", or none)"
+            )
+    runs = []
+    for run in suite.runs:
+        evaluation = run.evaluation.model_dump(mode="json")
+        metrics = [m for m in evaluation["metrics"] if keep is None or m["name"] in keep]
+        if inception_weights is not None:
+            for m in metrics:
+                if "weights" in m:
+                    m["weights"] = str(inception_weights)
+        kept = {v for m in metrics for v in METRICS.get(m["name"]).values}
+        evaluation["metrics"] = metrics
+        evaluation["targets"] = {k: v for k, v in evaluation["targets"].items() if k in kept}
+        runs.append(run.model_copy(update={"evaluation": EvaluationConfig(**evaluation)}))
+    return suite.model_copy(update={"runs": runs})
 
 
 def find_suite(path: Path) -> Path:

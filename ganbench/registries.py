@@ -2,7 +2,14 @@
 
 from ganbench.data import DATASETS
 from ganbench.losses import LOSSES
+from ganbench.metrics import METRICS
 from ganbench.models import MODELS
 from ganbench.strategies import STRATEGIES
 
-REGISTRIES = {"datasets": DATASETS, "models": MODELS, "losses": LOSSES, "strategies": STRATEGIES}
+REGISTRIES = {
+    "datasets": DATASETS,
+    "models": MODELS,
+    "losses": LOSSES,
+    "strategies": STRATEGIES,
+    "metrics": METRICS,
+}

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ganbench.config import RunConfig, Suite
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
+from ganbench.metrics import METRICS
 from ganbench.results import TERMINAL, RunStore, write_runs_csv
 from ganbench.session import resolve_device
 from ganbench.train import train_run
@@ -49,6 +50,7 @@ class Observer(Protocol):
 def plan_suite(suite: Suite, fresh: bool = False) -> list[RunPlan]:
     """Decide what to do with every run; raise UserError before any work on a problem."""
     _check_datasets(suite.runs)
+    _check_metrics(suite.runs)
     plans = []
     for run in suite.runs:
         store = RunStore(suite.output_dir / run.id)
@@ -65,6 +67,20 @@ def _check_datasets(runs: list[RunConfig]) -> None:
         if key not in seen:
             seen.add(key)
             DATASETS.get(run.dataset.name).check(run.dataset)
+
+
+def _check_metrics(runs: list[RunConfig]) -> None:
+    """Every metric can run on its run's data (weights present, labels there ...)."""
+    seen: set[str] = set()
+    for run in runs:
+        for metric in run.evaluation.metrics:
+            key = metric.model_dump_json() + run.dataset.model_dump_json()
+            if key not in seen:
+                seen.add(key)
+                try:
+                    METRICS.get(metric.name).check(metric, run.dataset)
+                except UserError as err:
+                    raise UserError(f"run {run.name!r}: {err}") from None
 
 
 def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str]:

@@ -22,7 +22,7 @@ CHECKPOINT_FORMAT = 2
 
 # Independent random streams per run, so that e.g. SVRE's refresh draws never shift the
 # noise the generator sees, and every strategy with the same seed sees the same batches.
-STREAM_SAMPLER, STREAM_NOISE, STREAM_STRATEGY, STREAM_FIXED = range(4)
+STREAM_SAMPLER, STREAM_NOISE, STREAM_STRATEGY, STREAM_FIXED, STREAM_EVAL = range(5)
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -72,6 +72,7 @@ class TrainState:
     iter_times_s: list[float] = field(default_factory=list)
     epoch_times_s: list[float] = field(default_factory=list)
     measure: dict[str, Any] = field(default_factory=dict)  # the trackers' running totals
+    quality: dict[str, Any] = field(default_factory=dict)  # best values, targets reached
 
 
 @dataclass

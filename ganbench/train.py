@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,9 +22,10 @@ from ganbench.config import RunConfig
 from ganbench.errors import Diverged
 from ganbench.measure.environment import capture_environment
 from ganbench.measure.instruments import Instruments
+from ganbench.metrics.evaluate import Evaluator, QualityTracker
 from ganbench.results import EventLog, RunStore
 from ganbench.samples import save_samples
-from ganbench.session import Session, TrainState, build_session
+from ganbench.session import STREAM_EVAL, Session, TrainState, build_session, stream_seed
 
 OnLog = Callable[[dict[str, Any]], None]
 
@@ -45,7 +47,9 @@ def train_run(
             checkpoint = store.load_checkpoint()
             state = session.load_state_dict(checkpoint) if checkpoint else TrainState()
             store.write_config(run.model_dump(mode="json"))
+            evaluator = prepare_metrics(run, session, events)
             trainer = Trainer(session, state, store, events, on_log, should_stop, started)
+            trainer.attach(evaluator)
             status, reason = trainer.run(resumed=checkpoint is not None)
         except KeyboardInterrupt:
             # A second Ctrl-C: record what we have (the last checkpoint stays) and stop.
@@ -58,6 +62,27 @@ def train_run(
             if device.type == "cuda":
                 torch.cuda.empty_cache()
         return _record_end(run, trainer, store, events, status, reason)
+
+
+def prepare_metrics(run: RunConfig, session: Session, events: EventLog) -> Evaluator:
+    """Build the run's quality metrics (classifier, Inception, cached reference statistics)
+    before its training clock starts; what it cost and which caches it hit go in an event."""
+    evaluator = Evaluator(
+        run.evaluation.metrics,
+        run.dataset,
+        run.model.latent_dim,
+        stream_seed(run.seed, STREAM_EVAL),
+        session.device,
+        run.evaluation.batch_size,
+    )
+    if evaluator:
+        events.write(
+            "metrics_setup",
+            metrics_setup_s=evaluator.setup_s,
+            setup=evaluator.setup,
+            protocol=evaluator.protocol(),
+        )
+    return evaluator
 
 
 def _classify(err: Exception) -> tuple[str, str]:
@@ -131,6 +156,14 @@ class Trainer:
         self.loss_count = 0
         self.last_losses: tuple[float | None, float | None] = (None, None)
         self.environment = capture_environment(session.device, self.run_cfg.seed)
+        self.evaluator: Evaluator | None = None
+        self.quality = QualityTracker({}, {})
+
+    def attach(self, evaluator: Evaluator) -> None:
+        """Score quality with ``evaluator`` at every evaluation (time-to-target included)."""
+        self.evaluator = evaluator
+        self.quality = QualityTracker(evaluator.directions(), self.run_cfg.evaluation.targets)
+        self.quality.load_state_dict(self.state.quality)
 
     # ----------------------------------------------------------------- the loop
 
@@ -138,6 +171,8 @@ class Trainer:
         self._announce(resumed)
         self.loop_start = time.perf_counter()
         self.last_checkpoint_wall = self.wall_s()
+        if not resumed and self.run_cfg.evaluation.at_start:
+            self.evaluate()
         self.instruments.start()
         try:
             while (reason := self.budget_reached()) is None:
@@ -290,30 +325,58 @@ class Trainer:
             torch.cuda.synchronize(self.s.device)
 
     def evaluate(self) -> None:
+        """Sample grid and quality metrics; none of it counts as training time."""
         self._sync()
         t0 = time.perf_counter()
+        scored = None
         with self.instruments.excluded_phase("evaluation"):
-            G = self.s.G
-            G.eval()
-            with torch.no_grad():
-                samples = G(self.s.fixed_z)
-            G.train()
-            real = self.s.data.values[:4096] if self.s.data.kind == "points" else samples
-            path = self.store.samples_dir / f"iter{self.state.iteration:08d}.png"
-            save_samples(samples, real, path)
-            shutil.copyfile(path, self.store.samples)  # samples.png: the latest, rendered once
+            # Its own random streams: evaluating never shifts what training draws next.
+            devices = [self.s.device] if self.s.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                path = self._save_grid()
+                if self.evaluator:
+                    scored = self.evaluator.evaluate(self.s.G)
         elapsed = time.perf_counter() - t0
         self.session_excluded_s += elapsed
         self.state.eval_s += elapsed
-        self.state.last_eval_train_s = self.train_s()
+        train_s = self.train_s()
+        self.state.last_eval_train_s = train_s
         self.evaluated_at = self.state.iteration
+        at = {
+            "iteration": self.state.iteration,
+            "train_s": train_s,
+            "wall_s": self.wall_s(),
+            "images_seen": self.s.sampler.images_seen,
+        }
+        quality: dict[str, Any] = {}
+        if scored is not None:
+            reached = self.quality.update(scored.values, at)
+            self.state.quality = self.quality.state_dict()
+            quality = {
+                **scored.values,
+                "metric_time_s": scored.seconds,
+                "targets_reached": reached,
+                "protocol": scored.protocol,
+            }
         self.events.write(
             "eval",
-            iteration=self.state.iteration,
-            train_s=self.train_s(),
+            **at,
             eval_time_s=elapsed,
             samples=str(path.relative_to(self.store.folder)),
+            **quality,
         )
+
+    def _save_grid(self) -> Path:
+        G = self.s.G
+        G.eval()
+        with torch.no_grad():
+            samples = G(self.s.fixed_z)
+        G.train()
+        real = self.s.data.values[:4096] if self.s.data.kind == "points" else samples
+        path = self.store.samples_dir / f"iter{self.state.iteration:08d}.png"
+        save_samples(samples, real, path)
+        shutil.copyfile(path, self.store.samples)  # samples.png: the latest, rendered once
+        return path
 
     def checkpoint(self) -> None:
         self._sync()
@@ -363,5 +426,15 @@ class Trainer:
             "final_g_loss": self.last_losses[1],
             **asdict(self.s.strategy.counts),
             **self.instruments.summary(st, train_s, images),
+            **self._quality_summary(),
             "environment": self.environment,
+        }
+
+    def _quality_summary(self) -> dict[str, Any]:
+        if not self.evaluator:
+            return {}
+        return {
+            **self.quality.summary(),
+            "metrics_protocol": self.evaluator.protocol(),
+            "metrics_setup_s": self.evaluator.setup_s,
         }

@@ -31,10 +31,12 @@ class DatasetConfig(Section):
 
 @dataclass(frozen=True)
 class Data:
-    """A whole dataset in memory: uint8 images (N, C, H, W) or float points (N, D)."""
+    """A whole dataset in memory: uint8 images (N, C, H, W) or float points (N, D), and
+    int64 class labels (N,) for the labelled datasets."""
 
     values: torch.Tensor
     kind: Literal["image", "points"]
+    labels: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -56,6 +58,7 @@ class DataSource:
 
     Config: ClassVar[type[DatasetConfig]]
     kind: ClassVar[Literal["image", "points"]] = "image"
+    labelled: ClassVar[bool] = False  # loads class labels (the offline classifier needs them)
 
     @classmethod
     def sample_shape(cls, cfg: DatasetConfig) -> tuple[int, ...]:

@@ -53,15 +53,16 @@ class ImageSource(DataSource):
     @classmethod
     def load(cls, cfg: ImageDatasetConfig) -> Data:
         cls.check(cfg)
-        images = cls.load_native(cfg)  # (N, C, H, W) uint8
+        images, labels = cls.load_native(cfg)  # (N, C, H, W) uint8, (N,) int64
         keep = choose_subset(images.shape[0], cfg)
         if keep is not None:
             images = images.index_select(0, keep)
+            labels = labels.index_select(0, keep)
         images = convert_channels(images, cfg.channels or cls.native_channels)
-        return Data(fit_size(images, cfg.image_size, cfg.fit).contiguous(), "image")
+        return Data(fit_size(images, cfg.image_size, cfg.fit).contiguous(), "image", labels)
 
     @classmethod
-    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
+    def load_native(cls, cfg: ImageDatasetConfig) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -72,6 +73,7 @@ class IDXSource(ImageSource):
     fallback: ClassVar[Path | None] = None  # a local folder of .gz IDX files to copy from
     fix: ClassVar[str]
     split_sizes = {"train": 60_000, "test": 10_000}
+    labelled = True
 
     @classmethod
     def raw_dir(cls, cfg: ImageDatasetConfig) -> Path:
@@ -88,14 +90,14 @@ class IDXSource(ImageSource):
         )
 
     @classmethod
-    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
+    def load_native(cls, cfg: ImageDatasetConfig) -> tuple[torch.Tensor, torch.Tensor]:
         import torchvision.datasets
 
         if not has_idx(cls.raw_dir(cfg)) and cls.fallback is not None:
             copy_idx(cls.fallback, cls.raw_dir(cfg))
         dataset_cls = getattr(torchvision.datasets, cls.folder)
         ds = dataset_cls(str(cfg.data_root()), train=cfg.split == "train", download=False)
-        return ds.data.unsqueeze(1)
+        return ds.data.unsqueeze(1), ds.targets.long()
 
 
 class FashionMNISTConfig(ImageDatasetConfig):
@@ -143,6 +145,7 @@ class CIFAR10(ImageSource):
     Config = CIFAR10Config
     native_channels = 3
     split_sizes = {"train": 50_000, "test": 10_000}
+    labelled = True
 
     @classmethod
     def check(cls, cfg: ImageDatasetConfig) -> None:
@@ -156,14 +159,15 @@ class CIFAR10(ImageSource):
         )
 
     @classmethod
-    def load_native(cls, cfg: ImageDatasetConfig) -> torch.Tensor:
+    def load_native(cls, cfg: ImageDatasetConfig) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.datasets import CIFAR10 as TV
 
         root = cfg.data_root()
         # With the archive present, torchvision verifies and extracts it without downloading.
         extract = not (root / "cifar-10-batches-py").is_dir()
         ds = TV(str(root), train=cfg.split == "train", download=extract)
-        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        return images, torch.tensor(ds.targets, dtype=torch.long)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}

@@ -1,0 +1,282 @@
+"""``fd_classifier``: a Fréchet distance and a KID that need no download.
+
+A small CNN is trained on the dataset's own training split (seeded, cached under the
+data folder, its test accuracy recorded); the 128 features before its last layer play
+the part Inception's pool3 features play in FID. The values are reported as
+``fd_classifier`` and ``kid_classifier``, never as FID: they are not comparable with
+FID or across datasets, only between runs measured with the same classifier (its id
+and accuracy are in the protocol).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field, PositiveInt
+from torch import nn
+
+from ganbench.data import DATASETS, DatasetConfig
+from ganbench.errors import UserError
+from ganbench.metrics.base import METRICS, Metric, MetricConfig, Samples, Scorer
+from ganbench.metrics.reference import (
+    ReferenceConfig,
+    cache_dir,
+    digest,
+    reference_dataset,
+    reference_stats,
+)
+from ganbench.metrics.stats import frechet_distance, gaussian_stats, kernel_inception_distance
+from ganbench.schema import Section
+
+ARCHITECTURE = "cnn-v1"  # change when FeatureCNN changes: the cache key includes it
+WIDTHS = (16, 32, 64)
+FEATURES = 128
+
+
+class ClassifierConfig(Section):
+    """How the feature classifier is trained (once per dataset and image format)."""
+
+    epochs: PositiveInt = Field(2, le=100)
+    batch_size: PositiveInt = 128
+    lr: float = Field(3e-3, gt=0, description="peak learning rate of the one-cycle schedule")
+    seed: int = Field(0, ge=0)
+
+
+class FeatureCNN(nn.Module):
+    """Three conv-BN-ReLU blocks, a 128-unit feature layer and a linear classifier."""
+
+    def __init__(self, channels: int, classes: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = channels
+        for i, width in enumerate(WIDTHS):
+            layers += [
+                nn.Conv2d(previous, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2) if i < len(WIDTHS) - 1 else nn.AdaptiveAvgPool2d(4),
+            ]
+            previous = width
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.feature = nn.Sequential(nn.Linear(previous * 16, FEATURES), nn.ReLU(inplace=True))
+        self.head = nn.Linear(FEATURES, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature(self.body(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _scaled(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 images to the model's [-1, 1] floats, like the GAN's own inputs."""
+    return images.to(device).float().div_(127.5).sub_(1.0)
+
+
+@torch.no_grad()
+def extract_features(
+    model: FeatureCNN, images: torch.Tensor, device: torch.device, batch: int = 500
+) -> np.ndarray:
+    """(N, 128) float64 features of uint8 images, in fp32 whatever the run's precision."""
+    model.eval()
+    out = []
+    with torch.autocast(device.type, enabled=False):
+        for start in range(0, images.shape[0], batch):
+            out.append(model.features(_scaled(images[start : start + batch], device)).cpu())
+    return torch.cat(out).double().numpy()
+
+
+def _recipe(train_cfg: DatasetConfig, cfg: ClassifierConfig) -> dict[str, Any]:
+    source = DATASETS.get(train_cfg.name)
+    return {
+        "architecture": ARCHITECTURE,
+        "widths": list(WIDTHS),
+        "dataset": train_cfg.name,
+        "image_size": train_cfg.image_size,
+        "channels": source.sample_shape(train_cfg)[0],
+        "fit": train_cfg.fit,
+        **cfg.model_dump(),
+    }
+
+
+_LOADED: dict[str, tuple[FeatureCNN, dict[str, Any]]] = {}
+
+
+def trained_classifier(
+    dataset: DatasetConfig, cfg: ClassifierConfig, device: torch.device
+) -> tuple[FeatureCNN, dict[str, Any]]:
+    """The classifier for this dataset format: from memory, from the cache, or trained now.
+
+    Returns the model on ``device`` and its record (id, test accuracy, cache status ...).
+    """
+    train_cfg = reference_dataset(dataset, ReferenceConfig(split="train"), "fd_classifier")
+    recipe = _recipe(train_cfg, cfg)
+    ident = f"{ARCHITECTURE}-{digest(recipe, 10)}"
+    path = cache_dir(train_cfg, "classifiers") / f"{train_cfg.name}-{ident}.pt"
+    t0 = time.perf_counter()
+    status = "memory"
+    if ident not in _LOADED:
+        if path.is_file():
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            status = "disk"
+        else:
+            saved = _train(train_cfg, cfg, recipe, device)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            torch.save(saved, partial)
+            partial.replace(path)
+            status = "trained"
+        model = FeatureCNN(recipe["channels"], saved["classes"])
+        model.load_state_dict(saved["state_dict"])
+        record = {k: saved[k] for k in ("test_accuracy", "train_s", "classes", "device")}
+        _LOADED[ident] = (model.eval(), {"id": ident, "path": str(path), **record})
+    model, record = _LOADED[ident]
+    setup = {**record, "cache": status, "seconds": time.perf_counter() - t0}
+    return model.to(device), setup
+
+
+def _train(
+    train_cfg: DatasetConfig, cfg: ClassifierConfig, recipe: dict[str, Any], device: torch.device
+) -> dict[str, Any]:
+    source = DATASETS.get(train_cfg.name)
+    train = source.load(train_cfg)
+    test = source.load(reference_dataset(train_cfg, ReferenceConfig(split="test"), "classifier"))
+    classes = int(train.labels.max()) + 1
+    t0 = time.perf_counter()
+    # Its own random streams: training the classifier never shifts a run's RNG.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(cfg.seed)
+        model = FeatureCNN(recipe["channels"], classes).to(device)
+        images, labels = train.values.to(device), train.labels.to(device)
+        steps_per_epoch = -(-len(images) // cfg.batch_size)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr / 3)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch
+        )
+        order_gen = torch.Generator().manual_seed(cfg.seed)
+        model.train()
+        for _ in range(cfg.epochs):
+            order = torch.randperm(len(images), generator=order_gen).to(device)
+            for start in range(0, len(images), cfg.batch_size):
+                idx = order[start : start + cfg.batch_size]
+                loss = F.cross_entropy(model(_scaled(images[idx], device)), labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                schedule.step()
+    accuracy = _accuracy(model, test.values, test.labels, device)
+    return {
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "recipe": recipe,
+        "classes": classes,
+        "test_accuracy": accuracy,
+        "train_s": time.perf_counter() - t0,
+        "device": device.type,
+        "torch": torch.__version__,
+    }
+
+
+@torch.no_grad()
+def _accuracy(
+    model: FeatureCNN, images: torch.Tensor, labels: torch.Tensor, device: torch.device
+) -> float:
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), 1000):
+        logits = model(_scaled(images[start : start + 1000], device))
+        correct += int((logits.argmax(1).cpu() == labels[start : start + 1000]).sum())
+    return correct / len(images)
+
+
+class FDClassifierConfig(MetricConfig):
+    name: Literal["fd_classifier"] = "fd_classifier"
+    reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    kid_subsets: PositiveInt = 100
+    kid_subset_size: PositiveInt = 1000
+
+
+class FDClassifierScorer(Scorer):
+    def __init__(
+        self, cfg: FDClassifierConfig, dataset: DatasetConfig, device: torch.device
+    ) -> None:
+        self.cfg, self.device = cfg, device
+        self.model, classifier = trained_classifier(dataset, cfg.classifier, device)
+        self.extractor = f"{classifier['id']} {FEATURES}-d"
+        ref_cfg = reference_dataset(dataset, cfg.reference, "fd_classifier")
+        self.ref, ref_info = reference_stats(
+            ref_cfg, classifier["id"], self._features, keep_features=True
+        )
+        self.last_sqrtm = ""
+        self.setup = {"classifier": classifier, "reference": ref_info}
+        self.protocol = {
+            "num_samples": cfg.num_samples,
+            "reference": {**_describe(ref_cfg), "num_examples": self.ref.count},
+            "feature_extractor": self.extractor,
+            "classifier_test_accuracy": classifier["test_accuracy"],
+            "kid": {
+                "kernel": "(a.b/d + 1)^3",
+                "subsets": cfg.kid_subsets,
+                "subset_size": cfg.kid_subset_size,
+            },
+            "samples": "uint8-quantised",
+        }
+
+    def _features(self, images: torch.Tensor) -> np.ndarray:
+        return extract_features(self.model, images, self.device)
+
+    def score(self, samples: Samples) -> dict[str, float | None]:
+        feats = samples.features(self.extractor, self.cfg.num_samples, self._features)
+        mu, sigma = gaussian_stats(feats)
+        fd, self.last_sqrtm = frechet_distance(mu, sigma, self.ref.mu, self.ref.sigma, self.device)
+        kid, kid_std = kernel_inception_distance(
+            feats,
+            self.ref.features,
+            self.cfg.kid_subsets,
+            self.cfg.kid_subset_size,
+            device=self.device,
+        )
+        return {"fd_classifier": fd, "kid_classifier": kid, "kid_classifier_std": kid_std}
+
+    def notes(self) -> dict[str, Any]:
+        return {"sqrtm": self.last_sqrtm}
+
+
+def _describe(ref_cfg: DatasetConfig) -> dict[str, Any]:
+    return {
+        "dataset": ref_cfg.name,
+        "split": ref_cfg.split,
+        "image_size": ref_cfg.image_size,
+        "fit": ref_cfg.fit,
+    }
+
+
+@METRICS.register("fd_classifier")
+class FDClassifier(Metric):
+    """Fréchet distance and KID on the features of a classifier trained on the dataset."""
+
+    Config = FDClassifierConfig
+    values = {"fd_classifier": "min", "kid_classifier": "min", "kid_classifier_std": None}
+
+    @classmethod
+    def check(cls, cfg: FDClassifierConfig, dataset: DatasetConfig) -> None:
+        super().check(cfg, dataset)
+        if not DATASETS.get(dataset.name).labelled:
+            labelled = [n for n in DATASETS.names() if DATASETS.get(n).labelled]
+            raise UserError(
+                f"evaluation.metrics: fd_classifier trains a classifier on class labels, which "
+                f"dataset {dataset.name} does not have (labelled: {', '.join(labelled)}); use "
+                "fid/is with Inception weights instead"
+            )
+        reference_dataset(dataset, cfg.reference, "fd_classifier")
+        reference_dataset(dataset, ReferenceConfig(split="train"), "fd_classifier")
+
+    @classmethod
+    def prepare(
+        cls, cfg: FDClassifierConfig, dataset: DatasetConfig, device: torch.device
+    ) -> Scorer:
+        return FDClassifierScorer(cfg, dataset, device)

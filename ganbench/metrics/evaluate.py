@@ -1,0 +1,159 @@
+"""One evaluation: generate from fixed noise, score with every metric, time each part.
+
+The noise is the same set at every evaluation of a run (drawn from a seed of its own, so
+evaluating never shifts the training's random streams); generated images are quantised
+to uint8, as saved images and the reference data are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganbench.data import DATASETS, DatasetConfig
+from ganbench.errors import Diverged
+from ganbench.metrics.base import METRICS, Direction, MetricConfig, Samples, Scorer
+
+
+@dataclass
+class Evaluation:
+    values: dict[str, float | None]
+    seconds: dict[str, float]  # generation and each metric
+    protocol: dict[str, dict[str, Any]]
+
+
+class Evaluator:
+    """The prepared metrics of one run."""
+
+    def __init__(
+        self,
+        metrics: Sequence[MetricConfig],
+        dataset: DatasetConfig,
+        latent_dim: int,
+        noise_seed: int,
+        device: torch.device,
+        batch_size: int = 250,
+    ) -> None:
+        self.latent_dim, self.noise_seed, self.device = latent_dim, noise_seed, device
+        self.batch_size = batch_size
+        self.kind = DATASETS.get(dataset.name).kind
+        self.num_samples = max((m.num_samples for m in metrics), default=0)
+        self.scorers: dict[str, Scorer] = {}
+        self.setup: dict[str, Any] = {}
+        started = time.perf_counter()
+        for cfg in metrics:
+            t0 = time.perf_counter()
+            self.scorers[cfg.name] = METRICS.get(cfg.name).prepare(cfg, dataset, device)
+            self.setup[cfg.name] = {
+                **self.scorers[cfg.name].setup,
+                "seconds": time.perf_counter() - t0,
+            }
+        self.setup_s = time.perf_counter() - started
+
+    def __bool__(self) -> bool:
+        return bool(self.scorers)
+
+    def directions(self) -> dict[str, Direction | None]:
+        return {value: d for name in self.scorers for value, d in METRICS.get(name).values.items()}
+
+    def protocol(self) -> dict[str, dict[str, Any]]:
+        return {name: {**s.protocol, **s.notes()} for name, s in self.scorers.items()}
+
+    @torch.no_grad()
+    def generate(self, G: nn.Module) -> Samples:
+        """``num_samples`` outputs of G in eval mode from the run's fixed evaluation noise."""
+        gen = torch.Generator().manual_seed(self.noise_seed)
+        was_training = G.training
+        G.eval()
+        parts = []
+        try:
+            with torch.autocast(self.device.type, enabled=False):
+                for start in range(0, self.num_samples, self.batch_size):
+                    n = min(self.batch_size, self.num_samples - start)
+                    z = torch.randn(n, self.latent_dim, generator=gen).to(self.device)
+                    parts.append(G(z).float().cpu())
+        finally:
+            G.train(was_training)
+        values = torch.cat(parts)
+        if not torch.isfinite(values).all():
+            raise Diverged("the generator produced non-finite samples during evaluation")
+        if self.kind == "image":
+            values = values.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+        return Samples(values, self.kind)
+
+    def evaluate(self, G: nn.Module) -> Evaluation:
+        t0 = time.perf_counter()
+        samples = self.generate(G)
+        seconds = {"generate": time.perf_counter() - t0}
+        values: dict[str, float | None] = {}
+        for name, scorer in self.scorers.items():
+            t0 = time.perf_counter()
+            values.update(scorer.score(samples))
+            seconds[name] = time.perf_counter() - t0
+        return Evaluation(values, seconds, self.protocol())
+
+
+@dataclass
+class QualityTracker:
+    """Final and best value of every metric, and when each target was first reached.
+
+    Targets are checked at evaluations, so time-to-target has the evaluation schedule's
+    resolution: the train time, iteration and images seen of the first evaluation at
+    which the value is at or beyond the target.
+    """
+
+    directions: dict[str, Direction | None]
+    targets: dict[str, float]
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reached: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def update(self, values: dict[str, float | None], at: dict[str, Any]) -> list[str]:
+        """Record one evaluation; return the targets reached for the first time."""
+        newly = []
+        for name, value in values.items():
+            if value is None:
+                continue
+            entry = self.values.setdefault(name, {"evaluations": 0, "best": None})
+            entry["evaluations"] += 1
+            entry["final"] = value
+            direction = self.directions.get(name)
+            if direction is not None and (
+                entry["best"] is None or _better(value, entry["best"], direction)
+            ):
+                entry.update(best=value, best_iteration=at["iteration"], best_train_s=at["train_s"])
+            target = self.targets.get(name)
+            if target is not None and name not in self.reached and direction is not None:
+                if value == target or _better(value, target, direction):
+                    self.reached[name] = {"value": value, **at}
+                    newly.append(name)
+        return newly
+
+    def summary(self) -> dict[str, Any]:
+        time_to_target = {
+            name: {
+                "target": target,
+                "reached": name in self.reached,
+                **{
+                    k: self.reached.get(name, {}).get(k)
+                    for k in ("iteration", "train_s", "wall_s", "images_seen", "value")
+                },
+            }
+            for name, target in self.targets.items()
+        }
+        return {"quality": self.values, "time_to_target": time_to_target}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"values": self.values, "reached": self.reached}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.values = state.get("values", {})
+        self.reached = state.get("reached", {})
+
+
+def _better(value: float, than: float, direction: Direction) -> bool:
+    return value < than if direction == "min" else value > than

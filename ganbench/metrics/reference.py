@@ -1,0 +1,150 @@
+"""Reference statistics of a dataset split: computed once, cached on disk, reused by every run.
+
+The cache lives under the data folder (``<data root>/ganbench-cache/reference-stats``) and
+is keyed by dataset, split, image size, channels, fit, example count and the feature
+extractor's id (which includes its weights' hash), so a change to any of them computes
+new statistics instead of reusing wrong ones. A process also keeps what it loaded, so
+the runs of one suite read each file at most once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field, PositiveInt, ValidationError
+
+from ganbench.data import DATASETS, DatasetConfig
+from ganbench.data.base import default_data_root
+from ganbench.errors import UserError
+from ganbench.metrics.stats import gaussian_stats
+from ganbench.schema import Section
+
+CACHE_FOLDER = "ganbench-cache"
+CacheStatus = Literal["memory", "disk", "computed"]
+
+
+class ReferenceConfig(Section):
+    """The real images a metric compares against."""
+
+    split: Literal["train", "test"] = "test"
+    num_samples: PositiveInt | None = Field(
+        None, description="examples of the split (a fixed seeded choice); null: all"
+    )
+
+
+def cache_dir(dataset: DatasetConfig, kind: str) -> Path:
+    root = dataset.data_root() if hasattr(dataset, "data_root") else default_data_root()
+    return root / CACHE_FOLDER / kind
+
+
+def digest(key: dict[str, Any], length: int = 12) -> str:
+    text = json.dumps(key, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def reference_dataset(dataset: DatasetConfig, ref: ReferenceConfig, field: str) -> DatasetConfig:
+    """The run's dataset settings (size, channels, fit) on the reference split."""
+    data = {**dataset.model_dump(), "split": ref.split, "subset": ref.num_samples}
+    data["subset_seed"] = 0
+    try:
+        cfg = type(dataset).model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserError(
+            f"{field}.reference: {where}: {first['msg']} (dataset {dataset.name})"
+        ) from None
+    DATASETS.get(cfg.name).check(cfg)
+    return cfg
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    mu: np.ndarray
+    sigma: np.ndarray
+    features: np.ndarray | None  # kept when a metric needs them (KID)
+    count: int
+    key: dict[str, Any]
+
+
+_LOADED: dict[Path, ReferenceStats] = {}
+
+
+def reference_key(ref_cfg: DatasetConfig, extractor_id: str) -> dict[str, Any]:
+    n = DATASETS.get(ref_cfg.name).num_examples(ref_cfg)
+    return {
+        "dataset": ref_cfg.name,
+        "split": getattr(ref_cfg, "split", None),
+        "image_size": getattr(ref_cfg, "image_size", None),
+        "channels": DATASETS.get(ref_cfg.name).sample_shape(ref_cfg)[0],
+        "fit": getattr(ref_cfg, "fit", None),
+        "count": n,
+        "subset_seed": ref_cfg.subset_seed if ref_cfg.subset is not None else None,
+        "extractor": extractor_id,
+    }
+
+
+def reference_stats(
+    ref_cfg: DatasetConfig,
+    extractor_id: str,
+    extract: Callable[[torch.Tensor], np.ndarray],
+    keep_features: bool = False,
+) -> tuple[ReferenceStats, dict[str, Any]]:
+    """Statistics of ``extract`` over the reference images, and where they came from."""
+    key = reference_key(ref_cfg, extractor_id)
+    name = f"{key['dataset']}-{key['split']}-{key['image_size']}px-{key['count']}"
+    path = cache_dir(ref_cfg, "reference-stats") / f"{name}-{digest(key)}.npz"
+    t0 = time.perf_counter()
+    stats, status = _LOADED.get(path), "memory"
+    if stats is None or (keep_features and stats.features is None):
+        stats, status = _read(path, key, keep_features), "disk"
+    if stats is None:
+        images = DATASETS.get(ref_cfg.name).load(ref_cfg).values
+        features = extract(images)
+        mu, sigma = gaussian_stats(features)
+        kept = np.asarray(features, dtype=np.float32) if keep_features else None
+        stats = ReferenceStats(mu, sigma, kept, len(images), key)
+        _write(path, stats)
+        status = "computed"
+    _LOADED[path] = stats
+    info = {"cache": status, "path": str(path), "seconds": time.perf_counter() - t0}
+    return stats, info
+
+
+def _read(path: Path, key: dict[str, Any], keep_features: bool) -> ReferenceStats | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if json.loads(str(f["key"])) != json.loads(json.dumps(key, default=str)):
+                return None
+            features = f["features"] if "features" in f.files else None
+            if keep_features and features is None:
+                return None
+            return ReferenceStats(f["mu"], f["sigma"], features, int(f["count"]), key)
+    except (OSError, ValueError, KeyError):  # a torn or foreign file: compute it again
+        return None
+
+
+def _write(path: Path, stats: ReferenceStats) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"mu": stats.mu, "sigma": stats.sigma, "count": np.array(stats.count)}
+    if stats.features is not None:
+        arrays["features"] = stats.features
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as f:
+        np.savez(f, key=np.array(json.dumps(stats.key, default=str)), **arrays)
+    partial.replace(path)
+
+
+def forget_loaded() -> None:
+    """Drop what this process has loaded (tests use it to reach the disk cache)."""
+    _LOADED.clear()
