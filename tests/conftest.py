@@ -68,3 +68,16 @@ def tiny_suite(**defaults: Any) -> dict[str, Any]:
     }
     base.update(defaults)
     return {"name": "tiny", "defaults": base}
+
+
+needs_fmnist = pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed (make data installs it)",
+)
+
+
+@pytest.fixture(scope="session")
+def fmnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder of this test session: Fashion-MNIST is copied in from the Debian files
+    on first use, and the metric caches (classifier, reference statistics) start empty."""
+    return tmp_path_factory.mktemp("data")

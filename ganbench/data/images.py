@@ -39,6 +39,7 @@ class ImageSource(DataSource):
     """Common path: load native uint8 images, take the subset, fix channels and size."""
 
     native_channels: int = 1
+    native_size: int | None = None  # side of the stored images, when all share one
     split_sizes: dict[str, int] = {}
 
     @classmethod
@@ -74,6 +75,7 @@ class IDXSource(ImageSource):
     fix: ClassVar[str]
     split_sizes = {"train": 60_000, "test": 10_000}
     labelled = True
+    native_size = 28
 
     @classmethod
     def raw_dir(cls, cfg: ImageDatasetConfig) -> Path:
@@ -146,6 +148,7 @@ class CIFAR10(ImageSource):
     native_channels = 3
     split_sizes = {"train": 50_000, "test": 10_000}
     labelled = True
+    native_size = 32
 
     @classmethod
     def check(cls, cfg: ImageDatasetConfig) -> None:

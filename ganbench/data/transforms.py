@@ -26,14 +26,22 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"cannot convert {have} channels to {channels}")
 
 
+def resolve_fit(fit: Fit, h: int, w: int, size: int) -> Literal["none", "pad", "resize"]:
+    """What ``fit`` does to h x w images: auto pads when the border stays small (pixels
+    intact) and resizes otherwise."""
+    if (h, w) == (size, size):
+        return "none"
+    if fit == "auto":
+        return "pad" if max(h, w) <= size <= 1.25 * max(h, w) else "resize"
+    return fit
+
+
 def fit_size(images: torch.Tensor, size: int, fit: Fit, chunk: int = 4096) -> torch.Tensor:
     """Pad (centred) or resize (antialiased, aspect kept then centre crop) to size x size."""
     h, w = images.shape[-2:]
-    if (h, w) == (size, size):
+    fit = resolve_fit(fit, h, w, size)
+    if fit == "none":
         return images
-    if fit == "auto":
-        # Padding keeps pixels intact; only worth it when the border stays small.
-        fit = "pad" if max(h, w) <= size <= 1.25 * max(h, w) else "resize"
     if fit == "pad":
         if h > size or w > size:
             raise ValueError(f"cannot pad {h}x{w} images to {size}x{size}: use fit: resize")

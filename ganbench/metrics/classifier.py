@@ -26,6 +26,7 @@ from ganbench.metrics.reference import (
     ReferenceConfig,
     cache_dir,
     digest,
+    pixel_recipe,
     reference_dataset,
     reference_stats,
 )
@@ -91,14 +92,10 @@ def extract_features(
 
 
 def _recipe(train_cfg: DatasetConfig, cfg: ClassifierConfig) -> dict[str, Any]:
-    source = DATASETS.get(train_cfg.name)
     return {
         "architecture": ARCHITECTURE,
         "widths": list(WIDTHS),
-        "dataset": train_cfg.name,
-        "image_size": train_cfg.image_size,
-        "channels": source.sample_shape(train_cfg)[0],
-        "fit": train_cfg.fit,
+        **pixel_recipe(train_cfg),
         **cfg.model_dump(),
     }
 
@@ -139,6 +136,11 @@ def trained_classifier(
     return model.to(device), setup
 
 
+def forget_classifiers() -> None:
+    """Drop the classifiers this process holds (tests use it to reach the disk cache)."""
+    _LOADED.clear()
+
+
 def _train(
     train_cfg: DatasetConfig, cfg: ClassifierConfig, recipe: dict[str, Any], device: torch.device
 ) -> dict[str, Any]:
@@ -176,7 +178,7 @@ def _train(
         "test_accuracy": accuracy,
         "train_s": time.perf_counter() - t0,
         "device": device.type,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
 
 

@@ -104,16 +104,19 @@ class QualityTracker:
 
     Targets are checked at evaluations, so time-to-target has the evaluation schedule's
     resolution: the train time, iteration and images seen of the first evaluation at
-    which the value is at or beyond the target.
+    which the value is at or beyond the target. The history of evaluations is the
+    checkpointed state, so a resumed run with changed targets recomputes them.
     """
 
     directions: dict[str, Direction | None]
     targets: dict[str, float]
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     reached: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def update(self, values: dict[str, float | None], at: dict[str, Any]) -> list[str]:
         """Record one evaluation; return the targets reached for the first time."""
+        self.history.append({"at": dict(at), "values": dict(values)})
         newly = []
         for name, value in values.items():
             if value is None:
@@ -148,11 +151,13 @@ class QualityTracker:
         return {"quality": self.values, "time_to_target": time_to_target}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"values": self.values, "reached": self.reached}
+        return {"history": self.history}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.values = state.get("values", {})
-        self.reached = state.get("reached", {})
+        """Replay a checkpointed history under this tracker's directions and targets."""
+        self.values, self.reached, self.history = {}, {}, []
+        for record in state.get("history", []):
+            self.update(record["values"], record["at"])
 
 
 def _better(value: float, than: float, direction: Direction) -> bool:

@@ -23,6 +23,7 @@ from pydantic import Field, PositiveInt, ValidationError
 
 from ganbench.data import DATASETS, DatasetConfig
 from ganbench.data.base import default_data_root
+from ganbench.data.transforms import resolve_fit
 from ganbench.errors import UserError
 from ganbench.metrics.stats import gaussian_stats
 from ganbench.schema import Section
@@ -78,14 +79,22 @@ class ReferenceStats:
 _LOADED: dict[Path, ReferenceStats] = {}
 
 
+def pixel_recipe(cfg: DatasetConfig) -> dict[str, Any]:
+    """What decides the pixels a model sees: dataset, size, channels and the fit actually
+    applied (``auto`` keyed as what it resolves to, so both spellings share a cache)."""
+    source = DATASETS.get(cfg.name)
+    channels, size, _ = source.sample_shape(cfg)
+    fit, native = getattr(cfg, "fit", None), getattr(source, "native_size", None)
+    if fit is not None and native is not None:
+        fit = resolve_fit(fit, native, native, size)
+    return {"dataset": cfg.name, "image_size": size, "channels": channels, "fit": fit}
+
+
 def reference_key(ref_cfg: DatasetConfig, extractor_id: str) -> dict[str, Any]:
     n = DATASETS.get(ref_cfg.name).num_examples(ref_cfg)
     return {
-        "dataset": ref_cfg.name,
+        **pixel_recipe(ref_cfg),
         "split": getattr(ref_cfg, "split", None),
-        "image_size": getattr(ref_cfg, "image_size", None),
-        "channels": DATASETS.get(ref_cfg.name).sample_shape(ref_cfg)[0],
-        "fit": getattr(ref_cfg, "fit", None),
         "count": n,
         "subset_seed": ref_cfg.subset_seed if ref_cfg.subset is not None else None,
         "extractor": extractor_id,
