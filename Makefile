@@ -31,12 +31,12 @@ demo: data
 	$(BIN)/ganbench train-suite $(SUITE)
 
 lint: install
-	$(BIN)/ruff check ganbench tests
-	$(BIN)/ruff format --check ganbench tests
+	$(BIN)/ruff check ganbench tests benchmarks
+	$(BIN)/ruff format --check ganbench tests benchmarks
 
 format: install
-	$(BIN)/ruff format ganbench tests
-	$(BIN)/ruff check --fix ganbench tests
+	$(BIN)/ruff format ganbench tests benchmarks
+	$(BIN)/ruff check --fix ganbench tests benchmarks
 
 test: data lint
 	$(BIN)/python -m pytest -q

@@ -138,10 +138,49 @@ def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, An
         )
     console.print(table)
     print_phases(console, summaries)
+    print_quality(console, summaries)
     console.print(
         f"results: {suite.output_dir}/ (runs.csv, and per run: summary.json, "
         "events.jsonl, samples.png, checkpoint.pt)"
     )
+
+
+def print_quality(console: Console, summaries: list[dict[str, Any]]) -> None:
+    """Final (best) value of each metric and the training time to each target."""
+    from ganbench.metrics.base import directions
+
+    rows = [s for s in summaries if s.get("quality")]
+    if not rows:
+        return
+    known = directions()
+    values = [v for v in dict.fromkeys(k for s in rows for k in s["quality"]) if known.get(v)]
+    targets = list(dict.fromkeys(k for s in rows for k in s.get("time_to_target", {})))
+    target_columns = []
+    for name in targets:
+        goal = next(
+            s["time_to_target"][name]["target"] for s in rows if name in s["time_to_target"]
+        )
+        target_columns.append(f"{name} {'<=' if known.get(name) == 'min' else '>='} {goal:g}")
+    table = _table(
+        "quality: final (best); training time to target",
+        ("run", *values, *target_columns),
+    )
+    for s in rows:
+        cells = []
+        for name in values:
+            q = s["quality"].get(name, {})
+            final, best = q.get("final"), q.get("best")
+            cells.append("-" if final is None else f"{final:.4g} ({best:.4g})")
+        for name in targets:
+            t = s.get("time_to_target", {}).get(name)
+            if t is None:
+                cells.append("-")
+            elif t["reached"]:
+                cells.append(f"{t['train_s']:.1f} s (it {t['iteration']})")
+            else:
+                cells.append("not reached")
+        table.add_row(s["run_id"], *cells)
+    console.print(table)
 
 
 def print_phases(console: Console, summaries: list[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from ganbench.measure.flops import count_flops, peak_flops, probe_iteration
 from ganbench.measure.gpu import GpuMonitor
 from ganbench.measure.memory import MemoryTracker
 from ganbench.measure.phases import PhaseTimer, data_wait_share
-from ganbench.results import RunStore
+from ganbench.results import RunStore, read_events
 from ganbench.session import DeviceBatches, build_session
 from ganbench.strategies.base import GradientOracle
 from ganbench.train import train_run
@@ -351,11 +351,21 @@ def test_environment_names_versions_hardware_precision_and_seed() -> None:
 
 def test_every_summary_field_is_documented_in_the_readme(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    run = mixture_run(strategy={"name": "svre"}, profile={"wait": 1, "warmup": 1, "active": 1})
-    summary = train_run(run, RunStore(tmp_path / "run"), CPU)
+    run = mixture_run(
+        strategy={"name": "svre"},
+        profile={"wait": 1, "warmup": 1, "active": 1},
+        evaluation={"metrics": ["mixture"], "targets": {"modes_covered": 8}},
+    )
+    store = RunStore(tmp_path / "run")
+    summary = train_run(run, store, CPU)
     nested = {f for phase in summary["phases"].values() for f in phase}
     nested |= {"peak_cuda_alloc_bytes", "peak_cuda_reserved_bytes"}  # per phase on CUDA
     nested |= set(summary["profile"])
+    nested |= {f for q in summary["quality"].values() for f in q}
+    nested |= {f for t in summary["time_to_target"].values() for f in t}
+    nested |= set(summary["quality"]) | set(summary["metrics_protocol"])
+    (scored,) = [e for e in read_events(store.events) if e["event"] == "eval"]
+    nested |= set(scored)
     missing = sorted(f for f in set(summary) | nested if f"`{f}`" not in readme)
     assert not missing, f"summary fields not documented in README.md: {missing}"
     gpu = GpuMonitor(CPU, 10).summary(images=1)

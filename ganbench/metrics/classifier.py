@@ -11,6 +11,7 @@ and accuracy are in the protocol).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -117,10 +118,8 @@ def trained_classifier(
     t0 = time.perf_counter()
     status = "memory"
     if ident not in _LOADED:
-        if path.is_file():
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            status = "disk"
-        else:
+        saved, status = _read(path, recipe), "disk"
+        if saved is None:
             saved = _train(train_cfg, cfg, recipe, device)
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(path.name + ".partial")
@@ -134,6 +133,17 @@ def trained_classifier(
     model, record = _LOADED[ident]
     setup = {**record, "cache": status, "seconds": time.perf_counter() - t0}
     return model.to(device), setup
+
+
+def _read(path: Path, recipe: dict[str, Any]) -> dict[str, Any] | None:
+    """A cached classifier, or None when absent, unreadable or of another recipe."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001  (torn or foreign file: train again, overwrite it)
+        return None
+    return saved if isinstance(saved, dict) and saved.get("recipe") == recipe else None
 
 
 def forget_classifiers() -> None:
