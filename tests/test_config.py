@@ -106,6 +106,10 @@ def test_thesis_suite_reproduces_the_thesis_setup() -> None:
         )
         assert run.batch.size == 64 and run.budget.iterations == 500_000
         assert run.evaluation.every_iterations == 5000
+        fid = run.evaluation.metrics[0]  # FID against the training images (sec. 3.4)
+        assert (fid.name, fid.reference.split, fid.num_samples) == ("fid", "train", 50_000)
+        assert [m.name for m in run.evaluation.metrics] == ["fid", "is", "fd_classifier"]
+        assert run.evaluation.targets == {"fid": 55}
     grow = by_id["srfb-grow-seed0"].batch
     assert [(m.epoch, m.size) for m in grow.milestones] == [(32, 128), (96, 256)]
     assert by_id["srfb-fixed-seed1"].strategy.delta == pytest.approx(2 / (1 + math.sqrt(5)))
@@ -122,6 +126,9 @@ def test_quick_suite_compares_the_four_strategies_on_fashion_mnist() -> None:
     assert [r.name for r in suite.runs] == ["alternating", "srfb", "svre", "srfb-grow"]
     assert {r.dataset.name for r in suite.runs} == {"fashion-mnist"}
     assert suite.runs[3].batch.sizes == [64, 128, 256]
+    for run in suite.runs:  # quality with no download on a fresh CPU machine
+        assert [m.name for m in run.evaluation.metrics] == ["fd_classifier"]
+        assert run.evaluation.at_start and "fd_classifier" in run.evaluation.targets
 
 
 BAD_RUNS = [
