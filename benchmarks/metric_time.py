@@ -33,13 +33,19 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=10_000)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--reference-samples", type=int, default=None, help="reference images (default: all)"
+    )
     args = parser.parse_args()
 
     suite = load_suite(Path(args.suite))
     run = choose_run(suite, args.run)
     device = resolve_device(args.device)
     session = build_session(run, device)
-    config = METRICS.get(args.metric).Config(num_samples=args.num_samples)  # its defaults
+    settings: dict = {"num_samples": args.num_samples}
+    if args.reference_samples is not None:
+        settings["reference"] = {"num_samples": args.reference_samples}
+    config = METRICS.get(args.metric).Config.model_validate(settings)  # otherwise its defaults
     METRICS.get(config.name).check(config, run.dataset)
     t0 = time.perf_counter()
     evaluator = Evaluator([config], run.dataset, run.model.latent_dim, 0, device)

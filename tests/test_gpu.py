@@ -87,3 +87,25 @@ def test_cuda_phases_memory_nvml_flops_and_profiler(tmp_path: Path) -> None:
 
     table = pd.read_csv(store.profile_dir / "top_ops.csv")
     assert table["self_device_s"].sum() > 0
+
+
+@pytest.mark.gpu
+def test_gpu_metrics_agree_with_the_cpu() -> None:
+    import numpy as np
+
+    from ganbench.metrics import stats
+    from ganbench.metrics.mixture import mode_scores
+
+    cuda = torch.device("cuda")
+    gen = np.random.default_rng(0)
+    a, b = gen.normal(size=(3000, 64)), gen.normal(size=(3000, 64)) * 1.3 + 0.2
+    (m1, s1), (m2, s2) = stats.gaussian_stats(a), stats.gaussian_stats(b)
+    on_gpu, how = stats.frechet_distance(m1, s1, m2, s2, cuda)
+    on_cpu, _ = stats.frechet_distance(m1, s1, m2, s2)
+    assert how.startswith("torch.linalg.eigh") and on_gpu == pytest.approx(on_cpu, rel=1e-8)
+    kid_gpu = stats.kernel_inception_distance(a, b, subsets=5, subset_size=500, device=cuda)
+    kid_cpu = stats.kernel_inception_distance(a, b, subsets=5, subset_size=500)
+    assert kid_gpu == pytest.approx(kid_cpu, rel=1e-9)
+    centres = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    points = torch.tensor([[0.0, 0.01], [2.0, 0.0], [5.0, 5.0]], device=cuda)
+    assert mode_scores(points, centres.to(cuda), 0.1)["modes_covered"] == 2

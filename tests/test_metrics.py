@@ -335,6 +335,7 @@ def test_fd_classifier_in_a_suite_with_reference_stats_cached_once(
     metric["kid_subsets"] = 5
     result = run_cli(tmp_path, fmnist_suite(fmnist_root, tmp_path / "out", [metric], (0, 1)))
     assert result.exit_code == 0, result.output
+    assert "quality: final (best)" in result.output and "fd_classifier" in result.output
     first, second = (setup_events(tmp_path / "out" / f"fm-seed{s}") for s in (0, 1))
     ref1, ref2 = (
         first["setup"]["fd_classifier"]["reference"],
