@@ -494,11 +494,13 @@ def test_metrics_that_cannot_score_the_data_are_refused_before_work(tmp_path: Pa
     assert result.exit_code == 2 and "speed runs only" in " ".join(result.output.split())
     folder = tiny_suite(
         dataset={"name": "image-folder", "root": str(tmp_path)},
+        model={"name": "dcgan", "width": 0.125},
+        batch={"size": 1},
         evaluation={"metrics": ["fd_classifier"]},
     )
     (tmp_path / "a.png").write_bytes(b"")
     result = run_cli(tmp_path, folder, "--dry-run")
-    assert result.exit_code == 2
+    assert result.exit_code == 2 and "class labels" in " ".join(result.output.split())
     target = tiny_suite(evaluation={"metrics": ["mixture"], "targets": {"fid": 10}})
     result = run_cli(tmp_path, target, "--dry-run")
     assert result.exit_code == 2 and "'fid' is not a value" in result.output
