@@ -26,6 +26,7 @@ from ganbench.metrics.base import METRICS, Metric, MetricConfig, Samples, Scorer
 from ganbench.metrics.reference import (
     ReferenceConfig,
     cache_dir,
+    describe_reference,
     digest,
     pixel_recipe,
     reference_dataset,
@@ -227,7 +228,7 @@ class FDClassifierScorer(Scorer):
         self.setup = {"classifier": classifier, "reference": ref_info}
         self.protocol = {
             "num_samples": cfg.num_samples,
-            "reference": {**_describe(ref_cfg), "num_examples": self.ref.count},
+            "reference": describe_reference(ref_cfg, self.ref.count),
             "feature_extractor": self.extractor,
             "classifier_test_accuracy": classifier["test_accuracy"],
             "kid": {
@@ -256,15 +257,6 @@ class FDClassifierScorer(Scorer):
 
     def notes(self) -> dict[str, Any]:
         return {"sqrtm": self.last_sqrtm}
-
-
-def _describe(ref_cfg: DatasetConfig) -> dict[str, Any]:
-    return {
-        "dataset": ref_cfg.name,
-        "split": ref_cfg.split,
-        "image_size": ref_cfg.image_size,
-        "fit": ref_cfg.fit,
-    }
 
 
 @METRICS.register("fd_classifier")

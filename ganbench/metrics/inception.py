@@ -32,7 +32,12 @@ from pydantic import Field, PositiveInt
 from ganbench.data import DatasetConfig
 from ganbench.errors import UserError
 from ganbench.metrics.base import METRICS, Metric, MetricConfig, Samples, Scorer
-from ganbench.metrics.reference import ReferenceConfig, reference_dataset, reference_stats
+from ganbench.metrics.reference import (
+    ReferenceConfig,
+    describe_reference,
+    reference_dataset,
+    reference_stats,
+)
 from ganbench.metrics.stats import frechet_distance, gaussian_stats, inception_score
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -271,12 +276,7 @@ class FIDScorer(InceptionScorer):
         self.last_sqrtm = ""
         self.protocol = {
             "num_samples": cfg.num_samples,
-            "reference": {
-                "dataset": ref_cfg.name,
-                "split": ref_cfg.split,
-                "num_examples": self.ref.count,
-                "image_size": ref_cfg.image_size,
-            },
+            "reference": describe_reference(ref_cfg, self.ref.count),
             **self.weights_protocol(),
         }
         self.setup = {"weights_load_s": self.load_s, "reference": ref_info}

@@ -90,6 +90,17 @@ def pixel_recipe(cfg: DatasetConfig) -> dict[str, Any]:
     return {"dataset": cfg.name, "image_size": size, "channels": channels, "fit": fit}
 
 
+def describe_reference(ref_cfg: DatasetConfig, count: int) -> dict[str, Any]:
+    """The reference as a value's protocol names it."""
+    return {
+        "dataset": ref_cfg.name,
+        "split": ref_cfg.split,
+        "image_size": ref_cfg.image_size,
+        "fit": ref_cfg.fit,
+        "num_examples": count,
+    }
+
+
 def reference_key(ref_cfg: DatasetConfig, extractor_id: str) -> dict[str, Any]:
     n = DATASETS.get(ref_cfg.name).num_examples(ref_cfg)
     return {
