@@ -14,3 +14,20 @@ class UserError(Exception):
 
 class Diverged(Exception):
     """A loss became NaN or infinite: the run stops and is recorded as ``diverged``."""
+
+
+def classify_failure(err: Exception) -> tuple[str, str]:
+    """(status, one-line reason) for an exception inside a run: ``diverged``, ``oom`` (CUDA
+    or host allocation failures) or ``failed``."""
+    import torch
+
+    if isinstance(err, Diverged):
+        return "diverged", str(err)
+    text = str(err)
+    if (
+        isinstance(err, torch.OutOfMemoryError)
+        or "out of memory" in text.lower()
+        or ("can't allocate memory" in text)
+    ):
+        return "oom", text.splitlines()[0] if text else "out of memory"
+    return "failed", f"{type(err).__name__}: {text}".splitlines()[0]

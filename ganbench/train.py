@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ganbench.config import RunConfig
-from ganbench.errors import Diverged
+from ganbench.errors import Diverged, classify_failure
 from ganbench.measure.environment import capture_environment
 from ganbench.measure.instruments import Instruments
 from ganbench.metrics.evaluate import Evaluator, QualityTracker
@@ -59,7 +59,7 @@ def train_run(
             _record_end(run, trainer, store, events, "interrupted", "Ctrl-C during an iteration")
             raise
         except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
-            status, reason = _classify(err)
+            status, reason = classify_failure(err)
             if status == "failed":
                 store.error.write_text(traceback.format_exc(), encoding="utf-8")
             if device.type == "cuda":
@@ -86,19 +86,6 @@ def prepare_metrics(run: RunConfig, session: Session, events: EventLog) -> Evalu
             protocol=evaluator.protocol(),
         )
     return evaluator
-
-
-def _classify(err: Exception) -> tuple[str, str]:
-    if isinstance(err, Diverged):
-        return "diverged", str(err)
-    text = str(err)
-    if (
-        isinstance(err, torch.cuda.OutOfMemoryError)
-        or "out of memory" in text.lower()
-        or ("can't allocate memory" in text)
-    ):
-        return "oom", text.splitlines()[0] if text else "out of memory"
-    return "failed", f"{type(err).__name__}: {text}".splitlines()[0]
 
 
 def run_identity(run: RunConfig, status: str, reason: str) -> dict[str, Any]:
