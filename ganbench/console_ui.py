@@ -241,3 +241,67 @@ def print_overhead(console: Console, r: Any) -> None:
         f"{r.null_step_cost_s * 1e6:.1f} us/it = {r.null_step_overhead_pct:.3f} % of the bare step",
     )
     console.print(table)
+
+
+def _ms(value: float | None) -> str:
+    return _fmt(value * 1e3 if value is not None else None, ".3g")
+
+
+def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+    """One line as a row is measured (a reason already given for the row before is not
+    repeated)."""
+    head = f"{row['precision']:>4} compile {row['compile']:<8} batch {row['batch_size']:>5}"
+    if row["status"] != "ok":
+        same = previous is not None and previous["reason"] == row["reason"]
+        return f"{head}: {row['status']} ({'as above' if same else row['reason']})"
+    return (
+        f"{head}: p50 {_ms(row['latency_p50_s'])} ms, {_ms(row['per_image_latency_s'])} ms/image,"
+        f" {row['images_per_s']:.4g} images/s ({row['latency_count']} calls)"
+    )
+
+
+def print_latency(console: Console, result: Any, folder: Any) -> None:
+    """The latency table: one row per precision x compile x batch size."""
+    cuda = result.device.startswith("cuda")
+    memory = "peak CUDA MiB" if cuda else "RSS +MiB"
+    columns = ("precision", "compile", "batch", "status", "calls", "p50 ms", "mean ms")
+    columns += ("p90 ms", "p99 ms", "std ms", "min ms", "ms/img", "img/s", "1st call s")
+    gen = result.generator
+    layout = "channels_last, " if result.settings["channels_last"] else ""
+    title = (
+        f"latency: {gen['model']['name']} generator, weights {gen['weights']}; {result.device}"
+        f", {layout}{result.environment['torch_threads']} threads; timer "
+        f"{result.rows[0]['timer'] if result.rows else '-'}"
+    )
+    table = _table(title, (*columns, memory), left=4)
+    for r in result.rows:
+        peak = r["peak_cuda_alloc_bytes"] if cuda else r["rss_growth_bytes"]
+        table.add_row(
+            r["precision"],
+            r["compile"],
+            str(r["batch_size"]),
+            r["status"],
+            _fmt(r["latency_count"], "d"),
+            *(
+                _ms(r[k])
+                for k in ("latency_p50_s", "latency_mean_s", "latency_p90_s", "latency_p99_s")
+            ),
+            _ms(r["latency_std_s"]),
+            _ms(r["latency_min_s"]),
+            _ms(r["per_image_latency_s"]),
+            _fmt(r["images_per_s"], ".4g"),
+            _fmt(r["first_call_s"], ".3g"),
+            _fmt(peak / 2**20 if peak is not None else None, ".1f"),
+        )
+    console.print(table)
+    for status, reason in dict.fromkeys((r["status"], r["reason"]) for r in result.rows):
+        if reason:
+            console.print(f"{status}: {reason}", highlight=False)
+    resolution = next((r["timer_resolution_s"] for r in result.rows if r["timer"]), None)
+    if resolution is not None:
+        console.print(f"timer resolution: {resolution * 1e9:.0f} ns", highlight=False)
+    if result.generator["origin"] == "fresh":
+        console.print("note: a fresh model with random weights; latency does not depend on them")
+    if result.interrupted:
+        console.print("[bold yellow]interrupted:[/] the rows measured so far are written")
+    console.print(f"results: {folder}/ (latency.json, latency.csv, latency.png)")

@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 Norm = Literal["batch", "instance", "none"]
@@ -15,6 +16,21 @@ ConvType = Literal["standard", "separable"]
 def maybe_sn(layer: nn.Module, enabled: bool) -> nn.Module:
     """Wrap a layer's weight in spectral normalisation (one power iteration per forward)."""
     return spectral_norm(layer) if enabled else layer
+
+
+def fold_spectral_norm(module: nn.Module) -> int:
+    """Replace every spectral-norm parametrisation in ``module`` by the weight it gives now
+    (W / sigma from the stored power-iteration vectors), as a deployed generator would
+    carry it; returns how many were folded. Call in eval mode: in training mode reading
+    the weight would run one more power iteration."""
+    if module.training:
+        raise ValueError("fold_spectral_norm: put the module in eval mode first")
+    folded = 0
+    for sub in module.modules():
+        if parametrize.is_parametrized(sub, "weight"):
+            parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+            folded += 1
+    return folded
 
 
 def norm2d(kind: Norm, channels: int) -> nn.Module:

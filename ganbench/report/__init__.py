@@ -1,0 +1,1 @@
+"""Reports: plots (and, later, aggregation, tables, HTML and the regression check)."""
