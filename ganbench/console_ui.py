@@ -247,6 +247,10 @@ def _ms(value: float | None) -> str:
     return _fmt(value * 1e3 if value is not None else None, ".3g")
 
 
+def _rate(value: float | None) -> str:
+    return _fmt(value, ".0f" if value is not None and value >= 100 else ".3g")
+
+
 def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
     """One line as a row is measured (a reason already given for the row before is not
     repeated)."""
@@ -256,7 +260,7 @@ def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) ->
         return f"{head}: {row['status']} ({'as above' if same else row['reason']})"
     return (
         f"{head}: p50 {_ms(row['latency_p50_s'])} ms, {_ms(row['per_image_latency_s'])} ms/image,"
-        f" {row['images_per_s']:.4g} images/s ({row['latency_count']} calls)"
+        f" {_rate(row['images_per_s'])} images/s ({row['latency_count']} calls)"
     )
 
 
@@ -289,7 +293,7 @@ def print_latency(console: Console, result: Any, folder: Any) -> None:
             _ms(r["latency_std_s"]),
             _ms(r["latency_min_s"]),
             _ms(r["per_image_latency_s"]),
-            _fmt(r["images_per_s"], ".4g"),
+            _rate(r["images_per_s"]),
             _fmt(r["first_call_s"], ".3g"),
             _fmt(peak / 2**20 if peak is not None else None, ".1f"),
         )

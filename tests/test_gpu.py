@@ -109,3 +109,36 @@ def test_gpu_metrics_agree_with_the_cpu() -> None:
     centres = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
     points = torch.tensor([[0.0, 0.01], [2.0, 0.0], [5.0, 5.0]], device=cuda)
     assert mode_scores(points, centres.to(cuda), 0.1)["modes_covered"] == 2
+
+
+def test_latency_on_cuda_times_with_events_and_records_a_real_oom() -> None:
+    from torch.utils.benchmark import Timer
+
+    from ganbench.latency import LatencySettings, fresh_generator, measure_rows, prepare_generator
+    from ganbench.measure.timing import CallTimer
+
+    cuda = torch.device("cuda")
+    source = fresh_generator("sagan")
+    # 2**20 images need terabytes of attention maps: a real out-of-memory error, then the
+    # next batch size still runs.
+    settings = LatencySettings(
+        batch_sizes=(2**20, 1, 1024), precisions=("fp32", "bf16"), warmup=3, min_time_s=0.5
+    )
+    G, _ = prepare_generator(source, settings)
+    rows = list(measure_rows(G, 128, settings, cuda, CallTimer(cuda)))
+    assert [r["status"] for r in rows] == ["oom", "ok", "ok"] * 2, [r["reason"] for r in rows]
+    for row in (r for r in rows if r["status"] == "ok"):
+        assert row["timer"] == "cuda_event" and row["timer_resolution_s"] == 0.5e-6
+        assert row["peak_cuda_alloc_bytes"] > row["weights_bytes"]
+        assert row["peak_cuda_reserved_bytes"] >= row["peak_cuda_alloc_bytes"]
+        assert row["output_finite"] is True
+    # At 1,024 images the kernels dominate launch overhead, which Timer's back-to-back
+    # calls hide and per-call latency includes.
+    z = torch.randn(1024, 128, device=cuda)
+    ours = [
+        r["latency_p50_s"] for r in rows if r["batch_size"] == 1024 and r["precision"] == "fp32"
+    ]
+    model = G.to(cuda)
+    timer = Timer("with torch.inference_mode(): G(z)", globals={"G": model, "z": z, "torch": torch})
+    theirs = timer.blocked_autorange(min_run_time=0.5).median
+    assert ours[0] == pytest.approx(theirs, rel=0.10)

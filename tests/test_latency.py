@@ -1,0 +1,333 @@
+"""`ganbench latency` on generators whose cost is known: sleeps, out-of-memory errors,
+Ctrl-C, and real models checked against torch.utils.benchmark."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from torch.utils.benchmark import Timer
+from typer.testing import CliRunner
+
+from ganbench.cli import app
+from ganbench.latency import (
+    CSV_FILE,
+    JSON_FILE,
+    PLOT_FILE,
+    GeneratorSource,
+    LatencySettings,
+    base_row,
+    fresh_generator,
+    generator_from_checkpoint,
+    measure_rows,
+    prepare_generator,
+    run_latency,
+)
+from ganbench.measure.timing import CallTimer, perf_counter_resolution_s
+from ganbench.models import MODELS
+from ganbench.models.blocks import fold_spectral_norm
+from tests.conftest import tiny_suite
+
+CPU = torch.device("cpu")
+runner = CliRunner()
+
+# Row fields without a unit in their name; every other field ends in one.
+UNITLESS = {
+    "precision",
+    "compile",
+    "channels_last",
+    "batch_size",
+    "status",
+    "reason",
+    "warmup_calls",
+    "output_finite",
+    "latency_count",
+    "timer",
+}
+UNITS = ("_s", "_bytes", "_per_s")
+
+
+class Sleeper(nn.Module):
+    """A generator whose call costs a known time: it sleeps, then returns zeros."""
+
+    def __init__(self, seconds: float, oom_at: int | None = None, stop_at: int | None = None):
+        super().__init__()
+        self.seconds, self.oom_at, self.stop_at = seconds, oom_at, stop_at
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.shape[0] == self.oom_at:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        if z.shape[0] == self.stop_at:
+            raise KeyboardInterrupt
+        time.sleep(self.seconds)
+        return torch.zeros(z.shape[0], 1, 2, 2) * self.scale
+
+
+def sleeper_source(module: nn.Module) -> GeneratorSource:
+    config = MODELS.get("mlp").Config(latent_dim=4)
+    return GeneratorSource(generator=module, model=config, shape=(1, 2, 2), origin="fresh")
+
+
+def rows_for(source: GeneratorSource, settings: LatencySettings) -> list[dict]:
+    G, _ = prepare_generator(source, settings)
+    return list(measure_rows(G, source.model.latent_dim, settings, CPU, CallTimer(CPU)))
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["latency", *args])
+
+
+# ------------------------------------------------------------------- measurement
+
+
+def test_a_sleeping_generator_measures_the_injected_time_within_5_percent() -> None:
+    settings = LatencySettings(batch_sizes=(1, 4), warmup=2, repeats=15)
+    rows = rows_for(sleeper_source(Sleeper(0.02)), settings)
+    for row in rows:
+        assert row["status"] == "ok" and row["latency_count"] == 15
+        assert row["latency_p50_s"] == pytest.approx(0.02, rel=0.05)
+        assert row["latency_mean_s"] == pytest.approx(0.02, rel=0.05)
+        assert row["latency_min_s"] >= 0.02  # sleep never returns early
+        assert row["latency_min_s"] <= row["latency_p50_s"] <= row["latency_p90_s"]
+        assert row["latency_p90_s"] <= row["latency_p99_s"] <= row["latency_max_s"]
+        assert row["per_image_latency_s"] == pytest.approx(
+            row["latency_mean_s"] / row["batch_size"]
+        )
+        assert row["images_per_s"] == pytest.approx(row["batch_size"] / row["latency_mean_s"])
+        assert row["first_call_s"] >= 0.02 and row["output_finite"] is True
+
+
+def test_min_time_keeps_calling_until_the_time_and_the_minimum_count() -> None:
+    (row,) = rows_for(
+        sleeper_source(Sleeper(0.01)), LatencySettings(batch_sizes=(1,), warmup=1, min_time_s=0.3)
+    )
+    total = row["latency_mean_s"] * row["latency_count"]
+    assert total >= 0.3 and row["latency_count"] < 40  # ~30 calls of 10 ms
+    (row,) = rows_for(
+        sleeper_source(Sleeper(0.001)), LatencySettings(batch_sizes=(1,), warmup=1, min_time_s=1e-6)
+    )
+    assert row["latency_count"] == 10  # MIN_REPEATS, however short min_time is
+
+
+def test_larger_batches_give_more_images_per_second() -> None:
+    source = fresh_generator("mlp", ["dataset.image_size=16", "dataset.channels=1"])
+    settings = LatencySettings(batch_sizes=(1, 16, 128), warmup=3, min_time_s=0.3)
+    rate = {r["batch_size"]: r["images_per_s"] for r in rows_for(source, settings)}
+    assert rate[1] < rate[16] < rate[128]
+    assert rate[128] > 10 * rate[1]  # one call costs far less than 128 single-image calls
+
+
+def test_p50_agrees_with_torch_benchmark_timer_within_10_percent() -> None:
+    """Same call, same thread count, interleaved rounds; the least disturbed round of each
+    is compared (as timeit advises on a shared machine: CPU steal only ever adds time)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        source = fresh_generator("sagan", ["model.width=0.5"])
+        settings = LatencySettings(batch_sizes=(16,), warmup=3, min_time_s=0.3)
+        G, _ = prepare_generator(source, settings)
+        z = torch.randn(16, 128)
+        ours, theirs = [], []
+        for _ in range(8):
+            (row,) = measure_rows(G, 128, settings, CPU, CallTimer(CPU))
+            ours.append(row["latency_p50_s"])
+            timer = Timer(
+                "with torch.inference_mode(): G(z)",
+                globals={"G": G, "z": z, "torch": torch},
+                num_threads=1,
+            )
+            theirs.append(timer.blocked_autorange(min_run_time=0.3).median)
+    finally:
+        torch.set_num_threads(threads)
+    assert min(ours) == pytest.approx(min(theirs), rel=0.10), (ours, theirs)
+
+
+def test_every_field_has_a_unit_and_the_readme_documents_it() -> None:
+    rows = rows_for(
+        sleeper_source(Sleeper(0.001)), LatencySettings(batch_sizes=(2,), warmup=1, repeats=3)
+    )
+    fields = set(rows[0])
+    assert fields == set(base_row("fp32", "off", 1, LatencySettings()))
+    unitless = sorted(f for f in fields - UNITLESS if not f.endswith(UNITS))
+    assert not unitless, f"fields without a unit: {unitless}"
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Latency\n", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(f for f in fields if f"`{f}`" not in section)
+    assert not missing, f"latency fields not documented in README.md: {missing}"
+    row = rows[0]
+    assert row["timer"] == "perf_counter"
+    assert 0 < row["timer_resolution_s"] < 1e-4
+    assert row["peak_cuda_alloc_bytes"] is None and row["rss_growth_bytes"] >= 0
+    assert row["weights_bytes"] == 4  # the one fp32 parameter
+
+
+def test_timer_resolution_is_a_real_clock_step() -> None:
+    resolution = perf_counter_resolution_s()
+    assert 0 < resolution < 1e-4
+    assert resolution >= time.get_clock_info("perf_counter").resolution
+
+
+def test_an_out_of_memory_batch_is_recorded_and_the_others_still_run() -> None:
+    settings = LatencySettings(batch_sizes=(64, 1, 2), warmup=1, repeats=3)
+    rows = rows_for(sleeper_source(Sleeper(0.001, oom_at=64)), settings)
+    assert [r["status"] for r in rows] == ["oom", "ok", "ok"]
+    assert "out of memory" in rows[0]["reason"] and rows[0]["latency_p50_s"] is None
+
+
+def test_unsupported_combinations_are_skipped_with_the_reason(monkeypatch) -> None:
+    monkeypatch.setattr(torch._dynamo, "is_dynamo_supported", lambda: False)
+    settings = LatencySettings(
+        batch_sizes=(1,), precisions=("fp32", "fp16"), compile_modes=("off", "default"), repeats=2
+    )
+    rows = rows_for(sleeper_source(Sleeper(0.001)), settings)
+    status = {(r["precision"], r["compile"]): (r["status"], r["reason"]) for r in rows}
+    assert status[("fp32", "off")] == ("ok", None)
+    assert status[("fp32", "default")][0] == "skipped"
+    assert "torch.compile is not supported" in status[("fp32", "default")][1]
+    for mode in ("off", "default"):
+        skipped, reason = status[("fp16", mode)]
+        assert skipped == "skipped" and "fp16 on the CPU" in reason
+
+
+def test_bf16_casts_weights_and_activations() -> None:
+    source = fresh_generator("dcgan", ["model.width=0.25", "dataset.image_size=16"])
+    settings = LatencySettings(batch_sizes=(4,), precisions=("fp32", "bf16"), warmup=1, repeats=3)
+    fp32, bf16 = rows_for(source, settings)
+    assert fp32["status"] == bf16["status"] == "ok"
+    assert bf16["output_finite"] is True
+    # Half the bytes, but for batch norm's int64 counters, which stay as they are.
+    assert bf16["weights_bytes"] == pytest.approx(fp32["weights_bytes"] / 2, rel=0.01)
+
+
+def test_torch_compile_runs_on_the_cpu_with_its_first_call_reported() -> None:
+    source = fresh_generator(
+        "mlp", ["model.hidden=16", "model.depth=1", "dataset.image_size=8", "dataset.channels=1"]
+    )
+    settings = LatencySettings(batch_sizes=(2,), compile_modes=("off", "default"), repeats=5)
+    eager, compiled = rows_for(source, settings)
+    assert eager["status"] == "ok" and compiled["status"] == "ok", compiled["reason"]
+    assert compiled["first_call_s"] > 10 * compiled["latency_p50_s"]  # compilation
+
+
+def test_folding_spectral_norm_keeps_the_output_and_drops_the_parametrisation() -> None:
+    source = fresh_generator("sagan", ["model.width=0.25", "dataset.image_size=16"])
+    G = source.generator
+    G.train()
+    G(torch.randn(8, 128))  # a power iteration: u, v no longer the initial ones
+    G.eval()
+    z = torch.randn(4, 128)
+    with torch.inference_mode():
+        before = G(z)
+        assert fold_spectral_norm(G) == 2  # 16 px: z -> 4x4 and 4x4 -> 8x8 (the output has none)
+        after = G(z)
+    torch.testing.assert_close(after, before)
+    assert not any(hasattr(m, "parametrizations") for m in G.modules())
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_spectral_norm(G.train())
+
+
+# ------------------------------------------------------------------ files and sources
+
+
+def test_files_are_written_and_ctrl_c_keeps_the_rows_measured(tmp_path: Path) -> None:
+    settings = LatencySettings(batch_sizes=(1, 8, 16), warmup=1, repeats=3)
+    source = sleeper_source(Sleeper(0.001, stop_at=8))
+    result = run_latency(source, settings, CPU, tmp_path / "out")
+    assert result.interrupted
+    assert [r["status"] for r in result.rows] == ["ok", "interrupted", "interrupted"]
+    document = json.loads((tmp_path / "out" / JSON_FILE).read_text())
+    assert document["interrupted"] and document["rows"][0]["latency_count"] == 3
+    assert document["environment"]["torch"] == torch.__version__
+    frame = pd.read_csv(tmp_path / "out" / CSV_FILE)
+    assert list(frame["status"]) == ["ok", "interrupted", "interrupted"]
+    assert (tmp_path / "out" / PLOT_FILE).stat().st_size > 10_000
+
+
+def trained_checkpoint(write_suite) -> Path:
+    suite = write_suite(tiny_suite(dataset={"name": "synthetic", "image_size": 8, "channels": 1}))
+    result = runner.invoke(app, ["train-suite", str(suite)])
+    assert result.exit_code == 0, result.output
+    return suite
+
+
+def test_a_suite_runs_checkpoint_is_timed_with_its_trained_weights(write_suite, tmp_path):
+    suite = trained_checkpoint(write_suite)
+    out = tmp_path / "lat"
+    args = ["--suite", str(suite), "--run", "tiny", "--batch-sizes", "1,4", "--repeats", "3"]
+    result = invoke(*args, "--warmup", "1", "--output", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["generator"]["origin"] == "checkpoint"
+    assert (
+        document["generator"]["iteration"] == 6 and document["generator"]["run_id"] == "tiny-seed0"
+    )
+    assert [r["batch_size"] for r in document["rows"]] == [1, 4]
+    assert json.loads((out / JSON_FILE).read_text())["rows"] == document["rows"]
+    checkpoint = tmp_path / "out" / "tiny-seed0" / "checkpoint.pt"
+    source = generator_from_checkpoint(checkpoint)
+    saved = torch.load(checkpoint, weights_only=True)["G"]
+    for name, tensor in source.generator.state_dict().items():
+        torch.testing.assert_close(tensor, saved[name])
+
+
+def test_a_fresh_model_says_its_weights_are_random(tmp_path: Path) -> None:
+    result = invoke(
+        "--model", "mlp", "--set", "dataset.image_size=8", "--set", "dataset.channels=1",
+        "--batch-sizes", "1", "--repeats", "2", "--warmup", "1", "--output", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "latency does not depend on" in result.output
+    assert "results:" in result.output and (tmp_path / CSV_FILE).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "mlp", "--batch-sizes", "0,abc"], "--batch-sizes 0,abc: expected positive"),
+        (["--model", "mlp", "--precision", "fp32,fp8"], "--precision fp32,fp8: unknown fp8"),
+        (["--model", "mlp", "--compile", "fastest"], "--compile fastest: unknown fastest"),
+        (["--model", "mlp", "--device", "tpu"], "--device tpu: unknown tpu"),
+        (["--model", "mlp", "--repeats", "3", "--min-time", "1"], "choose one"),
+        (["--model", "gan9000"], "unknown 'gan9000'"),
+        (["--model", "mlp", "--set", "model.depth=99"], "model.depth"),
+        (["--model", "mlp", "--set", "budget.iterations=5"], "model.* and dataset.*"),
+        (["--checkpoint", "missing.pt"], "--checkpoint missing.pt: file not found"),
+        ([], "choose a generator"),
+        (["--suite", "quick"], "--suite and --run go together"),
+    ],
+)
+def test_bad_input_gives_one_clear_message_and_exit_2(args, message, tmp_path) -> None:
+    result = invoke(*args, "--output", str(tmp_path / "never"))
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_checkpoint_of_another_model_or_no_checkpoint_exits_2(write_suite, tmp_path) -> None:
+    untrained = write_suite(tiny_suite(), name="untrained.yaml")
+    result = invoke("--suite", str(untrained), "--run", "tiny")
+    assert result.exit_code == 2 and "run tiny-seed0 has no checkpoint yet" in result.output
+    trained_checkpoint(write_suite)
+    checkpoint = tmp_path / "out" / "tiny-seed0" / "checkpoint.pt"
+    result = invoke("--checkpoint", str(checkpoint), "--model", "sagan")
+    assert result.exit_code == 2 and "holds a mlp generator, not sagan" in result.output
+    state = torch.load(checkpoint, weights_only=True)
+    state["config"]["model"] = {"name": "dcgan"}  # a config that does not fit the weights
+    state["config"]["dataset"]["image_size"] = 16
+    torch.save(state, tmp_path / "mismatch.pt")
+    result = invoke("--checkpoint", str(tmp_path / "mismatch.pt"))
+    assert result.exit_code == 2 and "generator weights do not fit the dcgan" in result.output
+    torch.save({"weights": torch.ones(3)}, tmp_path / "other.pt")
+    result = invoke("--checkpoint", str(tmp_path / "other.pt"))
+    assert result.exit_code == 2 and "not a ganbench run checkpoint" in result.output
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    result = invoke("--checkpoint", str(tmp_path / "junk.pt"))
+    assert result.exit_code == 2 and "not a checkpoint torch can read" in result.output
+    result = invoke("--checkpoint", str(checkpoint), "--set", "model.width=2")
+    assert result.exit_code == 2 and "a checkpoint's model is fixed" in result.output
