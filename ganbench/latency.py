@@ -487,8 +487,22 @@ def run_latency(
     """Measure every combination, rewriting latency.json and latency.csv after each row
     (an interrupted run keeps what it measured; the rest are marked ``interrupted``), then
     plot."""
+    threads = torch.get_num_threads()
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
+    try:
+        return _run(source, settings, device, output, on_row)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    source: GeneratorSource,
+    settings: LatencySettings,
+    device: torch.device,
+    output: Path,
+    on_row: Callable[[dict[str, Any]], None] | None,
+) -> LatencyResult:
     G, folded = prepare_generator(source, settings)
     timer = CallTimer(device)
     result = LatencyResult(

@@ -55,16 +55,25 @@ UNITS = ("_s", "_bytes", "_per_s")
 class Sleeper(nn.Module):
     """A generator whose call costs a known time: it sleeps, then returns zeros."""
 
-    def __init__(self, seconds: float, oom_at: int | None = None, stop_at: int | None = None):
+    def __init__(self, seconds: float, oom_at=None, stop_at=None, fail_at=None) -> None:
         super().__init__()
-        self.seconds, self.oom_at, self.stop_at = seconds, oom_at, stop_at
+        self.seconds, self.oom_at, self.stop_at, self.fail_at = seconds, oom_at, stop_at, fail_at
         self.scale = nn.Parameter(torch.ones(1))
+        self.seen: list[torch.Tensor] = []  # the noise of every call (shared with copies)
+
+    def __deepcopy__(self, memo):  # copies share the record of calls
+        twin = Sleeper(self.seconds, self.oom_at, self.stop_at, self.fail_at)
+        twin.seen = self.seen
+        return twin
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.shape[0] == self.oom_at:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
         if z.shape[0] == self.stop_at:
             raise KeyboardInterrupt
+        if z.shape[0] == self.fail_at:
+            raise ValueError("a bug in the generator")
+        self.seen.append(z.clone())
         time.sleep(self.seconds)
         return torch.zeros(z.shape[0], 1, 2, 2) * self.scale
 
@@ -178,6 +187,54 @@ def test_an_out_of_memory_batch_is_recorded_and_the_others_still_run() -> None:
     rows = rows_for(sleeper_source(Sleeper(0.001, oom_at=64)), settings)
     assert [r["status"] for r in rows] == ["oom", "ok", "ok"]
     assert "out of memory" in rows[0]["reason"] and rows[0]["latency_p50_s"] is None
+
+
+def test_noise_is_drawn_outside_the_timed_call_unless_asked() -> None:
+    for include, distinct in ((False, 1), (True, 6)):
+        sleeper = Sleeper(0.0)
+        settings = LatencySettings(batch_sizes=(2,), warmup=1, repeats=5, include_sampling=include)
+        (row,) = rows_for(sleeper_source(sleeper), settings)
+        assert row["status"] == "ok" and len(sleeper.seen) == 6  # 1 warm-up + 5 timed
+        assert len({tuple(z.flatten().tolist()) for z in sleeper.seen}) == distinct
+
+
+def test_a_generator_error_fails_its_row_only() -> None:
+    settings = LatencySettings(batch_sizes=(3, 1), warmup=1, repeats=2)
+    bad, good = rows_for(sleeper_source(Sleeper(0.0, fail_at=3)), settings)
+    assert bad["status"] == "failed" and bad["reason"] == "ValueError: a bug in the generator"
+    assert good["status"] == "ok"
+
+
+def test_channels_last_reaches_the_convolutions() -> None:
+    source = fresh_generator("dcgan", ["model.width=0.25", "dataset.image_size=16"])
+    formats: list[bool] = []
+    conv = next(m for m in source.generator.modules() if isinstance(m, nn.ConvTranspose2d))
+    conv.register_forward_hook(
+        lambda m, args, out: formats.append(out.is_contiguous(memory_format=torch.channels_last))
+    )
+    for channels_last in (False, True):
+        formats.clear()
+        settings = LatencySettings(
+            batch_sizes=(4,), warmup=1, repeats=2, channels_last=channels_last
+        )
+        (row,) = rows_for(source, settings)
+        assert row["status"] == "ok" and row["channels_last"] is channels_last
+        assert formats and all(f is channels_last for f in formats)
+
+
+def test_threads_apply_while_timing_and_are_restored(tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    settings = LatencySettings(batch_sizes=(1,), warmup=1, repeats=2, threads=1)
+    result = run_latency(sleeper_source(Sleeper(0.0)), settings, CPU, tmp_path)
+    assert result.environment["torch_threads"] == 1
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_cuda_without_a_gpu_exits_2(tmp_path: Path) -> None:
+    result = invoke("--model", "mlp", "--device", "cuda", "--output", str(tmp_path / "never"))
+    assert result.exit_code == 2 and "no CUDA device is visible" in result.output
+    assert not (tmp_path / "never").exists()
 
 
 def test_unsupported_combinations_are_skipped_with_the_reason(monkeypatch) -> None:
