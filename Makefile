@@ -27,8 +27,11 @@ data: install
 	fi
 	$(BIN)/ganbench data fetch fashion-mnist
 
+# The suite, then the generation latency of its first run's generator.
 demo: data
 	$(BIN)/ganbench train-suite $(SUITE)
+	$(BIN)/ganbench latency --suite $(SUITE) --run '*' --batch-sizes 1,32,256 --min-time 1 \
+		--output reports/latency/demo
 
 lint: install
 	$(BIN)/ruff check ganbench tests benchmarks
