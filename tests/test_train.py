@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ganbench.config import load_suite
-from ganbench.errors import UserError
+from ganbench.errors import UserError, classify_failure
 from ganbench.results import RunStore, read_events
 from ganbench.runner import plan_suite, run_suite
-from ganbench.train import _classify, train_run
+from ganbench.train import train_run
 from tests.conftest import mixture_run, tiny_suite
 
 CPU = torch.device("cpu")
@@ -118,11 +118,11 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path: Path) -> None:
 
 
 def test_out_of_memory_errors_are_classified_as_oom() -> None:
-    assert _classify(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate"))[0] == (
-        "oom"
-    )
-    assert _classify(RuntimeError("DefaultCPUAllocator: can't allocate memory"))[0] == "oom"
-    assert _classify(ValueError("something else"))[0] == "failed"
+    assert classify_failure(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate"))[
+        0
+    ] == ("oom")
+    assert classify_failure(RuntimeError("DefaultCPUAllocator: can't allocate memory"))[0] == "oom"
+    assert classify_failure(ValueError("something else"))[0] == "failed"
 
 
 def test_a_failing_run_is_recorded_and_the_suite_goes_on(tmp_path: Path, write_suite) -> None:
