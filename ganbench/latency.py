@@ -305,8 +305,9 @@ def unsupported(precision: str, compile_mode: str, device: torch.device) -> str 
             "fp16 on the CPU is not measured: most CPUs have no fp16 arithmetic and PyTorch "
             "emulates it slowly (use bf16)"
         )
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return "bf16: this GPU has no native bf16 support"
+    if precision == "bf16" and device.type == "cuda":
+        if not torch.cuda.is_bf16_supported(including_emulation=False):
+            return "bf16: this GPU has no native bf16 support"
     if compile_mode != "off" and not torch._dynamo.is_dynamo_supported():
         return "torch.compile is not supported on this Python/platform"
     return None
@@ -354,20 +355,21 @@ def measure_rows(
     resolution = timer.resolution_s()
     current: tuple[str, str] | None = None
     model: nn.Module | None = None
-    reason: str | None = None
+    status, reason = "skipped", None
     for precision, mode, batch in settings.combinations():
         if (precision, mode) != current:
             current, model = (precision, mode), None
             _release(device)
-            reason = unsupported(precision, mode, device)
+            status, reason = "skipped", unsupported(precision, mode, device)
             if reason is None:
-                model = copy.deepcopy(G).to(device=device, dtype=PRECISIONS[precision])
-                if settings.channels_last:
-                    model = model.to(memory_format=torch.channels_last)
+                try:
+                    model = _placed(G, device, PRECISIONS[precision], settings.channels_last)
+                except Exception as err:  # e.g. the weights alone do not fit: every row says so
+                    status, reason = classify_failure(err)
         row = base_row(precision, mode, batch, settings)
         row.update(timer=timer.name, timer_resolution_s=resolution)
         if model is None:
-            row.update(status="skipped", reason=reason)
+            row.update(status=status, reason=reason)
         else:
             row.update(
                 _measure_batch(
@@ -376,6 +378,12 @@ def measure_rows(
             )
         yield row
     _release(device)
+
+
+def _placed(G: nn.Module, device: torch.device, dtype: torch.dtype, channels_last: bool):
+    """A copy of ``G`` on ``device`` in ``dtype`` (and channels_last)."""
+    model = copy.deepcopy(G).to(device=device, dtype=dtype)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def _measure_batch(

@@ -62,7 +62,7 @@ class Sleeper(nn.Module):
         self.seen: list[torch.Tensor] = []  # the noise of every call (shared with copies)
 
     def __deepcopy__(self, memo):  # copies share the record of calls
-        twin = Sleeper(self.seconds, self.oom_at, self.stop_at, self.fail_at)
+        twin = type(self)(self.seconds, self.oom_at, self.stop_at, self.fail_at)
         twin.seen = self.seen
         return twin
 
@@ -187,6 +187,20 @@ def test_an_out_of_memory_batch_is_recorded_and_the_others_still_run() -> None:
     rows = rows_for(sleeper_source(Sleeper(0.001, oom_at=64)), settings)
     assert [r["status"] for r in rows] == ["oom", "ok", "ok"]
     assert "out of memory" in rows[0]["reason"] and rows[0]["latency_p50_s"] is None
+
+
+class Huge(Sleeper):
+    """A generator whose weights alone do not fit on the device."""
+
+    def _apply(self, fn, recurse=True):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
+
+def test_weights_that_do_not_fit_mark_every_row_of_their_precision_oom() -> None:
+    settings = LatencySettings(batch_sizes=(1, 2), warmup=1, repeats=2)
+    rows = rows_for(sleeper_source(Huge(0.0)), settings)
+    assert [r["status"] for r in rows] == ["oom", "oom"]
+    assert "80.00 GiB" in rows[0]["reason"]
 
 
 def test_noise_is_drawn_outside_the_timed_call_unless_asked() -> None:
