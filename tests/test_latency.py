@@ -4,6 +4,10 @@ Ctrl-C, and real models checked against torch.utils.benchmark."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -402,3 +406,24 @@ def test_a_checkpoint_of_another_model_or_no_checkpoint_exits_2(write_suite, tmp
     assert result.exit_code == 2 and "not a checkpoint torch can read" in result.output
     result = invoke("--checkpoint", str(checkpoint), "--set", "model.width=2")
     assert result.exit_code == 2 and "a checkpoint's model is fixed" in result.output
+
+
+def test_ctrl_c_in_a_real_process_keeps_the_measured_rows(tmp_path: Path) -> None:
+    out = tmp_path / "lat"
+    command = [sys.executable, "-m", "ganbench", "latency", "--model", "mlp"]
+    command += ["--set", "dataset.image_size=8", "--batch-sizes", "1,2,4", "--min-time", "5"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([*command, "--output", str(out)], env=env, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the first row is written (5 s of calls)
+        assert proc.poll() is None
+        if (out / JSON_FILE).is_file() and json.loads((out / JSON_FILE).read_text())["rows"]:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # inside the second row's 5 s
+    assert proc.wait(timeout=60) == 130
+    document = json.loads((out / JSON_FILE).read_text())
+    assert document["interrupted"]
+    assert [r["status"] for r in document["rows"]] == ["ok", "interrupted", "interrupted"]
+    assert document["rows"][0]["latency_count"] >= 10
+    assert (out / CSV_FILE).is_file() and (out / PLOT_FILE).is_file()
