@@ -198,13 +198,8 @@ def latency(
     compile modes: a table, latency.json, latency.csv and latency.png."""
     import json
 
-    from ganbench.latency import (
-        LatencySettings,
-        choose_generator,
-        default_output_dir,
-        parse_choices,
-        run_latency,
-    )
+    from ganbench.generators import choose_generator
+    from ganbench.latency import LatencySettings, default_output_dir, parse_choices, run_latency
     from ganbench.session import resolve_device
 
     try:

@@ -114,7 +114,8 @@ def test_gpu_metrics_agree_with_the_cpu() -> None:
 def test_latency_on_cuda_times_with_events_and_records_a_real_oom() -> None:
     from torch.utils.benchmark import Timer
 
-    from ganbench.latency import LatencySettings, fresh_generator, measure_rows, prepare_generator
+    from ganbench.generators import fresh_generator
+    from ganbench.latency import LatencySettings, measure_rows, prepare_generator
     from ganbench.measure.timing import CallTimer
 
     cuda = torch.device("cuda")

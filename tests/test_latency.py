@@ -19,15 +19,13 @@ from torch.utils.benchmark import Timer
 from typer.testing import CliRunner
 
 from ganbench.cli import app
+from ganbench.generators import GeneratorSource, fresh_generator, generator_from_checkpoint
 from ganbench.latency import (
     CSV_FILE,
     JSON_FILE,
     PLOT_FILE,
-    GeneratorSource,
     LatencySettings,
     base_row,
-    fresh_generator,
-    generator_from_checkpoint,
     measure_rows,
     prepare_generator,
     run_latency,

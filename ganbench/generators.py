@@ -1,0 +1,178 @@
+"""Where a generator to time or sample comes from: a run's checkpoint, a suite's run, or
+a fresh model of a registered family. Every problem is a UserError naming the option."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import TypeAdapter, ValidationError
+from torch import nn
+
+from ganbench.config import (
+    DatasetUnion,
+    ModelUnion,
+    SuiteFile,
+    expand_runs,
+    load_suite,
+    parse_overrides,
+)
+from ganbench.data import DATASETS
+from ganbench.errors import UserError
+from ganbench.models import MODELS, ModelConfig
+from ganbench.profiling import choose_run
+from ganbench.results import RunStore
+
+# A fresh model (--model) is built for this data shape unless --set dataset.* says otherwise:
+# the thesis' CIFAR-10 images.
+FRESH_DATASET = {"name": "synthetic", "image_size": 32, "channels": 3}
+
+
+@dataclass
+class GeneratorSource:
+    """A generator and where it came from."""
+
+    generator: nn.Module
+    model: ModelConfig
+    shape: tuple[int, ...]
+    origin: str  # "checkpoint" or "fresh"
+    checkpoint: Path | None = None
+    run_id: str | None = None
+    iteration: int | None = None
+
+    @property
+    def weights(self) -> str:
+        if self.origin == "fresh":
+            return "random (a fresh model: latency does not depend on trained weights)"
+        return f"trained ({self.run_id}, iteration {self.iteration})"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "run_id": self.run_id,
+            "iteration": self.iteration,
+            "weights": self.weights,
+            "model": self.model.model_dump(mode="json"),
+            "sample_shape": list(self.shape),
+            "parameters": sum(p.numel() for p in self.generator.parameters()),
+        }
+
+
+def choose_generator(
+    checkpoint: Path | None = None,
+    suite: Path | None = None,
+    run: str | None = None,
+    model: str | None = None,
+    overrides: Sequence[str] = (),
+) -> GeneratorSource:
+    """The generator named by exactly one of --checkpoint, --suite/--run, --model."""
+    if suite is not None or run is not None:
+        if suite is None or run is None:
+            raise UserError("--suite and --run go together: the suite file and the run's name")
+        if checkpoint is not None:
+            raise UserError("--checkpoint or --suite/--run: choose one generator")
+        checkpoint = run_checkpoint(suite, run)
+    if checkpoint is not None:
+        if overrides:
+            raise UserError(
+                "--set changes the model, but a checkpoint's model is fixed: "
+                "drop --set, or time a fresh model with --model NAME --set ..."
+            )
+        return generator_from_checkpoint(checkpoint, model)
+    if model is None:
+        raise UserError(
+            "choose a generator: --checkpoint PATH, --suite FILE --run NAME, or --model NAME "
+            f"(a fresh model; choose: {', '.join(MODELS.names())})"
+        )
+    return fresh_generator(model, overrides)
+
+
+def run_checkpoint(suite_path: Path, pattern: str) -> Path:
+    """The latest checkpoint of the first run of the suite matching ``pattern``."""
+    suite = load_suite(suite_path)
+    chosen = choose_run(suite, pattern)
+    path = RunStore(suite.output_dir / chosen.id).checkpoint
+    if not path.is_file():
+        raise UserError(
+            f"{path}: run {chosen.id} has no checkpoint yet (train it first: "
+            f"ganbench train-suite {suite.source} --only {chosen.name})"
+        )
+    return path
+
+
+def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> GeneratorSource:
+    """Rebuild a run's generator from its ``checkpoint.pt`` (tensors only are unpickled)."""
+    if not path.is_file():
+        raise UserError(f"--checkpoint {path}: file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several kinds for foreign files
+        first = f"{type(err).__name__}: {err}".splitlines()[0]
+        raise UserError(f"--checkpoint {path}: not a checkpoint torch can read ({first})") from None
+    if not isinstance(state, dict) or not {"config", "G"} <= state.keys():
+        raise UserError(
+            f"--checkpoint {path}: not a ganbench run checkpoint (no generator weights and run "
+            "config in it; a run's is reports/<suite>/<run>/checkpoint.pt)"
+        )
+    config = state["config"]
+    try:
+        model = TypeAdapter(ModelUnion).validate_python(config.get("model"))
+        dataset = TypeAdapter(DatasetUnion).validate_python(config.get("dataset"))
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise UserError(
+            f"--checkpoint {path}: its model/dataset config does not validate in this "
+            f"ganbench ({where}: {problem['msg']})"
+        ) from None
+    if expect_model is not None and expect_model != model.name:
+        raise UserError(
+            f"--checkpoint {path} holds a {model.name} generator, not {expect_model} "
+            "(drop --model, or choose a checkpoint of that model)"
+        )
+    shape = DATASETS.get(dataset.name).sample_shape(dataset)
+    G, _ = MODELS.get(model.name).build(model, shape)
+    try:
+        G.load_state_dict(state["G"])
+    except RuntimeError as err:
+        detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err
+        raise UserError(
+            f"--checkpoint {path}: its generator weights do not fit the {model.name} its config "
+            f"describes ({detail})"
+        ) from None
+    return GeneratorSource(
+        generator=G,
+        model=model,
+        shape=tuple(shape),
+        origin="checkpoint",
+        checkpoint=path,
+        run_id=state.get("run_id"),
+        iteration=state.get("train", {}).get("iteration"),
+    )
+
+
+def fresh_generator(model: str, overrides: Sequence[str] = ()) -> GeneratorSource:
+    """A freshly initialised generator (seed 0) of ``model`` with ``--set model.*`` and
+    ``--set dataset.*`` (its data shape; default 3x32x32) applied and validated."""
+    pairs = parse_overrides(overrides)
+    for path, _ in pairs:
+        if path.split(".")[0] not in ("model", "dataset"):
+            raise UserError(
+                f"--set {path}: a fresh generator takes model.* and dataset.* (its data shape) "
+                "only, e.g. --set model.width=2 --set dataset.image_size=64"
+            )
+    defaults = {
+        "dataset": FRESH_DATASET,
+        "model": {"name": model},
+        "batch": {"size": 1},
+        "budget": {"iterations": 1},
+    }
+    (run,) = expand_runs(SuiteFile(name="latency", defaults=defaults), pairs, source="--model")
+    shape = DATASETS.get(run.dataset.name).sample_shape(run.dataset)
+    torch.manual_seed(0)
+    G, _ = MODELS.get(run.model.name).build(run.model, shape)
+    return GeneratorSource(generator=G, model=run.model, shape=tuple(shape), origin="fresh")
