@@ -173,6 +173,7 @@ def fresh_generator(model: str, overrides: Sequence[str] = ()) -> GeneratorSourc
     }
     (run,) = expand_runs(SuiteFile(name="latency", defaults=defaults), pairs, source="--model")
     shape = DATASETS.get(run.dataset.name).sample_shape(run.dataset)
-    torch.manual_seed(0)
-    G, _ = MODELS.get(run.model.name).build(run.model, shape)
+    with torch.random.fork_rng(devices=[]):  # seed 0 here, the caller's stream untouched
+        torch.manual_seed(0)
+        G, _ = MODELS.get(run.model.name).build(run.model, shape)
     return GeneratorSource(generator=G, model=run.model, shape=tuple(shape), origin="fresh")

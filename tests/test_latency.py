@@ -425,3 +425,16 @@ def test_ctrl_c_in_a_real_process_keeps_the_measured_rows(tmp_path: Path) -> Non
     assert [r["status"] for r in document["rows"]] == ["ok", "interrupted", "interrupted"]
     assert document["rows"][0]["latency_count"] >= 10
     assert (out / CSV_FILE).is_file() and (out / PLOT_FILE).is_file()
+
+
+def test_a_fresh_generator_is_the_same_every_time_and_leaves_the_global_rng() -> None:
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    first = fresh_generator("dcgan", ["model.width=0.25", "dataset.image_size=16"])
+    assert torch.equal(torch.rand(3), expected)
+    second = fresh_generator("dcgan", ["model.width=0.25", "dataset.image_size=16"])
+    again = second.generator.state_dict()
+    for name, tensor in first.generator.state_dict().items():
+        assert torch.equal(tensor, again[name])
+    assert first.shape == (3, 16, 16) and first.describe()["parameters"] > 0
