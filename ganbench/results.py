@@ -11,6 +11,7 @@ reports/<suite>/<run id>/
     checkpoint.pt    models, optimisers, strategy state, RNG states (atomic replace)
     error.txt        traceback of a failed run
 reports/<suite>/runs.csv   one row per run, from the summaries
+reports/<suite>/suite.json the suite's name, source file, baseline configuration and run ids
 """
 
 from __future__ import annotations
@@ -165,6 +166,26 @@ class RunStore:
         if not self.checkpoint.is_file():
             return None
         return torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+
+
+SUITE_FILE = "suite.json"
+
+
+def write_suite_meta(output_dir: Path, name: str, source: Path, baseline: str | None, ids) -> None:
+    """What `ganbench report` needs to know about the suite besides its run folders (run ids
+    of earlier invocations, e.g. with --only, are kept)."""
+    known = read_suite_meta(output_dir).get("runs", [])
+    runs = list(dict.fromkeys([*known, *ids]))
+    meta = {"name": name, "source": str(source), "baseline": baseline, "runs": runs}
+    write_atomic(output_dir / SUITE_FILE, json.dumps(meta, indent=2) + "\n")
+
+
+def read_suite_meta(output_dir: Path) -> dict[str, Any]:
+    """suite.json, or {} for folders written before it existed (or unreadable)."""
+    try:
+        return json.loads((output_dir / SUITE_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def write_runs_csv(output_dir: Path) -> Path:

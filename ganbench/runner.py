@@ -21,7 +21,7 @@ from ganbench.config import RunConfig, Suite
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.metrics import METRICS
-from ganbench.results import TERMINAL, RunStore, write_runs_csv
+from ganbench.results import TERMINAL, RunStore, write_runs_csv, write_suite_meta
 from ganbench.session import resolve_device
 from ganbench.train import train_run
 
@@ -122,6 +122,9 @@ def run_suite(
 ) -> list[dict[str, Any]]:
     """Execute the plans in order; return one summary per run (skipped ones included)."""
     suite.output_dir.mkdir(parents=True, exist_ok=True)
+    write_suite_meta(
+        suite.output_dir, suite.name, suite.source, suite.baseline, [p.run.id for p in plans]
+    )
     summaries = []
     with GracefulStop() as stop:
         for index, plan in enumerate(plans):
