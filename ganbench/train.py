@@ -245,10 +245,12 @@ class Trainer:
         previous, self.state.batch_size = self.state.batch_size, size
         self.s.set_batch_size(size)
         if previous:  # the first size is in the start event
+            self._sync()  # rare: the training time at the growth step is exact
             self.events.write(
                 "batch_size",
                 iteration=self.state.iteration,
                 epoch=self.s.sampler.epoch,
+                train_s=self.train_s(),
                 previous=previous,
                 batch_size=size,
                 **self.s.strategy.lr,

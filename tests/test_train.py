@@ -194,6 +194,10 @@ def test_batch_growth_happens_at_the_stated_epoch(tmp_path: Path) -> None:
     assert growth == [(16, 2.0, 64), (20, 3.0, 128)]
     sizes = [e["batch_size"] for e in events if e["event"] == "iteration"]
     assert sizes == [32] * 16 + [64] * 4 + [128] * 4
+    # The growth step's training time lies between the iterations logged around it.
+    logged = {e["iteration"]: e["train_s"] for e in events if e["event"] == "iteration"}
+    grown = [e["train_s"] for e in events if e["event"] == "batch_size"]
+    assert logged[16] <= grown[0] <= logged[17] and logged[20] <= grown[1] <= logged[21]
     assert summary["epochs"] == pytest.approx(5.0) and summary["iterations"] == 24
     assert len(summary["epoch_times_s"]) == 5
 
