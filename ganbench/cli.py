@@ -241,6 +241,38 @@ def latency(
         raise typer.Exit(code=1)
 
 
+@app.command("report")
+def report(
+    folders: Annotated[list[Path], typer.Argument(help="Suite folder(s), e.g. reports/quick.")],
+    baseline: Annotated[
+        str | None, typer.Option(help="Configuration the ratios compare to (default: suite's).")
+    ] = None,
+    latency: Annotated[
+        list[Path], typer.Option(help="A ganbench latency folder to include (repeatable).")
+    ] = [],  # noqa: B006
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(help="Side by side: two configurations, or two suite folders."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Folder for the report (default: the first suite's).")
+    ] = None,
+) -> None:
+    """Aggregate runs across seeds (mean, 95% interval, ratios to the baseline): tables,
+    report.md, a self-contained report.html and summary.csv beside the runs."""
+    from ganbench.report.build import build_report
+    from ganbench.report.render import write_report
+
+    folder = output or folders[0]
+    try:
+        built = build_report(list(folders), folder, baseline, list(latency), compare)
+    except UserError as err:
+        raise fail(err) from None
+    from ganbench.console_ui import print_report
+
+    print_report(console, built, write_report(built, folder))
+
+
 @app.command("list")
 def list_registered(
     kind: Annotated[

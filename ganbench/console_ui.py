@@ -309,3 +309,17 @@ def print_latency(console: Console, result: Any, folder: Any) -> None:
     if result.interrupted:
         console.print("[bold yellow]interrupted:[/] the rows measured so far are written")
     console.print(f"results: {folder}/ (latency.json, latency.csv, latency.png)")
+
+
+def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:
+    """A report's tables and notes, and where its files are."""
+    for t in report.tables:
+        table = _table(t.title, tuple(t.headers))
+        for row in t.rows:
+            table.add_row(*(str(c) for c in row))
+        console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(
+        f"report: {paths['md']}, {paths['html']} (self-contained), {paths['csv']}", highlight=False
+    )

@@ -51,7 +51,103 @@ def plot_latency(rows: Sequence[dict[str, Any]], title: str, path: Path) -> Path
     if any(r["status"] == "oom" for r in rows):
         right.annotate("dotted: out of memory", (0.01, 0.01), xycoords="axes fraction", fontsize=8)
     fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _colors(names: Sequence[str]) -> dict[str, Any]:
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
+
+
+def plot_quality(
+    curves: Any, growth: Any, value: str, x: str, direction: str | None, path: Path
+) -> Path:
+    """A quality value against training time (``x="train_s"``) or iterations: a thin line
+    per seed, the mean over seeds in bold with its 95% interval shaded (where two or more
+    seeds were evaluated), and a dotted vertical line where a configuration's batch grew
+    (the thesis' figures 4.1-4.9)."""
+    from ganbench.report.aggregate import estimate
+
+    data = curves[curves["value"] == value]
+    names = list(dict.fromkeys(data["configuration"]))
+    colors = _colors(names)
+    fig, axis = plt.subplots(figsize=(8, 4.6), layout="constrained")
+    for name in names:
+        mine = data[data["configuration"] == name]
+        for _, run in mine.groupby("run_id"):
+            axis.plot(run[x], run["score"], color=colors[name], alpha=0.35, linewidth=0.8)
+        points = []
+        for _, at in mine.groupby("iteration"):
+            e = estimate(at["score"].tolist())
+            points.append((at[x].mean(), e.mean, e.low, e.high))
+        xs, mean, low, high = (list(v) for v in zip(*sorted(points), strict=True))
+        axis.plot(
+            xs,
+            mean,
+            color=colors[name],
+            linewidth=2.2,
+            label=f"{name} (n={mine['run_id'].nunique()})",
+        )
+        axis.fill_between(xs, low, high, color=colors[name], alpha=0.15, linewidth=0)
+        grew = growth[growth["configuration"] == name]
+        for _, step in grew.groupby("batch_size"):
+            if step[x].notna().any():
+                axis.axvline(step[x].mean(), color=colors[name], linestyle=":", linewidth=1)
+    label = {"train_s": "training time (s)", "iteration": "iteration"}.get(x, x)
+    better = {"min": " (lower is better)", "max": " (higher is better)"}.get(direction or "", "")
+    axis.set_xlabel(label)
+    axis.set_ylabel(value + better)
+    axis.grid(True, alpha=0.3)
+    if names:
+        axis.legend(fontsize="small")
+    axis.set_title(f"{value} against {label}; dotted: batch size grew", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_bars(table: Any, figures: Sequence[tuple[str, str, float]], path: Path) -> Path:
+    """One panel per figure ``(column, label, scale)``: a bar per configuration at its
+    mean, with its 95% interval as an error bar (none with one seed)."""
+    import math
+
+    fig, axes = plt.subplots(
+        1, len(figures), figsize=(4.2 * len(figures), 4), layout="constrained", squeeze=False
+    )
+    names = list(table.index)
+    colors = _colors(names)
+    for axis, (column, label, scale) in zip(axes[0], figures, strict=True):
+        mean = [table.at[n, f"{column}.mean"] / scale for n in names]
+        low = [table.at[n, f"{column}.ci95_low"] / scale for n in names]
+        high = [table.at[n, f"{column}.ci95_high"] / scale for n in names]
+        errors = [
+            [m - lo if math.isfinite(lo) else 0 for m, lo in zip(mean, low, strict=True)],
+            [hi - m if math.isfinite(hi) else 0 for m, hi in zip(mean, high, strict=True)],
+        ]
+        axis.bar(names, mean, yerr=errors, capsize=4, color=[colors[n] for n in names])
+        axis.set_ylabel(label)
+        axis.tick_params(axis="x", labelrotation=30)
+        axis.grid(True, axis="y", alpha=0.3)
+    fig.suptitle("mean over seeds; error bars: 95% interval", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_phases(shares: Any, path: Path) -> Path:
+    """Stacked bars: the mean share of measured time per phase, one bar per configuration
+    (``shares``: configurations x phases, fractions)."""
+    fig, axis = plt.subplots(figsize=(8, 0.6 * len(shares) + 1.6), layout="constrained")
+    left = [0.0] * len(shares)
+    names = list(shares.index)
+    for phase in shares.columns:
+        widths = [100 * (v if v == v else 0.0) for v in shares[phase]]  # NaN -> 0
+        axis.barh(names, widths, left=left, label=phase)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    axis.invert_yaxis()
+    axis.set_xlabel("share of measured time (%, mean over seeds)")
+    axis.legend(fontsize="small", ncols=4, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -1,0 +1,346 @@
+"""A report: the aggregated tables and the plots of one or several suite folders (and of
+latency results), ready to print, or to write as report.md, report.html and summary.csv.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganbench.errors import UserError
+from ganbench.report.aggregate import (
+    Estimate,
+    aggregate,
+    estimate_all,
+    overlap,
+    ratio,
+    verdict,
+)
+from ganbench.report.collect import SuiteRuns, load_suites
+
+PLOTS_DIR = "report"  # beside the runs: reports/<suite>/report/*.png
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    suite: SuiteRuns
+    summary: pd.DataFrame
+    tables: list[Table] = field(default_factory=list)
+    plots: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png)
+    notes: list[str] = field(default_factory=list)
+
+
+# (column, header, scale, unit) of the speed table; memory picks CUDA when there is any.
+SPEED_COLUMNS = [
+    ("iterations_per_s", "it/s", 1.0, ""),
+    ("images_per_s", "images/s", 1.0, ""),
+    ("epoch_time_mean_s", "epoch", 1.0, " s"),
+    ("iter_time_p50_s", "iteration p50", 1e-3, " ms"),
+    ("train_s", "training", 1.0, " s"),
+    ("energy_j_per_image", "energy/image", 1.0, " J"),
+    ("grad_evals", "grad evals", 1.0, ""),
+]
+
+
+def fmt(value: float, scale: float = 1.0, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    v = value / scale
+    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return text + unit
+
+
+def cell(e: Estimate, scale: float = 1.0, unit: str = "") -> str:
+    """``mean [low, high]`` (unit after), or the mean alone with one value."""
+    if not e.n:
+        return "-"
+    if not e.has_interval:
+        return fmt(e.mean, scale, unit)
+    return f"{fmt(e.mean, scale)} [{fmt(e.low, scale)}, {fmt(e.high, scale)}]{unit}"
+
+
+def ratio_cell(r: tuple[float, float, float], label: str) -> str:
+    value, low, high = r
+    if not math.isfinite(value):
+        return "-"
+    interval = f" [{low:.2f}, {high:.2f}]" if math.isfinite(low) else ""
+    return f"{value:.2f}x{interval} {label}".strip()
+
+
+def memory_column(suite: SuiteRuns) -> tuple[str, str]:
+    figures = suite.figures()
+    if "peak_cuda_alloc_bytes" in figures:
+        return "peak_cuda_alloc_bytes", "peak CUDA"
+    return "peak_rss_bytes", "peak RSS"
+
+
+def build_report(
+    folders: list[Path],
+    out_dir: Path,
+    baseline: str | None = None,
+    latency: list[Path] = (),  # type: ignore[assignment]
+    compare: tuple[str, str] | None = None,
+) -> Report:
+    """Load, aggregate and plot; raise UserError on unusable input before writing."""
+    suite = load_suites(folders)
+    baseline = baseline or suite.baseline
+    latency_docs = [_read_latency(p) for p in latency]
+    summary = aggregate(suite, baseline)
+    est = estimate_all(suite)
+    title = " + ".join(f.name for f in folders)
+    report = Report(title=f"ganbench report: {title}", suite=suite, summary=summary)
+    report.tables.append(_speed_table(suite, summary, est, baseline))
+    quality = _quality_table(suite, est)
+    if quality is not None:
+        report.tables.append(quality)
+    if compare is not None:
+        report.tables.append(compare_table(compare, folders, suite, est))
+    for doc in latency_docs:
+        report.tables.append(_latency_table(doc))
+    report.notes += _notes(suite, baseline)
+    _plots(report, est, out_dir / PLOTS_DIR, latency_docs)
+    return report
+
+
+def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | None) -> Table:
+    memory, memory_header = memory_column(suite)
+    columns = [c for c in SPEED_COLUMNS if c[0] in suite.figures()]
+    columns.insert(min(len(columns), 5), (memory, memory_header, 2**20, " MiB"))
+    headers = ["configuration", "runs", *(h for _, h, _, _ in columns)]
+    if baseline and "images_per_s" in suite.figures():
+        headers.append(f"images/s vs {baseline}")
+    rows = []
+    for name in summary.index:
+        row = [name, summary.at[name, "runs"]]
+        row += [cell(est[(name, col)], scale, unit) for col, _, scale, unit in columns]
+        if len(headers) > len(row):
+            base = est[(baseline, "images_per_s")]
+            mine = est[(name, "images_per_s")]
+            label = "baseline" if name == baseline else verdict(mine, base, "max")
+            row.append(ratio_cell(ratio(mine, base), label) if name != baseline else label)
+        rows.append(row)
+    return Table(
+        "speed, memory and cost (mean [95% interval] over finished seeds)",
+        headers,
+        rows,
+    )
+
+
+def _quality_table(suite: SuiteRuns, est) -> Table | None:
+    values = [
+        f.split(".")[1]
+        for f in suite.figures()
+        if f.startswith("quality.") and f.endswith(".final")
+    ]
+    if not values:
+        return None
+    runs = suite.runs
+    headers = ["configuration"]
+    for v in values:
+        headers += [f"{v} final", f"{v} best"]
+    targets = [
+        v
+        for v in values
+        if f"time_to_target.{v}.reached" in runs
+        and runs[f"time_to_target.{v}.reached"].notna().any()
+    ]
+    for v in targets:
+        goal = runs[f"time_to_target.{v}.target"].dropna().iloc[0]
+        headers += [f"time to {v} target {goal:g}", "iterations", "images seen"]
+    rows = []
+    for name in dict.fromkeys(runs["configuration"]):
+        row = [name]
+        for v in values:
+            row += [cell(est[(name, f"quality.{v}.final")]), cell(est[(name, f"quality.{v}.best")])]
+        for v in targets:
+            mine = runs[(runs["configuration"] == name) & (runs["status"] == "finished")]
+            reached = int(mine[f"time_to_target.{v}.reached"].fillna(False).astype(bool).sum())
+            tail = f" ({reached}/{len(mine)} reached)"
+            key = f"time_to_target.{v}"
+            row += [
+                cell(est[(name, f"{key}.train_s")], unit=" s") + tail
+                if reached
+                else f"not reached (0/{len(mine)})",
+                cell(est[(name, f"{key}.iteration")]) if reached else "-",
+                cell(est[(name, f"{key}.images_seen")]) if reached else "-",
+            ]
+        rows.append(row)
+    return Table(
+        "quality at the last evaluation (final) and the best over evaluations; "
+        "time to target over the seeds that reached it",
+        headers,
+        rows,
+    )
+
+
+def compare_table(pair: tuple[str, str], folders: list[Path], suite: SuiteRuns, est) -> Table:
+    """B against A for every figure: two configurations of the loaded suites, or two
+    suite folders (configurations matched by name)."""
+    a, b = pair
+    if Path(a).is_dir() and Path(b).is_dir():
+        left, right = load_suites([Path(a)]), load_suites([Path(b)])
+        ea, eb = estimate_all(left), estimate_all(right)
+        shared = [
+            c
+            for c in dict.fromkeys(left.runs["configuration"])
+            if c in set(right.runs["configuration"])
+        ]
+        if not shared:
+            raise UserError(f"--compare {a} {b}: the two suites share no configuration name")
+        pairs = [(f"{c}", (c, c)) for c in shared]
+        directions = {**left.directions, **right.directions}
+        figures = [f for f in left.figures() if f in right.figures()]
+        label_a, label_b = Path(a).name, Path(b).name
+    else:
+        known = list(dict.fromkeys(suite.runs["configuration"]))
+        unknown = [x for x in (a, b) if x not in known]
+        if unknown:
+            raise UserError(
+                f"--compare: unknown {', '.join(unknown)} (configurations: {', '.join(known)}; "
+                "or give two suite folders)"
+            )
+        ea = eb = est
+        pairs = [("", (a, b))]
+        directions, figures, label_a, label_b = suite.directions, suite.figures(), a, b
+    headers = ["configuration", "figure", label_a, label_b, f"{label_b} / {label_a}", "verdict"]
+    rows = []
+    for name, (ca, cb) in pairs:
+        for f in figures:
+            ma, mb = ea[(ca, f)], eb[(cb, f)]
+            if not (ma.n or mb.n):
+                continue
+            label = "no clear difference" if overlap(mb, ma) else verdict(mb, ma, directions[f])
+            rows.append(
+                [
+                    name or f"{ca} vs {cb}",
+                    f,
+                    cell(ma),
+                    cell(mb),
+                    ratio_cell(ratio(mb, ma), ""),
+                    label,
+                ]
+            )
+    return Table(f"{label_b} against {label_a}", headers, rows)
+
+
+def _latency_table(doc: dict[str, Any]) -> Table:
+    gen = doc["generator"]
+    headers = ["precision", "compile", "batch", "status", "p50", "p99", "per image", "images/s"]
+    rows = [
+        [
+            r["precision"],
+            r["compile"],
+            str(r["batch_size"]),
+            r["status"],
+            fmt(r["latency_p50_s"], 1e-3, " ms"),
+            fmt(r["latency_p99_s"], 1e-3, " ms"),
+            fmt(r["per_image_latency_s"], 1e-3, " ms"),
+            fmt(r["images_per_s"]),
+        ]
+        for r in doc["rows"]
+    ]
+    where = doc["environment"].get("gpu_name") or doc["environment"].get("cpu_model")
+    name = gen["model"]["name"]
+    title = f"generation latency: {name} ({gen['weights']}) on {doc['device']} ({where})"
+    return Table(title, headers, rows)
+
+
+def _read_latency(path: Path) -> dict[str, Any]:
+    from ganbench.latency import JSON_FILE
+
+    file = path / JSON_FILE if path.is_dir() else path
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise UserError(
+            f"--latency {path}: no readable {JSON_FILE} (run ganbench latency)"
+        ) from None
+    if doc.get("kind") != "ganbench-latency":
+        raise UserError(f"--latency {path}: not a ganbench latency result")
+    return doc
+
+
+def _notes(suite: SuiteRuns, baseline: str | None) -> list[str]:
+    notes = []
+    runs = suite.runs
+    for _, r in runs[runs["status"] != "finished"].iterrows():
+        reason = r.get("reason") or "no reason recorded"
+        notes.append(f"{r['run_id']}: {r['status']} ({reason}); not in the means")
+    single = [
+        c
+        for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()
+        if n < 2
+    ]
+    if single:
+        notes.append(
+            f"one finished seed for {', '.join(single)}: no interval, so no difference can be "
+            "called clear (run more seeds: --seeds 0,1,2)"
+        )
+    if baseline is None:
+        notes.append("no baseline configuration (set `baseline:` in the suite or --baseline)")
+    return notes
+
+
+def _plots(report: Report, est, folder: Path, latency_docs: list[dict[str, Any]]) -> None:
+    from ganbench.report import plots
+
+    suite, summary = report.suite, report.summary
+    curves = suite.curves
+    for value in dict.fromkeys(curves["value"]):
+        direction = suite.directions.get(f"quality.{value}.final")
+        if direction is None:
+            continue  # e.g. a std companion value
+        for x, word in (("train_s", "time"), ("iteration", "iterations")):
+            path = plots.plot_quality(
+                curves, suite.growth, value, x, direction, folder / f"quality_{value}_{word}.png"
+            )
+            report.plots.append((f"{value} against training {word}", path))
+    memory, memory_header = memory_column(suite)
+    bars = [
+        (f, label, scale)
+        for f, label, scale in (
+            ("images_per_s", "images/s", 1.0),
+            (memory, f"{memory_header} (MiB)", 2**20),
+        )
+        if f"{f}.mean" in summary
+    ]
+    if bars:
+        report.plots.append(
+            (
+                "throughput and peak memory",
+                plots.plot_bars(summary, bars, folder / "throughput_memory.png"),
+            )
+        )
+    shares = _phase_shares(suite)
+    if shares is not None:
+        report.plots.append(
+            ("where the time goes", plots.plot_phases(shares, folder / "phases.png"))
+        )
+    for i, doc in enumerate(latency_docs):
+        title = f"{doc['generator']['model']['name']} generator on {doc['device']}"
+        path = plots.plot_latency(doc["rows"], title, folder / f"latency_{i}.png")
+        report.plots.append(("generation latency and throughput against batch size", path))
+
+
+def _phase_shares(suite: SuiteRuns) -> pd.DataFrame | None:
+    runs = suite.runs[suite.runs["status"] == "finished"]
+    columns = [c for c in runs.columns if c.startswith("phase.") and c.endswith(".share")]
+    if not columns:
+        return None
+    shares = runs.groupby("configuration", sort=False)[columns].mean()
+    shares.columns = [c.split(".")[1] for c in columns]
+    return shares.loc[:, shares.fillna(0).sum() > 0]

@@ -1,0 +1,173 @@
+"""Read suite folders into tables: one row per run (figures flattened from summary.json,
+or the progress of a run that never wrote one), its evaluation curve and batch growth.
+
+A run folder is any sub-folder holding ``config.yaml``; nothing in it is dropped: a run
+without a summary is ``incomplete``, and its last logged iteration says how far it got.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ganbench.errors import UserError
+from ganbench.results import RunStore, read_events, read_suite_meta
+
+# Summary figures the report aggregates across seeds, with the better direction.
+SPEED = {
+    "iterations_per_s": "max",
+    "images_per_s": "max",
+    "epoch_time_mean_s": "min",
+    "iter_time_p50_s": "min",
+    "train_s": "min",
+}
+MEMORY = {
+    "peak_cuda_alloc_bytes": "min",
+    "peak_cuda_reserved_bytes": "min",
+    "peak_rss_bytes": "min",
+}
+COST = {"energy_j_per_image": "min", "grad_evals": "min", "full_batch_passes": "min"}
+TARGET_FIELDS = ("train_s", "iteration", "images_seen")
+CURVE_COLUMNS = ["configuration", "run_id", "seed", "iteration", "train_s", "wall_s"]
+CURVE_COLUMNS += ["images_seen", "value", "score"]
+
+
+@dataclass
+class SuiteRuns:
+    """Every run of the folders read: ``runs`` (a row per run), ``curves`` (a row per
+    evaluation), ``growth`` (a row per batch-size change) and each figure's direction."""
+
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    growth: pd.DataFrame
+    directions: dict[str, str]
+    baseline: str | None = None
+    folders: list[Path] = field(default_factory=list)
+
+    def figures(self) -> list[str]:
+        """Figure columns present with at least one value, in report order."""
+        return [f for f in self.directions if f in self.runs and self.runs[f].notna().any()]
+
+
+def load_suites(folders: list[Path]) -> SuiteRuns:
+    """Runs of one or several suite folders; with several, configurations are prefixed
+    with the folder's name (``quick/srfb``) so they never merge by accident."""
+    from ganbench.metrics.base import directions as metric_directions
+
+    if not folders:
+        raise UserError("report: give at least one suite folder, e.g. reports/quick")
+    rows, curves, growth = [], [], []
+    prefix = len(folders) > 1
+    names = [f.name for f in folders]
+    if prefix and len(set(names)) != len(names):
+        raise UserError(f"report: suite folders share a name: {', '.join(map(str, folders))}")
+    for folder in folders:
+        if not folder.is_dir():
+            raise UserError(f"{folder}: no such suite folder (train it: ganbench train-suite)")
+        stores = [RunStore(p.parent) for p in sorted(folder.glob("*/config.yaml"))]
+        if not stores:
+            raise UserError(f"{folder}: no run folders in it (each has a config.yaml)")
+        for store in stores:
+            row, curve, grew = _read_run(store, f"{folder.name}/" if prefix else "")
+            rows.append(row)
+            curves += curve
+            growth += grew
+    runs = pd.DataFrame(rows)
+    metric_dirs = {k: v for k, v in metric_directions().items() if v}
+    directions = {**SPEED, **MEMORY, **COST, **_quality_directions(runs, metric_dirs)}
+    metas = [read_suite_meta(f) for f in folders]
+    baseline = metas[0].get("baseline") if len(folders) == 1 else None
+    return SuiteRuns(
+        runs=runs,
+        curves=pd.DataFrame(curves, columns=CURVE_COLUMNS),
+        growth=pd.DataFrame(
+            growth, columns=["configuration", "run_id", "iteration", "train_s", "batch_size"]
+        ),
+        directions=directions,
+        baseline=baseline,
+        folders=list(folders),
+    )
+
+
+def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]:
+    config = yaml.safe_load(store.config.read_text(encoding="utf-8")) or {}
+    summary = store.read_summary()
+    events = read_events(store.events)
+    name = prefix + str(config.get("name", store.folder.name))
+    seed = config.get("seed")
+    row: dict[str, Any] = {"configuration": name, "run_id": store.folder.name, "seed": seed}
+    if summary is None:
+        last = next((e for e in reversed(events) if e["event"] == "iteration"), {})
+        row.update(
+            status="incomplete",
+            reason="no summary.json: the run stopped without finishing (killed?); "
+            f"last logged iteration {last.get('iteration', 0)}",
+            iterations=last.get("iteration", 0),
+        )
+    else:
+        row.update(_flatten(summary))
+        row["environment"] = summary.get("environment") or {}
+    curve = [
+        {
+            "configuration": name,
+            "run_id": row["run_id"],
+            "seed": seed,
+            "iteration": e.get("iteration"),
+            "train_s": e.get("train_s"),
+            "wall_s": e.get("wall_s"),
+            "images_seen": e.get("images_seen"),
+            "value": value,
+            "score": e.get(value),
+        }
+        for e in events
+        if e["event"] == "eval"
+        for value in e
+        if isinstance(e.get(value), int | float) and value not in _EVAL_BOOKKEEPING
+    ]
+    grew = [
+        {
+            "configuration": name,
+            "run_id": row["run_id"],
+            "iteration": e.get("iteration"),
+            "train_s": e.get("train_s"),
+            "batch_size": e.get("batch_size"),
+        }
+        for e in events
+        if e["event"] == "batch_size"
+    ]
+    return row, curve, grew
+
+
+_EVAL_BOOKKEEPING = {"time", "iteration", "train_s", "wall_s", "images_seen", "eval_time_s"}
+
+
+def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
+    """Scalar summary fields, plus ``quality.<value>.final|best``, ``phase.<phase>.share``
+    and ``time_to_target.<value>.<field>`` (and ``.reached``, ``.target``)."""
+    flat = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
+    for value, q in (summary.get("quality") or {}).items():
+        for key in ("final", "best"):
+            flat[f"quality.{value}.{key}"] = q.get(key)
+    for phase, p in (summary.get("phases") or {}).items():
+        flat[f"phase.{phase}.share"] = p.get("share")
+    for value, t in (summary.get("time_to_target") or {}).items():
+        flat[f"time_to_target.{value}.reached"] = bool(t.get("reached"))
+        flat[f"time_to_target.{value}.target"] = t.get("target")
+        for key in TARGET_FIELDS:
+            flat[f"time_to_target.{value}.{key}"] = t.get(key)
+    return flat
+
+
+def _quality_directions(runs: pd.DataFrame, metric_dirs: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for column in runs.columns:
+        parts = column.split(".")
+        if parts[0] == "quality" and parts[1] in metric_dirs:
+            out[column] = metric_dirs[parts[1]]
+        elif parts[0] == "time_to_target" and parts[-1] in TARGET_FIELDS:
+            out[column] = "min"
+    return out
