@@ -24,6 +24,8 @@ data_app = typer.Typer(help="Get datasets ready for offline runs.", no_args_is_h
 app.add_typer(data_app, name="data")
 selftest_app = typer.Typer(help="Check ganbench's own measurements.", no_args_is_help=True)
 app.add_typer(selftest_app, name="selftest")
+baseline_app = typer.Typer(help="Baselines for `ganbench check`.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
 weights_app = typer.Typer(help="The FID/IS Inception weights (never downloaded unasked).")
 app.add_typer(weights_app, name="weights")
 
@@ -271,6 +273,45 @@ def report(
     from ganbench.console_ui import print_report
 
     print_report(console, built, write_report(built, folder))
+
+
+@baseline_app.command("save")
+def baseline_save(
+    folder: Annotated[Path, typer.Argument(help="Suite folder, e.g. reports/quick.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Baseline JSON to write.")],
+) -> None:
+    """Store every configuration's figures (each seed's value) and the environment."""
+    from ganbench.report.check import save_baseline
+
+    try:
+        document = save_baseline(folder, output)
+    except UserError as err:
+        raise fail(err) from None
+    configurations = document["configurations"]
+    console.print(f"baseline of {len(configurations)} configurations written: {output}")
+
+
+@app.command("check")
+def check(
+    folder: Annotated[Path, typer.Argument(help="Suite folder to check, e.g. reports/quick.")],
+    baseline: Annotated[Path, typer.Option(help="From `ganbench baseline save`.")],
+    tolerance: Annotated[
+        str | None,
+        typer.Option(help="figure=5%,... on top of the defaults (images_per_s=5% ...)."),
+    ] = None,
+) -> None:
+    """Exit 1 when a figure is worse than the baseline beyond tolerance and noise (CI)."""
+    from ganbench.report.check import check as run_check
+
+    try:
+        result = run_check(baseline, folder, tolerance)
+    except UserError as err:
+        raise fail(err) from None
+    from ganbench.console_ui import print_check
+
+    print_check(console, err_console, result)
+    if result.failed:
+        raise typer.Exit(code=1)
 
 
 @app.command("list")

@@ -323,3 +323,33 @@ def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:
     console.print(
         f"report: {paths['md']}, {paths['html']} (self-contained), {paths['csv']}", highlight=False
     )
+
+
+def _pct(fraction: float | None, spec: str) -> str:
+    return "-" if fraction is None else f"{fraction * 100:{spec}} %"
+
+
+def print_check(console: Console, err_console: Console, result: Any) -> None:
+    """The regression verdicts, environment warnings on stderr, and the overall verdict."""
+    columns = ("configuration", "figure", "baseline", "current", "change", "tolerance")
+    table = _table("check against the baseline", (*columns, "noise", "verdict"), left=2)
+    for v in result.verdicts:
+        style = "bold red" if v.failed else ("green" if v.verdict == "improved" else "")
+        table.add_row(
+            v.configuration,
+            v.figure,
+            v.baseline,
+            v.current,
+            _pct(v.change, "+.1f"),
+            _pct(v.tolerance, ".0f"),
+            _pct(v.noise, ".1f"),
+            f"[{style}]{v.verdict}[/]" if style else v.verdict,
+        )
+    console.print(table)
+    for warning in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    failed = [v for v in result.verdicts if v.failed]
+    if failed:
+        console.print(f"[bold red]FAIL[/]: {len(failed)} regression(s) or missing result(s)")
+    else:
+        console.print("[bold green]PASS[/]: no regression beyond tolerance and noise")

@@ -1,0 +1,210 @@
+"""The regression gate: a baseline of per-configuration figures (every seed's value, so
+the spread travels with it) and the environment, and a check of a suite folder against it.
+
+A figure regresses when it is worse than the baseline's mean by more than its tolerance
+*and* by more than the noise: the half-width of the 95% Welch interval of the difference
+of means, when both sides have two or more seeds (with one seed on either side the
+tolerance alone decides, and the verdict says so). A configuration whose runs no longer
+all finish, or that is missing, fails the check too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from scipy import stats
+
+from ganbench.errors import UserError
+from ganbench.report.aggregate import CONFIDENCE, estimate
+from ganbench.report.build import cell
+from ganbench.report.collect import SPEED, SuiteRuns, load_suites
+from ganbench.results import write_atomic
+
+KIND, FORMAT = "ganbench-baseline", 1
+# Figures gated unless --tolerance says otherwise (relative tolerances).
+DEFAULT_TOLERANCES = {
+    "images_per_s": 0.05,
+    "iterations_per_s": 0.05,
+    "peak_cuda_alloc_bytes": 0.05,
+    "energy_j_per_image": 0.10,
+}
+# Environment fields that make figures incomparable when they differ.
+ENVIRONMENT_KEYS = ("device", "gpu_name", "driver", "cuda", "torch", "cpu_model", "torch_threads")
+
+
+def environment_of(suite: SuiteRuns) -> dict[str, Any]:
+    envs = [e for e in suite.runs.get("environment", []) if isinstance(e, dict) and e]
+    return {k: envs[0].get(k) for k in ENVIRONMENT_KEYS} if envs else {}
+
+
+def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
+    """Every finished seed's value of every figure, per configuration, with run statuses
+    and the environment; written to ``output`` as JSON."""
+    suite = load_suites([folder])
+    finished = suite.runs[suite.runs["status"] == "finished"]
+    configurations = {}
+    for name, runs in suite.runs.groupby("configuration", sort=False):
+        done = finished[finished["configuration"] == name]
+        configurations[name] = {
+            "statuses": runs["status"].value_counts().to_dict(),
+            "seeds": sorted(int(s) for s in runs["seed"].dropna()),
+            "figures": {
+                f: [float(v) for v in done[f] if v is not None and math.isfinite(v)]
+                for f in suite.figures()
+            },
+        }
+    document = {
+        "kind": KIND,
+        "format": FORMAT,
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "suite": str(folder),
+        "environment": environment_of(suite),
+        "directions": suite.directions,
+        "configurations": configurations,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, json.dumps(document, indent=2) + "\n")
+    return document
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise UserError(
+            f"--baseline {path}: file not found (make one: ganbench baseline save "
+            "reports/<suite> -o baseline.json)"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"--baseline {path}: not JSON ({err.msg}, line {err.lineno})") from None
+    if not isinstance(document, dict) or document.get("kind") != KIND:
+        raise UserError(f"--baseline {path}: not a ganbench baseline (ganbench baseline save)")
+    if document.get("format") != FORMAT:
+        raise UserError(f"--baseline {path}: format {document.get('format')}, expected {FORMAT}")
+    return document
+
+
+def parse_tolerances(text: str | None, known: list[str]) -> dict[str, float]:
+    """``images_per_s=5%,peak_cuda_alloc_bytes=0.05`` on top of the defaults."""
+    tolerances = dict(DEFAULT_TOLERANCES)
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, raw = item.strip().partition("=")
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(%?)\s*", raw)
+        if not sep or match is None:
+            raise UserError(f"--tolerance {item}: expected figure=5% or figure=0.05")
+        if name not in known:
+            raise UserError(
+                f"--tolerance {name}: not a figure of the baseline (choose: {', '.join(known)})"
+            )
+        value = float(match.group(1))
+        tolerances[name] = value / 100 if match.group(2) else value
+    return tolerances
+
+
+@dataclass
+class Verdict:
+    configuration: str
+    figure: str
+    baseline: str
+    current: str
+    change: float | None  # relative, signed: + is higher
+    tolerance: float | None
+    noise: float | None  # relative half-width of the difference's interval
+    verdict: str  # ok, improved, within noise, regression, missing, status
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict.startswith("regression") or self.verdict in ("missing", "status")
+
+
+@dataclass
+class CheckResult:
+    verdicts: list[Verdict]
+    warnings: list[str]
+
+    @property
+    def failed(self) -> bool:
+        return any(v.failed for v in self.verdicts)
+
+
+def check(baseline_path: Path, folder: Path, tolerance_text: str | None = None) -> CheckResult:
+    """Compare a suite folder with a baseline; raise UserError on unusable input."""
+    baseline = read_baseline(baseline_path)
+    suite = load_suites([folder])
+    directions = {**baseline.get("directions", {}), **suite.directions}
+    known = sorted({f for c in baseline["configurations"].values() for f in c["figures"]})
+    tolerances = parse_tolerances(tolerance_text, known)
+    warnings = _environment_warnings(baseline.get("environment", {}), environment_of(suite))
+    finished = suite.runs[suite.runs["status"] == "finished"]
+    verdicts: list[Verdict] = []
+    for name, base in baseline["configurations"].items():
+        mine = suite.runs[suite.runs["configuration"] == name]
+        if mine.empty:
+            verdicts.append(
+                Verdict(name, "runs", "present", "missing", None, None, None, "missing")
+            )
+            continue
+        statuses = mine["status"].value_counts().to_dict()
+        unfinished = {s: n for s, n in statuses.items() if s != "finished"}
+        if unfinished and not set(base["statuses"]) - {"finished"}:
+            shown = ", ".join(f"{n} {s}" for s, n in statuses.items())
+            verdicts.append(
+                Verdict(name, "runs", "all finished", shown, None, None, None, "status")
+            )
+        done = finished[finished["configuration"] == name]
+        for figure, tolerance in tolerances.items():
+            values = base["figures"].get(figure) or []
+            if not values or figure not in done:
+                continue
+            verdicts.append(
+                _compare(name, figure, values, done[figure].tolist(), tolerance, directions)
+            )
+    return CheckResult(verdicts, warnings)
+
+
+def _compare(name, figure, old, new, tolerance, directions) -> Verdict:
+    a, b = estimate(old), estimate(new)
+    if not b.n:
+        return Verdict(name, figure, _show(a), "-", None, tolerance, None, "missing")
+    change = (b.mean - a.mean) / a.mean if a.mean else math.inf
+    higher_better = directions.get(figure, SPEED.get(figure, "min")) == "max"
+    worse = -change if higher_better else change
+    noise = None
+    if a.n > 1 and b.n > 1:
+        va, vb = a.std**2 / a.n, b.std**2 / b.n
+        if va + vb > 0:
+            df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
+            half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * math.sqrt(va + vb)
+        else:
+            half = 0.0
+        noise = half / abs(a.mean) if a.mean else math.inf
+    beyond_noise = noise is None or abs(change) > noise
+    if worse > tolerance:
+        verdict = "regression" if beyond_noise else "within noise"
+    elif -worse > tolerance and beyond_noise:
+        verdict = "improved"
+    else:
+        verdict = "ok"
+    if noise is None and verdict in ("regression", "improved"):
+        verdict += " (one seed: tolerance only)"
+    return Verdict(name, figure, _show(a), _show(b), change, tolerance, noise, verdict)
+
+
+def _show(e) -> str:
+    return cell(e) + (f" (n={e.n})" if e.n else "")
+
+
+def _environment_warnings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [
+        f"environment differs from the baseline's: {key} {old.get(key)!r} -> {new.get(key)!r}"
+        for key in ENVIRONMENT_KEYS
+        if key in old and key in new and old.get(key) != new.get(key)
+    ]
