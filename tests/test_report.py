@@ -1,0 +1,312 @@
+"""`ganbench report`, `baseline save` and `check` on generated run folders whose figures
+are chosen by hand, and once on a real trained suite."""
+
+from __future__ import annotations
+
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+from typer.testing import CliRunner
+
+from ganbench.cli import app
+from ganbench.report.aggregate import aggregate, estimate, ratio
+from ganbench.report.check import check
+from ganbench.report.collect import load_suites
+from ganbench.results import write_suite_meta
+from tests.conftest import tiny_suite
+
+runner = CliRunner()
+T2 = stats.t.ppf(0.975, 2)  # 4.3027: three seeds
+
+CPU_ENV = {"device": "cpu", "gpu_name": None, "torch": "2.15.0", "cpu_model": "EPYC"}
+
+
+def make_run(
+    suite: Path,
+    name: str,
+    seed: int,
+    images_per_s: float | None = 100.0,
+    status: str | None = "finished",
+    fd: list[float] = (300.0, 200.0),  # type: ignore[assignment]
+    environment: dict[str, Any] | None = None,
+    **figures: Any,
+) -> Path:
+    """A run folder as train-suite writes it; ``status=None`` leaves out summary.json
+    (a run killed before it finished)."""
+    folder = suite / f"{name}-seed{seed}"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump({"name": name, "seed": seed}))
+    evals = [
+        {"event": "eval", "iteration": 50 * i, "train_s": 5.0 * i, "wall_s": 6.0 * i,
+         "images_seen": 3200 * i, "fd_classifier": v}
+        for i, v in enumerate(fd)
+    ]  # fmt: skip
+    events = [{"event": "iteration", "iteration": 10, "train_s": 1.0}, *evals]
+    if name.endswith("grow"):
+        events.append({"event": "batch_size", "iteration": 30, "train_s": 3.0, "batch_size": 128})
+    (folder / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    if status is None:
+        return folder
+    summary = {
+        "run_id": folder.name,
+        "name": name,
+        "seed": seed,
+        "status": status,
+        "reason": "budget reached" if status == "finished" else "CUDA out of memory",
+        "iterations": 100,
+        "images_per_s": images_per_s if status == "finished" else None,
+        "iterations_per_s": images_per_s / 64 if images_per_s and status == "finished" else None,
+        "peak_rss_bytes": 2**30,
+        "phases": {"d_step": {"share": 0.6}, "g_step": {"share": 0.4}},
+        "quality": {"fd_classifier": {"final": fd[-1], "best": min(fd)}},
+        "time_to_target": {
+            "fd_classifier": {
+                "target": 250.0,
+                "reached": True,
+                "train_s": 5.0 * len(fd) - 5.0,
+                "iteration": 50,
+                "images_seen": 3200,
+            }
+        },
+        "environment": environment or CPU_ENV,
+        **figures,
+    }
+    (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def suite_of(root: Path, speeds: dict[str, list[float]], baseline: str | None = "a", **kw):
+    root.mkdir(parents=True, exist_ok=True)
+    for name, values in speeds.items():
+        for seed, value in enumerate(values):
+            make_run(root, name, seed, value, **kw)
+    write_suite_meta(root, root.name, Path("suite.yaml"), baseline, [])
+    return root
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# ------------------------------------------------------------------- aggregation
+
+
+def test_intervals_and_ratios_match_hand_computation(tmp_path: Path) -> None:
+    suite = load_suites([suite_of(tmp_path / "s", {"a": [10, 12, 14], "b": [20, 22, 24]})])
+    table = aggregate(suite, baseline="a")
+    half = T2 * 2 / math.sqrt(3)  # s = 2 for both
+    assert table.at["a", "images_per_s.mean"] == pytest.approx(12)
+    assert table.at["a", "images_per_s.ci95_low"] == pytest.approx(12 - half)
+    assert table.at["b", "images_per_s.ci95_high"] == pytest.approx(22 + half)
+    assert table.at["a", "images_per_s.n"] == 3
+    # Ratio b/a on the log scale: se^2 = s^2/(n mb^2) + s^2/(n ma^2), Welch df.
+    va, vb = 4 / (3 * 22**2), 4 / (3 * 12**2)
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    spread = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert table.at["b", "images_per_s.ratio"] == pytest.approx(22 / 12)
+    assert table.at["b", "images_per_s.ratio_low"] == pytest.approx(22 / 12 * math.exp(-spread))
+    assert table.at["b", "images_per_s.ratio_high"] == pytest.approx(22 / 12 * math.exp(spread))
+    # 12 +- 4.97 and 22 +- 4.97 do not overlap: b is faster; a is the baseline.
+    assert table.at["b", "images_per_s.vs_baseline"] == "better"
+    assert table.at["a", "images_per_s.vs_baseline"] == "baseline"
+    assert table.at["b", "runs"] == "3 finished" and table.at["b", "seeds"] == "0,1,2"
+
+
+def test_overlapping_intervals_are_no_clear_difference() -> None:
+    a, b = estimate([10, 12, 14]), estimate([13, 15, 17])  # 12 +- 4.97, 15 +- 4.97
+    from ganbench.report.aggregate import verdict
+
+    assert verdict(b, a, "max") == "no clear difference"
+    assert verdict(estimate([20, 21, 22]), a, "min") == "worse"  # higher, but lower is better
+    one = estimate([11])
+    assert math.isnan(one.low) and verdict(one, a, "max") == "no clear difference"
+    assert ratio(one, a)[0] == pytest.approx(11 / 12) and math.isnan(ratio(one, a)[1])
+
+
+def test_unfinished_runs_are_shown_and_kept_out_of_the_means(tmp_path: Path) -> None:
+    root = suite_of(tmp_path / "s", {"a": [10, 12, 14]})
+    make_run(root, "a", 3, status=None)  # killed: no summary.json
+    make_run(root, "a", 4, status="oom")
+    suite = load_suites([root])
+    table = aggregate(suite, "a")
+    assert table.at["a", "runs"] == "3 finished, 1 incomplete, 1 oom"
+    assert table.at["a", "images_per_s.mean"] == pytest.approx(12)
+    result = invoke("report", root)
+    assert result.exit_code == 0, result.output
+    markdown = (root / "report.md").read_text()
+    assert "3 finished, 1 incomplete, 1 oom" in markdown
+    assert "a-seed3: incomplete (no summary.json" in markdown
+    assert "a-seed4: oom (CUDA out of memory); not in the means" in markdown
+
+
+class Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for key, value in attrs:
+            if tag == "img" and key == "src":
+                self.sources.append(value or "")
+            elif key in ("href", "src"):
+                self.links.append(value or "")
+
+
+def test_report_files_html_is_self_contained(tmp_path: Path) -> None:
+    root = suite_of(tmp_path / "s", {"a": [10, 12, 14], "b-grow": [20, 22, 24]})
+    result = invoke("report", root)
+    assert result.exit_code == 0, result.output
+    assert "b-grow" in result.output and "images/s vs a" in result.output
+    page = (root / "report.html").read_text()
+    parser = Images()
+    parser.feed(page)
+    # quality vs time and vs iterations, throughput/memory bars, phases
+    assert len(parser.sources) == 4
+    assert all(s.startswith("data:image/png;base64,") for s in parser.sources)
+    assert not parser.links  # no stylesheet, script or link to fetch
+    markdown = (root / "report.md").read_text()
+    for png in ("quality_fd_classifier_time", "throughput_memory", "phases"):
+        assert f"](report/{png}.png)" in markdown and (root / "report" / f"{png}.png").is_file()
+    frame = pd.read_csv(root / "summary.csv")
+    assert list(frame["configuration"]) == ["a", "b-grow"]
+    assert frame.loc[1, "images_per_s.mean"] == pytest.approx(22)
+    assert frame.loc[1, "quality.fd_classifier.final.mean"] == pytest.approx(200)
+
+
+def test_growth_is_read_with_its_training_time(tmp_path: Path) -> None:
+    suite = load_suites([suite_of(tmp_path / "s", {"a-grow": [10, 12]})])
+    assert suite.growth[["iteration", "train_s", "batch_size"]].values.tolist() == [
+        [30, 3.0, 128],
+        [30, 3.0, 128],
+    ]
+    assert set(suite.curves["value"]) == {"fd_classifier"}
+    assert len(suite.curves) == 4  # two evaluations per seed
+
+
+def test_compare_two_configurations_and_two_suites(tmp_path: Path) -> None:
+    first = suite_of(tmp_path / "first", {"a": [10, 12, 14], "b": [20, 22, 24]})
+    result = invoke("report", first, "--compare", "a", "b")
+    assert result.exit_code == 0, result.output
+    assert "b against a" in result.output and "1.83x" in result.output
+    second = suite_of(tmp_path / "second", {"a": [20, 24, 28]})
+    result = invoke("report", first, "--compare", first, second, "--output", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    assert "second against first" in result.output and "2.00x" in result.output
+    result = invoke("report", first, "--compare", "a", "zzz")
+    assert result.exit_code == 2 and "--compare: unknown zzz" in result.output
+
+
+def test_report_bad_input_exits_2(tmp_path: Path) -> None:
+    result = invoke("report", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "no such suite folder" in result.output
+    (tmp_path / "empty").mkdir()
+    result = invoke("report", tmp_path / "empty")
+    assert result.exit_code == 2 and "no run folders in it" in result.output
+    root = suite_of(tmp_path / "s", {"a": [1, 2]})
+    result = invoke("report", root, "--baseline", "zzz")
+    assert result.exit_code == 2 and "baseline: no configuration 'zzz'" in result.output
+    result = invoke("report", root, "--latency", tmp_path / "empty")
+    assert result.exit_code == 2 and "no readable latency.json" in result.output
+
+
+# ----------------------------------------------------------------------- check
+
+
+def baseline_file(tmp_path: Path, speeds: dict[str, list[float]], **kw) -> Path:
+    root = suite_of(tmp_path / "base", speeds, **kw)
+    out = tmp_path / "baseline.json"
+    result = invoke("baseline", "save", root, "-o", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+SPEEDS = {"a": [1000, 1005, 995], "b": [500, 502, 498]}
+
+
+def test_a_planted_10_percent_slowdown_fails_and_1_percent_passes(tmp_path: Path) -> None:
+    baseline = baseline_file(tmp_path, SPEEDS)
+    slow = suite_of(tmp_path / "slow", {"a": [900, 904.5, 895.5], "b": [500, 502, 498]})
+    result = invoke("check", slow, "--baseline", baseline)
+    assert result.exit_code == 1, result.output
+    assert "regression" in result.output and "-10.0 %" in result.output and "FAIL" in result.output
+    close = suite_of(tmp_path / "close", {"a": [990, 995, 985], "b": [495, 497, 493]})
+    result = invoke("check", close, "--baseline", baseline)
+    assert result.exit_code == 0 and "PASS" in result.output, result.output
+    verdicts = {(v.configuration, v.figure): v.verdict for v in check(baseline, close).verdicts}
+    assert set(verdicts.values()) == {"ok"} and len(verdicts) == 4  # 2 figures x 2
+    verdicts = {(v.configuration, v.figure): v.verdict for v in check(baseline, slow).verdicts}
+    assert (
+        verdicts[("a", "images_per_s")] == "regression" and verdicts[("b", "images_per_s")] == "ok"
+    )
+
+
+def test_a_slowdown_within_the_noise_passes_and_a_tighter_tolerance_is_honoured(tmp_path):
+    noisy = {"a": [1000, 1300, 700]}  # 1000 +- 745
+    baseline = baseline_file(tmp_path, noisy)
+    slower = suite_of(tmp_path / "slower", {"a": [920, 1220, 620]})  # -8 %, inside the noise
+    result = invoke("check", slower, "--baseline", baseline)
+    assert result.exit_code == 0 and "within noise" in result.output, result.output
+    steady = baseline_file(tmp_path / "steady", SPEEDS)
+    slightly = suite_of(tmp_path / "slightly", {"a": [970, 975, 965], "b": [500, 502, 498]})
+    assert invoke("check", slightly, "--baseline", steady).exit_code == 0  # -3 % < 5 %
+    result = invoke("check", slightly, "--baseline", steady, "--tolerance", "images_per_s=2%")
+    assert result.exit_code == 1, result.output
+
+
+def test_a_changed_gpu_warns_and_missing_or_failing_configurations_fail(tmp_path: Path) -> None:
+    gpu = {"device": "cuda", "gpu_name": "NVIDIA H100 80GB HBM3", "torch": "2.15.0"}
+    baseline = baseline_file(tmp_path, SPEEDS, environment=gpu)
+    other = {**gpu, "gpu_name": "NVIDIA H200"}
+    same = suite_of(tmp_path / "same", SPEEDS, environment=other)
+    result = invoke("check", same, "--baseline", baseline)
+    assert result.exit_code == 0, result.output
+    assert "gpu_name 'NVIDIA H100 80GB HBM3' -> 'NVIDIA H200'" in result.output
+    partial = suite_of(tmp_path / "partial", {"a": SPEEDS["a"]}, environment=gpu)
+    make_run(partial, "a", 3, status="oom", environment=gpu)
+    result = invoke("check", partial, "--baseline", baseline)
+    assert result.exit_code == 1
+    assert "missing" in result.output and "3 finished, 1 oom" in result.output
+
+
+def test_check_bad_input_exits_2(tmp_path: Path) -> None:
+    baseline = baseline_file(tmp_path, SPEEDS)
+    suite = tmp_path / "base"
+    result = invoke("check", suite, "--baseline", tmp_path / "none.json")
+    assert result.exit_code == 2 and "file not found (make one" in result.output
+    (tmp_path / "junk.json").write_text("{not json")
+    result = invoke("check", suite, "--baseline", tmp_path / "junk.json")
+    assert result.exit_code == 2 and "not JSON" in result.output
+    (tmp_path / "other.json").write_text("{}")
+    result = invoke("check", suite, "--baseline", tmp_path / "other.json")
+    assert result.exit_code == 2 and "not a ganbench baseline" in result.output
+    result = invoke("check", suite, "--baseline", baseline, "--tolerance", "speed=5%")
+    assert result.exit_code == 2 and "--tolerance speed: not a figure" in result.output
+    result = invoke("check", suite, "--baseline", baseline, "--tolerance", "images_per_s=fast")
+    assert result.exit_code == 2 and "expected figure=5%" in result.output
+    result = invoke("check", tmp_path / "nowhere", "--baseline", baseline)
+    assert result.exit_code == 2 and "no such suite folder" in result.output
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_a_trained_two_seed_suite_reports_with_its_baseline(write_suite, tmp_path) -> None:
+    suite = write_suite({**tiny_suite(), "baseline": "a", "runs": [{"name": "a"}, {"name": "b"}]})
+    result = invoke("train-suite", suite, "--seeds", "0,1")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    assert json.loads((out / "suite.json").read_text())["baseline"] == "a"
+    result = invoke("report", out)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "summary.csv")
+    assert list(frame["configuration"]) == ["a", "b"] and list(frame["runs"]) == ["2 finished"] * 2
+    assert list(frame["images_per_s.vs_baseline"])[0] == "baseline"
+    assert (frame["images_per_s.n"] == 2).all()
