@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUITE ?= suites/quick.yaml
+REPORT ?= reports/$(basename $(notdir $(SUITE)))
 DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 .PHONY: install data demo test lint format clean
@@ -27,11 +28,12 @@ data: install
 	fi
 	$(BIN)/ganbench data fetch fashion-mnist
 
-# The suite, then the generation latency of its first run's generator.
+# The suite, the generation latency of its first run's generator, then the report.
 demo: data
 	$(BIN)/ganbench train-suite $(SUITE)
 	$(BIN)/ganbench latency --suite $(SUITE) --run '*' --batch-sizes 1,32,256 --min-time 1 \
 		--output reports/latency/demo
+	$(BIN)/ganbench report $(REPORT) --latency reports/latency/demo
 
 lint: install
 	$(BIN)/ruff check ganbench tests benchmarks

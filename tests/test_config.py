@@ -123,9 +123,12 @@ def test_thesis_suite_reproduces_the_thesis_setup() -> None:
 
 def test_quick_suite_compares_the_four_strategies_on_fashion_mnist() -> None:
     suite = load_suite(ROOT / "suites" / "quick.yaml")
-    assert [r.name for r in suite.runs] == ["alternating", "srfb", "svre", "srfb-grow"]
+    names = ["alternating", "srfb", "svre", "srfb-grow"]
+    assert [r.name for r in suite.runs] == [n for n in names for _ in range(3)]
+    assert [r.seed for r in suite.runs] == [0, 1, 2] * 4  # three seeds: intervals in reports
+    assert suite.baseline == "alternating"
     assert {r.dataset.name for r in suite.runs} == {"fashion-mnist"}
-    assert suite.runs[3].batch.sizes == [64, 128, 256]
+    assert suite.runs[-1].batch.sizes == [64, 128, 256]
     for run in suite.runs:  # quality with no download on a fresh CPU machine
         assert [m.name for m in run.evaluation.metrics] == ["fd_classifier"]
         assert run.evaluation.at_start and "fd_classifier" in run.evaluation.targets
