@@ -310,3 +310,28 @@ def test_a_trained_two_seed_suite_reports_with_its_baseline(write_suite, tmp_pat
     assert list(frame["configuration"]) == ["a", "b"] and list(frame["runs"]) == ["2 finished"] * 2
     assert list(frame["images_per_s.vs_baseline"])[0] == "baseline"
     assert (frame["images_per_s.n"] == 2).all()
+
+
+def test_the_gpu_workflow_example_uses_valid_commands(tmp_path: Path) -> None:
+    """The example's training command resolves (dry run, on the CPU here) and its check
+    and report steps name real commands and options."""
+    import shlex
+
+    root = Path(__file__).resolve().parent.parent
+    workflow = yaml.safe_load((root / ".github/workflows/gpu-regression.yml").read_text())
+    steps = {s.get("id") or s.get("name"): s for s in workflow["jobs"]["gpu"]["steps"]}
+    train = shlex.split(steps["train"]["run"])
+    assert train[0] == ".venv/bin/ganbench"
+    out = tmp_path / "ci-gpu"
+    args = [*train[1:], "--set", "device=cpu", "--set", f"output_dir={out}", "--dry-run"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "srfb-fixed-seed2" in result.output and "svre-seed0" in result.output
+    for name in ("save the baseline", "check against the committed baseline", "report"):
+        command = shlex.split(steps[name]["run"])
+        help_text = invoke(command[1], *(["save"] if command[1] == "baseline" else []), "--help")
+        assert help_text.exit_code == 0
+        for option in (c for c in command if c.startswith("--")):
+            assert option in help_text.output, (name, option)
+    ci = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
+    assert ci["jobs"]["cpu"]["steps"][-1]["run"] == "bash .ci/run"

@@ -48,29 +48,30 @@ class Report:
 SPEED_COLUMNS = [
     ("iterations_per_s", "it/s", 1.0, ""),
     ("images_per_s", "images/s", 1.0, ""),
-    ("epoch_time_mean_s", "epoch", 1.0, " s"),
-    ("iter_time_p50_s", "iteration p50", 1e-3, " ms"),
-    ("train_s", "training", 1.0, " s"),
-    ("energy_j_per_image", "energy/image", 1.0, " J"),
+    ("epoch_time_mean_s", "epoch s", 1.0, ""),
+    ("iter_time_p50_s", "iteration p50 ms", 1e-3, ""),
+    ("train_s", "training s", 1.0, ""),
+    ("energy_j_per_image", "energy J/image", 1.0, ""),
     ("grad_evals", "grad evals", 1.0, ""),
 ]
 
 
-def fmt(value: float, scale: float = 1.0, unit: str = "") -> str:
+def fmt(value: float, scale: float = 1.0, unit: str = "", digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     v = value / scale
-    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    text = f"{v:,.0f}" if abs(v) >= 10**digits else f"{v:.{digits}g}"
     return text + unit
 
 
 def cell(e: Estimate, scale: float = 1.0, unit: str = "") -> str:
-    """``mean [low, high]`` (unit after), or the mean alone with one value."""
+    """``mean ± half-width`` of the 95% interval (unit after), or the mean alone with one
+    value."""
     if not e.n:
         return "-"
     if not e.has_interval:
         return fmt(e.mean, scale, unit)
-    return f"{fmt(e.mean, scale)} [{fmt(e.low, scale)}, {fmt(e.high, scale)}]{unit}"
+    return f"{fmt(e.mean, scale)} ± {fmt((e.high - e.low) / 2, scale, digits=2)}{unit}"
 
 
 def ratio_cell(r: tuple[float, float, float], label: str) -> str:
@@ -119,7 +120,7 @@ def build_report(
 def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | None) -> Table:
     memory, memory_header = memory_column(suite)
     columns = [c for c in SPEED_COLUMNS if c[0] in suite.figures()]
-    columns.insert(min(len(columns), 5), (memory, memory_header, 2**20, " MiB"))
+    columns.insert(min(len(columns), 5), (memory, f"{memory_header} MiB", 2**20, ""))
     headers = ["configuration", "runs", *(h for _, h, _, _ in columns)]
     if baseline and "images_per_s" in suite.figures():
         headers.append(f"images/s vs {baseline}")
@@ -134,7 +135,7 @@ def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | N
             row.append(ratio_cell(ratio(mine, base), label) if name != baseline else label)
         rows.append(row)
     return Table(
-        "speed, memory and cost (mean [95% interval] over finished seeds)",
+        "speed, memory and cost (mean ± 95% interval over finished seeds)",
         headers,
         rows,
     )
