@@ -335,3 +335,12 @@ def test_the_gpu_workflow_example_uses_valid_commands(tmp_path: Path) -> None:
             assert option in help_text.output, (name, option)
     ci = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
     assert ci["jobs"]["cpu"]["steps"][-1]["run"] == "bash .ci/run"
+
+
+def test_configurations_keep_the_suites_order(tmp_path: Path) -> None:
+    root = suite_of(tmp_path / "s", {"zeta": [1, 2], "alpha": [3, 4]})
+    ids = ["zeta-seed0", "zeta-seed1", "alpha-seed0", "alpha-seed1"]
+    write_suite_meta(root, "s", Path("s.yaml"), "zeta", ids)
+    assert list(aggregate(load_suites([root]), "zeta").index) == ["zeta", "alpha"]
+    (root / "suite.json").unlink()  # a folder from before suite.json: by name
+    assert list(aggregate(load_suites([root])).index) == ["alpha", "zeta"]

@@ -68,7 +68,7 @@ def load_suites(folders: list[Path]) -> SuiteRuns:
     for folder in folders:
         if not folder.is_dir():
             raise UserError(f"{folder}: no such suite folder (train it: ganbench train-suite)")
-        stores = [RunStore(p.parent) for p in sorted(folder.glob("*/config.yaml"))]
+        stores = [RunStore(p) for p in _in_suite_order(folder)]
         if not stores:
             raise UserError(f"{folder}: no run folders in it (each has a config.yaml)")
         for store in stores:
@@ -91,6 +91,13 @@ def load_suites(folders: list[Path]) -> SuiteRuns:
         baseline=baseline,
         folders=list(folders),
     )
+
+
+def _in_suite_order(folder: Path) -> list[Path]:
+    """Run folders in the suite's own order (suite.json), then any others by name."""
+    order = {run_id: i for i, run_id in enumerate(read_suite_meta(folder).get("runs", []))}
+    found = [p.parent for p in folder.glob("*/config.yaml")]
+    return sorted(found, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
 def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]:
