@@ -108,6 +108,8 @@ def build_report(
     quality = _quality_table(suite, est)
     if quality is not None:
         report.tables.append(quality)
+    if baseline is not None and len(summary) > 1:
+        report.tables.append(_ratio_table(suite, est, baseline))
     if compare is not None:
         report.tables.append(compare_table(compare, folders, suite, est))
     for doc in latency_docs:
@@ -137,6 +139,42 @@ def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | N
     return Table(
         "speed, memory and cost (mean ± 95% interval over finished seeds)",
         headers,
+        rows,
+    )
+
+
+def _ratio_table(suite: SuiteRuns, est, baseline: str) -> Table:
+    """Each configuration's ratio to the baseline for the figures people decide on."""
+    memory, memory_header = memory_column(suite)
+    wanted = [
+        ("iterations_per_s", "it/s"),
+        ("images_per_s", "images/s"),
+        ("train_s", "training time"),
+        (memory, memory_header),
+        ("energy_j_per_image", "energy/image"),
+    ]
+    wanted += [
+        (f, f"{f.split('.')[1]} {'final' if f.endswith('final') else 'time to target'}")
+        for f in suite.figures()
+        if (f.startswith("quality.") and f.endswith(".final"))
+        or (f.startswith("time_to_target.") and f.endswith(".train_s"))
+    ]
+    columns = [(f, h) for f, h in wanted if f in suite.figures()]
+    rows = []
+    for name in dict.fromkeys(suite.runs["configuration"]):
+        if name == baseline:
+            continue
+        row = [name]
+        for f, _ in columns:
+            mine, base = est[(name, f)], est[(baseline, f)]
+            label = verdict(mine, base, suite.directions[f])
+            row.append(ratio_cell(ratio(mine, base), label) if mine.n and base.n else "-")
+        rows.append(row)
+    return Table(
+        f"ratio to {baseline} [95% interval]; better/worse only where the two means' 95% "
+        "intervals do not overlap (stricter than the ratio's interval excluding 1), else no "
+        "clear difference",
+        ["configuration", *(h for _, h in columns)],
         rows,
     )
 
