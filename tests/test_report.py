@@ -173,6 +173,8 @@ def test_report_files_html_is_self_contained(tmp_path: Path) -> None:
     assert all(s.startswith("data:image/png;base64,") for s in parser.sources)
     assert not parser.links  # no stylesheet, script or link to fetch
     markdown = (root / "report.md").read_text()
+    ratios = markdown.split("**ratio to a [95% interval]", 1)[1].split("\n\n**", 1)[0]
+    assert "| b-grow | 1.83x [" in ratios and "] better |" in ratios  # images/s, it/s
     for png in ("quality_fd_classifier_time", "throughput_memory", "phases"):
         assert f"](report/{png}.png)" in markdown and (root / "report" / f"{png}.png").is_file()
     frame = pd.read_csv(root / "summary.csv")
