@@ -98,13 +98,14 @@ def invoke(*args: str):
 
 
 def test_a_sleeping_generator_measures_the_injected_time_within_5_percent() -> None:
-    settings = LatencySettings(batch_sizes=(1, 4), warmup=2, repeats=15)
+    settings = LatencySettings(batch_sizes=(1, 4), warmup=2, repeats=25)
     rows = rows_for(sleeper_source(Sleeper(0.02)), settings)
     for row in rows:
-        assert row["status"] == "ok" and row["latency_count"] == 15
+        assert row["status"] == "ok" and row["latency_count"] == 25
         assert row["latency_p50_s"] == pytest.approx(0.02, rel=0.05)
-        assert row["latency_mean_s"] == pytest.approx(0.02, rel=0.05)
-        assert row["latency_min_s"] >= 0.02  # sleep never returns early
+        assert 0.02 <= row["latency_min_s"] <= 0.021  # sleep never returns early
+        # The mean also carries this shared VM's occasional stalls of several ms.
+        assert row["latency_mean_s"] == pytest.approx(0.02, rel=0.10)
         assert row["latency_min_s"] <= row["latency_p50_s"] <= row["latency_p90_s"]
         assert row["latency_p90_s"] <= row["latency_p99_s"] <= row["latency_max_s"]
         assert row["per_image_latency_s"] == pytest.approx(
