@@ -215,7 +215,11 @@ def measure_rows(
 
 
 def _placed(G: nn.Module, device: torch.device, dtype: torch.dtype, channels_last: bool):
-    """A copy of ``G`` on ``device`` in ``dtype`` (and channels_last)."""
+    """``G`` on ``device`` in ``dtype`` (and channels_last): ``G`` itself when it is there
+    already, else a copy (``G`` stays as it is for the next combination)."""
+    first = next(iter(G.parameters()), None)
+    if not channels_last and (first is None or (first.device, first.dtype) == (device, dtype)):
+        return G
     model = copy.deepcopy(G).to(device=device, dtype=dtype)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
