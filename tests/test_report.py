@@ -144,6 +144,10 @@ def test_unfinished_runs_are_shown_and_kept_out_of_the_means(tmp_path: Path) -> 
     assert "3 finished, 1 incomplete, 1 oom" in markdown
     assert "a-seed3: incomplete (no summary.json" in markdown
     assert "a-seed4: oom (CUDA out of memory); not in the means" in markdown
+    make_run(root, "b", 0, status="oom")  # a configuration with no finished run at all
+    assert invoke("report", root).exit_code == 0
+    markdown = (root / "report.md").read_text()
+    assert "| b | 1 oom | - | - |" in markdown and "(0/0)" not in markdown
 
 
 class Images(HTMLParser):

@@ -210,6 +210,9 @@ def _quality_table(suite: SuiteRuns, est) -> Table | None:
             reached = int(mine[f"time_to_target.{v}.reached"].fillna(False).astype(bool).sum())
             tail = f" ({reached}/{len(mine)} reached)"
             key = f"time_to_target.{v}"
+            if mine.empty:  # no finished run: nothing to say about the target
+                row += ["-", "-", "-"]
+                continue
             row += [
                 cell(est[(name, f"{key}.train_s")], unit=" s") + tail
                 if reached
