@@ -1,1 +1,2 @@
-"""Reports: plots (and, later, aggregation, tables, HTML and the regression check)."""
+"""Reports: runs collected from suite folders, aggregated across seeds, plotted, written as
+Markdown/HTML/CSV, and checked against a baseline (the CI regression gate)."""
