@@ -30,6 +30,7 @@ from pydantic import (
 
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
+from ganbench.levers import LeversConfig
 from ganbench.losses import LOSSES
 from ganbench.metrics import METRICS
 from ganbench.models import MODELS
@@ -157,6 +158,7 @@ class RunConfig(Section):
     loss: LossUnion = Field(default_factory=lambda: LOSSES.get("hinge").Config())
     strategy: StrategyUnion = Field(default_factory=lambda: STRATEGIES.get("alternating").Config())
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    levers: LeversConfig = Field(default_factory=LeversConfig)
     budget: BudgetConfig
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)

@@ -13,6 +13,7 @@ from torch import nn
 from ganbench.config import RunConfig
 from ganbench.data import DATASETS, Data, EpochSampler
 from ganbench.errors import UserError
+from ganbench.levers import AppliedLevers
 from ganbench.losses import LOSSES
 from ganbench.models import MODELS
 from ganbench.strategies import STRATEGIES, GradientOracle, Strategy
@@ -40,20 +41,31 @@ def resolve_device(choice: str) -> torch.device:
 
 
 class DeviceBatches:
-    """Real mini-batches moved to the training device, and ordered full passes for SVRE."""
+    """Real mini-batches moved to the training device (in the levers' memory format), and
+    ordered full passes for SVRE."""
 
-    def __init__(self, data: Data, sampler: EpochSampler, device: torch.device, size: int):
+    def __init__(
+        self,
+        data: Data,
+        sampler: EpochSampler,
+        device: torch.device,
+        size: int,
+        levers: AppliedLevers | None = None,
+    ):
         self.data, self.sampler, self.device = data, sampler, device
         self.batch_size = size
         self.num_examples = len(data)
+        self.levers = levers or AppliedLevers()
 
     def next(self) -> torch.Tensor:
-        return self.data.batch(self.sampler.draw(self.batch_size), self.device)
+        batch = self.data.batch(self.sampler.draw(self.batch_size), self.device)
+        return self.levers.to_memory_format(batch)
 
     def full_pass(self, chunk: int) -> Iterator[torch.Tensor]:
         for start in range(0, self.num_examples, chunk):
             stop = min(self.num_examples, start + chunk)
-            yield self.data.batch(torch.arange(start, stop), self.device)
+            batch = self.data.batch(torch.arange(start, stop), self.device)
+            yield self.levers.to_memory_format(batch)
 
 
 @dataclass
@@ -88,6 +100,7 @@ class Session:
     schedule: BatchSchedule
     noise_generator: torch.Generator
     fixed_z: torch.Tensor
+    levers: AppliedLevers = field(default_factory=AppliedLevers)
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(
@@ -140,21 +153,28 @@ class Session:
         return train
 
 
-def build_session(run: RunConfig, device: torch.device) -> Session:
-    """Load the data and build models, loss, strategy and schedule, all seeded from the run."""
+def build_session(
+    run: RunConfig, device: torch.device, levers: AppliedLevers | None = None
+) -> Session:
+    """Load the data and build models, loss, strategy and schedule, all seeded from the run
+    (``levers``: what ``levers.applied_levers`` allowed on this device; none by default)."""
+    levers = levers or AppliedLevers()
     # The global stream covers model initialisation, spectral-norm vectors and WGAN-GP's
     # interpolation weights; the same seed gives every strategy the same initial models.
     torch.manual_seed(run.seed)
     data = DATASETS.get(run.dataset.name).load(run.dataset)
     G, D = MODELS.get(run.model.name).build(run.model, data.sample_shape)
     G, D = G.to(device).train(), D.to(device).train()
+    if levers.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     sampler = EpochSampler(len(data), stream_seed(run.seed, STREAM_SAMPLER))
     schedule = BatchSchedule(run.batch)
-    batches = DeviceBatches(data, sampler, device, run.batch.size)
+    batches = DeviceBatches(data, sampler, device, run.batch.size, levers)
     noise_gen = torch.Generator(device=device).manual_seed(stream_seed(run.seed, STREAM_NOISE))
     fixed_gen = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_FIXED))
     fixed_z = torch.randn(run.evaluation.num_samples, run.model.latent_dim, generator=fixed_gen)
-    oracle = GradientOracle(LOSSES.get(run.loss.name)(run.loss), schedule.micro_batch)
+    loss = LOSSES.get(run.loss.name)(run.loss)
+    oracle = GradientOracle(loss, schedule.micro_batch, levers.autocast(device))
     session = Session(
         run=run,
         device=device,
@@ -167,6 +187,7 @@ def build_session(run: RunConfig, device: torch.device) -> Session:
         schedule=schedule,
         noise_generator=noise_gen,  # type: ignore[arg-type]
         fixed_z=fixed_z.to(device),
+        levers=levers,
     )
     rng = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_STRATEGY))
     session.strategy = STRATEGIES.get(run.strategy.name)(

@@ -8,6 +8,7 @@ each is recorded in the run's folder and nothing already written is lost.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 import traceback
@@ -19,7 +20,9 @@ from typing import Any
 import torch
 
 from ganbench.config import RunConfig
+from ganbench.data import DATASETS
 from ganbench.errors import Diverged, classify_failure
+from ganbench.levers import applied_levers
 from ganbench.measure.environment import capture_environment
 from ganbench.measure.instruments import Instruments
 from ganbench.metrics.evaluate import Evaluator, QualityTracker
@@ -40,10 +43,13 @@ def train_run(
     """Train (or resume) one run; return its summary, also written to ``summary.json``."""
     started = time.perf_counter()
     store.create()
-    with store.open_events() as events:
+    # The levers' backend flags hold for this run only (restored when the block ends).
+    with store.open_events() as events, contextlib.ExitStack() as run_scope:
         trainer: Trainer | None = None
         try:
-            session = build_session(run, device)
+            image_data = len(DATASETS.get(run.dataset.name).sample_shape(run.dataset)) == 3
+            levers = run_scope.enter_context(applied_levers(run.levers, device, image_data))
+            session = build_session(run, device, levers)
             checkpoint = store.load_checkpoint()
             state = session.load_state_dict(checkpoint) if checkpoint else TrainState()
             store.write_config(run.model_dump(mode="json"))
@@ -416,6 +422,8 @@ class Trainer:
             ),
             "final_d_loss": self.last_losses[0],
             "final_g_loss": self.last_losses[1],
+            "levers": run.levers.model_dump(mode="json"),
+            "levers_skipped": dict(self.s.levers.skipped),
             **asdict(self.s.strategy.counts),
             **self.instruments.summary(st, train_s, images),
             **self._quality_summary(),

@@ -204,7 +204,7 @@ class Instruments:
 
     def _flops_summary(self, state: TrainState, train_s: float) -> dict[str, Any]:
         device = self.session.device
-        precision = compute_precision(device)
+        precision = compute_precision(device, self.session.levers.compute_dtype)
         gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
         peak = peak_flops(gpu_name, precision)
         ok = self.flops_reason is None and state.iteration > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -102,9 +103,15 @@ class GradientOracle:
     batch for per-example losses (batch norm statistics differ, as they would on a device).
     """
 
-    def __init__(self, loss: GANLoss, micro_batch: int | None = None) -> None:
+    def __init__(
+        self,
+        loss: GANLoss,
+        micro_batch: int | None = None,
+        autocast: Callable[[], AbstractContextManager] = nullcontext,
+    ) -> None:
         self.loss = loss
         self.micro_batch = micro_batch
+        self.autocast = autocast  # forward passes and losses (levers.precision)
 
     def _chunks(self, n: int) -> Iterator[tuple[slice, float]]:
         size = self.micro_batch or n
@@ -121,9 +128,10 @@ class GradientOracle:
         """(grads of D's loss w.r.t. D's parameters, loss) with G's samples held fixed."""
         params, total, value = trainable(D), None, 0.0
         for part, weight in self._chunks(real.shape[0]):
-            with torch.no_grad():
-                fake = G(z[part])
-            loss = self._d_loss(D, real[part], fake, D(fake))
+            with self.autocast():
+                with torch.no_grad():
+                    fake = G(z[part])
+                loss = self._d_loss(D, real[part], fake, D(fake))
             grads = torch.autograd.grad(loss * weight, params)
             total, value = _accumulate(total, grads), value + loss.detach() * weight
         return total, value
@@ -132,7 +140,8 @@ class GradientOracle:
         """(grads of G's loss w.r.t. G's parameters, loss)."""
         params, total, value = trainable(G), None, 0.0
         for part, weight in self._chunks(z.shape[0]):
-            loss = self.loss.generator(D(G(z[part])))
+            with self.autocast():
+                loss = self.loss.generator(D(G(z[part])))
             grads = torch.autograd.grad(loss * weight, params)
             total, value = _accumulate(total, grads), value + loss.detach() * weight
         return total, value
@@ -143,10 +152,11 @@ class GradientOracle:
         g_total = d_total = None
         g_value = d_value = 0.0
         for part, weight in self._chunks(real.shape[0]):
-            fake = G(z[part])
-            d_fake = D(fake)  # shared: D's loss needs it w.r.t. D, G's loss w.r.t. G
-            d_loss = self._d_loss(D, real[part], fake, d_fake)
-            g_loss = self.loss.generator(d_fake)
+            with self.autocast():
+                fake = G(z[part])
+                d_fake = D(fake)  # shared: D's loss needs it w.r.t. D, G's loss w.r.t. G
+                d_loss = self._d_loss(D, real[part], fake, d_fake)
+                g_loss = self.loss.generator(d_fake)
             d_grads = torch.autograd.grad(d_loss * weight, d_params, retain_graph=True)
             g_grads = torch.autograd.grad(g_loss * weight, g_params)
             d_total, g_total = _accumulate(d_total, d_grads), _accumulate(g_total, g_grads)
