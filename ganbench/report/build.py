@@ -266,12 +266,13 @@ def compare_table(pair: tuple[str, str], folders: list[Path], suite: SuiteRuns, 
             if not (ma.n or mb.n):
                 continue
             label = "no clear difference" if overlap(mb, ma) else verdict(mb, ma, directions[f])
+            scale, unit = (2**20, " MiB") if f.endswith("_bytes") else (1.0, "")
             rows.append(
                 [
                     name or f"{ca} vs {cb}",
                     f,
-                    cell(ma),
-                    cell(mb),
+                    cell(ma, scale, unit),
+                    cell(mb, scale, unit),
                     ratio_cell(ratio(mb, ma), ""),
                     label,
                 ]
