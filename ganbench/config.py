@@ -188,6 +188,14 @@ class RunConfig(Section):
             MODELS.get(self.model.name).check(self.model, shape)
         except ValueError as err:
             raise ValueError(f"model: {err}") from None
+        k = self.levers.grad_accumulation
+        base = [self.batch.size] if self.batch.growth_mode == "accumulate" else self.batch.sizes
+        uneven = [size for size in base if size % k]
+        if uneven:
+            raise ValueError(
+                f"levers.grad_accumulation: {k} micro-batches do not divide batch size "
+                f"{', '.join(map(str, uneven))}"
+            )
         n = source.num_examples(self.dataset)
         if n is not None and max(self.batch.sizes) > n:
             raise ValueError(

@@ -6,6 +6,10 @@ run's device is skipped, and the summary says which and why (``levers_skipped``)
   bfloat16; parameters, gradients and optimiser state stay float32, and bf16 needs no
   loss scaling. (fp16 with a GradScaler per network is not built yet.)
 - ``channels_last``: models and real batches in NHWC memory format (4-D tensors only).
+- ``grad_accumulation: k``: every batch is processed as k micro-batches whose gradients
+  are summed with weights micro/batch before one optimiser step: the same estimate for
+  per-example losses with 1/k of the activations in memory (batch-norm statistics are
+  per micro-batch, as on k devices). Every scheduled batch size must divide by k.
 - ``cudnn_benchmark``: cuDNN picks the fastest convolution algorithm per shape (CUDA).
 - ``tf32``: TensorFloat-32 for matmuls and cuDNN convolutions on (true) or off (false);
   null keeps PyTorch's defaults (cuDNN on, matmul off). CUDA only.
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from ganbench.schema import Section
 
@@ -32,6 +36,9 @@ Precision = Literal["fp32", "amp-bf16"]
 class LeversConfig(Section):
     precision: Precision = Field("fp32", description="fp32, or amp-bf16 (autocast)")
     channels_last: bool = Field(False, description="NHWC memory format for models and batches")
+    grad_accumulation: PositiveInt = Field(
+        1, le=1024, description="micro-batches per optimiser step (same effective batch)"
+    )
     cudnn_benchmark: bool = Field(False, description="cuDNN autotuning per shape (CUDA)")
     tf32: bool | None = Field(None, description="TF32 matmuls/convolutions; null: defaults")
 

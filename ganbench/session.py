@@ -109,6 +109,7 @@ class Session:
 
     def set_batch_size(self, size: int) -> None:
         self.batches.batch_size = size
+        self.strategy.oracle.micro_batch = self.schedule.micro_batch(size)
         self.strategy.set_lr_scale(self.schedule.lr_scale(size))
 
     def state_dict(self, train: TrainState) -> dict[str, Any]:
@@ -168,13 +169,13 @@ def build_session(
     if levers.channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     sampler = EpochSampler(len(data), stream_seed(run.seed, STREAM_SAMPLER))
-    schedule = BatchSchedule(run.batch)
+    schedule = BatchSchedule(run.batch, run.levers.grad_accumulation)
     batches = DeviceBatches(data, sampler, device, run.batch.size, levers)
     noise_gen = torch.Generator(device=device).manual_seed(stream_seed(run.seed, STREAM_NOISE))
     fixed_gen = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_FIXED))
     fixed_z = torch.randn(run.evaluation.num_samples, run.model.latent_dim, generator=fixed_gen)
     loss = LOSSES.get(run.loss.name)(run.loss)
-    oracle = GradientOracle(loss, schedule.micro_batch, levers.autocast(device))
+    oracle = GradientOracle(loss, schedule.micro_batch(run.batch.size), levers.autocast(device))
     session = Session(
         run=run,
         device=device,

@@ -114,3 +114,37 @@ def test_backend_flags_hold_for_one_run_and_are_restored_after_a_failure() -> No
         torch.backends.cuda.matmul.allow_tf32,
     )
     assert after == before
+
+
+@pytest.mark.parametrize("strategy", ["alternating", "srfb", "svre"])
+def test_grad_accumulation_trains_the_same_parameters_as_the_whole_batch(strategy) -> None:
+    """k=4 micro-batches of 16 against one batch of 64, 5 steps, on a model without batch
+    norm (SVRE's full-batch snapshot mean included)."""
+    params = {}
+    for k in (1, 4):
+        run = mixture_run(
+            strategy={"name": strategy},
+            batch={"size": 64},
+            levers={"grad_accumulation": k},
+            dataset={"name": "gaussian-mixture", "num_samples": 256, "std": 0.1},
+        )
+        session = build_session(run, CPU)
+        assert session.strategy.oracle.micro_batch == (None if k == 1 else 16)
+        for _ in range(5):
+            session.strategy.step()
+        params[k] = [p.detach().clone() for p in [*session.G.parameters(), *session.D.parameters()]]
+    for whole, parts in zip(params[1], params[4], strict=True):
+        torch.testing.assert_close(parts, whole, rtol=1e-4, atol=1e-5)
+
+
+def test_grad_accumulation_follows_batch_growth_and_must_divide_every_size() -> None:
+    run = mixture_run(
+        batch={"size": 32, "milestones": [{"iteration": 2, "size": 64}]},
+        levers={"grad_accumulation": 4},
+    )
+    session = build_session(run, CPU)
+    assert session.strategy.oracle.micro_batch == 8
+    session.set_batch_size(64)
+    assert session.strategy.oracle.micro_batch == 16  # still 4 micro-batches per step
+    with pytest.raises(ValueError, match="4 micro-batches do not divide batch size 30"):
+        mixture_run(batch={"size": 30}, levers={"grad_accumulation": 4})

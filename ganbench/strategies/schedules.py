@@ -63,10 +63,15 @@ class BatchConfig(Section):
 
 
 class BatchSchedule:
-    """Which batch size applies now, the learning-rate factor and the micro-batch."""
+    """Which batch size applies now, the learning-rate factor and the micro-batch.
 
-    def __init__(self, cfg: BatchConfig) -> None:
+    ``accumulation`` (levers.grad_accumulation) splits every batch into that many
+    micro-batches; with ``growth_mode: accumulate`` it splits the base batch.
+    """
+
+    def __init__(self, cfg: BatchConfig, accumulation: int = 1) -> None:
         self.cfg = cfg
+        self.accumulation = accumulation
 
     def size_at(self, iteration: int, epoch: float) -> int:
         """Scheduled (effective) size for the iteration about to run (0-based)."""
@@ -81,6 +86,8 @@ class BatchSchedule:
         ratio = size / self.cfg.size
         return {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[self.cfg.lr_scaling]
 
-    @property
-    def micro_batch(self) -> int | None:
-        return self.cfg.size if self.cfg.growth_mode == "accumulate" else None
+    def micro_batch(self, size: int) -> int | None:
+        """Examples per forward pass at batch ``size`` (None: the whole batch at once)."""
+        if self.cfg.growth_mode == "accumulate":
+            return self.cfg.size // self.accumulation
+        return size // self.accumulation if self.accumulation > 1 else None
