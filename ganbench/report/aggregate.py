@@ -66,9 +66,15 @@ def ratio(a: Estimate, b: Estimate) -> tuple[float, float, float]:
     se = math.sqrt(va + vb)
     if se == 0:
         return r, r, r
-    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
-    t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df))
+    t = welch_t(va, a.n, vb, b.n)
     return r, r * math.exp(-t * se), r * math.exp(t * se)
+
+
+def welch_t(va: float, na: int, vb: float, nb: int) -> float:
+    """The two-sided 95% t quantile for a sum of two variance terms ``va`` and ``vb``
+    estimated from ``na`` and ``nb`` values (Welch-Satterthwaite degrees of freedom)."""
+    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, df))
 
 
 def overlap(a: Estimate, b: Estimate) -> bool:

@@ -111,7 +111,7 @@ def build_report(
     if baseline is not None and len(summary) > 1:
         report.tables.append(_ratio_table(suite, est, baseline))
     if compare is not None:
-        report.tables.append(compare_table(compare, folders, suite, est))
+        report.tables.append(compare_table(compare, suite, est))
     for doc in latency_docs:
         report.tables.append(_latency_table(doc))
     report.notes += _notes(suite, baseline)
@@ -133,8 +133,10 @@ def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | N
         if len(headers) > len(row):
             base = est[(baseline, "images_per_s")]
             mine = est[(name, "images_per_s")]
-            label = "baseline" if name == baseline else verdict(mine, base, "max")
-            row.append(ratio_cell(ratio(mine, base), label) if name != baseline else label)
+            if name == baseline:
+                row.append("baseline")
+            else:
+                row.append(ratio_cell(ratio(mine, base), verdict(mine, base, "max")))
         rows.append(row)
     return Table(
         "speed, memory and cost (mean ± 95% interval over finished seeds)",
@@ -229,7 +231,7 @@ def _quality_table(suite: SuiteRuns, est) -> Table | None:
     )
 
 
-def compare_table(pair: tuple[str, str], folders: list[Path], suite: SuiteRuns, est) -> Table:
+def compare_table(pair: tuple[str, str], suite: SuiteRuns, est) -> Table:
     """B against A for every figure: two configurations of the loaded suites, or two
     suite folders (configurations matched by name)."""
     a, b = pair

@@ -18,10 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scipy import stats
-
 from ganbench.errors import UserError
-from ganbench.report.aggregate import CONFIDENCE, estimate
+from ganbench.report.aggregate import estimate, welch_t
 from ganbench.report.build import cell
 from ganbench.report.collect import SPEED, SuiteRuns, load_suites
 from ganbench.results import write_atomic
@@ -39,7 +37,7 @@ ENVIRONMENT_KEYS = ("device", "gpu_name", "driver", "cuda", "torch", "cpu_model"
 
 
 def environment_of(suite: SuiteRuns) -> dict[str, Any]:
-    envs = [e for e in suite.runs.get("environment", []) if isinstance(e, dict) and e]
+    envs = suite.environments()
     return {k: envs[0].get(k) for k in ENVIRONMENT_KEYS} if envs else {}
 
 
@@ -180,11 +178,7 @@ def _compare(name, figure, old, new, tolerance, directions) -> Verdict:
     noise = None
     if a.n > 1 and b.n > 1:
         va, vb = a.std**2 / a.n, b.std**2 / b.n
-        if va + vb > 0:
-            df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
-            half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * math.sqrt(va + vb)
-        else:
-            half = 0.0
+        half = welch_t(va, a.n, vb, b.n) * math.sqrt(va + vb) if va + vb > 0 else 0.0
         noise = half / abs(a.mean) if a.mean else math.inf
     beyond_noise = noise is None or abs(change) > noise
     if worse > tolerance:

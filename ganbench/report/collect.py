@@ -7,7 +7,7 @@ without a summary is ``incomplete``, and its last logged iteration says how far 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,10 @@ class SuiteRuns:
     growth: pd.DataFrame
     directions: dict[str, str]
     baseline: str | None = None
-    folders: list[Path] = field(default_factory=list)
+
+    def environments(self) -> list[dict[str, Any]]:
+        """The recorded environment of every run that has one, in run order."""
+        return [e for e in self.runs.get("environment", []) if isinstance(e, dict) and e]
 
     def figures(self) -> list[str]:
         """Figure columns present with at least one value, in report order."""
@@ -89,7 +92,6 @@ def load_suites(folders: list[Path]) -> SuiteRuns:
         ),
         directions=directions,
         baseline=baseline,
-        folders=list(folders),
     )
 
 

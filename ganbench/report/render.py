@@ -99,7 +99,7 @@ def to_html(report: Report) -> str:
 
 def _environment_line(report: Report) -> str:
     runs = report.suite.runs
-    envs = [e for e in runs.get("environment", []) if isinstance(e, dict) and e]
+    envs = report.suite.environments()
     counts = runs["status"].value_counts()
     status = ", ".join(f"{n} {s}" for s, n in counts.items())
     line = f"{len(runs)} runs ({status})"
