@@ -24,6 +24,7 @@ class GANLoss:
     """Registry entry: the two players' objectives, both minimised."""
 
     Config: ClassVar[type[LossConfig]]
+    double_backward: ClassVar[bool] = False  # the penalty differentiates through D twice
 
     def __init__(self, cfg: LossConfig) -> None:
         self.cfg = cfg
@@ -34,8 +35,12 @@ class GANLoss:
     def generator(self, d_fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
-        """Extra discriminator term computed from the inputs (None: no penalty)."""
+    def penalty(
+        self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, scale: float = 1.0
+    ) -> torch.Tensor | None:
+        """Extra discriminator term computed from the inputs (None: no penalty). ``scale``
+        is D's fp16 loss scale: an inner gradient is taken of the scaled output and
+        unscaled, so it does not underflow in fp16 (PyTorch's AMP recipe)."""
         return None
 
 
@@ -87,6 +92,7 @@ class WGANGP(GANLoss):
 
     Config = WGANGPConfig
     cfg: WGANGPConfig
+    double_backward = True
 
     def discriminator(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         return d_fake.mean() - d_real.mean()
@@ -94,10 +100,14 @@ class WGANGP(GANLoss):
     def generator(self, d_fake: torch.Tensor) -> torch.Tensor:
         return -d_fake.mean()
 
-    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def penalty(
+        self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, scale: float = 1.0
+    ) -> torch.Tensor:
         """lambda * E (||grad_x D(x_hat)||_2 - 1)^2 on random interpolates x_hat."""
         shape = (real.shape[0],) + (1,) * (real.dim() - 1)
         alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
-        x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
-        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+        x_hat = alpha * real + (1 - alpha) * fake.detach().to(real.dtype)
+        x_hat = x_hat.requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x_hat).sum() * scale, x_hat, create_graph=True)
+        grad = grad.float() / scale
         return self.cfg.gp_lambda * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()

@@ -13,9 +13,10 @@ from torch import nn
 from ganbench.config import RunConfig
 from ganbench.data import DATASETS, Data, EpochSampler
 from ganbench.errors import UserError
-from ganbench.levers import AppliedLevers
+from ganbench.levers import AppliedLevers, compile_networks, place_data
 from ganbench.losses import LOSSES
 from ganbench.models import MODELS
+from ganbench.parallel import LOCAL, Replicas
 from ganbench.strategies import STRATEGIES, GradientOracle, Strategy
 from ganbench.strategies.schedules import BatchSchedule
 
@@ -42,7 +43,8 @@ def resolve_device(choice: str) -> torch.device:
 
 class DeviceBatches:
     """Real mini-batches moved to the training device (in the levers' memory format), and
-    ordered full passes for SVRE."""
+    ordered full passes for SVRE. ``batch_size`` is the global batch; with ddp replicas
+    this process gets its shard of every batch and chunk."""
 
     def __init__(
         self,
@@ -51,21 +53,25 @@ class DeviceBatches:
         device: torch.device,
         size: int,
         levers: AppliedLevers | None = None,
+        replicas: Replicas = LOCAL,
     ):
         self.data, self.sampler, self.device = data, sampler, device
         self.batch_size = size
         self.num_examples = len(data)
         self.levers = levers or AppliedLevers()
+        self.replicas = replicas
+
+    def _gather(self, indices: torch.Tensor) -> torch.Tensor:
+        own = indices[self.replicas.shard(indices.shape[0])]
+        return self.levers.to_memory_format(self.data.batch(own, self.device))
 
     def next(self) -> torch.Tensor:
-        batch = self.data.batch(self.sampler.draw(self.batch_size), self.device)
-        return self.levers.to_memory_format(batch)
+        return self._gather(self.sampler.draw(self.batch_size))
 
-    def full_pass(self, chunk: int) -> Iterator[torch.Tensor]:
+    def full_pass(self, chunk: int) -> Iterator[tuple[torch.Tensor, int]]:
         for start in range(0, self.num_examples, chunk):
             stop = min(self.num_examples, start + chunk)
-            batch = self.data.batch(torch.arange(start, stop), self.device)
-            yield self.levers.to_memory_format(batch)
+            yield self._gather(torch.arange(start, stop)), stop - start
 
 
 @dataclass
@@ -101,11 +107,14 @@ class Session:
     noise_generator: torch.Generator
     fixed_z: torch.Tensor
     levers: AppliedLevers = field(default_factory=AppliedLevers)
+    replicas: Replicas = LOCAL
 
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(
+        """Noise for a global batch of ``n`` (every replica draws it all, keeps its rows)."""
+        z = torch.randn(
             n, self.run.model.latent_dim, generator=self.noise_generator, device=self.device
         )
+        return z[self.replicas.shard(n)] if self.replicas.distributed else z
 
     def set_batch_size(self, size: int) -> None:
         self.batches.batch_size = size
@@ -121,6 +130,7 @@ class Session:
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "strategy": self.strategy.state_dict(),
+            "scalers": {k: v.state_dict() for k, v in (self.strategy.oracle.scalers or {}).items()},
             "sampler": self.sampler.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -140,6 +150,8 @@ class Session:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.strategy.load_state_dict(state["strategy"])
+        for key, scaler in (self.strategy.oracle.scalers or {}).items():
+            scaler.load_state_dict(state["scalers"][key])
         self.sampler.load_state_dict(state["sampler"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
@@ -155,27 +167,34 @@ class Session:
 
 
 def build_session(
-    run: RunConfig, device: torch.device, levers: AppliedLevers | None = None
+    run: RunConfig,
+    device: torch.device,
+    levers: AppliedLevers | None = None,
+    replicas: Replicas = LOCAL,
 ) -> Session:
     """Load the data and build models, loss, strategy and schedule, all seeded from the run
-    (``levers``: what ``levers.applied_levers`` allowed on this device; none by default)."""
+    (``levers``: what ``levers.applied_levers`` allowed on this device; none by default;
+    ``replicas``: this process's place in a ddp group)."""
     levers = levers or AppliedLevers()
     # The global stream covers model initialisation, spectral-norm vectors and WGAN-GP's
     # interpolation weights; the same seed gives every strategy the same initial models.
     torch.manual_seed(run.seed)
     data = DATASETS.get(run.dataset.name).load(run.dataset)
+    if levers.data_on_device:
+        data = place_data(data, device, levers.skipped)
     G, D = MODELS.get(run.model.name).build(run.model, data.sample_shape)
     G, D = G.to(device).train(), D.to(device).train()
     if levers.channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     sampler = EpochSampler(len(data), stream_seed(run.seed, STREAM_SAMPLER))
-    schedule = BatchSchedule(run.batch, run.levers.grad_accumulation)
-    batches = DeviceBatches(data, sampler, device, run.batch.size, levers)
+    schedule = BatchSchedule(run.batch, run.levers.grad_accumulation, replicas.world)
+    batches = DeviceBatches(data, sampler, device, run.batch.size, levers, replicas)
     noise_gen = torch.Generator(device=device).manual_seed(stream_seed(run.seed, STREAM_NOISE))
     fixed_gen = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_FIXED))
     fixed_z = torch.randn(run.evaluation.num_samples, run.model.latent_dim, generator=fixed_gen)
     loss = LOSSES.get(run.loss.name)(run.loss)
-    oracle = GradientOracle(loss, schedule.micro_batch(run.batch.size), levers.autocast(device))
+    micro = schedule.micro_batch(run.batch.size)
+    oracle = GradientOracle(loss, micro, levers.autocast(device), levers.scalers(), replicas)
     session = Session(
         run=run,
         device=device,
@@ -189,9 +208,13 @@ def build_session(
         noise_generator=noise_gen,  # type: ignore[arg-type]
         fixed_z=fixed_z.to(device),
         levers=levers,
+        replicas=replicas,
     )
     rng = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_STRATEGY))
+    calls_g, calls_d = (nn.DataParallel(G), nn.DataParallel(D)) if levers.data_parallel else (G, D)
     session.strategy = STRATEGIES.get(run.strategy.name)(
-        run.strategy, G, D, oracle, batches, session.noise, rng
+        run.strategy, calls_g, calls_d, oracle, batches, session.noise, rng
     )
+    if levers.compile_mode:
+        compile_networks(session.strategy.networks(), levers, double_backward=loss.double_backward)
     return session

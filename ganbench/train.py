@@ -26,6 +26,7 @@ from ganbench.levers import applied_levers
 from ganbench.measure.environment import capture_environment
 from ganbench.measure.instruments import Instruments
 from ganbench.metrics.evaluate import Evaluator, QualityTracker
+from ganbench.parallel import LOCAL, Replicas
 from ganbench.results import EventLog, RunStore
 from ganbench.samples import save_samples
 from ganbench.session import STREAM_EVAL, Session, TrainState, build_session, stream_seed
@@ -39,8 +40,11 @@ def train_run(
     device: torch.device,
     on_log: OnLog | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    replicas: Replicas = LOCAL,
 ) -> dict[str, Any]:
-    """Train (or resume) one run; return its summary, also written to ``summary.json``."""
+    """Train (or resume) one run; return its summary, also written to ``summary.json``
+    (``replicas``: this process's place in a ddp group; only rank 0 evaluates and writes,
+    through its ``store``)."""
     started = time.perf_counter()
     store.create()
     # The levers' backend flags hold for this run only (restored when the block ends).
@@ -48,17 +52,20 @@ def train_run(
         trainer: Trainer | None = None
         try:
             image_data = len(DATASETS.get(run.dataset.name).sample_shape(run.dataset)) == 3
-            levers = run_scope.enter_context(applied_levers(run.levers, device, image_data))
-            session = build_session(run, device, levers)
+            levers = run_scope.enter_context(
+                applied_levers(run.levers, device, image_data, replicas)
+            )
+            session = build_session(run, device, levers, replicas)
             checkpoint = store.load_checkpoint()
             state = session.load_state_dict(checkpoint) if checkpoint else TrainState()
             store.write_config(run.model_dump(mode="json"))
-            evaluator = prepare_metrics(run, session, events)
-            # The metrics' one-off set-up (a classifier trained, statistics cached) is
-            # reported as metrics_setup_s, outside the run's wall time and budget.
-            started += evaluator.setup_s
             trainer = Trainer(session, state, store, events, on_log, should_stop, started)
-            trainer.attach(evaluator)
+            if replicas.writes:
+                evaluator = prepare_metrics(run, session, events)
+                # The metrics' one-off set-up (a classifier trained, statistics cached) is
+                # reported as metrics_setup_s, outside the run's wall time and budget.
+                trainer.started += evaluator.setup_s
+                trainer.attach(evaluator)
             status, reason = trainer.run(resumed=checkpoint is not None)
         except KeyboardInterrupt:
             # A second Ctrl-C: record what we have (the last checkpoint stays) and stop.
@@ -171,8 +178,14 @@ class Trainer:
             self.evaluate()
         self.instruments.start()
         try:
-            while (reason := self.budget_reached()) is None:
-                if self.should_stop():
+            while True:
+                # ddp: every rank stops where rank 0's clock and signals say.
+                reason, stop = self.s.replicas.from_rank0(
+                    (self.budget_reached(), self.should_stop())
+                )
+                if reason is not None:
+                    break
+                if stop:
                     self._flush_log()
                     self.checkpoint()
                     return "interrupted", f"stopped on request at iteration {self.state.iteration}"
@@ -323,7 +336,10 @@ class Trainer:
             torch.cuda.synchronize(self.s.device)
 
     def evaluate(self) -> None:
-        """Sample grid and quality metrics; none of it counts as training time."""
+        """Sample grid and quality metrics; none of it counts as training time (ddp: rank 0
+        evaluates, the others wait for it at their next all-reduce)."""
+        if not self.s.replicas.writes:
+            return
         self._sync()
         t0 = time.perf_counter()
         scored = None
@@ -424,11 +440,43 @@ class Trainer:
             "final_g_loss": self.last_losses[1],
             "levers": run.levers.model_dump(mode="json"),
             "levers_skipped": dict(self.s.levers.skipped),
+            **self._scaling_summary(),
+            "world_size": self.s.replicas.world,
+            **self._replicas_summary(status, train_s),
             **asdict(self.s.strategy.counts),
             **self.instruments.summary(st, train_s, images),
             **self._quality_summary(),
             "environment": self.environment,
         }
+
+    def _scaling_summary(self) -> dict[str, Any]:
+        """fp16: each network's final loss scale and how many steps overflowed."""
+        scalers = self.s.strategy.oracle.scalers
+        if not scalers:
+            return {}
+        return {
+            "loss_scale": {k: v.scale for k, v in scalers.items()},
+            "overflow_skipped_steps": {k: v.skipped for k, v in scalers.items()},
+        }
+
+    def _replicas_summary(self, status: str, train_s: float) -> dict[str, Any]:
+        """ddp: every rank's own figures, and whether their models ended identical. Only
+        after a run that ended in step on every rank (a failed rank cannot answer)."""
+        replicas = self.s.replicas
+        if not replicas.distributed or status not in ("finished", "interrupted", "diverged"):
+            return {}
+        memory = self.instruments.memory.summary()
+        own = {
+            "rank": replicas.rank,
+            "train_s": train_s,
+            "iterations_per_s": self.state.iteration / train_s if train_s > 0 else None,
+            "peak_rss_bytes": memory["peak_rss_bytes"],
+            "peak_cuda_alloc_bytes": memory["peak_cuda_alloc_bytes"],
+        }
+        strategy = self.s.strategy
+        tensors = [p.detach() for net in strategy.networks().values() for p in net.parameters()]
+        tensors += [t for t in _tensors(strategy.extra_state()) if t is not None]
+        return {"ranks": replicas.gather(own), "ranks_in_sync": replicas.in_sync(tensors)}
 
     def _quality_summary(self) -> dict[str, Any]:
         if not self.evaluator:
@@ -438,3 +486,14 @@ class Trainer:
             "metrics_protocol": self.evaluator.protocol(),
             "metrics_setup_s": self.evaluator.setup_s,
         }
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a nest of dicts and lists (a strategy's extra state)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _tensors(v)]
+    return []

@@ -33,7 +33,8 @@ class ListBatches:
 
     def full_pass(self, chunk: int):
         for start in range(0, self.num_examples, chunk):
-            yield self.data[start : start + chunk]
+            part = self.data[start : start + chunk]
+            yield part, part.shape[0]
 
 
 class ListNoise:

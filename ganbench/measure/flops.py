@@ -91,11 +91,10 @@ class _ShapeBatches:
     def next(self) -> torch.Tensor:
         return torch.empty(self.batch_size, *self.sample_shape, device=META)
 
-    def full_pass(self, chunk: int) -> Iterator[torch.Tensor]:
+    def full_pass(self, chunk: int) -> Iterator[tuple[torch.Tensor, int]]:
         for start in range(0, self.num_examples, chunk):
-            yield torch.empty(
-                min(chunk, self.num_examples - start), *self.sample_shape, device=META
-            )
+            size = min(chunk, self.num_examples - start)
+            yield torch.empty(size, *self.sample_shape, device=META), size
 
 
 class _PhaseFlops:
@@ -137,7 +136,7 @@ def probe_iteration(session: Any, batch_size: int) -> IterationFlops:
         return torch.empty(n, latent, device=META)
 
     strategy = STRATEGIES.get(run.strategy.name)(
-        run.strategy, G, D, session.strategy.oracle, batches, noise, torch.Generator()
+        run.strategy, G, D, session.strategy.oracle.plain(), batches, noise, torch.Generator()
     )
     with FlopCounter() as counter:
         strategy.phases = phases = _PhaseFlops(counter)

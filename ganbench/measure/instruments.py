@@ -207,6 +207,8 @@ class Instruments:
         precision = compute_precision(device, self.session.levers.compute_dtype)
         gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
         peak = peak_flops(gpu_name, precision)
+        if peak is not None:  # ddp: the group's FLOPs against all its GPUs' peak
+            peak *= self.session.replicas.world
         ok = self.flops_reason is None and state.iteration > 0
         achieved = self.flops_total / train_s if ok and train_s > 0 else None
         if self.flops_reason is not None:

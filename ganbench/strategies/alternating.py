@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ganbench.strategies.base import STRATEGIES, StepLosses, Strategy, StrategyConfig, apply_step
+from ganbench.strategies.base import STRATEGIES, StepLosses, Strategy, StrategyConfig
 
 
 class AlternatingConfig(StrategyConfig):
@@ -27,13 +27,13 @@ class Alternating(Strategy):
             real, z = self.sample()
             with self.phases("d_step"):
                 grads, d_loss = self.oracle.discriminator(self.G, self.D, real, z)
-                apply_step(self.opt_d, self.d_params, grads)
+                self.apply("d", self.opt_d, self.d_params, grads)
             self.counts.d_grad_evals += 1
         with self.phases("data"):
-            z = self.noise(real.shape[0])
+            z = self.noise(self.batches.batch_size)
         with self.phases("g_step"):
             grads, g_loss = self.oracle.generator(self.G, self.D, z)
-            apply_step(self.opt_g, self.g_params, grads)
+            self.apply("g", self.opt_g, self.g_params, grads)
         self.counts.g_grad_evals += 1
         self.counts.grad_evals += 1
         return StepLosses(d_loss, g_loss)

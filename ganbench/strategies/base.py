@@ -11,8 +11,10 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
+from ganbench.levers import LossScaler
 from ganbench.losses import GANLoss
 from ganbench.measure.phases import Phases, no_phases
+from ganbench.parallel import LOCAL, Replicas
 from ganbench.registry import Registry
 from ganbench.schema import Section
 
@@ -44,10 +46,12 @@ class Batches(Protocol):
 
     def next(self) -> torch.Tensor: ...
 
-    def full_pass(self, chunk: int) -> Iterator[torch.Tensor]: ...
+    def full_pass(self, chunk: int) -> Iterator[tuple[torch.Tensor, int]]:
+        """(this process's rows of each chunk, the chunk's size) over the whole dataset."""
+        ...
 
 
-Noise = Callable[[int], torch.Tensor]
+Noise = Callable[[int], torch.Tensor]  # noise for a (global) batch of n: this process's rows
 
 
 @dataclass
@@ -101,6 +105,10 @@ class GradientOracle:
     With ``micro_batch`` set, a batch is split into chunks of that size and the gradients
     are averaged with weights chunk/batch: the same estimate as one pass over the whole
     batch for per-example losses (batch norm statistics differ, as they would on a device).
+    With ``scalers`` (fp16), each player's loss is multiplied by its scale and the
+    gradients unscaled before they are returned; ``accept`` decides whether a step may use
+    them. With ``replicas`` (ddp), the returned gradients and losses are the global batch's
+    (``Replicas.mean``). Returned gradients are always those of the unscaled loss.
     """
 
     def __init__(
@@ -108,10 +116,25 @@ class GradientOracle:
         loss: GANLoss,
         micro_batch: int | None = None,
         autocast: Callable[[], AbstractContextManager] = nullcontext,
+        scalers: dict[str, LossScaler] | None = None,
+        replicas: Replicas = LOCAL,
     ) -> None:
         self.loss = loss
         self.micro_batch = micro_batch
         self.autocast = autocast  # forward passes and losses (levers.precision)
+        self.scalers = scalers
+        self.replicas = replicas
+
+    def plain(self) -> GradientOracle:
+        """The same arithmetic without scaling or communication (FLOP probes)."""
+        return GradientOracle(self.loss, self.micro_batch, self.autocast)
+
+    def scale(self, player: str) -> float:
+        return self.scalers[player].scale if self.scalers else 1.0
+
+    def accept(self, player: str, grads: Grads) -> bool:
+        """Whether a step may use ``grads`` (always, unless fp16 gradients overflowed)."""
+        return self.scalers[player].update(grads) if self.scalers else True
 
     def _chunks(self, n: int) -> Iterator[tuple[slice, float]]:
         size = self.micro_batch or n
@@ -119,9 +142,26 @@ class GradientOracle:
             stop = min(n, start + size)
             yield slice(start, stop), (stop - start) / n
 
+    def _grad(self, player: str, loss: torch.Tensor, weight: float, params, retain=False):
+        scaled = loss * (weight * self.scale(player))
+        return torch.autograd.grad(scaled, params, retain_graph=retain)
+
+    def _finish(self, players: tuple[str, ...], grads: list[Grads], values: list, count: int):
+        """Unscale each player's gradients, then average grads and losses over replicas."""
+        for player, player_grads in zip(players, grads, strict=True):
+            if self.scalers:
+                self.scalers[player].unscale(player_grads)
+        flat = [g for player_grads in grads for g in player_grads] + list(values)
+        flat = self.replicas.mean(flat, count)
+        out, offset = [], 0
+        for player_grads in grads:
+            out.append(flat[offset : offset + len(player_grads)])
+            offset += len(player_grads)
+        return out + flat[offset:]
+
     def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, d_fake: torch.Tensor):
         loss = self.loss.discriminator(D(real), d_fake)
-        penalty = self.loss.penalty(D, real, fake)
+        penalty = self.loss.penalty(D, real, fake, self.scale("d"))
         return loss if penalty is None else loss + penalty
 
     def discriminator(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor):
@@ -132,9 +172,10 @@ class GradientOracle:
                 with torch.no_grad():
                     fake = G(z[part])
                 loss = self._d_loss(D, real[part], fake, D(fake))
-            grads = torch.autograd.grad(loss * weight, params)
-            total, value = _accumulate(total, grads), value + loss.detach() * weight
-        return total, value
+            grads = self._grad("d", loss, weight, params)
+            total, value = _accumulate(total, grads), value + loss.detach().float() * weight
+        grads, value = self._finish(("d",), [total], [value], real.shape[0])
+        return grads, value
 
     def generator(self, G: nn.Module, D: nn.Module, z: torch.Tensor):
         """(grads of G's loss w.r.t. G's parameters, loss)."""
@@ -142,9 +183,10 @@ class GradientOracle:
         for part, weight in self._chunks(z.shape[0]):
             with self.autocast():
                 loss = self.loss.generator(D(G(z[part])))
-            grads = torch.autograd.grad(loss * weight, params)
-            total, value = _accumulate(total, grads), value + loss.detach() * weight
-        return total, value
+            grads = self._grad("g", loss, weight, params)
+            total, value = _accumulate(total, grads), value + loss.detach().float() * weight
+        grads, value = self._finish(("g",), [total], [value], z.shape[0])
+        return grads, value
 
     def joint(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor):
         """Pseudo-gradient at one point: (G grads, D grads, G loss, D loss), same x and z."""
@@ -157,12 +199,15 @@ class GradientOracle:
                 d_fake = D(fake)  # shared: D's loss needs it w.r.t. D, G's loss w.r.t. G
                 d_loss = self._d_loss(D, real[part], fake, d_fake)
                 g_loss = self.loss.generator(d_fake)
-            d_grads = torch.autograd.grad(d_loss * weight, d_params, retain_graph=True)
-            g_grads = torch.autograd.grad(g_loss * weight, g_params)
+            d_grads = self._grad("d", d_loss, weight, d_params, retain=True)
+            g_grads = self._grad("g", g_loss, weight, g_params)
             d_total, g_total = _accumulate(d_total, d_grads), _accumulate(g_total, g_grads)
-            d_value = d_value + d_loss.detach() * weight
-            g_value = g_value + g_loss.detach() * weight
-        return g_total, d_total, g_value, d_value
+            d_value = d_value + d_loss.detach().float() * weight
+            g_value = g_value + g_loss.detach().float() * weight
+        g, d, g_value, d_value = self._finish(
+            ("g", "d"), [g_total, d_total], [g_value, d_value], real.shape[0]
+        )
+        return g, d, g_value, d_value
 
 
 def _accumulate(total: Grads | None, grads: tuple[torch.Tensor, ...]) -> Grads:
@@ -216,8 +261,21 @@ class Strategy:
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh real mini-batch and as many noise vectors."""
         with self.phases("data"):
-            real = self.batches.next()
-            return real, self.noise(real.shape[0])
+            return self.batches.next(), self.noise(self.batches.batch_size)
+
+    def apply(
+        self, player: str, opt: torch.optim.Optimizer, params: list[nn.Parameter], grads: Grads
+    ) -> bool:
+        """One optimiser step for ``player`` ("g" or "d"), unless its fp16 gradients
+        overflowed: then nothing changes and the answer is False."""
+        if not self.oracle.accept(player, grads):
+            return False
+        apply_step(opt, params, grads)
+        return True
+
+    def networks(self) -> dict[str, nn.Module]:
+        """Every network the strategy calls (the levers compile or wrap each)."""
+        return {"G": self.G, "D": self.D}
 
     def step(self) -> StepLosses:
         raise NotImplementedError

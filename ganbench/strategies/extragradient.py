@@ -17,7 +17,6 @@ from ganbench.strategies.base import (
     StepLosses,
     Strategy,
     StrategyConfig,
-    apply_step,
     assign,
     clone_values,
 )
@@ -56,8 +55,10 @@ class ExtrapolatingStrategy(Strategy):
     def _apply(
         self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, g: Grads, d: Grads
     ) -> None:
-        apply_step(opt_g, self.g_params, g)
-        apply_step(opt_d, self.d_params, d)
+        """A step per player; one whose fp16 gradients overflowed stays where it is (in the
+        update, that is the iteration's start: its extrapolation is rolled back)."""
+        self.apply("g", opt_g, self.g_params, g)
+        self.apply("d", opt_d, self.d_params, d)
 
 
 @STRATEGIES.register("extragradient")

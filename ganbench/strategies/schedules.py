@@ -66,12 +66,14 @@ class BatchSchedule:
     """Which batch size applies now, the learning-rate factor and the micro-batch.
 
     ``accumulation`` (levers.grad_accumulation) splits every batch into that many
-    micro-batches; with ``growth_mode: accumulate`` it splits the base batch.
+    micro-batches; with ``growth_mode: accumulate`` it splits the base batch. With ddp,
+    sizes are global and a micro-batch is one process's (``world`` shards per batch).
     """
 
-    def __init__(self, cfg: BatchConfig, accumulation: int = 1) -> None:
+    def __init__(self, cfg: BatchConfig, accumulation: int = 1, world: int = 1) -> None:
         self.cfg = cfg
         self.accumulation = accumulation
+        self.world = world
 
     def size_at(self, iteration: int, epoch: float) -> int:
         """Scheduled (effective) size for the iteration about to run (0-based)."""
@@ -89,5 +91,5 @@ class BatchSchedule:
     def micro_batch(self, size: int) -> int | None:
         """Examples per forward pass at batch ``size`` (None: the whole batch at once)."""
         if self.cfg.growth_mode == "accumulate":
-            return self.cfg.size // self.accumulation
-        return size // self.accumulation if self.accumulation > 1 else None
+            return self.cfg.size // (self.accumulation * self.world)
+        return size // (self.accumulation * self.world) if self.accumulation > 1 else None

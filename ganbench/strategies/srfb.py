@@ -59,10 +59,12 @@ class SRFB(Strategy):
         real, z = self.sample()
         with self.phases("joint_step"):
             g_grads, d_grads, g_loss, d_loss = self.oracle.joint(self.G, self.D, real, z)
-            for params, shadow, grads, opt in (
-                (self.g_params, self.shadow_g, g_grads, self.opt_g),
-                (self.d_params, self.shadow_d, d_grads, self.opt_d),
+            for player, params, shadow, grads, opt in (
+                ("g", self.g_params, self.shadow_g, g_grads, self.opt_g),
+                ("d", self.d_params, self.shadow_d, d_grads, self.opt_d),
             ):
+                if not self.oracle.accept(player, grads):
+                    continue  # fp16 overflow: theta_i and the shadow stay, the step is skipped
                 self._relax(params, shadow)
                 assign(params, shadow)
                 apply_step(opt, params, grads)

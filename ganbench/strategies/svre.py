@@ -19,8 +19,11 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
+from ganbench.errors import Diverged
 from ganbench.strategies.base import STRATEGIES, Grads, StrategyConfig, trainable
 from ganbench.strategies.extragradient import ExtrapolatingStrategy
+
+MAX_REFRESHES = 24  # each overflow halves the scale: 2**16 -> 2**-8
 
 
 class SVREConfig(StrategyConfig):
@@ -54,7 +57,21 @@ class SVRE(ExtrapolatingStrategy):
         if self.mu_g is None or due:
             with self.phases("snapshot"):
                 self.refresh_snapshot()
+                for _ in range(MAX_REFRESHES):  # fp16: a full-batch mean that overflowed
+                    if self._finite_mean():  # is taken again at the lowered scale
+                        break
+                    self.refresh_snapshot()
+                else:
+                    raise Diverged("SVRE's full-batch gradient overflows at every loss scale")
         return super().step()
+
+    def _finite_mean(self) -> bool:
+        if not self.oracle.scalers:
+            return True
+        return all([self.oracle.accept("g", self.mu_g), self.oracle.accept("d", self.mu_d)])
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {**super().networks(), "G_snap": self.G_snap, "D_snap": self.D_snap}
 
     @torch.no_grad()
     def _copy_into_snapshot(self) -> None:
@@ -66,10 +83,10 @@ class SVRE(ExtrapolatingStrategy):
         self._copy_into_snapshot()
         chunk, n = self.batches.batch_size, self.batches.num_examples
         mu_g = mu_d = None
-        for real in self.batches.full_pass(chunk):
-            z = self.noise(real.shape[0])
+        for real, size in self.batches.full_pass(chunk):
+            z = self.noise(size)
             g, d, _, _ = self.oracle.joint(self.G_snap, self.D_snap, real, z)
-            weight = real.shape[0] / n
+            weight = size / n
             mu_g = _add_scaled(mu_g, g, weight)
             mu_d = _add_scaled(mu_d, d, weight)
         self.mu_g, self.mu_d = mu_g, mu_d
