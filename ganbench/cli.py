@@ -74,6 +74,15 @@ def train_suite(
     inception_weights: Annotated[
         Path | None, typer.Option(help="The FID/IS Inception weights file to use.")
     ] = None,
+    nproc_per_node: Annotated[
+        int,
+        typer.Option(
+            "--nproc-per-node",
+            min=1,
+            help="Processes for each run with levers.parallel: ddp (torch.distributed.run; "
+            "one per GPU, gloo on CPU).",
+        ),
+    ] = 1,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
@@ -83,7 +92,7 @@ def train_suite(
         loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
         keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
         loaded = choose_metrics(loaded, keep, inception_weights)
-        plans = plan_suite(loaded, fresh=fresh)
+        plans = plan_suite(loaded, fresh=fresh, nproc_per_node=nproc_per_node)
     except UserError as err:
         raise fail(err) from None
     from ganbench.console_ui import RichObserver, print_plans, print_summaries
@@ -173,7 +182,8 @@ def latency(
         typer.Option(
             "--compile",
             help="torch.compile modes, each measured: off, default, reduce-overhead, "
-            "max-autotune, max-autotune-no-cudagraphs (e.g. off,default).",
+            "max-autotune, max-autotune-no-cudagraphs; or cuda-graphs (eager G replayed "
+            "from a CUDA graph) (e.g. off,default).",
         ),
     ] = "off",
     warmup: Annotated[int, typer.Option(min=1, help="Untimed calls per batch size.")] = 5,

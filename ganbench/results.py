@@ -168,6 +168,33 @@ class RunStore:
         return torch.load(self.checkpoint, map_location="cpu", weights_only=False)
 
 
+class ReplicaStore(RunStore):
+    """The run folder as a ddp rank other than 0 sees it: it reads the config and the
+    checkpoint rank 0 wrote, keeps its own error file, GPU samples and profiler trace
+    (``*.rank<r>.*``), and writes nothing else: rank 0 writes the run's results."""
+
+    def __init__(self, folder: Path, rank: int) -> None:
+        super().__init__(folder)
+        self.error = folder / f"error.rank{rank}.txt"
+        self.gpu_samples = folder / f"gpu_samples.rank{rank}.csv"
+        self.profile_dir = folder / "profile" / f"rank{rank}"
+
+    def clear(self) -> None:
+        pass
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        pass
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        pass
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        pass
+
+    def open_events(self) -> EventLog:
+        return EventLog(Path(os.devnull))
+
+
 SUITE_FILE = "suite.json"
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import torch
 from pydantic import ValidationError
 
+from ganbench import ddp
 from ganbench.config import RunConfig, Suite
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
@@ -35,6 +36,7 @@ class RunPlan:
     device: torch.device
     action: Action
     note: str = ""
+    processes: int = 1  # > 1: a ddp run launched in that many processes
 
 
 class Observer(Protocol):
@@ -47,8 +49,9 @@ class Observer(Protocol):
     def run_ended(self, plan: RunPlan, summary: dict[str, Any]) -> None: ...
 
 
-def plan_suite(suite: Suite, fresh: bool = False) -> list[RunPlan]:
-    """Decide what to do with every run; raise UserError before any work on a problem."""
+def plan_suite(suite: Suite, fresh: bool = False, nproc_per_node: int = 1) -> list[RunPlan]:
+    """Decide what to do with every run; raise UserError before any work on a problem.
+    ``nproc_per_node``: processes for each ``levers.parallel: ddp`` run."""
     _check_datasets(suite.runs)
     _check_metrics(suite.runs)
     plans = []
@@ -56,8 +59,29 @@ def plan_suite(suite: Suite, fresh: bool = False) -> list[RunPlan]:
         store = RunStore(suite.output_dir / run.id)
         device = resolve_device(run.device)
         action, note = ("start", "") if fresh else _decide(run, store)
-        plans.append(RunPlan(run, store, device, action, note))
+        processes = 1
+        if run.levers.parallel == "ddp" and nproc_per_node > 1:
+            _check_ddp(run, device, nproc_per_node)
+            processes = nproc_per_node
+        plans.append(RunPlan(run, store, device, action, note, processes))
     return plans
+
+
+def _check_ddp(run: RunConfig, device: torch.device, processes: int) -> None:
+    """Every batch splits evenly into the processes' micro-batches; a GPU per process."""
+    k = run.levers.grad_accumulation
+    for size in run.batch.sizes:
+        if size % (processes * k):
+            raise UserError(
+                f"run {run.name!r}: batch size {size} does not split into {processes} "
+                f"processes x {k} micro-batches (levers.parallel: ddp with --nproc-per-node "
+                f"{processes}); choose sizes divisible by {processes * k}"
+            )
+    if device.type == "cuda" and processes > torch.cuda.device_count():
+        raise UserError(
+            f"--nproc-per-node {processes}: only {torch.cuda.device_count()} CUDA devices are "
+            "visible (ddp runs one process per GPU)"
+        )
 
 
 def _check_datasets(runs: list[RunConfig]) -> None:
@@ -146,6 +170,10 @@ def _execute(plan: RunPlan, observer: Observer | None, stop: GracefulStop) -> di
     if plan.action == "start":
         plan.store.clear()
     on_log = observer.logged if observer else None
+    if plan.processes > 1:
+        return ddp.launch(
+            plan.run, plan.store, plan.device.type, plan.processes, on_log, stop.requested
+        )
     return train_run(plan.run, plan.store, plan.device, on_log=on_log, should_stop=stop.requested)
 
 
