@@ -5,14 +5,15 @@ Method. The generator is put in eval mode and, unless kept, its spectral norm is
 into the weights (what a deployed generator carries; the output is unchanged). For every
 precision (weights and activations cast to fp32, fp16 or bf16) and compile mode a copy is
 made (optionally channels_last, optionally ``torch.compile`` with static shapes, one graph
-per batch size); for every batch size, in the order given: warm-up calls (the first one,
-reported as ``first_call_s``, pays for compilation, cuDNN autotuning and first
-allocations), then timed calls under ``torch.inference_mode`` with Python's garbage
-collector paused, one at a time (``measure.timing.CallTimer``: perf_counter on the CPU,
-CUDA events waited for on the GPU), until ``repeats`` calls or ``min_time_s`` seconds of
-calls (at least ``MIN_REPEATS``). The noise is drawn before the timed calls unless
-``include_sampling``. An out-of-memory error marks that row ``oom`` and the next runs;
-combinations this device cannot run are rows marked ``skipped`` with the reason.
+per batch size, or captured into a CUDA graph per batch size); for every batch size, in
+the order given: warm-up calls (the first one, reported as ``first_call_s``, pays for
+compilation, cuDNN autotuning and first allocations), then timed calls under
+``torch.inference_mode`` with Python's garbage collector paused, one at a time
+(``measure.timing.CallTimer``: perf_counter on the CPU, CUDA events waited for on the
+GPU), until ``repeats`` calls or ``min_time_s`` seconds of calls (at least
+``MIN_REPEATS``). The noise is drawn before the timed calls unless ``include_sampling``.
+An out-of-memory error marks that row ``oom`` and the next runs; combinations this device
+cannot run are rows marked ``skipped`` with the reason.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ from ganbench.models.blocks import fold_spectral_norm
 from ganbench.results import write_atomic
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COMPILE_MODES = (
+    "off",
+    "default",
+    "reduce-overhead",
+    "max-autotune",
+    "max-autotune-no-cudagraphs",
+    "cuda-graphs",  # eager kernels captured once per batch size into a torch.cuda.CUDAGraph
+)
 MIN_REPEATS = 10  # with --min-time: never fewer timed calls than this
 FORMAT = 1
 
@@ -142,6 +150,8 @@ def unsupported(precision: str, compile_mode: str, device: torch.device) -> str 
     if precision == "bf16" and device.type == "cuda":
         if not torch.cuda.is_bf16_supported(including_emulation=False):
             return "bf16: this GPU has no native bf16 support"
+    if compile_mode == "cuda-graphs":
+        return None if device.type == "cuda" else "CUDA graphs need a CUDA device"
     if compile_mode != "off" and not torch._dynamo.is_dynamo_supported():
         return "torch.compile is not supported on this Python/platform"
     return None
@@ -237,7 +247,9 @@ def _measure_batch(
     _release(device)
     memory = MemoryWindow(device)
     runner: Callable[[torch.Tensor], torch.Tensor] = model
-    if compile_mode != "off":
+    if compile_mode == "cuda-graphs":
+        runner = GraphedGenerator(model)
+    elif compile_mode != "off":
         torch._dynamo.reset()  # a graph per batch size, never the recompile limit's fallback
         runner = torch.compile(
             model, mode=None if compile_mode == "default" else compile_mode, dynamic=False
@@ -279,6 +291,38 @@ def _measure_batch(
         "weights_bytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()),
         **peaks,
     }
+
+
+class GraphedGenerator:
+    """G's forward captured into a CUDA graph at the first call (after warm-up passes on a
+    side stream, PyTorch's recipe) and replayed after: one launch per call instead of one
+    per kernel. The noise is copied into the graph's static input; the output tensor is
+    the graph's own, overwritten by the next replay."""
+
+    def __init__(self, model: nn.Module, warmup: int = 3) -> None:
+        self.model, self.warmup = model, warmup
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_in: torch.Tensor | None = None
+        self.static_out: torch.Tensor | None = None
+
+    def _capture(self, z: torch.Tensor) -> None:
+        self.static_in = z.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup):
+                self.model(self.static_in)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_out = self.model(self.static_in)
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        if self.graph is None:
+            self._capture(z)
+        self.static_in.copy_(z)
+        self.graph.replay()
+        return self.static_out
 
 
 def _timed_calls(

@@ -264,11 +264,15 @@ def test_cuda_without_a_gpu_exits_2(tmp_path: Path) -> None:
 def test_unsupported_combinations_are_skipped_with_the_reason(monkeypatch) -> None:
     monkeypatch.setattr(torch._dynamo, "is_dynamo_supported", lambda: False)
     settings = LatencySettings(
-        batch_sizes=(1,), precisions=("fp32", "fp16"), compile_modes=("off", "default"), repeats=2
+        batch_sizes=(1,),
+        precisions=("fp32", "fp16"),
+        compile_modes=("off", "default", "cuda-graphs"),
+        repeats=2,
     )
     rows = rows_for(sleeper_source(Sleeper(0.001)), settings)
     status = {(r["precision"], r["compile"]): (r["status"], r["reason"]) for r in rows}
     assert status[("fp32", "off")] == ("ok", None)
+    assert status[("fp32", "cuda-graphs")] == ("skipped", "CUDA graphs need a CUDA device")
     assert status[("fp32", "default")][0] == "skipped"
     assert "torch.compile is not supported" in status[("fp32", "default")][1]
     for mode in ("off", "default"):
