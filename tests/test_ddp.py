@@ -91,3 +91,36 @@ def test_shards_cover_a_batch_once_and_differ_by_at_most_one_row() -> None:
             assert rows == list(range(n))
             sizes = [s.stop - s.start for s in shards]
             assert max(sizes) - min(sizes) <= 1
+
+
+def test_ctrl_c_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path: Path) -> None:
+    """A first Ctrl-C in the suite's process becomes the stop file: rank 0 decides, both
+    ranks stop after the same iteration with a checkpoint; launching again resumes."""
+    from ganbench.results import RunStore
+
+    def ddp_run(iterations: int):
+        return mixture_run(
+            levers={"parallel": "ddp"},
+            budget={"iterations": iterations},
+            checkpoint={"every_iterations": None, "every_seconds": None},
+        )
+
+    run = ddp_run(50_000)  # minutes, unless stopped
+    store = RunStore(tmp_path / "run")
+    logged: list[int] = []
+    summary = ddp.launch(
+        run,
+        store,
+        "cpu",
+        2,
+        on_log=lambda r: logged.append(r["iteration"]),
+        should_stop=lambda: bool(logged),
+    )
+    assert summary["status"] == "interrupted", summary["reason"]
+    stopped_at = summary["iterations"]
+    assert 0 < stopped_at < 50_000 and summary["ranks_in_sync"] is True
+    assert torch.load(store.checkpoint, weights_only=False)["train"]["iteration"] == stopped_at
+    assert not (store.folder / ddp.STOP_FILE).exists()
+    resumed = ddp.launch(ddp_run(stopped_at + 5), store, "cpu", 2)
+    assert resumed["status"] == "finished" and resumed["iterations"] == stopped_at + 5
+    assert resumed["ranks_in_sync"] is True
