@@ -173,14 +173,7 @@ def applied_levers(
             else:
                 applied.skipped["tf32"] = f"needs a CUDA GPU (Ampere or later); on {device}"
         if cfg.compile != "off":
-            if _dynamo().is_dynamo_supported():
-                applied.compile_mode = cfg.compile
-                # The joint pseudo-gradient keeps D's graph for G's gradient
-                # (retain_graph), which compiled backwards with donated buffers refuse.
-                saved["donated_buffer"] = _functorch_config().donated_buffer
-                _functorch_config().donated_buffer = False
-            else:
-                applied.skipped["compile"] = "torch.compile does not support this Python"
+            _compile(cfg, applied, saved)
         if cfg.data_on_device:
             if cuda:
                 applied.data_on_device = True  # if it fits: decided when the data are loaded
@@ -206,6 +199,17 @@ def _precision(cfg: LeversConfig, cuda: bool, applied: AppliedLevers) -> None:
                 "amp-fp16 is a CUDA lever (fp16 arithmetic on this CPU is emulated); "
                 "amp-bf16 is the CPU's mixed precision"
             )
+
+
+def _compile(cfg: LeversConfig, applied: AppliedLevers, saved: dict[str, Any]) -> None:
+    if not _dynamo().is_dynamo_supported():
+        applied.skipped["compile"] = "torch.compile does not support this Python"
+        return
+    applied.compile_mode = cfg.compile
+    # The joint pseudo-gradient keeps D's graph for G's gradient (retain_graph), which
+    # compiled backwards with donated buffers refuse; restored after the run.
+    saved["donated_buffer"] = _functorch_config().donated_buffer
+    _functorch_config().donated_buffer = False
 
 
 def _parallel(cfg: LeversConfig, cuda: bool, replicas: Replicas, applied: AppliedLevers) -> None:

@@ -8,6 +8,7 @@ checkpoint written (a second Ctrl-C stops at once).
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from collections.abc import Callable
@@ -174,7 +175,16 @@ def _execute(plan: RunPlan, observer: Observer | None, stop: GracefulStop) -> di
         return ddp.launch(
             plan.run, plan.store, plan.device.type, plan.processes, on_log, stop.requested
         )
-    return train_run(plan.run, plan.store, plan.device, on_log=on_log, should_stop=stop.requested)
+    summary = train_run(
+        plan.run, plan.store, plan.device, on_log=on_log, should_stop=stop.requested
+    )
+    # A run's session holds reference cycles (strategy <-> session), so its models, data
+    # and optimiser state would outlive it until a full collection: free them now, or the
+    # next run starts with this one's host and GPU memory still taken.
+    gc.collect()
+    if plan.device.type == "cuda":
+        torch.cuda.empty_cache()
+    return summary
 
 
 class GracefulStop:

@@ -473,10 +473,8 @@ class Trainer:
             "peak_rss_bytes": memory["peak_rss_bytes"],
             "peak_cuda_alloc_bytes": memory["peak_cuda_alloc_bytes"],
         }
-        strategy = self.s.strategy
-        tensors = [p.detach() for net in strategy.networks().values() for p in net.parameters()]
-        tensors += [t for t in _tensors(strategy.extra_state()) if t is not None]
-        return {"ranks": replicas.gather(own), "ranks_in_sync": replicas.in_sync(tensors)}
+        in_sync = replicas.in_sync(self.s.strategy.replicated_state())
+        return {"ranks": replicas.gather(own), "ranks_in_sync": in_sync}
 
     def _quality_summary(self) -> dict[str, Any]:
         if not self.evaluator:
@@ -486,14 +484,3 @@ class Trainer:
             "metrics_protocol": self.evaluator.protocol(),
             "metrics_setup_s": self.evaluator.setup_s,
         }
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """Every tensor in a nest of dicts and lists (a strategy's extra state)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    if isinstance(value, list | tuple):
-        return [t for v in value for t in _tensors(v)]
-    return []

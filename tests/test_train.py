@@ -212,3 +212,42 @@ def test_growth_by_iteration_with_linear_lr_scaling(tmp_path: Path) -> None:
     records = {e["iteration"]: e for e in read_events(store.events) if e["event"] == "iteration"}
     assert records[3]["batch_size"] == 32 and records[4]["batch_size"] == 64
     assert records[3]["lr_d"] == pytest.approx(1e-3) and records[4]["lr_d"] == pytest.approx(2e-3)
+
+
+def test_a_finished_run_frees_its_session_before_the_next_one(write_suite, monkeypatch) -> None:
+    """Sessions hold reference cycles; without a collection between runs, a suite's runs
+    would pile up models, data and optimiser state (on a GPU: CUDA memory)."""
+    import gc
+    import weakref
+
+    import ganbench.train as train_module
+
+    alive: list[weakref.ref] = []
+    build = train_module.build_session
+
+    def tracked(*args, **kwargs):
+        session = build(*args, **kwargs)
+        alive.append(weakref.ref(session))
+        return session
+
+    monkeypatch.setattr(train_module, "build_session", tracked)
+    suite = tiny_suite(evaluation={"metrics": []})
+    suite["runs"] = [{"name": "a"}, {"name": "b"}]
+    loaded = load_suite(write_suite(suite), [], None, [])
+
+    class Watch:
+        def run_started(self, plan, index, total):
+            assert [ref() for ref in alive] == [None] * len(alive)  # earlier runs are gone
+
+        def logged(self, record):
+            pass
+
+        def run_ended(self, plan, summary):
+            pass
+
+    gc.disable()  # a long-lived session sits in the oldest generation, rarely collected
+    try:
+        summaries = run_suite(loaded, plan_suite(loaded), Watch())
+    finally:
+        gc.enable()
+    assert [s["status"] for s in summaries] == ["finished", "finished"] and len(alive) == 2

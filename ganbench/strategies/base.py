@@ -277,6 +277,17 @@ class Strategy:
         """Every network the strategy calls (the levers compile or wrap each)."""
         return {"G": self.G, "D": self.D}
 
+    def replicated_state(self) -> list[torch.Tensor]:
+        """What every ddp rank must hold identically: every network's parameters, the
+        optimisers' states and the strategy's own tensors (batch-norm statistics are each
+        rank's own and left out)."""
+        params = [p.detach() for net in self.networks().values() for p in net.parameters()]
+        optim = [t for opt in self.optimizers.values() for t in tensors_in(opt.state_dict())]
+        return params + optim + self.extra_tensors()
+
+    def extra_tensors(self) -> list[torch.Tensor]:
+        return tensors_in(self.extra_state())
+
     def step(self) -> StepLosses:
         raise NotImplementedError
 
@@ -298,6 +309,17 @@ class Strategy:
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         pass
+
+
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a nest of dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in tensors_in(v)]
+    return []
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

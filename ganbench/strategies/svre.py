@@ -73,6 +73,11 @@ class SVRE(ExtrapolatingStrategy):
     def networks(self) -> dict[str, torch.nn.Module]:
         return {**super().networks(), "G_snap": self.G_snap, "D_snap": self.D_snap}
 
+    def extra_tensors(self) -> list[torch.Tensor]:
+        """The snapshot means (the snapshot networks' parameters are among networks();
+        their batch-norm statistics are each rank's own)."""
+        return [*(self.mu_g or []), *(self.mu_d or [])]
+
     @torch.no_grad()
     def _copy_into_snapshot(self) -> None:
         self.G_snap.load_state_dict(self.G.state_dict())
