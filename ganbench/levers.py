@@ -52,6 +52,7 @@ from ganbench.schema import Section
 Precision = Literal["fp32", "amp-fp16", "amp-bf16"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
 Parallel = Literal["none", "dp", "ddp"]
+RECOMPILE_LIMIT = 64  # graphs per network and run (dynamo's default is 8)
 
 
 class LeversConfig(Section):
@@ -206,8 +207,17 @@ def _compile(cfg: LeversConfig, applied: AppliedLevers, saved: dict[str, Any]) -
         applied.skipped["compile"] = "torch.compile does not support this Python"
         return
     applied.compile_mode = cfg.compile
+    # Every run compiles afresh, as in a new process: the caches of an earlier run's
+    # networks (same forward code) would otherwise count towards the recompile limit.
+    _dynamo().reset()
+    config = _dynamo().config
+    saved["dynamo"] = (config.recompile_limit, config.fail_on_recompile_limit_hit)
+    # Train/eval mode, grad mode, autocast and each batch size are separate graphs; past
+    # the limit dynamo would run eager without a word: make that an error the network's
+    # guard turns into a fallback with its reason.
+    config.recompile_limit, config.fail_on_recompile_limit_hit = RECOMPILE_LIMIT, True
     # The joint pseudo-gradient keeps D's graph for G's gradient (retain_graph), which
-    # compiled backwards with donated buffers refuse; restored after the run.
+    # compiled backwards with donated buffers refuse. All restored after the run.
     saved["donated_buffer"] = _functorch_config().donated_buffer
     _functorch_config().donated_buffer = False
 
@@ -236,6 +246,8 @@ def _backend_flags() -> dict[str, Any]:
 def _restore(saved: dict[str, Any]) -> None:
     if "donated_buffer" in saved:
         _functorch_config().donated_buffer = saved["donated_buffer"]
+        config = _dynamo().config
+        config.recompile_limit, config.fail_on_recompile_limit_hit = saved["dynamo"]
     torch.backends.cudnn.benchmark = saved["cudnn_benchmark"]
     torch.backends.cudnn.allow_tf32 = saved["cudnn_tf32"]
     torch.backends.cuda.matmul.allow_tf32 = saved["matmul_tf32"]
@@ -292,18 +304,36 @@ def compile_networks(
 def _compile_with_fallback(
     name: str, net: nn.Module, levers: AppliedLevers, notes: list[str]
 ) -> None:
-    dynamo_error = _dynamo().exc.TorchDynamoException
+    dynamo = _dynamo()
+    dynamo_errors = (dynamo.exc.TorchDynamoException, dynamo.exc.FailOnRecompileLimitHit)
     net.compile(mode=levers.compile_mode)
     compiled = net._compiled_call_impl
 
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return compiled(*args, **kwargs)
-        except dynamo_error as err:  # tracing or codegen failed
+        except dynamo_errors as err:  # tracing, codegen or the recompile limit
             net._compiled_call_impl = None  # eager from now on (nothing ran yet)
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            notes.append(f"{name} fell back to eager: {reason[:300]}")
+            notes.append(f"{name} fell back to eager: {_compile_failure(err, dynamo)}")
             levers.skipped["compile"] = "; ".join(dict.fromkeys(notes))
             return net._call_impl(*args, **kwargs)
 
     net._compiled_call_impl = call
+
+
+def _compile_failure(err: BaseException, dynamo: Any) -> str:
+    """One line for why compilation failed: the innermost error (backends wrap theirs)."""
+    chain = [err]
+    while (inner := getattr(chain[-1], "inner_exception", None) or chain[-1].__cause__) and (
+        len(chain) < 10
+    ):
+        chain.append(inner)
+    if any(isinstance(e, dynamo.exc.FailOnRecompileLimitHit) for e in chain):
+        return (
+            f"it needed more than {RECOMPILE_LIMIT} graphs (one per train/eval mode, grad "
+            "mode, autocast state and batch size) and hit the recompile limit"
+        )
+    innermost = chain[-1]
+    text = str(innermost).strip()
+    line = text.splitlines()[0][:300] if text else ""
+    return f"{type(innermost).__name__}: {line}" if line else type(innermost).__name__

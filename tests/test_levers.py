@@ -300,7 +300,7 @@ def test_compile_trains_the_same_parameters_as_eager(tmp_path: Path) -> None:
 
 
 def test_compile_keeps_d_eager_under_a_gradient_penalty_and_falls_back_on_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     run = mixture_run(
         loss={"name": "wgan-gp"}, levers={"compile": "default"}, budget={"iterations": 3}
@@ -314,11 +314,9 @@ def test_compile_keeps_d_eager_under_a_gradient_penalty_and_falls_back_on_failur
     # No working C++ compiler: inductor cannot build G's code; the run goes on eager.
     import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent-cxx",))
-    monkeypatch.setattr(inductor_config, "fx_graph_cache", False)
-    torch._dynamo.reset()
     run = mixture_run(levers={"compile": "default"}, budget={"iterations": 3})
-    summary = train_run(run, RunStore(tmp_path / "nocxx"), CPU)
+    with inductor_config.patch({"cpp.cxx": ("/nonexistent-cxx",), "fx_graph_cache": False}):
+        summary = train_run(run, RunStore(tmp_path / "nocxx"), CPU)
     assert summary["status"] == "finished", summary["reason"]
     reason = summary["levers_skipped"]["compile"]
     assert "G fell back to eager" in reason and "C++ compiler" in reason
@@ -410,3 +408,24 @@ def test_stability_suite_changes_one_thing_at_a_time_on_fashion_mnist() -> None:
     assert _differs(runs["ttur"], base, ("name",)) == {"strategy"}
     ttur = runs["ttur"].strategy
     assert (ttur.lr_g, ttur.lr_d, ttur.betas) == (1e-4, 4e-4, base.strategy.betas)
+
+
+def test_compile_past_the_recompile_limit_falls_back_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dynamo would silently run eager past its recompile limit; here the evaluation's
+    eval-mode call is one graph too many and the summary says G fell back."""
+    import ganbench.levers as levers_module
+
+    monkeypatch.setattr(levers_module, "RECOMPILE_LIMIT", 1)
+    limit = torch._dynamo.config.recompile_limit
+    run = mixture_run(levers={"compile": "default"}, budget={"iterations": 3})
+    summary = train_run(run, RunStore(tmp_path / "run"), CPU)
+    assert summary["status"] == "finished", summary["reason"]
+    reason = summary["levers_skipped"]["compile"]
+    assert "G fell back to eager" in reason and "recompile" in reason.lower()
+    assert torch._dynamo.config.recompile_limit == limit  # restored after the run
+    # A second compiled run in this process starts from fresh caches (no fallback).
+    monkeypatch.setattr(levers_module, "RECOMPILE_LIMIT", 64)
+    again = train_run(run, RunStore(tmp_path / "again"), CPU)
+    assert again["levers_skipped"] == {}
