@@ -172,8 +172,9 @@ def test_cuda_graph_replay_gives_the_eager_output() -> None:
     from ganbench.latency import GraphedGenerator, LatencySettings, prepare_generator
 
     cuda = torch.device("cuda")
-    G, latent = prepare_generator(fresh_generator("sagan"), LatencySettings(batch_sizes=(8,)))
-    G = G.to(cuda)
+    source = fresh_generator("sagan")
+    G, _ = prepare_generator(source, LatencySettings(batch_sizes=(8,)))
+    G, latent = G.to(cuda), source.model.latent_dim
     graphed = GraphedGenerator(G)
     with torch.inference_mode():
         for _ in range(2):
