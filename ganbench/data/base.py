@@ -46,7 +46,9 @@ class Data:
         return tuple(self.values.shape[1:])
 
     def batch(self, indices: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """Gather examples, move them to ``device`` and scale images to [-1, 1]."""
+        """Gather examples, move them to ``device`` and scale images to [-1, 1] (values
+        already on the GPU, ``levers.data_on_device``, are gathered there)."""
+        indices = indices.to(self.values.device, non_blocking=True)
         x = self.values.index_select(0, indices).to(device, non_blocking=True)
         if self.kind == "image":
             return x.float().div_(127.5).sub_(1.0)
