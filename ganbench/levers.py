@@ -313,7 +313,7 @@ def _compile_with_fallback(
         try:
             return compiled(*args, **kwargs)
         except dynamo_errors as err:  # tracing, codegen or the recompile limit
-            net._compiled_call_impl = None  # eager from now on (nothing ran yet)
+            net._compiled_call_impl = None  # eager from now on (the failing frame did not run)
             notes.append(f"{name} fell back to eager: {_compile_failure(err, dynamo)}")
             levers.skipped["compile"] = "; ".join(dict.fromkeys(notes))
             return net._call_impl(*args, **kwargs)

@@ -474,7 +474,13 @@ class Trainer:
             "peak_cuda_alloc_bytes": memory["peak_cuda_alloc_bytes"],
         }
         in_sync = replicas.in_sync(self.s.strategy.replicated_state())
-        return {"ranks": replicas.gather(own), "ranks_in_sync": in_sync}
+        ranks = replicas.gather(own)
+        return {
+            "ranks": ranks,
+            "ranks_in_sync": in_sync,
+            # The group's host memory (ranks on one machine); GPU memory is per device.
+            "ranks_peak_rss_bytes_sum": sum(r["peak_rss_bytes"] for r in ranks),
+        }
 
     def _quality_summary(self) -> dict[str, Any]:
         if not self.evaluator:

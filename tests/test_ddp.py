@@ -40,6 +40,7 @@ def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
         assert one["status"] == two["status"] == "finished", two["reason"]
         assert two["world_size"] == 2 and two["ranks_in_sync"] is True
         assert [r["rank"] for r in two["ranks"]] == [0, 1]
+        assert two["ranks_peak_rss_bytes_sum"] == sum(r["peak_rss_bytes"] for r in two["ranks"])
         assert two["images_seen"] == one["images_seen"]  # global batches of 32
         assert two["levers_skipped"] == {}
         folder = {m: loaded.output_dir / f"{strategy}-{m}-seed0" for m in ("none", "ddp")}
