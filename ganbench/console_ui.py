@@ -45,7 +45,8 @@ def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
         )
         sizes = "->".join(str(s) for s in r.batch.sizes)
         action = p.action + (f" ({p.note})" if p.note else "")
-        table.add_row(r.id, r.strategy.name, sizes, budget, str(p.device), action)
+        device = str(p.device) + (f" x{p.processes} (ddp)" if p.processes > 1 else "")
+        table.add_row(r.id, r.strategy.name, sizes, budget, device, action)
     console.print(table)
 
 
