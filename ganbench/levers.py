@@ -298,7 +298,7 @@ def compile_networks(
             continue
         _compile_with_fallback(name, net, levers, notes)
     if notes:
-        levers.skipped["compile"] = "; ".join(dict.fromkeys(notes))
+        _note_compile(levers, notes)
 
 
 def _compile_with_fallback(
@@ -315,10 +315,14 @@ def _compile_with_fallback(
         except dynamo_errors as err:  # tracing, codegen or the recompile limit
             net._compiled_call_impl = None  # eager from now on (the failing frame did not run)
             notes.append(f"{name} fell back to eager: {_compile_failure(err, dynamo)}")
-            levers.skipped["compile"] = "; ".join(dict.fromkeys(notes))
+            _note_compile(levers, notes)
             return net._call_impl(*args, **kwargs)
 
     net._compiled_call_impl = call
+
+
+def _note_compile(levers: AppliedLevers, notes: list[str]) -> None:
+    levers.skipped["compile"] = "; ".join(dict.fromkeys(notes))  # each note once, in order
 
 
 def _compile_failure(err: BaseException, dynamo: Any) -> str:

@@ -54,8 +54,8 @@ class Replicas:
         """Global means from this rank's means over ``count`` examples (one all-reduce)."""
         if not self.distributed:
             return tensors
-        flat = torch.cat([t.detach().reshape(-1).float() * count for t in tensors])
-        flat = torch.cat([flat, flat.new_tensor([float(count)])])
+        parts = [t.detach().reshape(-1).float() * count for t in tensors]
+        flat = torch.cat([*parts, parts[0].new_tensor([float(count)])])
         dist.all_reduce(flat)
         total, out, offset = flat[-1], [], 0
         for t in tensors:
