@@ -34,7 +34,7 @@ from ganbench.levers import LeversConfig
 from ganbench.losses import LOSSES
 from ganbench.metrics import METRICS
 from ganbench.models import MODELS
-from ganbench.schema import Section
+from ganbench.registry import Section
 from ganbench.strategies import STRATEGIES
 from ganbench.strategies.schedules import BatchConfig
 

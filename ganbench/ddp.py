@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.config import RunConfig
-from ganbench.results import ReplicaStore, RunStore
+from ganbench.results import ReplicaStore, RunStatus, RunStore
 
 STOP_FILE = "stop.request"
 LOG_FILE = "ddp.log"
@@ -148,7 +148,7 @@ def worker(folder: Path, device_type: str) -> int:
         dist.destroy_process_group()
     # A rank whose run failed exits non-zero, so the launcher stops the others (which may
     # be waiting for it in an all-reduce).
-    return 0 if summary["status"] in ("finished", "interrupted", "diverged") else 1
+    return 0 if RunStatus(summary["status"]).in_step else 1
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from torch import nn
 
 from ganbench.data.base import Data
 from ganbench.parallel import LOCAL, Replicas
-from ganbench.schema import Section
+from ganbench.registry import Section
 
 Precision = Literal["fp32", "amp-fp16", "amp-bf16"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]

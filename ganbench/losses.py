@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from ganbench.registry import Registry
-from ganbench.schema import Section
+from ganbench.registry import Registry, Section
 
 
 class LossConfig(Section):

@@ -1,13 +1,23 @@
-"""A named registry per kind (datasets, models, losses, strategies)."""
+"""A named registry per kind (datasets, models, losses, strategies, metrics, launchers)
+and ``Section``, the base of every registry entry's config (plugin configs live beside
+their plugins)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict
+
 from ganbench.errors import UserError
 
 T = TypeVar("T")
+
+
+class Section(BaseModel):
+    """A validated, immutable piece of a suite (a run, a dataset, a model ...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
 
 class Registry(Generic[T]):

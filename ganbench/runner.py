@@ -23,7 +23,7 @@ from ganbench.config import RunConfig, Suite
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.metrics import METRICS
-from ganbench.results import TERMINAL, RunStore, write_runs_csv, write_suite_meta
+from ganbench.results import RunStatus, RunStore, write_runs_csv, write_suite_meta
 from ganbench.session import resolve_device
 from ganbench.train import train_run
 
@@ -128,7 +128,9 @@ def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str]:
         )
     summary = store.read_summary() or {}
     status = summary.get("status")
-    if status in TERMINAL and (status != "finished" or stored_run.budget == run.budget):
+    if status in {s.value for s in RunStatus if s.final} and (
+        status != "finished" or stored_run.budget == run.budget
+    ):
         return "skip", f"already {status}"
     if store.checkpoint.is_file():
         return "resume", "from its last checkpoint"

@@ -27,8 +27,8 @@ from ganbench.measure.environment import capture_environment
 from ganbench.measure.instruments import Instruments
 from ganbench.metrics.evaluate import Evaluator, QualityTracker
 from ganbench.parallel import LOCAL, Replicas
-from ganbench.results import EventLog, RunStore
-from ganbench.samples import save_samples
+from ganbench.results import EventLog, RunStatus, RunStore
+from ganbench.results.samples import save_samples
 from ganbench.session import STREAM_EVAL, Session, TrainState, build_session, stream_seed
 
 OnLog = Callable[[dict[str, Any]], None]
@@ -463,7 +463,7 @@ class Trainer:
         """ddp: every rank's own figures, and whether their models ended identical. Only
         after a run that ended in step on every rank (a failed rank cannot answer)."""
         replicas = self.s.replicas
-        if not replicas.distributed or status not in ("finished", "interrupted", "diverged"):
+        if not replicas.distributed or not RunStatus(status).in_step:
             return {}
         memory = self.instruments.memory.summary()
         own = {

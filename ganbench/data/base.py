@@ -10,8 +10,7 @@ from typing import ClassVar, Literal
 import torch
 from pydantic import Field, PositiveInt
 
-from ganbench.registry import Registry
-from ganbench.schema import Section
+from ganbench.registry import Registry, Section
 
 DATA_ROOT_ENV = "GANBENCH_DATA"
 

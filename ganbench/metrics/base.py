@@ -19,8 +19,7 @@ from pydantic import Field, PositiveInt
 
 from ganbench.data import DATASETS, DatasetConfig
 from ganbench.errors import UserError
-from ganbench.registry import Registry
-from ganbench.schema import Section
+from ganbench.registry import Registry, Section
 
 # Which way a value improves; None for a spread that is reported but never a target.
 Direction = Literal["min", "max"]

@@ -33,7 +33,7 @@ from ganbench.metrics.reference import (
     reference_stats,
 )
 from ganbench.metrics.stats import frechet_distance, gaussian_stats, kernel_inception_distance
-from ganbench.schema import Section
+from ganbench.registry import Section
 
 ARCHITECTURE = "cnn-v1"  # change when FeatureCNN changes: the cache key includes it
 WIDTHS = (16, 32, 64)

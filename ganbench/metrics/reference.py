@@ -26,7 +26,7 @@ from ganbench.data.base import default_data_root
 from ganbench.data.transforms import resolve_fit
 from ganbench.errors import UserError
 from ganbench.metrics.stats import gaussian_stats
-from ganbench.schema import Section
+from ganbench.registry import Section
 
 CACHE_FOLDER = "ganbench-cache"
 CacheStatus = Literal["memory", "disk", "computed"]

@@ -7,8 +7,7 @@ from typing import ClassVar
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from ganbench.registry import Registry
-from ganbench.schema import Section
+from ganbench.registry import Registry, Section
 
 
 class ModelConfig(Section):

@@ -383,7 +383,7 @@ def _plots(report: Report, est, folder: Path, latency_docs: list[dict[str, Any]]
 
 def _phase_shares(suite: SuiteRuns) -> pd.DataFrame | None:
     runs = suite.runs[suite.runs["status"] == "finished"]
-    columns = [c for c in runs.columns if c.startswith("phase.") and c.endswith(".share")]
+    columns = [c for c in runs.columns if c.startswith("phases.") and c.endswith(".share")]
     if not columns:
         return None
     shares = runs.groupby("configuration", sort=False)[columns].mean()

@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from ganbench.errors import UserError
-from ganbench.results import RunStore, read_events, read_suite_meta
+from ganbench.results import RunStore, flatten, read_events, read_suite_meta
 
 # Summary figures the report aggregates across seeds, with the better direction.
 SPEED = {
@@ -118,7 +118,7 @@ def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]
             iterations=last.get("iteration", 0),
         )
     else:
-        row.update(_flatten(summary))
+        row.update(flatten(summary))
         row["environment"] = summary.get("environment") or {}
     curve = [
         {
@@ -152,23 +152,6 @@ def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]
 
 
 _EVAL_BOOKKEEPING = {"time", "iteration", "train_s", "wall_s", "images_seen", "eval_time_s"}
-
-
-def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
-    """Scalar summary fields, plus ``quality.<value>.final|best``, ``phase.<phase>.share``
-    and ``time_to_target.<value>.<field>`` (and ``.reached``, ``.target``)."""
-    flat = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
-    for value, q in (summary.get("quality") or {}).items():
-        for key in ("final", "best"):
-            flat[f"quality.{value}.{key}"] = q.get(key)
-    for phase, p in (summary.get("phases") or {}).items():
-        flat[f"phase.{phase}.share"] = p.get("share")
-    for value, t in (summary.get("time_to_target") or {}).items():
-        flat[f"time_to_target.{value}.reached"] = bool(t.get("reached"))
-        flat[f"time_to_target.{value}.target"] = t.get("target")
-        for key in TARGET_FIELDS:
-            flat[f"time_to_target.{value}.{key}"] = t.get(key)
-    return flat
 
 
 def _quality_directions(runs: pd.DataFrame, metric_dirs: dict[str, str]) -> dict[str, str]:

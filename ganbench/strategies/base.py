@@ -15,8 +15,7 @@ from ganbench.levers import LossScaler
 from ganbench.losses import GANLoss
 from ganbench.measure.phases import Phases, no_phases
 from ganbench.parallel import LOCAL, Replicas
-from ganbench.registry import Registry
-from ganbench.schema import Section
+from ganbench.registry import Registry, Section
 
 Grads = list[torch.Tensor]
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from ganbench.schema import Section
+from ganbench.registry import Section
 
 
 class Milestone(Section):

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import yaml
 
-TERMINAL = {"finished", "diverged", "oom"}
+from ganbench.results.summary import flatten
 
 
 class EventLog:
@@ -216,16 +216,13 @@ def read_suite_meta(output_dir: Path) -> dict[str, Any]:
 
 
 def write_runs_csv(output_dir: Path) -> Path:
-    """One row per run folder that has a summary (flattened with dotted names)."""
+    """One row per run folder that has a summary (``flatten``: dotted names, lists left
+    in summary.json)."""
     import pandas as pd
 
     rows = []
     for summary_path in sorted(output_dir.glob("*/summary.json")):
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        rows.append(pd.json_normalize(summary, sep=".").iloc[0].to_dict())
+        rows.append(flatten(json.loads(summary_path.read_text(encoding="utf-8"))))
     path = output_dir / "runs.csv"
-    frame = pd.DataFrame(rows)
-    list_columns = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, list)).any()]
-    frame = frame.drop(columns=list_columns)  # per-epoch lists stay in summary.json
-    write_atomic(path, frame.to_csv(index=False))
+    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
     return path

@@ -1,0 +1,27 @@
+"""The results store: a folder per run (config, events, summary, samples, checkpoint) and
+what a run's summary means (``RunStatus``, ``flatten``). Reports read only this."""
+
+from ganbench.results.store import (
+    EventLog,
+    ReplicaStore,
+    RunStore,
+    read_events,
+    read_suite_meta,
+    write_atomic,
+    write_runs_csv,
+    write_suite_meta,
+)
+from ganbench.results.summary import RunStatus, flatten
+
+__all__ = [
+    "EventLog",
+    "ReplicaStore",
+    "RunStatus",
+    "RunStore",
+    "flatten",
+    "read_events",
+    "read_suite_meta",
+    "write_atomic",
+    "write_runs_csv",
+    "write_suite_meta",
+]
