@@ -134,7 +134,7 @@ def worker(folder: Path, device_type: str) -> int:
     import torch  # noqa: PLC0415
     import torch.distributed as dist  # noqa: PLC0415
 
-    from ganbench.parallel import init_from_env  # noqa: PLC0415
+    from ganbench.levers.distributed import init_from_env  # noqa: PLC0415
     from ganbench.train import train_run  # noqa: PLC0415
 
     replicas, cuda_device = init_from_env(device_type)

@@ -13,10 +13,12 @@ from torch import nn
 from ganbench.config import RunConfig
 from ganbench.data import DATASETS, Data, EpochSampler
 from ganbench.errors import UserError
-from ganbench.levers import AppliedLevers, compile_networks, place_data
+from ganbench.levers import AppliedLevers
+from ganbench.levers.compile import compile_networks
+from ganbench.levers.distributed import LOCAL, Replicas
+from ganbench.levers.layout import place_data
 from ganbench.losses import LOSSES
 from ganbench.models import MODELS
-from ganbench.parallel import LOCAL, Replicas
 from ganbench.strategies import STRATEGIES, GradientOracle, Strategy
 from ganbench.strategies.schedules import BatchSchedule
 

@@ -11,7 +11,7 @@ import torch
 from ganbench import ddp
 from ganbench.cli import app
 from ganbench.config import load_suite
-from ganbench.parallel import Replicas
+from ganbench.levers.distributed import Replicas
 from ganbench.runner import plan_suite, run_suite
 from tests.conftest import mixture_run, tiny_suite
 

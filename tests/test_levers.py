@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganbench.levers import AppliedLevers, LeversConfig, LossScaler, applied_levers
+from ganbench.levers import AppliedLevers, LeversConfig, applied_levers
+from ganbench.levers.precision import LossScaler
 from ganbench.results import RunStore
 from ganbench.session import build_session
 from ganbench.strategies import STRATEGIES
@@ -415,7 +416,7 @@ def test_compile_past_the_recompile_limit_falls_back_with_the_reason(
 ) -> None:
     """Dynamo would silently run eager past its recompile limit; here the evaluation's
     eval-mode call is one graph too many and the summary says G fell back."""
-    import ganbench.levers as levers_module
+    import ganbench.levers.compile as levers_module
 
     monkeypatch.setattr(levers_module, "RECOMPILE_LIMIT", 1)
     limit = torch._dynamo.config.recompile_limit

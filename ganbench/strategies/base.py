@@ -11,10 +11,10 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from ganbench.levers import LossScaler
+from ganbench.levers.distributed import LOCAL, Replicas
+from ganbench.levers.precision import LossScaler
 from ganbench.losses import GANLoss
 from ganbench.measure.phases import Phases, no_phases
-from ganbench.parallel import LOCAL, Replicas
 from ganbench.registry import Registry, Section
 
 Grads = list[torch.Tensor]

@@ -1,6 +1,6 @@
-"""Data parallelism across processes (``levers.parallel: ddp``): who this process is in
-the group, which rows of a global batch are its own, and the one all-reduce that turns
-its local gradients into the global batch's.
+"""Data parallelism: ``nn.DataParallel`` (``levers.parallel: dp``) and processes
+(``ddp``): who this process is in the group, which rows of a global batch are its own,
+and the one all-reduce that turns its local gradients into the global batch's.
 
 Why not ``DistributedDataParallel``: DDP averages gradients from hooks that fire when
 ``backward()`` accumulates into ``.grad``. The gradient oracle takes each player's
@@ -89,7 +89,23 @@ class Replicas:
 
 LOCAL = Replicas()
 
-WORLD_ENV = "GANBENCH_DDP"  # set by the launcher: this process trains one ddp run
+
+def data_parallel(
+    parallel: str, device: torch.device, replicas: Replicas, skipped: dict[str, str]
+) -> bool:
+    """Whether to wrap the networks in ``nn.DataParallel`` (``parallel: dp`` with 2+ GPUs);
+    a lever that cannot apply here is named in ``skipped`` with the reason."""
+    if parallel == "dp":
+        count = torch.cuda.device_count() if device.type == "cuda" else 0
+        if count >= 2:
+            return True
+        skipped["parallel"] = f"dp needs 2 or more CUDA devices; found {count}"
+    elif parallel == "ddp" and not replicas.distributed:
+        skipped["parallel"] = (
+            "ddp: trained in one process (train-suite --launcher torchrun, or "
+            "--nproc-per-node N, trains it in N)"
+        )
+    return False
 
 
 def init_from_env(device_type: str) -> tuple[Replicas, torch.device | None]:
