@@ -127,9 +127,9 @@ def profile(
 
     from ganbench.config import load_suite
     from ganbench.console_ui import RichObserver, print_plans, print_top_operators
-    from ganbench.measure.profiler import TABLE_FILE, TRACE_FILE
     from ganbench.profiling import parse_steps, profile_suite
     from ganbench.runner import plan_suite, run_suite
+    from ganbench.trackers.profiler import TABLE_FILE, TRACE_FILE
 
     try:
         loaded = load_suite(suite, set_)
@@ -384,9 +384,9 @@ def selftest_overhead(
 
     from ganbench.config import load_suite
     from ganbench.console_ui import print_overhead
-    from ganbench.measure.overhead import measure_overhead
     from ganbench.profiling import choose_run
     from ganbench.runner import plan_suite
+    from ganbench.selftest.overhead import measure_overhead
 
     try:
         loaded = load_suite(suite, set_)

@@ -186,7 +186,7 @@ def print_quality(console: Console, summaries: list[dict[str, Any]]) -> None:
 
 def print_phases(console: Console, summaries: list[dict[str, Any]]) -> None:
     """Share of measured time per phase (%), one row per run; data-bound runs flagged."""
-    from ganbench.measure.phases import PHASES
+    from ganbench.trackers.phases import PHASES
 
     rows = [s for s in summaries if s.get("phases")]
     present = [p for p in PHASES if any(p in s["phases"] for s in rows)]

@@ -32,11 +32,12 @@ from torch import nn
 
 from ganbench.errors import UserError, classify_failure
 from ganbench.generators import GeneratorSource
-from ganbench.measure.environment import capture_environment
-from ganbench.measure.stats import duration_stats
-from ganbench.measure.timing import CallTimer, MemoryWindow
 from ganbench.models.blocks import fold_spectral_norm
 from ganbench.results import write_atomic
+from ganbench.trackers.clock import CallTimer
+from ganbench.trackers.environment import capture_environment
+from ganbench.trackers.memory import MemoryWindow
+from ganbench.trackers.stats import LatencyTimes
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 COMPILE_MODES = (
@@ -278,7 +279,7 @@ def _measure_batch(
         if status == "failed" and compile_mode != "off" and not first_done:
             status, reason = "skipped", f"torch.compile ({compile_mode}) failed: {reason}"
         return {"status": status, "reason": reason}
-    stats = duration_stats(times, "latency")
+    stats = LatencyTimes.from_values(times).fields()
     mean = stats["latency_mean_s"]
     return {
         **stats,

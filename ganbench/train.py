@@ -24,12 +24,12 @@ from ganbench.data import DATASETS
 from ganbench.errors import Diverged, classify_failure
 from ganbench.levers import applied_levers
 from ganbench.levers.distributed import LOCAL, Replicas
-from ganbench.measure.environment import capture_environment
-from ganbench.measure.instruments import Instruments
 from ganbench.metrics.evaluate import Evaluator, QualityTracker
 from ganbench.results import EventLog, RunStatus, RunStore
 from ganbench.results.samples import save_samples
 from ganbench.session import STREAM_EVAL, Session, TrainState, build_session, stream_seed
+from ganbench.trackers.environment import capture_environment
+from ganbench.trackers.instruments import Instruments
 
 OnLog = Callable[[dict[str, Any]], None]
 

@@ -116,7 +116,7 @@ def test_latency_on_cuda_times_with_events_and_records_a_real_oom() -> None:
 
     from ganbench.generators import fresh_generator
     from ganbench.latency import LatencySettings, measure_rows, prepare_generator
-    from ganbench.measure.timing import CallTimer
+    from ganbench.trackers.clock import CallTimer
 
     cuda = torch.device("cuda")
     source = fresh_generator("sagan")

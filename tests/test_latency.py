@@ -31,9 +31,9 @@ from ganbench.latency import (
     prepare_generator,
     run_latency,
 )
-from ganbench.measure.timing import CallTimer, perf_counter_resolution_s
 from ganbench.models import MODELS
 from ganbench.models.blocks import fold_spectral_norm
+from ganbench.trackers.clock import CallTimer, perf_counter_resolution_s
 from tests.conftest import tiny_suite
 
 CPU = torch.device("cpu")

@@ -12,15 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from ganbench.measure import gpu as gpu_module
-from ganbench.measure.environment import capture_environment
-from ganbench.measure.flops import count_flops, peak_flops, probe_iteration
-from ganbench.measure.gpu import GpuMonitor
-from ganbench.measure.memory import MemoryTracker
-from ganbench.measure.phases import PhaseTimer, data_wait_share
 from ganbench.results import RunStore, read_events
 from ganbench.session import DeviceBatches, build_session
 from ganbench.strategies.base import GradientOracle
+from ganbench.trackers import nvml as gpu_module
+from ganbench.trackers.environment import capture_environment
+from ganbench.trackers.flops import count_flops, peak_flops, probe_iteration
+from ganbench.trackers.memory import MemoryTracker
+from ganbench.trackers.nvml import GpuMonitor
+from ganbench.trackers.phases import PhaseTimer, data_wait_share
 from ganbench.train import train_run
 from tests.conftest import mixture_run
 

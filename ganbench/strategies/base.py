@@ -14,8 +14,8 @@ from torch import nn
 from ganbench.levers.distributed import LOCAL, Replicas
 from ganbench.levers.precision import LossScaler
 from ganbench.losses import GANLoss
-from ganbench.measure.phases import Phases, no_phases
 from ganbench.registry import Registry, Section
+from ganbench.trackers.phases import Phases, no_phases
 
 Grads = list[torch.Tensor]
 

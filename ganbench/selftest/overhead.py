@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from ganbench.config import RunConfig
-from ganbench.measure.phases import no_phases
 from ganbench.results import RunStore
 from ganbench.session import TrainState, build_session
 from ganbench.strategies.base import StepLosses
+from ganbench.trackers.phases import no_phases
 
 
 @dataclass(frozen=True)

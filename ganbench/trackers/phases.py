@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ganbench.measure.memory import MemoryTracker
+from ganbench.trackers.memory import MemoryTracker
 
 # Phases inside an iteration, as the strategies label them.
 ITERATION_PHASES = (

@@ -20,23 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ganbench.measure.flops import (
+from ganbench.trackers.flops import (
     IterationFlops,
     compute_precision,
     generator_flops_per_image,
     peak_flops,
     probe_iteration,
 )
-from ganbench.measure.gpu import GpuMonitor
-from ganbench.measure.memory import MemoryTracker
-from ganbench.measure.phases import (
+from ganbench.trackers.memory import MemoryTracker
+from ganbench.trackers.nvml import GpuMonitor
+from ganbench.trackers.phases import (
     DATA_BOUND_SHARE,
     PhaseTimer,
     data_wait_share,
     phase_summary,
 )
-from ganbench.measure.profiler import RunProfiler
-from ganbench.measure.stats import duration_stats
+from ganbench.trackers.profiler import RunProfiler
+from ganbench.trackers.stats import IterationTimes
 
 if TYPE_CHECKING:
     from ganbench.results import RunStore
@@ -179,7 +179,7 @@ class Instruments:
                 totals[phase] = seconds
         share = data_wait_share(self.phase_s) if self.cfg.phases else None
         return {
-            **duration_stats(steady, "iter_time"),
+            **IterationTimes.from_values(steady).fields(),
             "iter_time_excluded_count": left_out,
             "first_iter_time_s": state.iter_times_s[0] if state.iter_times_s else None,
             "phases": phase_summary(

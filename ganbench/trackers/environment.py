@@ -12,7 +12,7 @@ import psutil
 import torch
 
 import ganbench
-from ganbench.measure.gpu import driver_version
+from ganbench.trackers.nvml import driver_version
 
 
 def git_commit() -> str | None:

@@ -1,4 +1,6 @@
-"""Host RSS and the CUDA caching allocator's peaks: overall, during warm-up and per phase.
+"""Memory, for training and for latency alike: host RSS and the CUDA caching allocator's
+peaks, over a run (overall, during warm-up and per phase: ``MemoryTracker``) or over a
+window of calls (``MemoryWindow``).
 
 The allocator's peak counters are global, so this tracker is the only code that resets
 them: every read folds the window's peak into the right bucket (warm-up or steady state,
@@ -8,10 +10,14 @@ Reads are host-side allocator queries; they never synchronise the device.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psutil
 import torch
+
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
 
 
 class MemoryTracker:
@@ -108,3 +114,80 @@ class MemoryTracker:
             "peak_cuda_alloc_bytes": peaks[0] if peaks else None,
             "peak_cuda_reserved_bytes": peaks[1] if peaks else None,
         }
+
+
+class MemoryWindow:
+    """Peak memory over a window of calls.
+
+    CUDA: the caching allocator's peak allocated and reserved bytes (reset when the window
+    opens; weights and inputs included). Host: RSS growth, the peak resident set over the
+    window minus the RSS at ``baseline()``. On Linux the kernel's high-water mark (VmHWM)
+    is reset through /proc/self/clear_refs, so the peak between reads is exact; elsewhere
+    RSS is sampled whenever ``sample()`` is called. Freed host memory the allocator keeps
+    is counted as the process holds it, so RSS growth is approximate.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self._process = psutil.Process()
+        self._baseline = self._rss()
+        self._sampled_peak = self._baseline
+        self.exact_host_peak = _can_reset_hwm()
+
+    def _rss(self) -> int:
+        return self._process.memory_info().rss
+
+    def baseline(self) -> None:
+        """Take the current RSS as the zero of the host growth."""
+        self._baseline = self._rss()
+
+    def open(self) -> None:
+        """Start a window: reset the CUDA peaks and the host high-water mark."""
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        if self.exact_host_peak:
+            _CLEAR_REFS.write_text("5")
+        self._sampled_peak = self._rss()
+
+    def sample(self) -> None:
+        if not self.exact_host_peak:
+            self._sampled_peak = max(self._sampled_peak, self._rss())
+
+    def close(self) -> dict[str, int | None]:
+        """The window's peaks: ``peak_cuda_alloc_bytes``, ``peak_cuda_reserved_bytes``
+        (None off CUDA) and ``rss_growth_bytes``."""
+        self.sample()
+        peak = _read_hwm() if self.exact_host_peak else self._sampled_peak
+        cuda = (None, None)
+        if self.cuda:
+            stats = torch.cuda.memory_stats(self.device)
+            cuda = (stats["allocated_bytes.all.peak"], stats["reserved_bytes.all.peak"])
+        return {
+            "peak_cuda_alloc_bytes": cuda[0],
+            "peak_cuda_reserved_bytes": cuda[1],
+            "rss_growth_bytes": max(0, (peak or self._sampled_peak) - self._baseline),
+        }
+
+
+def _can_reset_hwm() -> bool:
+    """Whether this kernel lets a process reset its peak RSS (Linux >= 4.0, writable)."""
+    if _read_hwm() is None:
+        return False
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _read_hwm() -> int | None:
+    """VmHWM (peak resident set since the last reset) in bytes, or None where unknown."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

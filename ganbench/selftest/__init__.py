@@ -1,0 +1,1 @@
+"""ganbench checking its own measurements: `ganbench selftest overhead`."""
