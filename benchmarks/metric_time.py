@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ganbench.config import load_suite
+from ganbench.config import choose_run, load_suite
 from ganbench.metrics import METRICS
 from ganbench.metrics.evaluate import Evaluator
-from ganbench.profiling import choose_run
 from ganbench.session import build_session, resolve_device
 
 

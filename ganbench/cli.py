@@ -125,9 +125,8 @@ def profile(
     """Train one run under torch.profiler: trace.json (Perfetto) and the top operators."""
     import pandas as pd
 
-    from ganbench.config import load_suite
+    from ganbench.config import load_suite, parse_steps, profile_suite
     from ganbench.console_ui import RichObserver, print_plans, print_top_operators
-    from ganbench.profiling import parse_steps, profile_suite
     from ganbench.runner import plan_suite, run_suite
     from ganbench.trackers.profiler import TABLE_FILE, TRACE_FILE
 
@@ -332,7 +331,7 @@ def list_registered(
     ] = None,
 ) -> None:
     """List the registered datasets, models, losses, strategies and metrics."""
-    from ganbench.registries import REGISTRIES
+    from ganbench.config import REGISTRIES
 
     try:
         chosen = _choose_registries(REGISTRIES, kind)
@@ -382,9 +381,8 @@ def selftest_overhead(
     import json
     import tempfile
 
-    from ganbench.config import load_suite
+    from ganbench.config import choose_run, load_suite
     from ganbench.console_ui import print_overhead
-    from ganbench.profiling import choose_run
     from ganbench.runner import plan_suite
     from ganbench.selftest.overhead import measure_overhead
 

@@ -16,6 +16,7 @@ from ganbench.config import (
     DatasetUnion,
     ModelUnion,
     SuiteFile,
+    choose_run,
     expand_runs,
     load_suite,
     parse_overrides,
@@ -23,7 +24,6 @@ from ganbench.config import (
 from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.models import MODELS, ModelConfig
-from ganbench.profiling import choose_run
 from ganbench.results import RunStore
 
 # A fresh model (--model) is built for this data shape unless --set dataset.* says otherwise:

@@ -137,7 +137,7 @@ def test_profile_writes_trace_and_table_beside_the_suite_results(write_suite) ->
 def test_profile_bad_input_exits_2(write_suite) -> None:
     path = write_suite(tiny_suite())
     for args, message in (
-        (["--run", "nope"], "--run nope: no such run (choose: tiny)"),
+        (["--run", "nope"], "--run nope: no run matches (choose: tiny)"),
         (["--run", "tiny", "--steps", "1,x"], "--steps 1,x: expected wait,warmup,active"),
         (["--run", "tiny", "--steps", "1,1,0"], "with active >= 1"),
     ):

@@ -81,7 +81,7 @@ def test_only_selects_by_name_or_id_with_globs(write_suite) -> None:
     path = write_suite(suite)
     assert [r.name for r in load_suite(path, only=["srfb*"]).runs] == ["srfb", "srfb-grow"]
     assert [r.name for r in load_suite(path, only=["svre-seed0"]).runs] == ["svre"]
-    with pytest.raises(UserError, match=r"--only nope: no run matches \(runs: srfb, srfb-grow"):
+    with pytest.raises(UserError, match=r"--only nope: no run matches \(choose: srfb, srfb-grow"):
         load_suite(path, only=["nope"])
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ganbench.config import REGISTRIES
 from ganbench.errors import UserError
-from ganbench.registries import REGISTRIES
 from ganbench.registry import Registry
 
 

@@ -1,0 +1,69 @@
+"""Suites derived from a loaded suite for one command: with fewer metrics (``--metrics``),
+or one run profiled for the profiler's window (``ganbench profile``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ganbench.config.expand import choose_run
+from ganbench.config.schema import EvaluationConfig, ProfileConfig, Suite
+from ganbench.errors import UserError
+from ganbench.metrics import METRICS
+
+
+def choose_metrics(
+    suite: Suite, keep: Sequence[str] | None = None, inception_weights: Path | None = None
+) -> Suite:
+    """The suite with only the metrics named in ``keep`` (``none`` for none; their targets
+    go too) and FID/IS reading ``inception_weights``; evaluation settings only, so
+    finished runs stay finished and unfinished ones resume."""
+    if keep is None and inception_weights is None:
+        return suite
+    if keep is not None:
+        unknown = sorted(set(keep) - set(METRICS.names()) - {"none"})
+        if unknown:
+            raise UserError(
+                f"--metrics: unknown {', '.join(unknown)} (choose: {', '.join(METRICS.names())}"
+                ", or none)"
+            )
+    runs = []
+    for run in suite.runs:
+        evaluation = run.evaluation.model_dump(mode="json")
+        metrics = [m for m in evaluation["metrics"] if keep is None or m["name"] in keep]
+        if inception_weights is not None:
+            for m in metrics:
+                if "weights" in m:
+                    m["weights"] = str(inception_weights)
+        kept = {v for m in metrics for v in METRICS.get(m["name"]).values}
+        evaluation["metrics"] = metrics
+        evaluation["targets"] = {k: v for k, v in evaluation["targets"].items() if k in kept}
+        runs.append(run.model_copy(update={"evaluation": EvaluationConfig(**evaluation)}))
+    return suite.model_copy(update={"runs": runs})
+
+
+def parse_steps(text: str) -> tuple[int, int, int]:
+    """``wait,warmup,active`` as three integers (active at least 1)."""
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or min(parts) < 0 or parts[2] < 1:
+        raise UserError(f"--steps {text}: expected wait,warmup,active with active >= 1, e.g. 5,2,5")
+    return parts[0], parts[1], parts[2]
+
+
+def profile_suite(suite: Suite, pattern: str, steps: tuple[int, int, int] | None) -> Suite:
+    """A one-run suite that trains the chosen run from scratch for exactly the profiler's
+    window (wait + warmup + active iterations), periodic evaluation and checkpoints off,
+    into ``<output_dir>/profiles/<run id>/`` (the suite's own results are never touched)."""
+    run = choose_run(suite, pattern)
+    window = run.profile or ProfileConfig()
+    if steps is not None:
+        window = window.model_copy(
+            update=dict(zip(("wait", "warmup", "active"), steps, strict=True))
+        )
+    profiled = run.timed_only(window.iterations, window)
+    return suite.model_copy(
+        update={"output_dir": suite.output_dir / "profiles", "runs": [profiled], "baseline": None}
+    )

@@ -1,0 +1,267 @@
+"""From a suite file to its runs: read the YAML, merge (defaults <- run entry <- matrix
+values <- ``--set``) into plain mappings, expand the matrix, validate every run in one
+pass, and select runs by name. Nothing here touches the disk beyond reading the suite
+file, nor any device.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import itertools
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ganbench.config.messages import describe
+from ganbench.config.schema import NAMED_SECTIONS, RunConfig, Suite, SuiteFile
+from ganbench.errors import UserError
+
+
+def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
+    """``a.b=value`` pairs; values are YAML scalars or lists (``0.5``, ``true``, ``[1,2]``)."""
+    parsed = []
+    for item in items:
+        path, sep, raw = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*|\.\d+)*", path):
+            raise UserError(f"--set {item}: expected path=value, e.g. budget.iterations=2000")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise UserError(f"--set {item}: value is not valid YAML ({err.problem})") from None
+        parsed.append((path, value))
+    return parsed
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {text}: expected non-negative integers, e.g. 0,1,2") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds {text}: expected distinct non-negative integers, e.g. 0,1,2")
+    return seeds
+
+
+def load_suite(
+    path: Path,
+    overrides: Sequence[str] = (),
+    seeds: Sequence[int] | None = None,
+    only: Sequence[str] = (),
+) -> Suite:
+    """Read, merge, expand and validate a suite file; raise UserError on any problem."""
+    path = find_suite(path)
+    raw = _read_yaml(path)
+    suite_sets, run_sets = _split_overrides(parse_overrides(overrides))
+    for key, value in suite_sets:
+        raw[key] = value
+    try:
+        suite_file = SuiteFile.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(describe(err, f"{path}: ", SuiteFile)) from None
+    runs = select_runs(expand_runs(suite_file, run_sets, seeds, path), only)
+    names = {run.name for run in runs}
+    if suite_file.baseline is not None and suite_file.baseline not in names and not only:
+        choices = ", ".join(sorted(names))
+        raise UserError(
+            f"{path}: baseline: unknown run {suite_file.baseline!r} (choose: {choices})"
+        )
+    output_dir = suite_file.output_dir or Path("reports") / suite_file.name
+    return Suite(
+        name=suite_file.name,
+        source=path,
+        output_dir=output_dir,
+        baseline=suite_file.baseline,
+        runs=runs,
+    )
+
+
+def find_suite(path: Path) -> Path:
+    """A path as given, or a bare name such as ``quick`` looked up in ./suites and in the
+    suites/ folder of the ganbench checkout."""
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path
+    checkout = Path(__file__).resolve().parents[2] / "suites"
+    for folder in (Path("suites"), checkout):
+        if (folder / f"{path}.yaml").is_file():
+            return folder / f"{path}.yaml"
+    return path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: suite file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise UserError(f"{path}: {where}invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping with name, defaults, runs and/or matrix")
+    return data
+
+
+def _split_overrides(pairs: list[tuple[str, Any]]):
+    suite_keys = set(SuiteFile.model_fields) - {"defaults", "runs", "matrix"}
+    suite_sets = [(p, v) for p, v in pairs if p in suite_keys]
+    run_sets = [(p, v) for p, v in pairs if p not in suite_keys]
+    return suite_sets, run_sets
+
+
+def expand_runs(
+    suite: SuiteFile,
+    overrides: Sequence[tuple[str, Any]] = (),
+    seeds: Sequence[int] | None = None,
+    source: Path | str = "suite",
+) -> list[RunConfig]:
+    """Every run entry (or one empty entry) times every combination of the matrix axes."""
+    axes = {key: _axis(key, values) for key, values in suite.matrix.items()}
+    if seeds is not None:
+        axes.pop("seed", None)
+        axes["seed"] = [(f"seed{s}", s) for s in seeds]
+    entries = suite.runs or [{}]
+    runs, problems = [], []
+    for index, entry in enumerate(entries):
+        for combo in itertools.product(*axes.values()):
+            chosen = dict(zip(axes, combo, strict=True))
+            merged, labels = _merge_run(suite, entry, chosen, overrides)
+            merged.setdefault("name", "-".join(labels) or suite.name)
+            where = f"{source}: run {merged['name']!r}" + (
+                f" (runs[{index}])" if suite.runs else ""
+            )
+            try:
+                runs.append(RunConfig.model_validate(merged))
+            except ValidationError as err:
+                problems.append(describe(err, f"{where}: ", RunConfig, overrides))
+    if problems:
+        raise UserError("\n".join(dict.fromkeys(problems)))
+    _check_unique(runs, source)
+    return runs
+
+
+def _merge_run(suite: SuiteFile, entry: dict[str, Any], combo: dict[str, Any], overrides):
+    merged = _deep_merge(_deep_merge({}, suite.defaults), entry)
+    labels = [str(entry["name"])] if "name" in entry else []
+    merged.pop("name", None)
+    for key, (label, value) in combo.items():
+        merged = _set_path(merged, key, value)
+        if key != "seed":
+            labels.append(label)
+    for path, value in overrides:
+        merged = _set_path(merged, path, value)
+    for key in ("loss", "strategy"):  # sections with a default: fields alone refine it
+        if isinstance(merged.get(key), dict) and "name" not in merged[key]:
+            merged[key]["name"] = (
+                RunConfig.model_fields[key].get_default(call_default_factory=True).name
+            )
+    if labels:
+        merged["name"] = "-".join(labels)
+    return merged, labels
+
+
+def _axis(key: str, values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
+    """(label, value) pairs; a mapping axis is labelled by its keys."""
+    if isinstance(values, dict):
+        return [(str(label), value) for label, value in values.items()]
+    last = key.rsplit(".", 1)[-1]
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            label = value
+        elif isinstance(value, dict) and isinstance(value.get("name"), str):
+            label = value["name"]
+        elif isinstance(value, bool | int | float):
+            label = f"{last}{value}"
+        else:
+            label = f"{last}{i}"
+        out.append((label, value))
+    return out
+
+
+def _normalise(key: str, value: Any) -> Any:
+    if key in NAMED_SECTIONS and isinstance(value, str):
+        return {"name": value}
+    return value
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursive merge; a named section whose name changes is replaced, not merged."""
+    for key, value in update.items():
+        value = _normalise(key, copy.deepcopy(value))
+        old = _normalise(key, base.get(key))
+        renamed = (
+            key in NAMED_SECTIONS
+            and isinstance(old, dict)
+            and isinstance(value, dict)
+            and "name" in value
+            and value.get("name") != old.get("name")
+        )
+        if isinstance(old, dict) and isinstance(value, dict) and not renamed:
+            base[key] = _deep_merge(old, value)
+        else:
+            base[key] = value
+    return base
+
+
+def _set_path(tree: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """Set ``a.b.c`` (merging a mapping value into what is there)."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return _deep_merge(tree, {head: value})
+    child = _normalise(head, tree.get(head))
+    if isinstance(child, list) and rest.split(".")[0].isdigit():
+        index, _, tail = rest.partition(".")
+        child = list(child)
+        i = int(index)
+        if i >= len(child):
+            raise UserError(f"--set {path}: {head} has {len(child)} entries")
+        child[i] = value if not tail else _set_path(dict(child[i]), tail, value)
+        tree[head] = child
+        return tree
+    if not isinstance(child, dict):
+        child = {}
+    tree[head] = _set_path(child, rest, value)
+    return tree
+
+
+def _check_unique(runs: list[RunConfig], source: Path | str) -> None:
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.id] = seen.get(run.id, 0) + 1
+    twice = [rid for rid, count in seen.items() if count > 1]
+    if twice:
+        raise UserError(
+            f"{source}: runs share an id: {', '.join(twice)}. Give runs distinct names "
+            "or vary a matrix axis that is part of the name"
+        )
+
+
+def select_runs(
+    runs: Sequence[RunConfig], patterns: Sequence[str], option: str = "--only"
+) -> list[RunConfig]:
+    """The runs whose name or id matches any of ``patterns`` (globs, comma-separated
+    lists allowed), in suite order; all runs without patterns. UserError naming
+    ``option`` when none matches."""
+    wanted = [p for item in patterns for p in item.split(",") if p]
+    if not wanted:
+        return list(runs)
+    chosen = [
+        r
+        for r in runs
+        if any(fnmatch.fnmatchcase(r.name, p) or fnmatch.fnmatchcase(r.id, p) for p in wanted)
+    ]
+    if not chosen:
+        names = ", ".join(dict.fromkeys(r.name for r in runs))
+        raise UserError(f"{option} {','.join(wanted)}: no run matches (choose: {names})")
+    return chosen
+
+
+def choose_run(suite: Suite, pattern: str, option: str = "--run") -> RunConfig:
+    """The first run of ``suite`` whose name or id matches ``pattern`` (a glob)."""
+    return select_runs(suite.runs, [pattern], option)[0]

@@ -1,0 +1,281 @@
+"""The suite file's schema: typed, immutable sections (pydantic v2, unknown fields
+refused), cross-field checks on the objects themselves, and the list of registries.
+
+Sections of plugins (datasets, models, losses, strategies, metrics, levers) live beside
+their plugins; a named section (``dataset: cifar10``) picks its entry by ``name``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from ganbench.data import DATASETS
+from ganbench.levers import LeversConfig
+from ganbench.losses import LOSSES
+from ganbench.metrics import METRICS
+from ganbench.models import MODELS
+from ganbench.registry import Registry, Section
+from ganbench.strategies import STRATEGIES
+from ganbench.strategies.schedules import BatchConfig
+
+# Every registry by kind, for `ganbench list`, help texts and the documentation.
+REGISTRIES: dict[str, Registry[Any]] = {
+    "datasets": DATASETS,
+    "models": MODELS,
+    "losses": LOSSES,
+    "strategies": STRATEGIES,
+    "metrics": METRICS,
+}
+# Sections picked by their `name`; a plain string is shorthand for {name: string}.
+NAMED_SECTIONS = {"dataset": DATASETS, "model": MODELS, "loss": LOSSES, "strategy": STRATEGIES}
+
+
+def _union(registry: Any) -> Any:
+    members = tuple(entry.Config for entry in registry.values())
+    return Annotated[Union[members], Field(discriminator="name")]  # noqa: UP007
+
+
+DatasetUnion = _union(DATASETS)
+ModelUnion = _union(MODELS)
+LossUnion = _union(LOSSES)
+StrategyUnion = _union(STRATEGIES)
+MetricUnion = _union(METRICS)
+
+
+class BudgetConfig(Section):
+    """When a run stops: whichever limit comes first."""
+
+    iterations: PositiveInt | None = None
+    epochs: PositiveFloat | None = Field(None, description="passes over the training data")
+    wall_seconds: PositiveFloat | None = Field(
+        None, description="wall-clock seconds, resumes added"
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetConfig:
+        if self.iterations is None and self.epochs is None and self.wall_seconds is None:
+            raise ValueError("budget: set at least one of iterations, epochs, wall_seconds")
+        return self
+
+    def reached(self, iteration: int, epoch: float, wall_s: float) -> str | None:
+        """The limit a run at this point has reached (e.g. ``2000 iterations``), or None."""
+        if self.iterations is not None and iteration >= self.iterations:
+            return f"{self.iterations} iterations"
+        if self.epochs is not None and epoch >= self.epochs:
+            return f"{self.epochs:g} epochs"
+        if self.wall_seconds is not None and wall_s >= self.wall_seconds:
+            return f"{self.wall_seconds:g} wall seconds"
+        return None
+
+    def fraction(self, iteration: int, epoch: float, wall_s: float) -> float:
+        """The share of the budget a run at this point has used (0 to 1): the largest share
+        of any limit."""
+        parts = [
+            iteration / self.iterations if self.iterations else 0.0,
+            epoch / self.epochs if self.epochs else 0.0,
+            wall_s / self.wall_seconds if self.wall_seconds else 0.0,
+        ]
+        return min(1.0, max(parts))
+
+
+class EvaluationConfig(Section):
+    """When to evaluate (always at the end too) and with which quality metrics; evaluation
+    time is measured and never counted as training time."""
+
+    every_iterations: PositiveInt | None = None
+    every_seconds: PositiveFloat | None = Field(None, description="training seconds between")
+    at_start: bool = Field(False, description="also evaluate the untrained generator")
+    num_samples: PositiveInt = Field(64, le=1024, description="fixed-noise samples in the grid")
+    metrics: list[MetricUnion] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="quality metrics scored at every evaluation"
+    )
+    targets: dict[str, float] = Field(
+        default_factory=dict, description="metric value -> target, for time-to-target"
+    )
+    batch_size: PositiveInt = Field(250, description="generator batch while evaluating")
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_shorthand(cls, value: Any) -> Any:
+        """``metrics: [fd_classifier]`` is short for ``[{name: fd_classifier}]``."""
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _known_targets(self) -> EvaluationConfig:
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metrics: each metric once, got {', '.join(names)}")
+        reported = {
+            value: d for m in self.metrics for value, d in METRICS.get(m.name).values.items()
+        }
+        for target in self.targets:
+            if reported.get(target) is None:
+                choices = ", ".join(v for v, d in reported.items() if d) or "none: add metrics"
+                raise ValueError(
+                    f"targets: {target!r} is not a value of the metrics (choose: {choices})"
+                )
+        return self
+
+
+class CheckpointConfig(Section):
+    every_iterations: PositiveInt | None = 1000
+    every_seconds: PositiveFloat | None = Field(600.0, description="wall seconds between")
+
+
+class MeasureConfig(Section):
+    """What the trackers record; none of it changes what is trained."""
+
+    warmup_iterations: int = Field(
+        5,
+        ge=0,
+        description="iterations per session kept out of the iteration-time statistics; "
+        "their CUDA memory peak (cuDNN autotune, first allocations) is reported separately",
+    )
+    phases: bool = Field(True, description="time data, D/G steps and strategy extras")
+    gpu_sample_hz: float = Field(
+        10.0, ge=0, le=100, description="NVML sampling rate in Hz (0: no sampler)"
+    )
+    flops: bool = Field(True, description="count FLOPs per iteration (FlopCounterMode)")
+
+
+class ProfileConfig(Section):
+    """A torch.profiler window over iterations wait+1 .. wait+warmup+active of a run."""
+
+    wait: int = Field(5, ge=0, description="iterations before the profiler starts")
+    warmup: int = Field(2, ge=0, description="profiled iterations discarded (profiler warm-up)")
+    active: int = Field(5, ge=1, description="iterations recorded in the trace")
+    record_shapes: bool = False
+    profile_memory: bool = True
+    with_stack: bool = False
+    row_limit: int = Field(20, ge=1, le=200, description="rows of the operator table")
+
+    @property
+    def iterations(self) -> int:
+        return self.wait + self.warmup + self.active
+
+
+class RunConfig(Section):
+    """One training run, fully resolved."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    seed: int = Field(0, ge=0)
+    dataset: DatasetUnion
+    model: ModelUnion
+    loss: LossUnion = Field(default_factory=lambda: LOSSES.get("hinge").Config())
+    strategy: StrategyUnion = Field(default_factory=lambda: STRATEGIES.get("alternating").Config())
+    batch: BatchConfig = Field(default_factory=BatchConfig)
+    levers: LeversConfig = Field(default_factory=LeversConfig)
+    budget: BudgetConfig
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    log_every: PositiveInt = Field(10, description="iterations between iteration events")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    measure: MeasureConfig = Field(default_factory=MeasureConfig)
+    profile: ProfileConfig | None = Field(None, description="null: no profiler")
+
+    @property
+    def id(self) -> str:
+        """Folder name: the configuration's name plus its seed."""
+        return f"{self.name}-seed{self.seed}"
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_shorthand(cls, value: Any) -> Any:
+        """``profile: true`` takes the default window, ``false`` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
+
+    @model_validator(mode="after")
+    def _fits_data(self) -> RunConfig:
+        source = DATASETS.get(self.dataset.name)
+        shape = source.sample_shape(self.dataset)
+        try:
+            MODELS.get(self.model.name).check(self.model, shape)
+        except ValueError as err:
+            raise ValueError(f"model: {err}") from None
+        k = self.levers.grad_accumulation
+        base = [self.batch.size] if self.batch.growth_mode == "accumulate" else self.batch.sizes
+        uneven = [size for size in base if size % k]
+        if uneven:
+            raise ValueError(
+                f"levers.grad_accumulation: {k} micro-batches do not divide batch size "
+                f"{', '.join(map(str, uneven))}"
+            )
+        n = source.num_examples(self.dataset)
+        if n is not None and max(self.batch.sizes) > n:
+            raise ValueError(
+                f"batch: size {max(self.batch.sizes)} exceeds the {n} examples of the dataset"
+            )
+        return self
+
+    def timed_only(self, iterations: int, profile: ProfileConfig | None = None) -> RunConfig:
+        """This run for exactly ``iterations``, periodic evaluation and checkpoints off:
+        what `ganbench profile` and `ganbench selftest overhead` train."""
+        return RunConfig.model_validate(
+            {
+                **self.model_dump(mode="json"),
+                "budget": {"iterations": iterations},
+                "evaluation": {"num_samples": self.evaluation.num_samples},
+                "checkpoint": {"every_iterations": None, "every_seconds": None},
+                "profile": None if profile is None else profile.model_dump(),
+            }
+        )
+
+    def training_identity(self) -> dict[str, Any]:
+        """The fields that decide what is trained (budget and bookkeeping excluded)."""
+        return self.model_dump(
+            mode="json",
+            exclude={
+                "budget",
+                "evaluation",
+                "checkpoint",
+                "log_every",
+                "device",
+                "measure",
+                "profile",
+            },
+        )
+
+
+class SuiteFile(Section):
+    """The file's own structure; runs are validated after merging."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    output_dir: Path | None = Field(None, description="null: reports/<name>")
+    baseline: str | None = Field(None, description="configuration name the reports compare to")
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    runs: list[dict[str, Any]] = Field(default_factory=list)
+    matrix: dict[str, list[Any] | dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _axes_not_empty(self) -> SuiteFile:
+        empty = [key for key, values in self.matrix.items() if not values]
+        if empty:
+            raise ValueError(f"matrix: axes without values: {', '.join(empty)}")
+        return self
+
+
+class Suite(BaseModel):
+    """A loaded suite: where results go and the runs to do, in order."""
+
+    model_config = {"frozen": True}
+
+    name: str
+    source: Path
+    output_dir: Path
+    baseline: str | None
+    runs: list[RunConfig]
