@@ -114,8 +114,9 @@ def test_gpu_metrics_agree_with_the_cpu() -> None:
 def test_latency_on_cuda_times_with_events_and_records_a_real_oom() -> None:
     from torch.utils.benchmark import Timer
 
-    from ganbench.generators import fresh_generator
-    from ganbench.latency import LatencySettings, measure_rows, prepare_generator
+    from ganbench.latency.measure import measure_rows, prepare_generator
+    from ganbench.latency.settings import LatencySettings
+    from ganbench.latency.sources import fresh_generator
     from ganbench.trackers.clock import CallTimer
 
     cuda = torch.device("cuda")
@@ -168,8 +169,10 @@ def test_cuda_levers_apply_and_train(tmp_path: Path) -> None:
 
 
 def test_cuda_graph_replay_gives_the_eager_output() -> None:
-    from ganbench.generators import fresh_generator
-    from ganbench.latency import GraphedGenerator, LatencySettings, prepare_generator
+    from ganbench.latency.measure import prepare_generator
+    from ganbench.latency.settings import LatencySettings
+    from ganbench.latency.sources import fresh_generator
+    from ganbench.levers.compile import GraphedGenerator
 
     cuda = torch.device("cuda")
     source = fresh_generator("sagan")

@@ -20,19 +20,13 @@ from torch.utils.benchmark import Timer
 from typer.testing import CliRunner
 
 from ganbench.cli import app
-from ganbench.generators import GeneratorSource, fresh_generator, generator_from_checkpoint
-from ganbench.latency import (
-    CSV_FILE,
-    JSON_FILE,
-    PLOT_FILE,
-    LatencySettings,
-    base_row,
-    measure_rows,
-    prepare_generator,
-    run_latency,
-)
+from ganbench.latency.measure import base_row, measure_rows, prepare_generator, run_latency
+from ganbench.latency.settings import LatencySettings
+from ganbench.latency.sources import GeneratorSource, fresh_generator, generator_from_checkpoint
 from ganbench.models import MODELS
 from ganbench.models.blocks import fold_spectral_norm
+from ganbench.report.plots import latency_title, plot_latency
+from ganbench.results.latency import CSV_FILE, JSON_FILE, PLOT_FILE
 from ganbench.trackers.clock import CallTimer, perf_counter_resolution_s
 from tests.conftest import tiny_suite
 
@@ -276,7 +270,7 @@ def test_unsupported_combinations_are_skipped_with_the_reason(monkeypatch) -> No
     assert status[("fp32", "default")][0] == "skipped"
     assert "torch.compile is not supported" in status[("fp32", "default")][1]
     for mode in ("off", "default"):
-        skipped, reason = status[("fp16", mode)]
+        skipped, reason = status[("amp-fp16", mode)]  # fp16: an alias
         assert skipped == "skipped" and "fp16 on the CPU" in reason
 
 
@@ -332,7 +326,9 @@ def test_files_are_written_and_ctrl_c_keeps_the_rows_measured(tmp_path: Path) ->
     assert document["environment"]["torch"] == torch.__version__
     frame = pd.read_csv(tmp_path / "out" / CSV_FILE)
     assert list(frame["status"]) == ["ok", "interrupted", "interrupted"]
-    assert (tmp_path / "out" / PLOT_FILE).stat().st_size > 10_000
+    # The command draws latency.png from these rows (the plot lives with the reports).
+    plot = plot_latency(document["rows"], latency_title(document), tmp_path / "out" / PLOT_FILE)
+    assert plot.stat().st_size > 10_000
 
 
 def trained_checkpoint(write_suite) -> Path:

@@ -4,7 +4,6 @@ latency results), ready to print, or to write as report.md, report.html and summ
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from ganbench.report.aggregate import (
     verdict,
 )
 from ganbench.report.collect import SuiteRuns, load_suites
+from ganbench.results.latency import read_latency
 
 PLOTS_DIR = "report"  # beside the runs: reports/<suite>/report/*.png
 
@@ -99,7 +99,7 @@ def build_report(
     """Load, aggregate and plot; raise UserError on unusable input before writing."""
     suite = load_suites(folders)
     baseline = baseline or suite.baseline
-    latency_docs = [_read_latency(p) for p in latency]
+    latency_docs = [read_latency(p) for p in latency]
     summary = aggregate(suite, baseline)
     est = estimate_all(suite)
     title = " + ".join(f.name for f in folders)
@@ -302,21 +302,6 @@ def _latency_table(doc: dict[str, Any]) -> Table:
     name = gen["model"]["name"]
     title = f"generation latency: {name} ({gen['weights']}) on {doc['device']} ({where})"
     return Table(title, headers, rows)
-
-
-def _read_latency(path: Path) -> dict[str, Any]:
-    from ganbench.latency import JSON_FILE
-
-    file = path / JSON_FILE if path.is_dir() else path
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        raise UserError(
-            f"--latency {path}: no readable {JSON_FILE} (run ganbench latency)"
-        ) from None
-    if doc.get("kind") != "ganbench-latency":
-        raise UserError(f"--latency {path}: not a ganbench latency result")
-    return doc
 
 
 def _notes(suite: SuiteRuns, baseline: str | None) -> list[str]:

@@ -15,6 +15,13 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
 
 
+def latency_title(document: dict[str, Any]) -> str:
+    """A latency plot's title: generator, device and what it ran on."""
+    env = document["environment"]
+    where = env.get("gpu_name") or f"{env.get('cpu_model')}, {env.get('torch_threads')} threads"
+    return f"{document['generator']['model']['name']} generator on {document['device']} ({where})"
+
+
 def plot_latency(rows: Sequence[dict[str, Any]], title: str, path: Path) -> Path:
     """Per-image latency and throughput against batch size, one line per precision and
     compile mode; a batch size that ran out of memory is a dotted vertical line."""

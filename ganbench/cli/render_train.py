@@ -1,10 +1,10 @@
-"""Terminal rendering for `ganbench train-suite`: the plan, a progress bar per run, a table."""
+"""Terminal rendering for training: the plan, a progress bar per run, the summary tables,
+the profiler's top operators and the overhead self-test."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -14,23 +14,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
+from ganbench.cli.console import fmt as _fmt
+from ganbench.cli.console import table as _table
 from ganbench.config import Suite
 from ganbench.runner import RunPlan
 
 STEPS = 1000  # progress bar resolution: the fraction of the run's budget
-
-
-def _table(title: str, columns: tuple[str, ...], left: int = 1) -> Table:
-    """A compact table whose cells wrap instead of being cut off in narrow terminals."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    for i, column in enumerate(columns):
-        # The first column (run ids) never wraps; the others fold when the terminal is narrow.
-        table.add_column(
-            column, overflow="fold", no_wrap=i == 0, justify="left" if i < left else "right"
-        )
-    return table
 
 
 def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
@@ -93,10 +83,6 @@ class RichObserver:
         done = STEPS if status.startswith("finished") else None
         self.progress.update(self.task, completed=done, stats=status)
         self.task = None
-
-
-def _fmt(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, Any]]) -> None:
@@ -242,115 +228,3 @@ def print_overhead(console: Console, r: Any) -> None:
         f"{r.null_step_cost_s * 1e6:.1f} us/it = {r.null_step_overhead_pct:.3f} % of the bare step",
     )
     console.print(table)
-
-
-def _ms(value: float | None) -> str:
-    return _fmt(value * 1e3 if value is not None else None, ".3g")
-
-
-def _rate(value: float | None) -> str:
-    return _fmt(value, ".0f" if value is not None and value >= 100 else ".3g")
-
-
-def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
-    """One line as a row is measured (a reason already given for the row before is not
-    repeated)."""
-    head = f"{row['precision']:>4} compile {row['compile']:<8} batch {row['batch_size']:>5}"
-    if row["status"] != "ok":
-        same = previous is not None and previous["reason"] == row["reason"]
-        return f"{head}: {row['status']} ({'as above' if same else row['reason']})"
-    return (
-        f"{head}: p50 {_ms(row['latency_p50_s'])} ms, {_ms(row['per_image_latency_s'])} ms/image,"
-        f" {_rate(row['images_per_s'])} images/s ({row['latency_count']} calls)"
-    )
-
-
-def print_latency(console: Console, result: Any, folder: Any) -> None:
-    """The latency table: one row per precision x compile x batch size."""
-    cuda = result.device.startswith("cuda")
-    memory = "peak CUDA MiB" if cuda else "RSS +MiB"
-    columns = ("precision", "compile", "batch", "status", "calls", "p50 ms", "mean ms")
-    columns += ("p90 ms", "p99 ms", "std ms", "min ms", "ms/img", "img/s", "1st call s")
-    gen = result.generator
-    layout = "channels_last, " if result.settings["channels_last"] else ""
-    title = (
-        f"latency: {gen['model']['name']} generator, weights {gen['weights']}; {result.device}"
-        f", {layout}{result.environment['torch_threads']} threads; timer "
-        f"{result.rows[0]['timer'] if result.rows else '-'}"
-    )
-    table = _table(title, (*columns, memory), left=4)
-    for r in result.rows:
-        peak = r["peak_cuda_alloc_bytes"] if cuda else r["rss_growth_bytes"]
-        table.add_row(
-            r["precision"],
-            r["compile"],
-            str(r["batch_size"]),
-            r["status"],
-            _fmt(r["latency_count"], "d"),
-            *(
-                _ms(r[k])
-                for k in ("latency_p50_s", "latency_mean_s", "latency_p90_s", "latency_p99_s")
-            ),
-            _ms(r["latency_std_s"]),
-            _ms(r["latency_min_s"]),
-            _ms(r["per_image_latency_s"]),
-            _rate(r["images_per_s"]),
-            _fmt(r["first_call_s"], ".3g"),
-            _fmt(peak / 2**20 if peak is not None else None, ".1f"),
-        )
-    console.print(table)
-    for status, reason in dict.fromkeys((r["status"], r["reason"]) for r in result.rows):
-        if reason:
-            console.print(f"{status}: {reason}", highlight=False)
-    resolution = next((r["timer_resolution_s"] for r in result.rows if r["timer"]), None)
-    if resolution is not None:
-        console.print(f"timer resolution: {resolution * 1e9:.0f} ns", highlight=False)
-    if result.generator["origin"] == "fresh":
-        console.print("note: a fresh model with random weights; latency does not depend on them")
-    if result.interrupted:
-        console.print("[bold yellow]interrupted:[/] the rows measured so far are written")
-    console.print(f"results: {folder}/ (latency.json, latency.csv, latency.png)")
-
-
-def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:
-    """A report's tables and notes, and where its files are."""
-    for t in report.tables:
-        table = _table(t.title, tuple(t.headers))
-        for row in t.rows:
-            table.add_row(*(str(c) for c in row))
-        console.print(table)
-    for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
-    console.print(
-        f"report: {paths['md']}, {paths['html']} (self-contained), {paths['csv']}", highlight=False
-    )
-
-
-def _pct(fraction: float | None, spec: str) -> str:
-    return "-" if fraction is None else f"{fraction * 100:{spec}} %"
-
-
-def print_check(console: Console, err_console: Console, result: Any) -> None:
-    """The regression verdicts, environment warnings on stderr, and the overall verdict."""
-    columns = ("configuration", "figure", "baseline", "current", "change", "tolerance")
-    table = _table("check against the baseline", (*columns, "noise", "verdict"), left=2)
-    for v in result.verdicts:
-        style = "bold red" if v.failed else ("green" if v.verdict == "improved" else "")
-        table.add_row(
-            v.configuration,
-            v.figure,
-            v.baseline,
-            v.current,
-            _pct(v.change, "+.1f"),
-            _pct(v.tolerance, ".0f"),
-            _pct(v.noise, ".1f"),
-            f"[{style}]{v.verdict}[/]" if style else v.verdict,
-        )
-    console.print(table)
-    for warning in result.warnings:
-        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
-    failed = [v for v in result.verdicts if v.failed]
-    if failed:
-        console.print(f"[bold red]FAIL[/]: {len(failed)} regression(s) or missing result(s)")
-    else:
-        console.print("[bold green]PASS[/]: no regression beyond tolerance and noise")

@@ -1,0 +1,105 @@
+"""`ganbench train-suite` and `ganbench profile`: parse, delegate, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ganbench.cli.app import app
+from ganbench.cli.console import console, err_console
+
+SetOption = Annotated[
+    list[str], typer.Option("--set", help="Override a field: path=value (repeatable).")
+]
+
+
+@app.command("train-suite")
+def train_suite(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file, e.g. suites/quick.yaml.")],
+    set_: SetOption = [],  # noqa: B006  (Typer reads the default)
+    seeds: Annotated[str | None, typer.Option(help="Run these seeds, e.g. 0,1,2.")] = None,
+    only: Annotated[
+        list[str], typer.Option(help="Run only these names or ids (glob patterns, repeatable).")
+    ] = [],  # noqa: B006
+    fresh: Annotated[bool, typer.Option(help="Start every selected run over.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the resolved runs and exit.")] = False,
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Score only these metrics, e.g. fd_classifier (or none)."),
+    ] = None,
+    inception_weights: Annotated[
+        Path | None, typer.Option(help="The FID/IS Inception weights file to use.")
+    ] = None,
+    nproc_per_node: Annotated[
+        int,
+        typer.Option(
+            "--nproc-per-node",
+            min=1,
+            help="Processes for each run with levers.parallel: ddp (torch.distributed.run; "
+            "one per GPU, gloo on CPU).",
+        ),
+    ] = 1,
+) -> None:
+    """Train every run of a suite; results go to reports/<suite>/<run>/."""
+    from ganbench.config import choose_metrics, load_suite, parse_seeds
+    from ganbench.runner import plan_suite, run_suite
+
+    loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
+    keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    loaded = choose_metrics(loaded, keep, inception_weights)
+    plans = plan_suite(loaded, fresh=fresh, nproc_per_node=nproc_per_node)
+    from ganbench.cli.render_train import RichObserver, print_plans, print_summaries
+
+    print_plans(console, loaded, plans)
+    if dry_run:
+        return
+    with RichObserver(console) as observer:
+        summaries = run_suite(loaded, plans, observer)
+    print_summaries(console, loaded, summaries)
+    statuses = {s.get("status") for s in summaries}
+    if "interrupted" in statuses:
+        raise typer.Exit(code=130)
+    if "failed" in statuses:
+        raise typer.Exit(code=1)
+
+
+@app.command("profile")
+def profile(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file or name, e.g. quick.")],
+    run: Annotated[str, typer.Option("--run", help="Run name or id (glob) to profile.")],
+    steps: Annotated[
+        str | None,
+        typer.Option(help="Profiler window wait,warmup,active in iterations (default 5,2,5)."),
+    ] = None,
+    set_: SetOption = [],  # noqa: B006
+) -> None:
+    """Train one run under torch.profiler: trace.json (Perfetto) and the top operators."""
+    import pandas as pd
+
+    from ganbench.cli.render_train import RichObserver, print_plans, print_top_operators
+    from ganbench.config import load_suite, parse_steps, profile_suite
+    from ganbench.runner import plan_suite, run_suite
+    from ganbench.trackers.profiler import TABLE_FILE, TRACE_FILE
+
+    loaded = load_suite(suite, set_)
+    profiled = profile_suite(loaded, run, parse_steps(steps) if steps else None)
+    plans = plan_suite(profiled, fresh=True)
+    print_plans(console, profiled, plans)
+    with RichObserver(console) as observer:
+        (summary,) = run_suite(profiled, plans, observer)
+    folder = plans[0].store.profile_dir
+    if summary.get("status") != "finished" or not (folder / TABLE_FILE).is_file():
+        err_console.print(f"[bold red]profile not written:[/] {summary.get('reason')}")
+        raise typer.Exit(code=1)
+    window = summary["profile"]
+    title = (
+        f"top operators of {plans[0].run.id} over {window['active']} iterations "
+        f"(after {window['wait']} skipped, {window['warmup']} warm-up)"
+    )
+    print_top_operators(console, pd.read_csv(folder / TABLE_FILE), title)
+    console.print(
+        f"trace: {folder / TRACE_FILE} (open in https://ui.perfetto.dev or chrome://tracing)"
+    )
+    console.print(f"table: {folder / TABLE_FILE}")

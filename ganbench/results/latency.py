@@ -1,0 +1,96 @@
+"""What `ganbench latency` writes: ``latency.json`` (generator, settings, environment and
+one row per precision x compile x batch size), ``latency.csv`` (the rows) and, beside
+them, ``latency.png``. Reports read these files back with ``read_latency``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ganbench.errors import UserError
+from ganbench.results.store import write_atomic
+
+KIND, FORMAT = "ganbench-latency", 1
+JSON_FILE, CSV_FILE, PLOT_FILE = "latency.json", "latency.csv", "latency.png"
+
+# A row: what was measured, then its figures (units in the names; null when not measured).
+ROW_IDENTITY = ("precision", "compile", "channels_last", "batch_size", "status", "reason")
+ROW_FIGURES = (
+    "warmup_calls",
+    "first_call_s",
+    "output_finite",
+    "latency_count",
+    "latency_mean_s",
+    "latency_std_s",
+    "latency_min_s",
+    "latency_p50_s",
+    "latency_p90_s",
+    "latency_p99_s",
+    "latency_max_s",
+    "per_image_latency_s",
+    "images_per_s",
+    "weights_bytes",
+    "peak_cuda_alloc_bytes",
+    "peak_cuda_reserved_bytes",
+    "rss_growth_bytes",
+    "timer",
+    "timer_resolution_s",
+)
+ROW_FIELDS = ROW_IDENTITY + ROW_FIGURES
+
+
+@dataclass
+class LatencyResult:
+    """Everything `ganbench latency` writes to latency.json."""
+
+    generator: dict[str, Any]
+    settings: dict[str, Any]
+    device: str
+    environment: dict[str, Any]
+    created: str
+    spectral_norm_folded: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": KIND, "format": FORMAT, **asdict(self)}
+
+
+def default_output_dir(root: Path = Path("reports") / "latency") -> Path:
+    """reports/latency/<YYYYmmdd-HHMMSS>/, suffixed when that folder exists."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder, n = root / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{stamp}-{n}"
+    return folder
+
+
+def write_latency(folder: Path, result: LatencyResult) -> None:
+    """latency.json and latency.csv, each replaced atomically (called after every row)."""
+    import pandas as pd
+
+    document = result.as_dict()
+    write_atomic(folder / JSON_FILE, json.dumps(document, indent=2) + "\n")
+    frame = pd.DataFrame(result.rows, columns=list(ROW_FIELDS))
+    frame.insert(0, "model", result.generator["model"]["name"])
+    frame.insert(1, "device", result.device)
+    write_atomic(folder / CSV_FILE, frame.convert_dtypes().to_csv(index=False))
+
+
+def read_latency(path: Path, option: str = "--latency") -> dict[str, Any]:
+    """A latency.json (or the folder holding one); UserError naming ``option`` when it is
+    missing or not ganbench's."""
+    file = path / JSON_FILE if path.is_dir() else path
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise UserError(
+            f"{option} {path}: no readable {JSON_FILE} (run ganbench latency)"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise UserError(f"{option} {path}: not a ganbench latency result")
+    return doc
