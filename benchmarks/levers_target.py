@@ -25,7 +25,7 @@ import torch
 from ganbench.config import load_suite
 from ganbench.data import DATASETS
 from ganbench.levers import applied_levers
-from ganbench.session import build_session, resolve_device
+from ganbench.run.session import build_session, resolve_device
 
 SUITE = Path("speedups")
 TARGET = 2.0

@@ -21,7 +21,7 @@ import torch
 from ganbench.config import choose_run, load_suite
 from ganbench.metrics import METRICS
 from ganbench.metrics.evaluate import Evaluator
-from ganbench.session import build_session, resolve_device
+from ganbench.run.session import build_session, resolve_device
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ import yaml
 
 from ganbench.config import RunConfig
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: README.md, suites/
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():
@@ -19,6 +21,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def run_suite(suite: Any, plans: list[Any], observer: Any = None) -> list[Any]:
+    """Execute planned runs in this process (the inline launcher)."""
+    from ganbench.launchers.inline import InlineConfig, InlineLauncher
+
+    return InlineLauncher(InlineConfig()).run_suite(suite, plans, observer)
 
 
 def mixture_run(**overrides: Any) -> RunConfig:

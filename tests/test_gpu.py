@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ganbench.results import RunStore, read_events
-from ganbench.train import train_run
+from ganbench.run.train import train_run
 from tests.conftest import mixture_run
 
 pytestmark = pytest.mark.gpu
@@ -31,13 +31,13 @@ def test_sagan_trains_on_cuda_with_cuda_timing_and_memory(tmp_path: Path, strate
     run = sagan_on_cuda(strategy={"name": strategy})
     store = RunStore(tmp_path / "run")
     summary = train_run(run, store, torch.device("cuda"))
-    assert summary["status"] == "finished", summary["reason"]
-    assert summary["iter_time_count"] == 15 and summary["iter_time_p50_s"] > 0  # 5 warm-up
-    assert summary["peak_cuda_alloc_bytes"] > 0
-    assert summary["peak_cuda_reserved_bytes"] >= summary["peak_cuda_alloc_bytes"]
-    assert summary["environment"]["gpu_name"]
+    assert summary.status == "finished", summary.reason
+    assert summary.iter_time_count == 15 and summary.iter_time_p50_s > 0  # 5 warm-up
+    assert summary.peak_cuda_alloc_bytes > 0
+    assert summary.peak_cuda_reserved_bytes >= summary.peak_cuda_alloc_bytes
+    assert summary.environment["gpu_name"]
     # CUDA-event times are device times of the step: they cannot exceed training time.
-    assert summary["iter_time_mean_s"] * summary["iter_time_count"] <= summary["train_s"] * 1.05
+    assert summary.iter_time_mean_s * summary.iter_time_count <= summary.train_s * 1.05
 
 
 def test_resume_on_cuda_reaches_the_budget(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_resume_on_cuda_reaches_the_budget(tmp_path: Path) -> None:
 
     assert train_run(run, store, torch.device("cuda"), on_log=crash)["status"] == "failed"
     summary = train_run(run, store, torch.device("cuda"))
-    assert summary["status"] == "finished" and summary["iterations"] == 20
+    assert summary.status == "finished" and summary.iterations == 20
     logged = [e["iteration"] for e in read_events(store.events) if e["event"] == "iteration"]
     assert logged == [5, 10, 15, 20]
 
@@ -63,24 +63,24 @@ def test_cuda_phases_memory_nvml_flops_and_profiler(tmp_path: Path) -> None:
     )
     store = RunStore(tmp_path / "run")
     s = train_run(run, store, torch.device("cuda"))
-    assert s["status"] == "finished", s["reason"]
-    phases = s["phases"]
+    assert s.status == "finished", s.reason
+    phases = s.phases
     assert {"data", "extrapolation", "joint_step", "snapshot"} <= set(phases)
     in_iterations = sum(
         phases[p]["time_s"] for p in phases if p not in ("evaluation", "checkpoint")
     )
-    assert 0 < in_iterations <= s["train_s"] * 1.05  # device time within training time
+    assert 0 < in_iterations <= s.train_s * 1.05  # device time within training time
     assert phases["joint_step"]["peak_cuda_alloc_bytes"] > 0  # probed after warm-up
-    assert s["warmup_peak_cuda_alloc_bytes"] > 0 and s["peak_cuda_alloc_bytes"] > 0
+    assert s.warmup_peak_cuda_alloc_bytes > 0 and s.peak_cuda_alloc_bytes > 0
     # NVML: real readings (or a reason, e.g. inside a container without NVML).
-    if s["gpu_monitor_reason"] is None:
-        assert s["gpu_samples"] > 0 and s["power_mean_w"] > 0
+    if s.gpu_monitor_reason is None:
+        assert s.gpu_samples > 0 and s.power_mean_w > 0
         assert (store.folder / "gpu_samples.csv").is_file()
-        if s["energy_j"] is not None:
-            assert s["energy_j_per_image"] == pytest.approx(s["energy_j"] / s["images_seen"])
-    assert s["flops_total"] > 0 and s["achieved_flops_per_s"] > 0
-    if any(k in s["environment"]["gpu_name"] for k in ("H100", "H200", "A100")):
-        assert 0 < s["mfu"] < 1
+        if s.energy_j is not None:
+            assert s.energy_j_per_image == pytest.approx(s.energy_j / s.images_seen)
+    assert s.flops_total > 0 and s.achieved_flops_per_s > 0
+    if any(k in s.environment["gpu_name"] for k in ("H100", "H200", "A100")):
+        assert 0 < s.mfu < 1
     trace = (store.profile_dir / "trace.json").read_text()
     assert "ganbench.snapshot" in trace or "ganbench.joint_step" in trace
     import pandas as pd
@@ -160,12 +160,12 @@ def test_cuda_levers_apply_and_train(tmp_path: Path) -> None:
     for strategy in ("alternating", "srfb"):
         run = sagan_on_cuda(strategy={"name": strategy}, levers=levers, budget={"iterations": 20})
         summary = train_run(run, RunStore(tmp_path / strategy), torch.device("cuda"))
-        assert summary["status"] == "finished", summary["reason"]
-        assert summary["levers_skipped"] == {}
-        assert set(summary["loss_scale"]) == {"g", "d"}
+        assert summary.status == "finished", summary.reason
+        assert summary.levers_skipped == {}
+        assert set(summary.loss_scale) == {"g", "d"}
     run = sagan_on_cuda(levers={"precision": "amp-bf16"}, budget={"iterations": 10})
     summary = train_run(run, RunStore(tmp_path / "bf16"), torch.device("cuda"))
-    assert summary["status"] == "finished" and summary["levers_skipped"] == {}
+    assert summary.status == "finished" and summary.levers_skipped == {}
 
 
 def test_cuda_graph_replay_gives_the_eager_output() -> None:

@@ -73,7 +73,7 @@ def latency(
     from ganbench.latency.settings import LatencySettings, parse_choices
     from ganbench.latency.sources import choose_generator
     from ganbench.results.latency import PLOT_FILE, default_output_dir
-    from ganbench.session import resolve_device
+    from ganbench.run.session import resolve_device
 
     settings = LatencySettings.from_options(
         batch_sizes=batch_sizes,

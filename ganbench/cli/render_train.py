@@ -18,7 +18,9 @@ from rich.progress import (
 from ganbench.cli.console import fmt as _fmt
 from ganbench.cli.console import table as _table
 from ganbench.config import Suite
-from ganbench.runner import RunPlan
+from ganbench.results import RunStatus, RunSummary
+from ganbench.run.plan import RunPlan
+from ganbench.run.summary import PHASES
 
 STEPS = 1000  # progress bar resolution: the fraction of the run's budget
 
@@ -76,52 +78,42 @@ class RichObserver:
         )
         self.progress.update(self.task, completed=record["fraction"] * STEPS, stats=stats)
 
-    def run_ended(self, plan: RunPlan, summary: dict[str, Any]) -> None:
+    def run_ended(self, plan: RunPlan, summary: RunSummary) -> None:
         if self.task is None:
             return
-        status = summary.get("status", "?") + (" (skipped)" if summary.get("skipped") else "")
-        done = STEPS if status.startswith("finished") else None
+        status = _status(summary)
+        done = STEPS if summary.status == RunStatus.FINISHED else None
         self.progress.update(self.task, completed=done, stats=status)
         self.task = None
 
 
-def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, Any]]) -> None:
-    columns = (
-        "run",
-        "status",
-        "iters",
-        "it/s",
-        "img/s",
-        "p50 ms",
-        "train s",
-        "grad evals",
-        "full passes",
-        "GFLOP/it",
-        "MFU %",
-        "RSS MiB",
-        "CUDA MiB",
-    )
+def _status(summary: RunSummary) -> str:
+    return summary.status.value + (" (skipped)" if summary.skipped else "")
+
+
+def _scaled(value: float | None, scale: float, spec: str) -> str:
+    return _fmt(value * scale if value is not None else None, spec)
+
+
+def print_summaries(console: Console, suite: Suite, summaries: list[RunSummary]) -> None:
+    columns = ("run", "status", "iters", "it/s", "img/s", "p50 ms", "train s", "grad evals")
+    columns += ("full passes", "GFLOP/it", "MFU %", "RSS MiB", "CUDA MiB")
     table = _table(f"suite {suite.name}", columns, left=2)
     for s in summaries:
-        status = s.get("status", "?") + (" (skipped)" if s.get("skipped") else "")
-        p50, rss, cuda = (
-            s.get(k) for k in ("iter_time_p50_s", "peak_rss_bytes", "peak_cuda_alloc_bytes")
-        )
-        flops, mfu = s.get("flops_per_iteration"), s.get("mfu")
         table.add_row(
-            s.get("run_id", "?"),
-            status,
-            _fmt(s.get("iterations"), "d"),
-            _fmt(s.get("iterations_per_s"), ".1f"),
-            _fmt(s.get("images_per_s"), ".0f"),
-            _fmt(p50 * 1e3 if p50 is not None else None, ".1f"),
-            _fmt(s.get("train_s"), ".1f"),
-            _fmt(s.get("grad_evals"), "d"),
-            _fmt(s.get("full_batch_passes"), "d"),
-            _fmt(flops / 1e9 if flops is not None else None, ".2f"),
-            _fmt(mfu * 100 if mfu is not None else None, ".1f"),
-            _fmt(rss / 2**20 if rss else None, ".0f"),
-            _fmt(cuda / 2**20 if cuda else None, ".0f"),
+            s.run_id,
+            _status(s),
+            _fmt(s.iterations, "d"),
+            _fmt(s.iterations_per_s, ".1f"),
+            _fmt(s.images_per_s, ".0f"),
+            _scaled(s.iter_time_p50_s, 1e3, ".1f"),
+            _fmt(s.train_s, ".1f"),
+            _fmt(s.grad_evals, "d"),
+            _fmt(s.full_batch_passes, "d"),
+            _scaled(s.flops_per_iteration, 1e-9, ".2f"),
+            _scaled(s.mfu, 100, ".1f"),
+            _scaled(s.peak_rss_bytes or None, 2**-20, ".0f"),
+            _scaled(s.peak_cuda_alloc_bytes or None, 2**-20, ".0f"),
         )
     console.print(table)
     print_phases(console, summaries)
@@ -132,22 +124,18 @@ def print_summaries(console: Console, suite: Suite, summaries: list[dict[str, An
     )
 
 
-def print_quality(console: Console, summaries: list[dict[str, Any]]) -> None:
+def print_quality(console: Console, summaries: list[RunSummary]) -> None:
     """Final (best) value of each metric and the training time to each target."""
-    from ganbench.metrics.base import directions
-
-    rows = [s for s in summaries if s.get("quality")]
+    rows = [s for s in summaries if s.quality]
     if not rows:
         return
-    known = directions()
-    values = [v for v in dict.fromkeys(k for s in rows for k in s["quality"]) if known.get(v)]
-    targets = list(dict.fromkeys(k for s in rows for k in s.get("time_to_target", {})))
+    directions = {v: q.get("direction") for s in rows for v, q in s.quality.items()}
+    values = [v for v, direction in directions.items() if direction]
+    targets = list(dict.fromkeys(k for s in rows for k in s.time_to_target or {}))
     target_columns = []
     for name in targets:
-        goal = next(
-            s["time_to_target"][name]["target"] for s in rows if name in s["time_to_target"]
-        )
-        target_columns.append(f"{name} {'<=' if known.get(name) == 'min' else '>='} {goal:g}")
+        goal = next(s.time_to_target[name]["target"] for s in rows if name in s.time_to_target)
+        target_columns.append(f"{name} {'<=' if directions.get(name) == 'min' else '>='} {goal:g}")
     table = _table(
         "quality: final (best); training time to target",
         ("run", *values, *target_columns),
@@ -155,36 +143,32 @@ def print_quality(console: Console, summaries: list[dict[str, Any]]) -> None:
     for s in rows:
         cells = []
         for name in values:
-            q = s["quality"].get(name, {})
+            q = s.quality.get(name, {})
             final, best = q.get("final"), q.get("best")
             cells.append("-" if final is None else f"{final:.4g} ({best:.4g})")
         for name in targets:
-            t = s.get("time_to_target", {}).get(name)
+            t = (s.time_to_target or {}).get(name)
             if t is None:
                 cells.append("-")
             elif t["reached"]:
                 cells.append(f"{t['train_s']:.1f} s (it {t['iteration']})")
             else:
                 cells.append("not reached")
-        table.add_row(s["run_id"], *cells)
+        table.add_row(s.run_id, *cells)
     console.print(table)
 
 
-def print_phases(console: Console, summaries: list[dict[str, Any]]) -> None:
+def print_phases(console: Console, summaries: list[RunSummary]) -> None:
     """Share of measured time per phase (%), one row per run; data-bound runs flagged."""
-    from ganbench.trackers.phases import PHASES
-
-    rows = [s for s in summaries if s.get("phases")]
-    present = [p for p in PHASES if any(p in s["phases"] for s in rows)]
+    rows = [s for s in summaries if s.phases]
+    present = [p for p in PHASES if any(p in s.phases for s in rows)]
     if not present:
         return
     table = _table("where the time goes (% of measured time)", ("run", *present, "data-bound"))
     for s in rows:
-        shares = [s["phases"].get(p, {}).get("share") for p in present]
-        bound = {True: "yes", False: "no", None: "-"}[s.get("data_bound")]
-        table.add_row(
-            s["run_id"], *(_fmt(v * 100 if v is not None else None, ".1f") for v in shares), bound
-        )
+        shares = [s.phases.get(p, {}).get("share") for p in present]
+        bound = {True: "yes", False: "no", None: "-"}[s.data_bound]
+        table.add_row(s.run_id, *(_scaled(v, 100, ".1f") for v in shares), bound)
     console.print(table)
 
 

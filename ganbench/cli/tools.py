@@ -60,7 +60,7 @@ def selftest_overhead(
 
     from ganbench.cli.render_train import print_overhead
     from ganbench.config import choose_run, load_suite
-    from ganbench.runner import plan_suite
+    from ganbench.run.plan import plan_suite
     from ganbench.selftest.overhead import measure_overhead
 
     loaded = load_suite(suite, set_)

@@ -32,36 +32,43 @@ def train_suite(
     inception_weights: Annotated[
         Path | None, typer.Option(help="The FID/IS Inception weights file to use.")
     ] = None,
+    launcher: Annotated[
+        str | None,
+        typer.Option(help="Where runs execute: inline (default) or torchrun (ddp runs)."),
+    ] = None,
     nproc_per_node: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--nproc-per-node",
             min=1,
-            help="Processes for each run with levers.parallel: ddp (torch.distributed.run; "
-            "one per GPU, gloo on CPU).",
+            help="Short for --launcher torchrun: processes for each run with "
+            "levers.parallel: ddp (one per GPU, gloo on CPU).",
         ),
-    ] = 1,
+    ] = None,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
-    from ganbench.runner import plan_suite, run_suite
+    from ganbench.launchers import choose_launcher
+    from ganbench.results import RunStatus
+    from ganbench.run.plan import plan_suite
 
     loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     loaded = choose_metrics(loaded, keep, inception_weights)
-    plans = plan_suite(loaded, fresh=fresh, nproc_per_node=nproc_per_node)
+    chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node)
+    plans = plan_suite(loaded, fresh=fresh, ddp_processes=chosen.ddp_processes)
     from ganbench.cli.render_train import RichObserver, print_plans, print_summaries
 
     print_plans(console, loaded, plans)
     if dry_run:
         return
     with RichObserver(console) as observer:
-        summaries = run_suite(loaded, plans, observer)
+        summaries = chosen.run_suite(loaded, plans, observer)
     print_summaries(console, loaded, summaries)
-    statuses = {s.get("status") for s in summaries}
-    if "interrupted" in statuses:
+    statuses = {s.status for s in summaries}
+    if RunStatus.INTERRUPTED in statuses:
         raise typer.Exit(code=130)
-    if "failed" in statuses:
+    if RunStatus.FAILED in statuses:
         raise typer.Exit(code=1)
 
 
@@ -80,7 +87,9 @@ def profile(
 
     from ganbench.cli.render_train import RichObserver, print_plans, print_top_operators
     from ganbench.config import load_suite, parse_steps, profile_suite
-    from ganbench.runner import plan_suite, run_suite
+    from ganbench.launchers.inline import InlineConfig, InlineLauncher
+    from ganbench.results import RunStatus
+    from ganbench.run.plan import plan_suite
     from ganbench.trackers.profiler import TABLE_FILE, TRACE_FILE
 
     loaded = load_suite(suite, set_)
@@ -88,12 +97,12 @@ def profile(
     plans = plan_suite(profiled, fresh=True)
     print_plans(console, profiled, plans)
     with RichObserver(console) as observer:
-        (summary,) = run_suite(profiled, plans, observer)
+        (summary,) = InlineLauncher(InlineConfig()).run_suite(profiled, plans, observer)
     folder = plans[0].store.profile_dir
-    if summary.get("status") != "finished" or not (folder / TABLE_FILE).is_file():
-        err_console.print(f"[bold red]profile not written:[/] {summary.get('reason')}")
+    if summary.status != RunStatus.FINISHED or not (folder / TABLE_FILE).is_file():
+        err_console.print(f"[bold red]profile not written:[/] {summary.reason}")
         raise typer.Exit(code=1)
-    window = summary["profile"]
+    window = summary.profile
     title = (
         f"top operators of {plans[0].run.id} over {window['active']} iterations "
         f"(after {window['wait']} skipped, {window['warmup']} warm-up)"

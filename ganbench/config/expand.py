@@ -58,7 +58,7 @@ def load_suite(
     raw = _read_yaml(path)
     suite_sets, run_sets = _split_overrides(parse_overrides(overrides))
     for key, value in suite_sets:
-        raw[key] = value
+        raw = _set_path(raw, key, value)
     try:
         suite_file = SuiteFile.model_validate(raw)
     except ValidationError as err:
@@ -77,6 +77,7 @@ def load_suite(
         output_dir=output_dir,
         baseline=suite_file.baseline,
         runs=runs,
+        launcher=suite_file.launcher,
     )
 
 
@@ -109,8 +110,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _split_overrides(pairs: list[tuple[str, Any]]):
     suite_keys = set(SuiteFile.model_fields) - {"defaults", "runs", "matrix"}
-    suite_sets = [(p, v) for p, v in pairs if p in suite_keys]
-    run_sets = [(p, v) for p, v in pairs if p not in suite_keys]
+    suite_sets = [(p, v) for p, v in pairs if p.split(".")[0] in suite_keys]
+    run_sets = [(p, v) for p, v in pairs if p.split(".")[0] not in suite_keys]
     return suite_sets, run_sets
 
 
@@ -185,7 +186,7 @@ def _axis(key: str, values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]
 
 
 def _normalise(key: str, value: Any) -> Any:
-    if key in NAMED_SECTIONS and isinstance(value, str):
+    if (key in NAMED_SECTIONS or key == "launcher") and isinstance(value, str):
         return {"name": value}
     return value
 

@@ -260,6 +260,16 @@ class SuiteFile(Section):
     defaults: dict[str, Any] = Field(default_factory=dict)
     runs: list[dict[str, Any]] = Field(default_factory=list)
     matrix: dict[str, list[Any] | dict[str, Any]] = Field(default_factory=dict)
+    launcher: dict[str, Any] = Field(
+        default_factory=lambda: {"name": "inline"},
+        description="where runs execute: inline, torchrun (fields validated by the launcher)",
+    )
+
+    @field_validator("launcher", mode="before")
+    @classmethod
+    def _launcher_shorthand(cls, value: Any) -> Any:
+        """``launcher: torchrun`` is short for ``{name: torchrun}``."""
+        return {"name": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _axes_not_empty(self) -> SuiteFile:
@@ -279,3 +289,4 @@ class Suite(BaseModel):
     output_dir: Path
     baseline: str | None
     runs: list[RunConfig]
+    launcher: dict[str, Any] = {"name": "inline"}  # validated by ganbench.launchers

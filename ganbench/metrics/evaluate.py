@@ -121,10 +121,12 @@ class QualityTracker:
         for name, value in values.items():
             if value is None:
                 continue
-            entry = self.values.setdefault(name, {"evaluations": 0, "best": None})
+            direction = self.directions.get(name)
+            entry = self.values.setdefault(
+                name, {"evaluations": 0, "best": None, "direction": direction}
+            )
             entry["evaluations"] += 1
             entry["final"] = value
-            direction = self.directions.get(name)
             if direction is not None and (
                 entry["best"] is None or _better(value, entry["best"], direction)
             ):

@@ -32,6 +32,18 @@ MEMORY = {
 }
 COST = {"energy_j_per_image": "min", "grad_evals": "min", "full_batch_passes": "min"}
 TARGET_FIELDS = ("train_s", "iteration", "images_seen")
+# Directions of the quality values summaries recorded before they recorded directions
+# themselves (ganbench 0.1 before the redesign); newer summaries carry their own.
+LEGACY_DIRECTIONS = {
+    "fid": "min",
+    "is": "max",
+    "fd_classifier": "min",
+    "kid_classifier": "min",
+    "modes_covered": "max",
+    "high_quality_fraction": "max",
+    "kl_modes": "min",
+    "js_modes": "min",
+}
 CURVE_COLUMNS = ["configuration", "run_id", "seed", "iteration", "train_s", "wall_s"]
 CURVE_COLUMNS += ["images_seen", "value", "score"]
 
@@ -59,8 +71,6 @@ class SuiteRuns:
 def load_suites(folders: list[Path]) -> SuiteRuns:
     """Runs of one or several suite folders; with several, configurations are prefixed
     with the folder's name (``quick/srfb``) so they never merge by accident."""
-    from ganbench.metrics.base import directions as metric_directions
-
     if not folders:
         raise UserError("report: give at least one suite folder, e.g. reports/quick")
     rows, curves, growth = [], [], []
@@ -80,8 +90,7 @@ def load_suites(folders: list[Path]) -> SuiteRuns:
             curves += curve
             growth += grew
     runs = pd.DataFrame(rows)
-    metric_dirs = {k: v for k, v in metric_directions().items() if v}
-    directions = {**SPEED, **MEMORY, **COST, **_quality_directions(runs, metric_dirs)}
+    directions = {**SPEED, **MEMORY, **COST, **_quality_directions(runs)}
     metas = [read_suite_meta(f) for f in folders]
     baseline = metas[0].get("baseline") if len(folders) == 1 else None
     return SuiteRuns(
@@ -154,12 +163,23 @@ def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]
 _EVAL_BOOKKEEPING = {"time", "iteration", "train_s", "wall_s", "images_seen", "eval_time_s"}
 
 
-def _quality_directions(runs: pd.DataFrame, metric_dirs: dict[str, str]) -> dict[str, str]:
+def _quality_directions(runs: pd.DataFrame) -> dict[str, str]:
+    """Each quality value's direction as its runs recorded it (``quality.<v>.direction``;
+    summaries written before directions were recorded fall back to ``LEGACY_DIRECTIONS``),
+    and ``min`` for the time-to-target figures."""
     out: dict[str, str] = {}
     for column in runs.columns:
         parts = column.split(".")
-        if parts[0] == "quality" and parts[1] in metric_dirs:
-            out[column] = metric_dirs[parts[1]]
+        if parts[0] == "quality" and parts[-1] in ("final", "best"):
+            direction = _recorded_direction(runs, parts[1])
+            if direction is not None:
+                out[column] = direction
         elif parts[0] == "time_to_target" and parts[-1] in TARGET_FIELDS:
             out[column] = "min"
     return out
+
+
+def _recorded_direction(runs: pd.DataFrame, value: str) -> str | None:
+    column = f"quality.{value}.direction"
+    recorded = runs[column].dropna().unique().tolist() if column in runs else []
+    return recorded[0] if recorded else LEGACY_DIRECTIONS.get(value)

@@ -11,13 +11,14 @@ from ganbench.results.store import (
     write_runs_csv,
     write_suite_meta,
 )
-from ganbench.results.summary import RunStatus, flatten
+from ganbench.results.summary import RunStatus, RunSummary, flatten
 
 __all__ = [
     "EventLog",
     "ReplicaStore",
     "RunStatus",
     "RunStore",
+    "RunSummary",
     "flatten",
     "read_events",
     "read_suite_meta",

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+from pydantic import ValidationError
 
-from ganbench.results.summary import flatten
+from ganbench.results.summary import RunSummary, flatten
 
 
 class EventLog:
@@ -135,16 +136,25 @@ class RunStore:
             return None
         return yaml.safe_load(self.config.read_text(encoding="utf-8"))
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        clean = {k: _finite(v) for k, v in summary.items()}
+    def write_summary(self, summary: RunSummary) -> None:
+        clean = {k: _finite(v) for k, v in summary.to_json_dict().items()}
         write_atomic(self.summary, json.dumps(clean, indent=2) + "\n")
 
     def read_summary(self) -> dict[str, Any] | None:
+        """summary.json as written (None when there is none, or it cannot be read)."""
         if not self.summary.is_file():
             return None
         try:
             return json.loads(self.summary.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
+            return None
+
+    def load_summary(self) -> RunSummary | None:
+        """summary.json as a ``RunSummary`` (None when there is none or it is unreadable)."""
+        raw = self.read_summary()
+        try:
+            return None if raw is None else RunSummary.model_validate(raw)
+        except ValidationError:
             return None
 
     def open_events(self) -> EventLog:
@@ -185,7 +195,7 @@ class ReplicaStore(RunStore):
     def write_config(self, config: dict[str, Any]) -> None:
         pass
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: RunSummary) -> None:
         pass
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:

@@ -13,16 +13,19 @@ Two estimates, because a shared machine's noise is larger than the effect:
   as the real one; the difference to calling that step bare is the instrumentation's
   absolute cost per iteration, free of the model's noise, then divided by the bare step.
 
-"Bare" is ``strategy.step()`` with no phase timer; "instrumented" is
-the training loop's own iteration path (phase timer, memory probes, FLOP accounting, NVML
-sampler, loss logging every ``log_every`` iterations) with evaluation and checkpoints off.
-The NVML thread runs during both (conservative: it also slows the bare blocks' host).
+"Bare" is ``strategy.step()`` with its phase labels going nowhere; "instrumented" is the
+training loop's own iteration (``TrainingLoop.step``: batch schedule, phase timer, memory
+probes, FLOP accounting, loss logging every ``log_every`` iterations) inside the run's
+trackers, with evaluation and checkpoints off. The trackers (the NVML thread among them)
+run during both (conservative: they also slow the bare blocks' host).
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganbench.config import RunConfig
+from ganbench.config.schema import RunConfig
 from ganbench.results import RunStore
-from ganbench.session import TrainState, build_session
-from ganbench.strategies.base import StepLosses
-from ganbench.trackers.phases import no_phases
+from ganbench.run.loop import TrainingLoop
+from ganbench.run.session import Session, build_session
+from ganbench.run.state import TrainState
+from ganbench.strategies import StepLosses
+from ganbench.strategies.base import no_phases
+from ganbench.trackers.clock import RunClock
 
 
 @dataclass(frozen=True)
@@ -61,58 +67,21 @@ class OverheadResult:
 def measure_overhead(
     run: RunConfig, device: torch.device, rounds: int, block: int, workdir: Path, seed: int = 0
 ) -> OverheadResult:
-    from ganbench.train import Trainer
-
+    """Paired blocks of the bare step and the instrumented loop, and the null-step cost."""
     run = run.timed_only(10**9)
     session = build_session(run, device)
     store = RunStore(workdir / run.id)
     store.create()
+    sync = _synchronizer(device)
     with store.open_events() as events:
-        trainer = Trainer(session, TrainState(), store, events, None, lambda: False, 0.0)
-        trainer.apply_schedule()
-        timer = trainer.instruments.timer
-        strategy = session.strategy
-
-        def sync() -> None:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-
-        def bare() -> float:
-            strategy.phases = no_phases
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(block):
-                strategy.step()
-            sync()
-            elapsed = time.perf_counter() - t0
-            strategy.phases = timer
-            return elapsed
-
-        def instrumented() -> float:
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(block):
-                trainer.apply_schedule()
-                trainer.iterate()
-                trainer.after_iteration()
-            sync()
-            return time.perf_counter() - t0
-
-        # The NVML thread runs throughout (it costs the bare blocks too: conservative).
-        trainer.instruments.start()
-        bare(), instrumented()  # warm-up: allocator, caches, the trackers' warm-up window
-        ratios, bare_times, instr_times = [], [], []
-        for r in range(rounds):
-            if r % 2 == 0:
-                b, i = bare(), instrumented()
-            else:
-                i, b = instrumented(), bare()
-            bare_times.append(b / block)
-            instr_times.append(i / block)
-            ratios.append(i / b)
-        trainer.instruments.stop()
-        phases = list(timer.last_phases)
-        null_cost = _null_step_cost(trainer, phases, sync)
+        loop = TrainingLoop.build(session, TrainState(), store, events, RunClock(sync))
+        loop.parts.clock.start_loop()
+        loop.parts.growth.apply()
+        with loop.parts.trackers.stack:
+            bare_times, instr_times = _paired_blocks(loop, session, rounds, block, sync)
+            phases = list(loop.parts.trackers.iterations.timer.last_phases)
+            null_cost = _null_step_cost(loop, session, phases, sync)
+    ratios = [i / b for b, i in zip(bare_times, instr_times, strict=True)]
     rng = np.random.default_rng(seed)
     boot = np.median(rng.choice(ratios, size=(2000, len(ratios)), replace=True), axis=1)
     median = statistics.median(ratios)
@@ -135,43 +104,76 @@ def measure_overhead(
     )
 
 
-def _null_step_cost(trainer: Any, phases: list[str], sync: Any, n: int = 2000) -> float:
-    """Seconds per iteration the loop's instrumentation adds around a step doing no work."""
-    strategy = trainer.s.strategy
-    zero = torch.zeros((), device=trainer.s.device)
+def _paired_blocks(
+    loop: TrainingLoop, session: Session, rounds: int, block: int, sync: Callable[[], None]
+) -> tuple[list[float], list[float]]:
+    """Seconds per iteration of each round's bare and instrumented block, in turns."""
+    strategy = session.strategy
+
+    def bare() -> float:
+        with _labels_off(session):
+            return _timed(lambda: [strategy.step() for _ in range(block)], sync) / block
+
+    def instrumented() -> float:
+        return _timed(lambda: [loop.step() for _ in range(block)], sync) / block
+
+    bare(), instrumented()  # warm-up: allocator, caches, the trackers' warm-up window
+    bare_times, instr_times = [], []
+    for r in range(rounds):
+        if r % 2 == 0:
+            b, i = bare(), instrumented()
+        else:
+            i, b = instrumented(), bare()
+        bare_times.append(b)
+        instr_times.append(i)
+    return bare_times, instr_times
+
+
+def _null_step_cost(
+    loop: TrainingLoop, session: Session, phases: list[str], sync: Callable[[], None]
+) -> float:
+    """Seconds per iteration the loop's instrumentation adds around a step doing no work
+    but opening the same phases, against calling such a step bare."""
+    zero = torch.zeros((), device=session.device)
     losses = StepLosses(zero, zero)
+    labels = session.phases
 
     def null_step() -> StepLosses:
         for name in phases:
-            with strategy.phases(name):
+            with labels(name):
                 pass
         return losses
 
     def bare_step() -> StepLosses:
         return losses
 
-    def time_loop(instrumented: bool) -> float:
-        sync()
-        t0 = time.perf_counter()
-        if instrumented:
-            for _ in range(n):
-                trainer.apply_schedule()
-                trainer.iterate()
-                trainer.after_iteration()
-        else:
-            for _ in range(n):
-                strategy.step()
-        sync()
-        return time.perf_counter() - t0
-
-    real_step = strategy.step
-    try:
-        strategy.step = null_step
-        trainer.instruments.start()
-        instrumented = min(time_loop(True) for _ in range(3))
-        trainer.instruments.stop()
-        strategy.step = bare_step
-        bare = min(time_loop(False) for _ in range(3))
-    finally:
-        strategy.step = real_step
+    null_loop = TrainingLoop(session, loop.state, loop.parts, train_step=null_step)
+    n = 2000
+    instrumented = min(_timed(lambda: [null_loop.step() for _ in range(n)], sync) for _ in range(3))
+    bare = min(_timed(lambda: [bare_step() for _ in range(n)], sync) for _ in range(3))
     return max(0.0, (instrumented - bare) / n)
+
+
+def _timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _labels_off(session: Session) -> Iterator[None]:
+    """The strategy's phase labels go nowhere for the block, then back where they went."""
+    sink = session.phases.sink
+    session.phases.attach(no_phases)
+    try:
+        yield
+    finally:
+        session.phases.attach(sink)
+
+
+def _synchronizer(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None

@@ -15,9 +15,33 @@ from ganbench.levers.distributed import LOCAL, Replicas
 from ganbench.levers.precision import LossScaler
 from ganbench.losses import GANLoss
 from ganbench.registry import Registry, Section
-from ganbench.trackers.phases import Phases, no_phases
 
 Grads = list[torch.Tensor]
+
+# The phases a strategy labels inside an iteration, in the order reports show them.
+STEP_PHASES = (
+    "data",  # real mini-batch to the device and noise sampling
+    "d_step",  # discriminator gradient and optimiser step (alternating)
+    "g_step",  # generator gradient and optimiser step (alternating)
+    "joint_step",  # simultaneous pseudo-gradient and update of both players
+    "extrapolation",  # extragradient / SVRE extrapolation step
+    "snapshot",  # SVRE snapshot refresh: a full pass over the dataset
+)
+
+
+class Phases(Protocol):
+    """Labels a region of a step: ``with phases("d_step"): ...`` (the run's phase timer
+    measures it; by default nothing happens)."""
+
+    def __call__(self, name: str) -> AbstractContextManager[Any]: ...
+
+
+_NULL = nullcontext()
+
+
+def no_phases(name: str) -> AbstractContextManager[Any]:
+    """The default label: no timing at all."""
+    return _NULL
 
 
 class StrategyConfig(Section):
@@ -231,12 +255,13 @@ class Strategy:
         batches: Batches,
         noise: Noise,
         rng: torch.Generator,
+        phases: Phases = no_phases,
     ) -> None:
         self.cfg, self.G, self.D = cfg, G, D
         self.oracle, self.batches, self.noise, self.rng = oracle, batches, noise, rng
+        self.phases = phases  # labels regions of step() for whoever measures them
         self.g_params, self.d_params = trainable(G), trainable(D)
         self.counts = GradCounts()
-        self.phases: Phases = no_phases  # the training loop installs its phase timer
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lr: dict[str, float] = {}
         self.opt_g = self.add_adam("g", self.g_params, cfg.lr_g)

@@ -1,4 +1,5 @@
-"""Clocks: one call at a time, honestly, with a clock per device and its resolution.
+"""Clocks, shared by training and latency: a run's wall and training seconds with the
+windows that are not training (``RunClock``), and one call at a time (``CallTimer``).
 
 On the CPU a call is timed with ``time.perf_counter``. On CUDA, events are recorded on
 the current stream around the call and the end event is waited for before the next call
@@ -9,7 +10,8 @@ could start until its last kernel finished (launch overhead included).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -62,3 +64,59 @@ def perf_counter_resolution_s(reads: int = 20_000) -> float:
         smallest if smallest != float("inf") else 0.0,
         time.get_clock_info("perf_counter").resolution,
     )
+
+
+class Span:
+    """The seconds an ``excluded()`` window took, set when it closes."""
+
+    seconds: float = 0.0
+
+
+class RunClock:
+    """A run's wall-clock and training seconds, with earlier sessions' added on resume.
+
+    Training time is the loop's wall time minus every ``excluded()`` window inside it
+    (evaluation, checkpoints, FLOP probes); ``excluded(wall=True)`` also keeps a window out
+    of the wall clock (the metrics' one-off set-up). Each window first waits for the
+    device (``sync``), so work queued before it is charged to training.
+    """
+
+    def __init__(self, sync: Callable[[], None] | None = None) -> None:
+        self.sync = sync or (lambda: None)
+        self._started = time.perf_counter()
+        self._loop_started: float | None = None
+        self._base_train_s = self._base_wall_s = 0.0
+        self._excluded_train_s = self._excluded_wall_s = 0.0
+
+    def resume(self, train_s: float, wall_s: float) -> None:
+        """Continue from a checkpoint's totals."""
+        self._base_train_s, self._base_wall_s = train_s, wall_s
+
+    def start_loop(self) -> None:
+        """Training time counts from here."""
+        self._loop_started = time.perf_counter()
+        self._excluded_train_s = 0.0
+
+    def wall_s(self) -> float:
+        return self._base_wall_s + time.perf_counter() - self._started - self._excluded_wall_s
+
+    def train_s(self) -> float:
+        if self._loop_started is None:
+            return self._base_train_s
+        elapsed = time.perf_counter() - self._loop_started - self._excluded_train_s
+        return self._base_train_s + elapsed
+
+    @contextmanager
+    def excluded(self, wall: bool = False) -> Iterator[Span]:
+        """A window that is not training time (and with ``wall``, not wall time either)."""
+        self.sync()
+        span = Span()
+        t0 = time.perf_counter()
+        try:
+            yield span
+        finally:
+            span.seconds = time.perf_counter() - t0
+            if self._loop_started is not None:
+                self._excluded_train_s += span.seconds
+            if wall:
+                self._excluded_wall_s += span.seconds

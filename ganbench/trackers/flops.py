@@ -1,15 +1,11 @@
-"""FLOPs per training iteration and per generated image, achieved FLOP/s and MFU.
+"""FLOPs of training and generation, achieved FLOP/s and MFU.
 
 FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (matmuls,
 convolutions, attention, with their backward passes; element-wise work and optimiser
-updates are not counted, as in the usual MFU convention) on a copy of the run's models
-built on the ``meta`` device: the strategy's own ``step()`` runs there on shape-only
-tensors, so the count covers exactly the work the strategy does (n_critic, extrapolation,
-SVRE's snapshot gradients, micro-batches) and costs no device memory, no compute and no
-random numbers of the real run.
-
-SVRE's snapshot refresh is counted separately (one full pass, scaled from one chunk: all
-counted operations are linear in the batch) and charged each time it happens.
+updates are not counted, as in the usual MFU convention). A run's probes
+(``ganbench.run.probes``) count one iteration on shape-only copies of its models on the
+``meta`` device; ``FlopsTracker`` charges every iteration that count, and every SVRE
+snapshot refresh (a full pass, counted separately) its own.
 
 MFU = achieved FLOP/s / peak FLOP/s of the GPU for the precision the run computes in.
 Peaks are dense (no sparsity) datasheet figures; an unknown GPU or a CPU run gives null.
@@ -17,12 +13,14 @@ Peaks are dense (no sparsity) datasheet figures; an unknown GPU or a CPU run giv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from ganbench.trackers.base import Tracker
 
 META = torch.device("meta")
 
@@ -78,91 +76,6 @@ class IterationFlops:
     snapshot_pass: int
 
 
-class _ShapeBatches:
-    """Meta-device batches of the right shape for the FLOP probe."""
-
-    def __init__(self, sample_shape: tuple[int, ...], batch_size: int, num_examples: int):
-        self.sample_shape, self.batch_size, self.num_examples = (
-            sample_shape,
-            batch_size,
-            num_examples,
-        )
-
-    def next(self) -> torch.Tensor:
-        return torch.empty(self.batch_size, *self.sample_shape, device=META)
-
-    def full_pass(self, chunk: int) -> Iterator[tuple[torch.Tensor, int]]:
-        for start in range(0, self.num_examples, chunk):
-            size = min(chunk, self.num_examples - start)
-            yield torch.empty(size, *self.sample_shape, device=META), size
-
-
-class _PhaseFlops:
-    """A phase hook for the probe: FLOPs counted inside each phase (nested ones included)."""
-
-    def __init__(self, counter: FlopCounter) -> None:
-        self.counter = counter
-        self.by_phase: dict[str, int] = {}
-        self._name = ""
-        self._open: list[tuple[str, int]] = []
-
-    def __call__(self, name: str) -> _PhaseFlops:
-        self._name = name
-        return self
-
-    def __enter__(self) -> None:
-        self._open.append((self._name, self.counter.get_total_flops()))
-
-    def __exit__(self, *exc: object) -> None:
-        name, before = self._open.pop()
-        self.by_phase[name] = self.by_phase.get(name, 0) + self.counter.get_total_flops() - before
-
-
-def probe_iteration(session: Any, batch_size: int) -> IterationFlops:
-    """Count one ``step()`` of the session's strategy at ``batch_size`` on meta copies."""
-    from ganbench.models import MODELS
-    from ganbench.strategies import STRATEGIES
-
-    run = session.run
-    shape = tuple(session.data.sample_shape)
-    with torch.device(META):
-        G, D = MODELS.get(run.model.name).build(run.model, shape)
-    G.train(), D.train()
-    # One chunk per "full pass": the probe's refresh is scaled to the dataset below.
-    batches = _ShapeBatches(shape, batch_size, batch_size)
-    latent = run.model.latent_dim
-
-    def noise(n: int) -> torch.Tensor:
-        return torch.empty(n, latent, device=META)
-
-    strategy = STRATEGIES.get(run.strategy.name)(
-        run.strategy, G, D, session.strategy.oracle.plain(), batches, noise, torch.Generator()
-    )
-    with FlopCounter() as counter:
-        strategy.phases = phases = _PhaseFlops(counter)
-        strategy.step()
-    total = counter.get_total_flops()
-    snapshot_chunk = phases.by_phase.get("snapshot", 0)
-    num_examples = len(session.data)
-    return IterationFlops(
-        batch_size=batch_size,
-        step=total - snapshot_chunk,
-        snapshot_pass=snapshot_chunk * num_examples // batch_size,
-    )
-
-
-def generator_flops_per_image(run: Any, sample_shape: tuple[int, ...], batch: int = 16) -> float:
-    """FLOPs of the generator's forward pass per image (eval mode, no autograd)."""
-    from ganbench.models import MODELS
-
-    with torch.device(META):
-        G, _ = MODELS.get(run.model.name).build(run.model, tuple(sample_shape))
-    G.eval()
-    z = torch.empty(batch, run.model.latent_dim, device=META)
-    with torch.no_grad():
-        return count_flops(lambda: G(z)) / batch
-
-
 def compute_precision(device: torch.device, dtype: torch.dtype = torch.float32) -> str | None:
     """The precision whose peak an fp32 run is measured against: cuDNN convolutions run
     in TF32 when ``torch.backends.cudnn.allow_tf32`` (PyTorch's default) is on."""
@@ -185,3 +98,101 @@ def peak_flops(gpu_name: str | None, precision: str | None) -> float | None:
             tflops = peaks.get(precision)
             return tflops * 1e12 if tflops is not None else None
     return None
+
+
+@dataclass(frozen=True)
+class ComputeUse:
+    """FLOPs of training and of one generated image, the rate achieved and, on a known
+    GPU, model-FLOPs utilisation (None with the reason where it cannot be had)."""
+
+    flops_total: int | None
+    flops_per_iteration: float | None
+    generator_flops_per_image: float | None
+    achieved_flops_per_s: float | None
+    peak_flops_per_s: float | None
+    mfu_precision: str | None
+    mfu: float | None
+    mfu_reason: str | None
+
+
+class FlopsTracker(Tracker):
+    """Training FLOPs: each new batch size is counted once by ``probe`` (its cost is not
+    training time: the caller runs ``prepare`` in an excluded window), then every
+    iteration adds its count, and every full pass (``passes()`` going up) its own."""
+
+    def __init__(
+        self,
+        probe: Callable[[int], IterationFlops],
+        probe_generator: Callable[[], float],
+        passes: Callable[[], int],
+        off_reason: str | None = None,
+    ) -> None:
+        self.probe, self.probe_generator, self.passes = probe, probe_generator, passes
+        self.total = 0
+        self.reason = off_reason  # why there is no count (off, or the probe failed)
+        self.generator_flops: float | None = None
+        self._by_size: dict[int, IterationFlops] = {}
+        self._passes = passes()
+
+    def needs(self, batch_size: int) -> bool:
+        """Whether ``prepare(batch_size)`` has work to do."""
+        return self.reason is None and batch_size not in self._by_size
+
+    def prepare(self, batch_size: int) -> None:
+        """Count one iteration at ``batch_size`` (and one generated image, once)."""
+        try:
+            self._by_size[batch_size] = self.probe(batch_size)
+            if self.generator_flops is None:
+                self.generator_flops = self.probe_generator()
+        except Exception as err:  # noqa: BLE001  (a model the meta device cannot run)
+            self.reason = f"FLOP count failed: {type(err).__name__}: {err}"
+
+    def end_iteration(self, iteration: int, batch_size: int) -> None:
+        if self.reason is None:
+            flops = self._by_size[batch_size]
+            passes = self.passes()
+            self.total += flops.step + (passes - self._passes) * flops.snapshot_pass
+            self._passes = passes
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "flops_total": self.total,
+            "flops_reason": self.reason,
+            "generator_flops_per_image": self.generator_flops,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.total = state.get("flops_total", 0)
+        # A count switched off in any session stays off: the total would be partial.
+        self.reason = state.get("flops_reason") or self.reason
+        self.generator_flops = state.get("generator_flops_per_image")
+
+    def summary(
+        self, iterations: int, train_s: float, device: torch.device, dtype: torch.dtype, world: int
+    ) -> ComputeUse:
+        """``world``: devices the run trained on (the group's FLOPs against all their peaks)."""
+        precision = compute_precision(device, dtype)
+        gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+        peak = peak_flops(gpu_name, precision)
+        if peak is not None:
+            peak *= world
+        ok = self.reason is None and iterations > 0
+        achieved = self.total / train_s if ok and train_s > 0 else None
+        if self.reason is not None:
+            mfu_reason = self.reason
+        elif device.type != "cuda":
+            mfu_reason = "no peak FLOP/s for CPUs"
+        elif peak is None:
+            mfu_reason = f"no peak FLOP/s known for {gpu_name} at {precision}"
+        else:
+            mfu_reason = None
+        return ComputeUse(
+            flops_total=self.total if ok else None,
+            flops_per_iteration=self.total / iterations if ok else None,
+            generator_flops_per_image=self.generator_flops,
+            achieved_flops_per_s=achieved,
+            peak_flops_per_s=peak,
+            mfu_precision=precision,
+            mfu=achieved / peak if achieved is not None and peak else None,
+            mfu_reason=mfu_reason,
+        )

@@ -10,20 +10,37 @@ Reads are host-side allocator queries; they never synchronise the device.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 import torch
 
+from ganbench.trackers.base import Tracker
+
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
 
 
-class MemoryTracker:
-    """Peak host RSS (sampled when asked) and CUDA allocated/reserved peaks."""
+@dataclass(frozen=True)
+class MemoryPeaks:
+    """A run's memory peaks in bytes; the CUDA ones None off CUDA."""
 
-    def __init__(self, device: torch.device) -> None:
+    peak_rss_bytes: int
+    peak_cuda_alloc_bytes: int | None
+    peak_cuda_reserved_bytes: int | None
+    warmup_peak_cuda_alloc_bytes: int | None
+    warmup_peak_cuda_reserved_bytes: int | None
+
+
+class MemoryTracker(Tracker):
+    """Peak host RSS (sampled when asked) and CUDA allocated/reserved peaks, the first
+    ``warmup`` iterations of a session apart, and each excluded window's own peak."""
+
+    def __init__(self, device: torch.device, warmup_until: int = 0) -> None:
         self.device = device
         self.cuda = device.type == "cuda"
         self._process = psutil.Process()
@@ -32,8 +49,21 @@ class MemoryTracker:
         self.warmup_peak = [0, 0]  # allocated, reserved
         self.steady_peak = [0, 0]
         self.phase_peaks: dict[str, list[int]] = {}
+        self.warmup_until = warmup_until
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(device)
+
+    def end_iteration(self, iteration: int, batch_size: int) -> None:
+        if iteration == self.warmup_until:
+            self.end_warmup()
+
+    @contextlib.contextmanager
+    def excluded(self, phase: str) -> Iterator[None]:
+        """Evaluation or checkpointing: its own memory peak."""
+        self.read_and_reset()
+        yield
+        if self.cuda:
+            self.attribute(phase)
 
     def sample(self) -> int:
         """Fold the current window into the peaks; return the current RSS in bytes."""
@@ -66,15 +96,17 @@ class MemoryTracker:
         self.in_warmup = False
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        memory = {
             "peak_rss_bytes": self.peak_rss_bytes,
             "warmup_peak": list(self.warmup_peak),
             "steady_peak": list(self.steady_peak),
             "phase_peaks": {k: list(v) for k, v in self.phase_peaks.items()},
         }
+        return {"memory": memory}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Peaks of earlier sessions of a resumed run (the maximum is kept)."""
+        state = state.get("memory") or {}
         if not state:
             return
         self.peak_rss_bytes = max(self.peak_rss_bytes, state["peak_rss_bytes"])
@@ -88,25 +120,13 @@ class MemoryTracker:
             mine = self.phase_peaks.setdefault(phase, [0, 0])
             mine[0], mine[1] = max(mine[0], peaks[0]), max(mine[1], peaks[1])
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> MemoryPeaks:
         self.sample()
         if not self.cuda:
-            return {
-                "peak_rss_bytes": self.peak_rss_bytes,
-                "peak_cuda_alloc_bytes": None,
-                "peak_cuda_reserved_bytes": None,
-                "warmup_peak_cuda_alloc_bytes": None,
-                "warmup_peak_cuda_reserved_bytes": None,
-            }
+            return MemoryPeaks(self.peak_rss_bytes, None, None, None, None)
         # Before warm-up ended (a very short run) the warm-up window is all there is.
         steady = self.steady_peak if not self.in_warmup else self.warmup_peak
-        return {
-            "peak_rss_bytes": self.peak_rss_bytes,
-            "peak_cuda_alloc_bytes": steady[0],
-            "peak_cuda_reserved_bytes": steady[1],
-            "warmup_peak_cuda_alloc_bytes": self.warmup_peak[0],
-            "warmup_peak_cuda_reserved_bytes": self.warmup_peak[1],
-        }
+        return MemoryPeaks(self.peak_rss_bytes, *steady, *self.warmup_peak)
 
     def phase_summary(self, phase: str) -> dict[str, int | None]:
         peaks = self.phase_peaks.get(phase)

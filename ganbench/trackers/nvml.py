@@ -19,11 +19,14 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import torch
+
+from ganbench.trackers.base import Tracker
 
 # NVML clock-event reason bits (nvmlClocksEventReason*), named as in nvidia-smi.
 THROTTLE_REASONS = {
@@ -77,7 +80,7 @@ def driver_version(nvml: ModuleType | None = None) -> str | None:
     return version.decode() if isinstance(version, bytes) else str(version)
 
 
-class GpuMonitor:
+class GpuMonitor(Tracker):
     """Samples one GPU in a thread between ``start()`` and ``stop()``; ``summary()`` after."""
 
     def __init__(
@@ -119,6 +122,13 @@ class GpuMonitor:
 
     # ---------------------------------------------------------------- lifecycle
 
+    def __enter__(self) -> GpuMonitor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start(self) -> None:
         if not self.active:
             return
@@ -147,7 +157,7 @@ class GpuMonitor:
             self._energy_start_mj, self._excluded_mj = None, 0
 
     @contextlib.contextmanager
-    def excluded(self) -> Iterator[None]:
+    def excluded(self, phase: str = "") -> Iterator[None]:
         """A window (evaluation, checkpoint) whose energy is not training energy."""
         if not self.active or self._thread is None:
             yield
@@ -250,16 +260,45 @@ class GpuMonitor:
 
     def state_dict(self) -> dict[str, Any]:
         with self._lock:  # a deep copy: the thread keeps adding while it is saved
-            return copy.deepcopy(self.totals.__dict__)
+            return {"gpu": copy.deepcopy(self.totals.__dict__)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            self.totals = _Totals(**state)
+        if state.get("gpu"):
+            self.totals = _Totals(**state["gpu"])
 
-    def summary(self, images: int) -> dict[str, Any]:
+    def summary(self, images: int) -> GpuUse:
         """GPU figures of the training loop so far; ``images``: real images trained on."""
         with self._lock:
-            return self.totals.summary(images, self.rate_hz, self.reason, sorted(self.unsupported))
+            figures = self.totals.summary(
+                images, self.rate_hz, self.reason, sorted(self.unsupported)
+            )
+        return GpuUse(**figures)
+
+
+@dataclass(frozen=True)
+class GpuUse:
+    """What NVML saw while a run trained: utilisation, memory, power, clocks, temperature,
+    throttling and energy (evaluation and checkpoints left out); None where not measured,
+    with the reason."""
+
+    gpu_monitor_reason: str | None
+    gpu_unsupported_queries: list[str]
+    gpu_samples: int
+    gpu_sample_hz: float | None
+    gpu_util_mean_pct: float | None
+    gpu_mem_util_mean_pct: float | None
+    gpu_mem_used_max_bytes: float | None
+    gpu_process_mem_max_bytes: float | None
+    power_mean_w: float | None
+    power_max_w: float | None
+    sm_clock_mean_mhz: float | None
+    sm_clock_min_mhz: float | None
+    sm_clock_max_mhz: float | None
+    temperature_max_c: float | None
+    throttle_reason_share: dict[str, float] | None
+    energy_j: float | None
+    energy_method: str | None
+    energy_j_per_image: float | None
 
 
 class _Totals:

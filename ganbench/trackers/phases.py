@@ -18,43 +18,16 @@ allocator's peak (host-side, no sync), giving the peak memory of every phase.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
+from ganbench.trackers.base import Tracker
 from ganbench.trackers.memory import MemoryTracker
 
-# Phases inside an iteration, as the strategies label them.
-ITERATION_PHASES = (
-    "data",  # real mini-batch to the device and noise sampling
-    "d_step",  # discriminator gradient and optimiser step (alternating)
-    "g_step",  # generator gradient and optimiser step (alternating)
-    "joint_step",  # simultaneous pseudo-gradient and update of both players
-    "extrapolation",  # extragradient / SVRE extrapolation step
-    "snapshot",  # SVRE snapshot refresh: a full pass over the dataset
-    "other",  # inside the iteration but in no labelled phase
-)
-# Phases outside iterations, timed by the loop itself (after waiting for the device).
-LOOP_PHASES = ("evaluation", "checkpoint")
-PHASES = ITERATION_PHASES + LOOP_PHASES
-
-# A run whose data phase takes at least this share of iteration time is data-bound.
-DATA_BOUND_SHARE = 0.2
-
-
-class Phases(Protocol):
-    def __call__(self, name: str) -> contextlib.AbstractContextManager[Any]: ...
-
-
-_NULL = contextlib.nullcontext()
-
-
-def no_phases(name: str) -> contextlib.AbstractContextManager[Any]:
-    """The strategies' default: no timing at all."""
-    return _NULL
+OTHER = "other"  # time inside an iteration that no label claims
 
 
 class PhaseTimer:
@@ -75,6 +48,10 @@ class PhaseTimer:
         self._pending: list[tuple[list[Any], list[str]]] = []
         self._pool: list[torch.cuda.Event] = []
         self._done: list[float] = []
+
+    def set_labels(self, on: bool) -> None:
+        """Open a ``torch.profiler.record_function`` range per phase (while profiling)."""
+        self.label = on
 
     # ------------------------------------------------------------ phase labels
 
@@ -106,7 +83,7 @@ class PhaseTimer:
         self._probe = probe_memory and self.memory is not None
         if self._probe:
             self.memory.read_and_reset()  # the probe's first window starts here
-        self._stack, self._segments, self.last_phases = ["other"], [], []
+        self._stack, self._segments, self.last_phases = [OTHER], [], []
         self._marks = [self._stamp()]
 
     def end_iteration(self) -> None:
@@ -156,29 +133,58 @@ class PhaseTimer:
         self._done.append(sum(durations))
 
 
-def phase_summary(
-    totals_s: dict[str, float], iterations: int, memory: MemoryTracker | None
-) -> dict[str, Any]:
-    """Per phase: total seconds, mean seconds per iteration, share of all measured time
-    (iteration phases plus evaluation and checkpointing) and CUDA memory peaks."""
-    measured = sum(totals_s.values())
-    out: dict[str, Any] = {}
-    for phase in PHASES:
-        seconds = totals_s.get(phase)
-        if seconds is None:
-            continue
-        out[phase] = {
-            "time_s": seconds,
-            "mean_per_iteration_s": seconds / iterations if iterations else None,
-            "share": seconds / measured if measured > 0 else None,
-            **(memory.phase_summary(phase) if memory is not None else {}),
-        }
-    return out
+class IterationTracker(Tracker):
+    """Iteration durations and time per phase label for the training loop. The first
+    ``warmup`` iterations of each session (and windows passed to ``exclude``, such as a
+    profiler's) are left out of the iteration-time statistics; on CUDA, every
+    ``probe_every``-th iteration after warm-up reads the memory peak of each phase."""
 
+    def __init__(
+        self,
+        device: torch.device,
+        memory: MemoryTracker | None,
+        start: int,
+        warmup: int,
+        probe_every: int,
+    ) -> None:
+        self.timer = PhaseTimer(device, memory)
+        self.phase_s: dict[str, float] = {}
+        self.warmup_until = start + warmup
+        self.probe_every = probe_every
+        # Iteration indices [start, end) left out of the iteration-time statistics.
+        self.left_out: list[list[int]] = [[start, self.warmup_until]] if warmup else []
 
-def data_wait_share(totals_s: dict[str, float]) -> float | None:
-    """The data phase's share of iteration time (evaluation and checkpoints excluded)."""
-    in_iterations = sum(totals_s.get(p, 0.0) for p in ITERATION_PHASES)
-    if in_iterations <= 0 or "data" not in totals_s:
-        return None
-    return totals_s["data"] / in_iterations
+    def exclude(self, start: int, end: int) -> None:
+        self.left_out.append([start, end])
+
+    def begin_iteration(self, iteration: int) -> None:
+        probe = iteration >= self.warmup_until and iteration % self.probe_every == 0
+        self.timer.begin_iteration(probe_memory=probe)
+
+    def end_iteration(self, iteration: int, batch_size: int) -> None:
+        self.timer.end_iteration()
+
+    def collect(self) -> list[float]:
+        """Iteration durations since the last call; phase totals are folded in (on CUDA
+        this waits for the device: call it where the loop syncs anyway)."""
+        times = self.timer.collect()
+        for phase, seconds in self.timer.totals_s.items():
+            self.phase_s[phase] = self.phase_s.get(phase, 0.0) + seconds
+        self.timer.totals_s.clear()
+        return times
+
+    def steady(self, times: list[float]) -> tuple[list[float], int]:
+        """Iteration times outside warm-up and excluded windows, and how many were left out."""
+        keep = [True] * len(times)
+        for start, end in self.left_out:
+            for i in range(max(0, start), min(end, len(times))):
+                keep[i] = False
+        steady = [t for t, k in zip(times, keep, strict=True) if k]
+        return steady, len(times) - len(steady)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"phase_s": dict(self.phase_s), "excluded": [list(r) for r in self.left_out]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.phase_s = dict(state.get("phase_s", {}))
+        self.left_out = [list(r) for r in state.get("excluded", [])] + self.left_out

@@ -9,16 +9,21 @@ the profiler runs), each iteration as ``ProfilerStep#N``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.profiler import ProfilerActivity
 
+from ganbench.trackers.base import Tracker
+
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ganbench.config import ProfileConfig
+    from ganbench.config.schema import ProfileConfig
 
 TRACE_FILE = "trace.json"
 TABLE_FILE = "top_ops.csv"
@@ -119,3 +124,62 @@ def top_operators(averages: Any, limit: int, cuda: bool) -> pd.DataFrame:
     total = frame[key].sum()
     frame["self_share"] = frame[key] / total if total > 0 else 0.0
     return frame.sort_values(key, ascending=False).head(limit).reset_index(drop=True)
+
+
+class ProfilerTracker(Tracker):
+    """A run's profiler window as a tracker: opened with the loop (when the run starts at
+    iteration 0), stepped after every iteration, closed when the window is over; phases and
+    excluded windows labelled as ``ganbench.<name>`` ranges while it records. A resumed run
+    whose window had not been written says so in ``profile``."""
+
+    def __init__(
+        self,
+        cfg: ProfileConfig | None,
+        device: torch.device,
+        folder: Path,
+        start: int,
+        on_recording: Callable[[bool], None] = lambda on: None,
+    ) -> None:
+        self.profiler = RunProfiler(cfg, device, folder) if cfg and start == 0 else None
+        self.on_recording = on_recording
+        self.profile: dict[str, Any] | None = None
+        self._resumed_late = cfg is not None and start > 0
+
+    def window(self) -> tuple[int, int] | None:
+        """[start, end) of the iterations the profiler slows, if it runs in this session."""
+        return self.profiler.profiled_iterations(0) if self.profiler is not None else None
+
+    def __enter__(self) -> ProfilerTracker:
+        if self.profiler is not None:
+            self.on_recording(True)
+            self.profiler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def end_iteration(self, iteration: int, batch_size: int) -> None:
+        if self.profiler is not None:
+            self.profiler.step()
+            if not self.profiler.running:
+                self._stop()
+
+    def excluded(self, phase: str) -> AbstractContextManager[Any]:
+        if self.profiler is not None and self.profiler.running:
+            return torch.profiler.record_function(f"ganbench.{phase}")
+        return contextlib.nullcontext()
+
+    def _stop(self) -> None:
+        if self.profiler is not None:
+            self.profiler.stop()
+            self.on_recording(False)
+            self.profile = self.profiler.summary()
+            self.profiler = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.profile = state.get("profile")
+        if self._resumed_late and self.profile is None:
+            self.profile = {"complete": False, "reason": "resumed after the profile window"}

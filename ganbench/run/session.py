@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ganbench.config import RunConfig
+from ganbench.config.schema import RunConfig
 from ganbench.data import DATASETS, Data, EpochSampler
 from ganbench.errors import UserError
 from ganbench.levers import AppliedLevers
@@ -20,9 +21,8 @@ from ganbench.levers.layout import place_data
 from ganbench.losses import LOSSES
 from ganbench.models import MODELS
 from ganbench.strategies import STRATEGIES, GradientOracle, Strategy
+from ganbench.strategies.base import Phases, no_phases
 from ganbench.strategies.schedules import BatchSchedule
-
-CHECKPOINT_FORMAT = 2
 
 # Independent random streams per run, so that e.g. SVRE's refresh draws never shift the
 # noise the generator sees, and every strategy with the same seed sees the same batches.
@@ -76,23 +76,18 @@ class DeviceBatches:
             yield self._gather(torch.arange(start, stop)), stop - start
 
 
-@dataclass
-class TrainState:
-    """Counters that survive a resume (all times in seconds)."""
+class PhaseLabels:
+    """What the strategy calls to label a region of its step: it passes each label on to
+    whichever phase timer the run's measurement attached (by default none)."""
 
-    iteration: int = 0
-    train_s: float = 0.0
-    wall_s: float = 0.0
-    eval_s: float = 0.0
-    checkpoint_s: float = 0.0
-    batch_size: int = 0
-    epochs_completed: int = 0
-    epoch_start_train_s: float = 0.0
-    last_eval_train_s: float = 0.0
-    iter_times_s: list[float] = field(default_factory=list)
-    epoch_times_s: list[float] = field(default_factory=list)
-    measure: dict[str, Any] = field(default_factory=dict)  # the trackers' running totals
-    quality: dict[str, Any] = field(default_factory=dict)  # best values, targets reached
+    def __init__(self) -> None:
+        self.sink: Phases = no_phases
+
+    def attach(self, sink: Phases) -> None:
+        self.sink = sink
+
+    def __call__(self, name: str) -> AbstractContextManager[Any]:
+        return self.sink(name)
 
 
 @dataclass
@@ -110,6 +105,7 @@ class Session:
     fixed_z: torch.Tensor
     levers: AppliedLevers = field(default_factory=AppliedLevers)
     replicas: Replicas = LOCAL
+    phases: PhaseLabels = field(default_factory=PhaseLabels)
 
     def noise(self, n: int) -> torch.Tensor:
         """Noise for a global batch of ``n`` (every replica draws it all, keeps its rows)."""
@@ -122,50 +118,6 @@ class Session:
         self.batches.batch_size = size
         self.strategy.oracle.micro_batch = self.schedule.micro_batch(size)
         self.strategy.set_lr_scale(self.schedule.lr_scale(size))
-
-    def state_dict(self, train: TrainState) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "run_id": self.run.id,
-            "config": self.run.model_dump(mode="json"),
-            "train": asdict(train),
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "strategy": self.strategy.state_dict(),
-            "scalers": {k: v.state_dict() for k, v in (self.strategy.oracle.scalers or {}).items()},
-            "sampler": self.sampler.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-                "noise": self.noise_generator.get_state(),
-                "strategy": self.strategy.rng.get_state(),
-            },
-            "fixed_z": self.fixed_z.cpu(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> TrainState:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(
-                f"checkpoint of run {self.run.id}: format {state.get('format')} is not this "
-                f"ganbench's ({CHECKPOINT_FORMAT}); use --fresh to start the run over"
-            )
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.strategy.load_state_dict(state["strategy"])
-        for key, scaler in (self.strategy.oracle.scalers or {}).items():
-            scaler.load_state_dict(state["scalers"][key])
-        self.sampler.load_state_dict(state["sampler"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        self.noise_generator.set_state(rng["noise"])
-        self.strategy.rng.set_state(rng["strategy"])
-        self.fixed_z = state["fixed_z"].to(self.device)
-        train = TrainState(**state["train"])
-        if train.batch_size:
-            self.set_batch_size(train.batch_size)
-        return train
 
 
 def build_session(
@@ -215,7 +167,7 @@ def build_session(
     rng = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_STRATEGY))
     calls_g, calls_d = (nn.DataParallel(G), nn.DataParallel(D)) if levers.data_parallel else (G, D)
     session.strategy = STRATEGIES.get(run.strategy.name)(
-        run.strategy, calls_g, calls_d, oracle, batches, session.noise, rng
+        run.strategy, calls_g, calls_d, oracle, batches, session.noise, rng, session.phases
     )
     if levers.compile_mode:
         compile_networks(session.strategy.networks(), levers, double_backward=loss.double_backward)

@@ -31,7 +31,7 @@ from ganbench.metrics.inception import WEIGHTS_FILE, inspect_weights
 from ganbench.metrics.mixture import MixtureScorer, mode_scores
 from ganbench.metrics.reference import forget_loaded
 from ganbench.results import RunStore, read_events
-from ganbench.train import train_run
+from ganbench.run.train import train_run
 from tests.conftest import mixture_run, needs_fmnist
 
 CPU = torch.device("cpu")
@@ -159,6 +159,7 @@ def test_tracker_keeps_best_final_and_the_first_time_a_target_is_reached() -> No
     summary = tracker.summary()
     assert summary["quality"]["fd"] == {
         "evaluations": 4,
+        "direction": "min",  # recorded, so reports need no metric registry
         "final": 5.0,
         "best": 5.0,
         "best_iteration": 300,
@@ -205,13 +206,13 @@ def test_time_to_target_is_the_first_evaluation_at_the_target(tmp_path: Path) ->
     hq = [e["high_quality_fraction"] for e in evals]
     assert hq[0] < 0.2 <= max(hq), hq  # learnt from below the target to above it
     first = next(e for e in evals if e["high_quality_fraction"] >= 0.2)
-    ttt = summary["time_to_target"]["high_quality_fraction"]
+    ttt = summary.time_to_target["high_quality_fraction"]
     assert ttt["reached"] and ttt["iteration"] == first["iteration"]
     assert ttt["train_s"] == first["train_s"] and ttt["images_seen"] == first["images_seen"]
     assert first["targets_reached"] == ["high_quality_fraction"]
-    q = summary["quality"]["high_quality_fraction"]
+    q = summary.quality["high_quality_fraction"]
     assert q["final"] == hq[-1] and q["best"] == max(hq) and q["evaluations"] == len(evals)
-    protocol = summary["metrics_protocol"]["mixture"]
+    protocol = summary.metrics_protocol["mixture"]
     assert protocol["num_samples"] == 2000 and protocol["reference"]["modes"] == 8
     assert all(e["protocol"]["mixture"]["num_samples"] == 2000 for e in evals)
 
@@ -227,11 +228,11 @@ def test_quality_history_survives_a_resume(tmp_path: Path) -> None:
     summary = train_run(first, store, CPU)  # resumes from iteration 40 to 80
     evals = [e for e in read_events(store.events) if e["event"] == "eval"]
     assert [e["iteration"] for e in evals] == list(range(0, 81, 10))  # 0 not re-evaluated
-    assert summary["quality"]["high_quality_fraction"]["evaluations"] == 9
+    assert summary.quality["high_quality_fraction"]["evaluations"] == 9
     whole = train_run(first, RunStore(tmp_path / "whole"), CPU)
     for key in ("iteration", "images_seen", "value"):  # times differ, the trajectory not
-        got = summary["time_to_target"]["high_quality_fraction"][key]
-        assert got == whole["time_to_target"]["high_quality_fraction"][key]
+        got = summary.time_to_target["high_quality_fraction"][key]
+        assert got == whole.time_to_target["high_quality_fraction"][key]
 
 
 def test_evaluation_time_is_not_training_time(tmp_path: Path, monkeypatch) -> None:
@@ -246,9 +247,9 @@ def test_evaluation_time_is_not_training_time(tmp_path: Path, monkeypatch) -> No
     summary = train_run(mixture_metric_run(every_iterations=40), store, CPU)
     evals = [e for e in read_events(store.events) if e["event"] == "eval"]
     assert len(evals) == 3 and all(e["metric_time_s"]["mixture"] >= 0.3 for e in evals)
-    assert summary["eval_s"] >= 0.9
-    assert summary["train_s"] < summary["eval_s"] / 2  # 80 tiny MLP steps: far below 0.9 s
-    assert summary["train_s"] + summary["eval_s"] <= summary["wall_s"]
+    assert summary.eval_s >= 0.9
+    assert summary.train_s < summary.eval_s / 2  # 80 tiny MLP steps: far below 0.9 s
+    assert summary.train_s + summary.eval_s <= summary.wall_s
 
 
 def test_evaluating_never_changes_what_is_trained(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import torch
 from ganbench.config import load_suite
 from ganbench.errors import UserError, classify_failure
 from ganbench.results import RunStore, read_events
-from ganbench.runner import plan_suite, run_suite
-from ganbench.train import train_run
-from tests.conftest import mixture_run, tiny_suite
+from ganbench.run.plan import plan_suite
+from ganbench.run.train import train_run
+from tests.conftest import mixture_run, run_suite, tiny_suite
 
 CPU = torch.device("cpu")
 
@@ -29,7 +29,7 @@ def checkpoint_params(store: RunStore) -> dict[str, torch.Tensor]:
 def test_run_folder_holds_config_events_summary_samples_checkpoint(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run")
     summary = train_run(mixture_run(evaluation={"every_iterations": 10}), store, CPU)
-    assert summary["status"] == "finished"
+    assert summary.status == "finished"
     for path in (store.config, store.events, store.summary, store.samples, store.checkpoint):
         assert path.is_file(), path
     assert sorted(p.name for p in store.samples_dir.iterdir()) == [
@@ -87,19 +87,18 @@ def test_crashed_run_resumes_from_its_checkpoint_to_the_same_state(tmp_path: Pat
             raise RuntimeError("simulated crash")
 
     first = train_run(run, store, CPU, on_log=crash)
-    assert first["status"] == "failed" and "simulated crash" in first["reason"]
+    assert first.status == "failed" and "simulated crash" in first.reason
     assert "simulated crash" in store.error.read_text()
     assert store.load_checkpoint()["train"]["iteration"] == 10
 
     second = train_run(run, store, CPU)
-    assert second["status"] == "finished" and second["iterations"] == 20
+    assert second.status == "finished" and second.iterations == 20
     got, want = checkpoint_params(store), checkpoint_params(reference)
     assert got.keys() == want.keys()
     for key in want:
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
     assert (
-        second["full_batch_passes"]
-        == json.loads(reference.summary.read_text())["full_batch_passes"]
+        second.full_batch_passes == json.loads(reference.summary.read_text())["full_batch_passes"]
     )
     events = read_events(store.events)
     assert [e["iteration"] for e in events if e["event"] == "iteration"] == list(range(1, 21))
@@ -111,8 +110,8 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path: Path) -> None:
     run = mixture_run(dataset={"name": "gaussian-mixture", "num_samples": 512, "radius": 3e38})
     store = RunStore(tmp_path / "run")
     summary = train_run(run, store, CPU)
-    assert summary["status"] == "diverged"
-    assert "became" in summary["reason"]
+    assert summary.status == "diverged"
+    assert "became" in summary.reason
     assert read_events(store.events)[-1]["status"] == "diverged"
     assert json.loads(store.summary.read_text())["status"] == "diverged"
 
@@ -141,7 +140,7 @@ def test_a_failing_run_is_recorded_and_the_suite_goes_on(tmp_path: Path, write_s
     ]
     loaded = load_suite(write_suite(suite))
     summaries = run_suite(loaded, plan_suite(loaded))
-    assert [s["status"] for s in summaries] == ["failed", "finished"]
+    assert [s.status for s in summaries] == ["failed", "finished"]
     assert (loaded.output_dir / "broken-seed0" / "error.txt").is_file()
     csv = (loaded.output_dir / "runs.csv").read_text()
     assert "broken-seed0" in csv and "fine-seed0" in csv
@@ -156,7 +155,7 @@ def test_rerun_skips_finished_runs_and_resumes_unfinished(tmp_path: Path, write_
     plan = plan_suite(longer)
     assert [p.action for p in plan] == ["resume"]
     (summary,) = run_suite(longer, plan)
-    assert summary["status"] == "finished" and summary["iterations"] == 9
+    assert summary.status == "finished" and summary.iterations == 9
     assert [p.action for p in plan_suite(longer, fresh=True)] == ["start"]
 
 
@@ -198,8 +197,8 @@ def test_batch_growth_happens_at_the_stated_epoch(tmp_path: Path) -> None:
     logged = {e["iteration"]: e["train_s"] for e in events if e["event"] == "iteration"}
     grown = [e["train_s"] for e in events if e["event"] == "batch_size"]
     assert logged[16] <= grown[0] <= logged[17] and logged[20] <= grown[1] <= logged[21]
-    assert summary["epochs"] == pytest.approx(5.0) and summary["iterations"] == 24
-    assert len(summary["epoch_times_s"]) == 5
+    assert summary.epochs == pytest.approx(5.0) and summary.iterations == 24
+    assert len(summary.epoch_times_s) == 5
 
 
 def test_growth_by_iteration_with_linear_lr_scaling(tmp_path: Path) -> None:
@@ -220,7 +219,7 @@ def test_a_finished_run_frees_its_session_before_the_next_one(write_suite, monke
     import gc
     import weakref
 
-    import ganbench.train as train_module
+    import ganbench.run.train as train_module
 
     alive: list[weakref.ref] = []
     build = train_module.build_session
@@ -250,4 +249,4 @@ def test_a_finished_run_frees_its_session_before_the_next_one(write_suite, monke
         summaries = run_suite(loaded, plan_suite(loaded), Watch())
     finally:
         gc.enable()
-    assert [s["status"] for s in summaries] == ["finished", "finished"] and len(alive) == 2
+    assert [s.status for s in summaries] == ["finished", "finished"] and len(alive) == 2

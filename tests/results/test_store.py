@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganbench.results import RunStore, read_events, write_runs_csv
+from ganbench.results import RunStore, RunSummary, read_events, write_runs_csv
 
 
 def test_events_superseded_by_a_resume_are_dropped(tmp_path: Path) -> None:
@@ -34,27 +34,27 @@ def test_runs_csv_has_one_flat_row_per_summary(tmp_path: Path) -> None:
     for name, rate in (("a-seed0", 10.0), ("b-seed0", 20.0)):
         store = RunStore(tmp_path / name)
         store.create()
-        store.write_summary(
-            {
-                "run_id": name,
-                "iterations_per_s": rate,
-                "epoch_times_s": [1, 2],
-                "environment": {"torch": "x"},
-                "status": "finished",
-            }
+        summary = RunSummary(
+            run_id=name,
+            name=name.removesuffix("-seed0"),
+            status="finished",
+            iterations_per_s=rate,
+            epoch_times_s=[1, 2],
+            environment={"torch": "x"},
         )
+        store.write_summary(summary)
     path = write_runs_csv(tmp_path)
     lines = path.read_text().splitlines()
-    # Columns in the summary's order, nested fields dotted, lists left out.
-    assert lines[0] == "run_id,iterations_per_s,environment.torch,status"
-    assert lines[1:] == ["a-seed0,10.0,x,finished", "b-seed0,20.0,x,finished"]
+    # Columns in the summary's order (the fields set), nested fields dotted, lists left out.
+    assert lines[0] == "run_id,name,status,iterations_per_s,environment.torch"
+    assert lines[1:] == ["a-seed0,a,finished,10.0,x", "b-seed0,b,finished,20.0,x"]
     assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_clear_removes_a_previous_attempt(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run")
     store.create()
-    store.write_summary({"status": "finished"})
+    store.write_summary(RunSummary(run_id="run", name="run", status="finished"))
     store.samples_dir.mkdir()
     (store.samples_dir / "iter00000001.png").write_bytes(b"x")
     (store.folder / "notes.md").write_text("mine")

@@ -12,9 +12,9 @@ from torch import nn
 from ganbench.levers import AppliedLevers, LeversConfig, applied_levers
 from ganbench.levers.precision import LossScaler
 from ganbench.results import RunStore
-from ganbench.session import build_session
+from ganbench.run.session import build_session
+from ganbench.run.train import train_run
 from ganbench.strategies import STRATEGIES
-from ganbench.train import train_run
 from tests.conftest import mixture_run
 
 CPU = torch.device("cpu")
@@ -48,8 +48,8 @@ def test_bf16_autocast_runs_every_strategy(tmp_path: Path, strategy: str) -> Non
         params = [*session.G.parameters(), *session.D.parameters()]
         assert {p.dtype for p in params} == {torch.float32}  # master weights stay fp32
     summary = train_run(run, RunStore(tmp_path / "run"), CPU)
-    assert summary["status"] == "finished", summary["reason"]
-    assert summary["levers"]["precision"] == "amp-bf16" and summary["levers_skipped"] == {}
+    assert summary.status == "finished", summary.reason
+    assert summary.levers["precision"] == "amp-bf16" and summary.levers_skipped == {}
 
 
 def test_bf16_gradients_are_close_to_fp32_ones() -> None:
@@ -91,17 +91,17 @@ def test_cuda_only_levers_are_skipped_on_the_cpu_with_a_reason(tmp_path: Path) -
     flags = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32)
     run = image_run(levers={"cudnn_benchmark": True, "tf32": True})
     summary = train_run(run, RunStore(tmp_path / "run"), CPU)
-    assert summary["status"] == "finished"
-    assert set(summary["levers_skipped"]) == {"cudnn_benchmark", "tf32"}
-    assert "needs CUDA" in summary["levers_skipped"]["cudnn_benchmark"]
+    assert summary.status == "finished"
+    assert set(summary.levers_skipped) == {"cudnn_benchmark", "tf32"}
+    assert "needs CUDA" in summary.levers_skipped["cudnn_benchmark"]
     more = image_run(levers={"precision": "amp-fp16", "data_on_device": True, "parallel": "dp"})
     summary = train_run(more, RunStore(tmp_path / "more"), CPU)
-    assert summary["status"] == "finished"
-    skipped = summary["levers_skipped"]
+    assert summary.status == "finished"
+    skipped = summary.levers_skipped
     assert set(skipped) == {"precision", "data_on_device", "parallel"}
     assert "CUDA lever" in skipped["precision"] and "found 0" in skipped["parallel"]
     ddp = train_run(mixture_run(levers={"parallel": "ddp"}), RunStore(tmp_path / "ddp"), CPU)
-    assert "--nproc-per-node" in ddp["levers_skipped"]["parallel"]
+    assert "--nproc-per-node" in ddp.levers_skipped["parallel"]
     assert (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32) == flags
 
 
@@ -307,10 +307,10 @@ def test_compile_keeps_d_eager_under_a_gradient_penalty_and_falls_back_on_failur
         loss={"name": "wgan-gp"}, levers={"compile": "default"}, budget={"iterations": 3}
     )
     summary = train_run(run, RunStore(tmp_path / "gp"), CPU)
-    assert summary["status"] == "finished", summary["reason"]
+    assert summary.status == "finished", summary.reason
     assert (
         "D runs eager: the gradient penalty needs a double backward"
-        in summary["levers_skipped"]["compile"]
+        in summary.levers_skipped["compile"]
     )
     # No working C++ compiler: inductor cannot build G's code; the run goes on eager.
     import torch._inductor.config as inductor_config
@@ -318,8 +318,8 @@ def test_compile_keeps_d_eager_under_a_gradient_penalty_and_falls_back_on_failur
     run = mixture_run(levers={"compile": "default"}, budget={"iterations": 3})
     with inductor_config.patch({"cpp.cxx": ("/nonexistent-cxx",), "fx_graph_cache": False}):
         summary = train_run(run, RunStore(tmp_path / "nocxx"), CPU)
-    assert summary["status"] == "finished", summary["reason"]
-    reason = summary["levers_skipped"]["compile"]
+    assert summary.status == "finished", summary.reason
+    reason = summary.levers_skipped["compile"]
     assert "G fell back to eager" in reason and "C++ compiler" in reason
 
 
@@ -331,7 +331,7 @@ def _differs(run, base, sections=("name", "levers")) -> set[str]:
 
 def test_speedups_suite_changes_one_lever_at_a_time_on_the_thesis_sagan() -> None:
     from ganbench.config import load_suite
-    from tests.test_config import ROOT
+    from tests.conftest import ROOT
 
     suite = load_suite(ROOT / "suites" / "speedups.yaml")
     assert suite.baseline == "fp32"
@@ -361,8 +361,8 @@ def test_speedups_suite_changes_one_lever_at_a_time_on_the_thesis_sagan() -> Non
 def test_speedups_suite_runs_on_the_cpu_and_names_what_it_skipped(tmp_path: Path) -> None:
     """A shrunken run of the suite (no compile: that takes minutes on a CPU)."""
     from ganbench.config import load_suite
-    from ganbench.runner import plan_suite, run_suite
-    from tests.test_config import ROOT
+    from ganbench.run.plan import plan_suite
+    from tests.conftest import ROOT, run_suite
 
     suite = load_suite(
         ROOT / "suites" / "speedups.yaml",
@@ -377,22 +377,22 @@ def test_speedups_suite_runs_on_the_cpu_and_names_what_it_skipped(tmp_path: Path
         [0],
         ["fp32", "amp-fp16", "amp-bf16", "data-on-device", "dp", "ddp", "accumulate-4"],
     )
-    summaries = {s["name"]: s for s in run_suite(suite, plan_suite(suite, fresh=True))}
-    assert {s["status"] for s in summaries.values()} == {"finished"}
-    assert summaries["fp32"]["levers_skipped"] == {}
-    assert summaries["amp-bf16"]["levers_skipped"] == {}
+    summaries = {s.name: s for s in run_suite(suite, plan_suite(suite, fresh=True))}
+    assert {s.status for s in summaries.values()} == {"finished"}
+    assert summaries["fp32"].levers_skipped == {}
+    assert summaries["amp-bf16"].levers_skipped == {}
     for name, lever in (
         ("amp-fp16", "precision"),
         ("data-on-device", "data_on_device"),
         ("dp", "parallel"),
         ("ddp", "parallel"),
     ):
-        assert list(summaries[name]["levers_skipped"]) == [lever], name
+        assert list(summaries[name].levers_skipped) == [lever], name
 
 
 def test_stability_suite_changes_one_thing_at_a_time_on_fashion_mnist() -> None:
     from ganbench.config import load_suite
-    from tests.test_config import ROOT
+    from tests.conftest import ROOT
 
     suite = load_suite(ROOT / "suites" / "stability.yaml")
     runs = {r.name: r for r in suite.runs if r.seed == 0}
@@ -422,11 +422,11 @@ def test_compile_past_the_recompile_limit_falls_back_with_the_reason(
     limit = torch._dynamo.config.recompile_limit
     run = mixture_run(levers={"compile": "default"}, budget={"iterations": 3})
     summary = train_run(run, RunStore(tmp_path / "run"), CPU)
-    assert summary["status"] == "finished", summary["reason"]
-    reason = summary["levers_skipped"]["compile"]
+    assert summary.status == "finished", summary.reason
+    reason = summary.levers_skipped["compile"]
     assert "G fell back to eager" in reason and "recompile" in reason.lower()
     assert torch._dynamo.config.recompile_limit == limit  # restored after the run
     # A second compiled run in this process starts from fresh caches (no fallback).
     monkeypatch.setattr(levers_module, "RECOMPILE_LIMIT", 64)
     again = train_run(run, RunStore(tmp_path / "again"), CPU)
-    assert again["levers_skipped"] == {}
+    assert again.levers_skipped == {}

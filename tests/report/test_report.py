@@ -20,7 +20,7 @@ from ganbench.report.aggregate import aggregate, estimate, ratio
 from ganbench.report.check import check
 from ganbench.report.collect import load_suites
 from ganbench.results import write_suite_meta
-from tests.conftest import tiny_suite
+from tests.conftest import ROOT, tiny_suite
 
 runner = CliRunner()
 T2 = stats.t.ppf(0.975, 2)  # 4.3027: three seeds
@@ -323,7 +323,7 @@ def test_the_gpu_workflow_example_uses_valid_commands(tmp_path: Path) -> None:
     and report steps name real commands and options."""
     import shlex
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     workflow = yaml.safe_load((root / ".github/workflows/gpu-regression.yml").read_text())
     steps = {s.get("id") or s.get("name"): s for s in workflow["jobs"]["gpu"]["steps"]}
     train = shlex.split(steps["train"]["run"])

@@ -10,9 +10,7 @@ from pydantic import ValidationError
 
 from ganbench.config import RunConfig, load_suite, parse_overrides, parse_seeds
 from ganbench.errors import UserError
-from tests.conftest import mixture_run, tiny_suite
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, mixture_run, tiny_suite
 
 
 def test_matrix_is_the_cartesian_product_with_readable_names(write_suite) -> None:

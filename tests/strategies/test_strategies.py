@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ganbench.data.toy import mixture_centres
 from ganbench.losses import LOSSES
 from ganbench.models import MODELS
-from ganbench.session import build_session
+from ganbench.run.session import build_session
 from ganbench.strategies import STRATEGIES, GradientOracle
 from tests.conftest import mixture_run
 

@@ -28,7 +28,7 @@ from ganbench.models.blocks import fold_spectral_norm
 from ganbench.report.plots import latency_title, plot_latency
 from ganbench.results.latency import CSV_FILE, JSON_FILE, PLOT_FILE
 from ganbench.trackers.clock import CallTimer, perf_counter_resolution_s
-from tests.conftest import tiny_suite
+from tests.conftest import ROOT, tiny_suite
 
 CPU = torch.device("cpu")
 runner = CliRunner()
@@ -169,7 +169,7 @@ def test_every_field_has_a_unit_and_the_readme_documents_it() -> None:
     assert fields == set(base_row("fp32", "off", 1, LatencySettings()))
     unitless = sorted(f for f in fields - UNITLESS if not f.endswith(UNITS))
     assert not unitless, f"fields without a unit: {unitless}"
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     section = readme.split("## Latency\n", 1)[1].split("\n## ", 1)[0]
     missing = sorted(f for f in fields if f"`{f}`" not in section)
     assert not missing, f"latency fields not documented in README.md: {missing}"

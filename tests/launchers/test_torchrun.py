@@ -8,12 +8,42 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganbench import ddp
 from ganbench.cli import app
 from ganbench.config import load_suite
+from ganbench.launchers.torchrun import STOP_FILE, TorchrunConfig, TorchrunLauncher
 from ganbench.levers.distributed import Replicas
-from ganbench.runner import plan_suite, run_suite
+from ganbench.results import RunStore
+from ganbench.run.plan import RunPlan, plan_suite
 from tests.conftest import mixture_run, tiny_suite
+
+TORCHRUN = TorchrunLauncher(TorchrunConfig(nproc_per_node=2))
+
+
+class Follow:
+    """An observer of logged records, and a stop request once ``stop_after`` is true."""
+
+    def __init__(self, stop_after=lambda logged: False) -> None:
+        self.logged_iterations: list[int] = []
+        self.stop_after = stop_after
+
+    def run_started(self, plan, index, total) -> None:
+        pass
+
+    def logged(self, record) -> None:
+        self.logged_iterations.append(record["iteration"])
+
+    def run_ended(self, plan, summary) -> None:
+        pass
+
+    def requested(self) -> bool:
+        return self.stop_after(self.logged_iterations)
+
+
+def launch(run, store: RunStore, device: str, follow: Follow | None = None):
+    """One ddp run in 2 processes through the torchrun launcher."""
+    plan = RunPlan(run, store, torch.device(device), "resume", processes=2)
+    follow = follow or Follow()
+    return TORCHRUN.launch(plan, follow, follow)
 
 
 def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
@@ -32,17 +62,17 @@ def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
         for mode in ("none", "ddp")
     ]
     loaded = load_suite(write_suite(suite), [], None, [])
-    plans = plan_suite(loaded, nproc_per_node=2)
+    plans = plan_suite(loaded, ddp_processes=TORCHRUN.ddp_processes)
     assert [p.processes for p in plans] == [1, 2] * 3
-    summaries = {s["name"]: s for s in run_suite(loaded, plans)}
+    summaries = {s.name: s for s in TORCHRUN.run_suite(loaded, plans)}
     for strategy in ("alternating", "srfb", "svre"):
         one, two = summaries[f"{strategy}-none"], summaries[f"{strategy}-ddp"]
-        assert one["status"] == two["status"] == "finished", two["reason"]
-        assert two["world_size"] == 2 and two["ranks_in_sync"] is True
-        assert [r["rank"] for r in two["ranks"]] == [0, 1]
-        assert two["ranks_peak_rss_bytes_sum"] == sum(r["peak_rss_bytes"] for r in two["ranks"])
-        assert two["images_seen"] == one["images_seen"]  # global batches of 32
-        assert two["levers_skipped"] == {}
+        assert one.status == two.status == "finished", two.reason
+        assert two.world_size == 2 and two.ranks_in_sync is True
+        assert [r["rank"] for r in two.ranks] == [0, 1]
+        assert two.ranks_peak_rss_bytes_sum == sum(r["peak_rss_bytes"] for r in two.ranks)
+        assert two.images_seen == one.images_seen  # global batches of 32
+        assert two.levers_skipped == {}
         folder = {m: loaded.output_dir / f"{strategy}-{m}-seed0" for m in ("none", "ddp")}
         whole = torch.load(folder["none"] / "checkpoint.pt", weights_only=False)
         split = torch.load(folder["ddp"] / "checkpoint.pt", weights_only=False)
@@ -52,24 +82,22 @@ def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
         # Rank 0 wrote the run folder; rank 1 wrote nothing of its own.
         assert (folder["ddp"] / "ddp.log").is_file()
         assert not list(folder["ddp"].glob("*.rank1.*"))
-    assert summaries["alternating-ddp"]["images_seen"] == 6 * 32
-    assert summaries["svre-ddp"]["full_batch_passes"] >= 1
+    assert summaries["alternating-ddp"].images_seen == 6 * 32
+    assert summaries["svre-ddp"].full_batch_passes >= 1
 
 
 def test_a_ddp_launch_that_fails_is_recorded_with_its_log(tmp_path: Path) -> None:
     """Workers that cannot start (CUDA asked for on a machine without it): the run is
     recorded as failed, pointing at the launcher's log."""
-    from ganbench.results import RunStore
-
     if torch.cuda.is_available():
         pytest.skip("needs a machine without CUDA")
     run = mixture_run(levers={"parallel": "ddp"}, budget={"iterations": 2})
     store = RunStore(tmp_path / "run")
-    summary = ddp.launch(run, store, "cuda", 2)
-    assert summary["status"] == "failed"
-    assert "exited with code" in summary["reason"] and "ddp.log" in summary["reason"]
+    summary = launch(run, store, "cuda")
+    assert summary.status == "failed"
+    assert "exited with code" in summary.reason and "ddp.log" in summary.reason
     assert (store.folder / "ddp.log").stat().st_size > 0
-    assert store.read_summary()["status"] == "failed"
+    assert store.load_summary().status == "failed"
 
 
 def test_nproc_per_node_needs_batches_that_split_evenly(write_suite) -> None:
@@ -97,7 +125,6 @@ def test_shards_cover_a_batch_once_and_differ_by_at_most_one_row() -> None:
 def test_ctrl_c_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path: Path) -> None:
     """A first Ctrl-C in the suite's process becomes the stop file: rank 0 decides, both
     ranks stop after the same iteration with a checkpoint; launching again resumes."""
-    from ganbench.results import RunStore
 
     def ddp_run(iterations: int):
         return mixture_run(
@@ -108,20 +135,12 @@ def test_ctrl_c_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path: 
 
     run = ddp_run(50_000)  # minutes, unless stopped
     store = RunStore(tmp_path / "run")
-    logged: list[int] = []
-    summary = ddp.launch(
-        run,
-        store,
-        "cpu",
-        2,
-        on_log=lambda r: logged.append(r["iteration"]),
-        should_stop=lambda: bool(logged),
-    )
-    assert summary["status"] == "interrupted", summary["reason"]
-    stopped_at = summary["iterations"]
-    assert 0 < stopped_at < 50_000 and summary["ranks_in_sync"] is True
+    summary = launch(run, store, "cpu", Follow(stop_after=bool))
+    assert summary.status == "interrupted", summary.reason
+    stopped_at = summary.iterations
+    assert 0 < stopped_at < 50_000 and summary.ranks_in_sync is True
     assert torch.load(store.checkpoint, weights_only=False)["train"]["iteration"] == stopped_at
-    assert not (store.folder / ddp.STOP_FILE).exists()
-    resumed = ddp.launch(ddp_run(stopped_at + 5), store, "cpu", 2)
-    assert resumed["status"] == "finished" and resumed["iterations"] == stopped_at + 5
-    assert resumed["ranks_in_sync"] is True
+    assert not (store.folder / STOP_FILE).exists()
+    resumed = launch(ddp_run(stopped_at + 5), store, "cpu")
+    assert resumed.status == "finished" and resumed.iterations == stopped_at + 5
+    assert resumed.ranks_in_sync is True

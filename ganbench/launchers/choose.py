@@ -1,0 +1,43 @@
+"""The launcher of a suite: its ``launcher:`` section, then the command line
+(``--launcher NAME``; ``--nproc-per-node N`` is short for the torchrun launcher with N
+processes per ddp run), validated like the rest of the suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ganbench.config.messages import describe
+from ganbench.errors import UserError
+from ganbench.launchers.base import LAUNCHERS, Launcher
+
+
+def choose_launcher(
+    section: dict[str, Any],
+    source: Path | str,
+    name: str | None = None,
+    nproc_per_node: int | None = None,
+) -> Launcher:
+    """The launcher ``section`` (the suite's) names, overridden by ``name`` and
+    ``nproc_per_node`` from the command line; UserError naming the field on a problem."""
+    section = dict(section)
+    if name is not None and name != section.get("name"):
+        section = {"name": name}  # another launcher: the suite's fields are for its own
+    if nproc_per_node is not None and nproc_per_node > 1:
+        if section.get("name", "inline") not in ("inline", "torchrun"):
+            raise UserError(
+                f"--nproc-per-node goes with the torchrun launcher, not {section['name']}"
+            )
+        section = {**section, "name": "torchrun", "nproc_per_node": nproc_per_node}
+    chosen = section.get("name", "inline")
+    if chosen not in LAUNCHERS:
+        choices = ", ".join(LAUNCHERS.names())
+        raise UserError(f"{source}: launcher: unknown {chosen!r} (choose: {choices})")
+    entry = LAUNCHERS.get(chosen)
+    try:
+        cfg = entry.Config.model_validate({**section, "name": chosen})
+    except ValidationError as err:
+        raise UserError(describe(err, f"{source}: launcher.", entry.Config)) from None
+    return entry(cfg)

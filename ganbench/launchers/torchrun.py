@@ -1,0 +1,143 @@
+"""``levers.parallel: ddp`` runs in N processes through torch's own launcher.
+
+For such a run the suite's process starts ``python -m torch.distributed.run --standalone
+--nproc-per-node N -m ganbench.launchers.torchrun_worker FOLDER DEVICE`` and waits. Each
+worker joins the process group (gloo on CPU, nccl on CUDA, one GPU per process) and
+trains the run with ``train_run``; rank 0 writes the run folder as a one-process run
+would, the other ranks write only their own error file, GPU samples and profiler trace.
+Runs without ``parallel: ddp`` train in this process, as with the inline launcher.
+
+While it waits, the suite's process shows rank 0's progress from ``events.jsonl``, passes
+a first Ctrl-C on as a stop file that rank 0 reads every iteration (all ranks stop at the
+same iteration, with a checkpoint), and records a failed run itself when the launch ends
+without a summary. The launcher's output is kept in the run folder as ``ddp.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, PositiveInt
+
+from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
+from ganbench.launchers.inline import InlineConfig, InlineLauncher
+from ganbench.results import RunStatus, RunSummary
+from ganbench.run.plan import RunPlan
+from ganbench.run.summary import identity
+
+STOP_FILE = "stop.request"
+LOG_FILE = "ddp.log"
+POLL_S = 0.2
+WORKER = "ganbench.launchers.torchrun_worker"
+
+
+class TorchrunConfig(LauncherConfig):
+    name: Literal["torchrun"] = "torchrun"
+    nproc_per_node: PositiveInt | None = Field(
+        None, description="processes per ddp run (null: one per visible GPU, 2 on a CPU)"
+    )
+
+
+@LAUNCHERS.register("torchrun")
+class TorchrunLauncher(Launcher):
+    Config = TorchrunConfig
+    cfg: TorchrunConfig
+
+    def ddp_processes(self, device: torch.device) -> int:
+        if self.cfg.nproc_per_node is not None:
+            return self.cfg.nproc_per_node
+        return torch.cuda.device_count() if device.type == "cuda" else 2
+
+    def launch(self, plan: RunPlan, observer: Observer | None, stop: StopSignal) -> RunSummary:
+        if plan.processes == 1:
+            return InlineLauncher(InlineConfig()).launch(plan, observer, stop)
+        store = plan.store
+        store.create()
+        store.write_config(plan.run.model_dump(mode="json"))  # the workers read it there
+        store.summary.unlink(missing_ok=True)  # a summary after the launch is this launch's
+        stop_file = store.folder / STOP_FILE
+        stop_file.unlink(missing_ok=True)
+        code = _run_workers(plan, observer, stop, stop_file)
+        stop_file.unlink(missing_ok=True)
+        summary = store.load_summary()
+        return summary if summary is not None else _record_failure(plan, code)
+
+
+def _run_workers(
+    plan: RunPlan, observer: Observer | None, stop: StopSignal, stop_file: Path
+) -> int:
+    """Start the workers and follow them; their exit code."""
+    store = plan.store
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={plan.processes}",
+        "-m",
+        WORKER,
+        str(store.folder),
+        plan.device.type,
+    ]
+    follower = _EventFollower(store.events)
+    budget = plan.run.budget
+    with open(store.folder / LOG_FILE, "w", encoding="utf-8") as log:
+        # Its own session: the terminal's Ctrl-C reaches only us; we pass it on (stop file).
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            while proc.poll() is None:
+                time.sleep(POLL_S)
+                if stop.requested():
+                    stop_file.touch()
+                for record in follower.new_iterations():
+                    if observer is not None:
+                        fraction = budget.fraction(
+                            record["iteration"], record["epoch"], record["wall_s"]
+                        )
+                        observer.logged({"run_id": plan.run.id, "fraction": fraction, **record})
+        except KeyboardInterrupt:  # a second Ctrl-C: stop the workers now
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            raise
+    return proc.returncode
+
+
+def _record_failure(plan: RunPlan, code: int) -> RunSummary:
+    store = plan.store
+    errors = sorted(p.name for p in store.folder.glob("error*.txt"))
+    where = f"{LOG_FILE}" + (f" and {', '.join(errors)}" if errors else "")
+    reason = f"the ddp launch exited with code {code} before rank 0 wrote a summary; see {where}"
+    summary = identity(plan.run, RunStatus.FAILED, reason, world_size=plan.processes)
+    with store.open_events() as events:
+        events.write("end", status=summary.status.value, reason=reason)
+    store.write_summary(summary)
+    return summary
+
+
+class _EventFollower:
+    """New ``iteration`` events of a growing events.jsonl (whole lines only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.is_file() else 0
+
+    def new_iterations(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        records = [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
+        return [r for r in records if r.get("event") == "iteration"]

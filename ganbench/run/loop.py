@@ -1,0 +1,130 @@
+"""The training loop: iterations until the budget is reached or a stop is asked for.
+
+The loop decides only when to stop; each iteration's bookkeeping belongs to the parts it
+calls at fixed points: the batch schedule before the step, the trackers around it, then
+the log, evaluation and checkpoints. A NaN/inf loss raises ``Diverged`` from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ganbench.metrics.evaluate import Evaluator
+from ganbench.results import EventLog, RunStatus, RunStore
+from ganbench.run.checkpoint import Checkpoints
+from ganbench.run.evaluation import Evaluation
+from ganbench.run.growth import BatchGrowth
+from ganbench.run.log import IterationLog, OnLog
+from ganbench.run.measurement import RunTrackers, build_trackers
+from ganbench.run.session import Session
+from ganbench.run.state import TrainState
+from ganbench.strategies import StepLosses
+from ganbench.trackers.clock import RunClock
+
+
+@dataclass
+class LoopParts:
+    """What the loop calls besides the strategy."""
+
+    clock: RunClock
+    trackers: RunTrackers
+    growth: BatchGrowth
+    log: IterationLog
+    evaluation: Evaluation
+    checkpoints: Checkpoints
+
+
+class TrainingLoop:
+    """``run()`` trains to the budget; ``step()`` is one iteration with its bookkeeping.
+    ``train_step`` is what an iteration trains (the strategy's step; the overhead
+    self-test passes a step that does no work)."""
+
+    def __init__(
+        self,
+        session: Session,
+        state: TrainState,
+        parts: LoopParts,
+        should_stop: Callable[[], bool] = lambda: False,
+        train_step: Callable[[], StepLosses] | None = None,
+    ) -> None:
+        self.session, self.state, self.parts = session, state, parts
+        self.should_stop = should_stop
+        self.train_step = train_step or session.strategy.step
+
+    @classmethod
+    def build(
+        cls,
+        session: Session,
+        state: TrainState,
+        store: RunStore,
+        events: EventLog,
+        clock: RunClock,
+        evaluator: Evaluator | None = None,
+        on_log: OnLog | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> TrainingLoop:
+        """The loop for ``session`` with every part wired to its store, events and clock
+        (``evaluator``: the prepared metrics, on the rank that evaluates)."""
+        trackers = build_trackers(session, store, state)
+        parts = LoopParts(
+            clock=clock,
+            trackers=trackers,
+            growth=BatchGrowth(session, state, clock, trackers, events),
+            log=IterationLog(session, state, clock, trackers, events, on_log),
+            evaluation=Evaluation(session, state, store, events, clock, trackers, evaluator),
+            checkpoints=Checkpoints(session, state, store, events, clock, trackers),
+        )
+        return cls(session, state, parts, should_stop)
+
+    def run(self, resumed: bool) -> tuple[RunStatus, str]:
+        """Train until the budget or a stop request; the status and the reason."""
+        parts, state = self.parts, self.state
+        parts.clock.start_loop()
+        if not resumed and self.session.run.evaluation.at_start:
+            parts.evaluation.run()
+        with parts.trackers.stack:
+            reached = self._until_stopped()
+        if reached is None:
+            return RunStatus.INTERRUPTED, f"stopped on request at iteration {state.iteration}"
+        parts.log.flush()
+        if parts.evaluation.evaluated_at != state.iteration:
+            parts.evaluation.run()
+        if parts.checkpoints.saved_at != state.iteration:
+            parts.checkpoints.save()
+        return RunStatus.FINISHED, f"budget reached: {reached}"
+
+    def budget_reached(self) -> str | None:
+        epoch = self.session.sampler.epoch
+        wall_s = self.parts.clock.wall_s()
+        return self.session.run.budget.reached(self.state.iteration, epoch, wall_s)
+
+    def _until_stopped(self) -> str | None:
+        """Iterate; the budget limit reached, or None when a stop was asked for (after a
+        checkpoint). ddp: every rank stops where rank 0's clock and signals say."""
+        while True:
+            reached, stop = self.session.replicas.from_rank0(
+                (self.budget_reached(), self.should_stop())
+            )
+            if reached is not None:
+                return reached
+            if stop:
+                self.parts.log.flush()
+                self.parts.checkpoints.save()
+                return None
+            self.step()
+
+    def step(self) -> None:
+        """One iteration: schedule, the trained step inside the trackers, bookkeeping."""
+        parts, state = self.parts, self.state
+        parts.growth.apply()
+        parts.trackers.stack.begin_iteration(state.iteration)
+        losses = self.train_step()
+        parts.trackers.stack.end_iteration(state.iteration + 1, state.batch_size)
+        state.iteration += 1
+        parts.log.add(losses)
+        parts.log.after_iteration()
+        if parts.evaluation.due():
+            parts.evaluation.run()
+        if parts.checkpoints.due():
+            parts.checkpoints.save()

@@ -1,0 +1,131 @@
+"""Planning a suite: every check that can fail before any work (data, metrics, ddp
+splits), and what to do with each run: start it, resume it from its checkpoint, or skip
+it (already final). Re-running a suite therefore skips finished runs and resumes
+unfinished ones (``fresh=True`` starts them over); a run folder holding a different
+training configuration is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from pydantic import ValidationError
+
+from ganbench.config.schema import RunConfig, Suite
+from ganbench.data import DATASETS
+from ganbench.errors import UserError
+from ganbench.metrics import METRICS
+from ganbench.results import RunStatus, RunStore
+from ganbench.run.session import resolve_device
+
+Action = Literal["start", "resume", "skip"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run: RunConfig
+    store: RunStore
+    device: torch.device
+    action: Action
+    note: str = ""
+    processes: int = 1  # > 1: a ddp run launched in that many processes
+
+
+def plan_suite(
+    suite: Suite,
+    fresh: bool = False,
+    ddp_processes: Callable[[torch.device], int] = lambda device: 1,
+) -> list[RunPlan]:
+    """Decide what to do with every run; raise UserError before any work on a problem.
+    ``ddp_processes``: how many processes (the launcher's choice) train each
+    ``levers.parallel: ddp`` run on a device."""
+    _check_datasets(suite.runs)
+    _check_metrics(suite.runs)
+    plans = []
+    for run in suite.runs:
+        store = RunStore(suite.output_dir / run.id)
+        device = resolve_device(run.device)
+        action, note = ("start", "") if fresh else _decide(run, store)
+        processes = ddp_processes(device) if run.levers.parallel == "ddp" else 1
+        if processes > 1:
+            _check_ddp(run, device, processes)
+        plans.append(RunPlan(run, store, device, action, note, processes))
+    return plans
+
+
+def _check_ddp(run: RunConfig, device: torch.device, processes: int) -> None:
+    """Every batch splits evenly into the processes' micro-batches; a GPU per process."""
+    k = run.levers.grad_accumulation
+    for size in run.batch.sizes:
+        if size % (processes * k):
+            raise UserError(
+                f"run {run.name!r}: batch size {size} does not split into {processes} "
+                f"processes x {k} micro-batches (levers.parallel: ddp); choose sizes "
+                f"divisible by {processes * k}"
+            )
+    if device.type == "cuda" and processes > torch.cuda.device_count():
+        raise UserError(
+            f"ddp in {processes} processes (--nproc-per-node): only "
+            f"{torch.cuda.device_count()} CUDA devices are visible (one process per GPU)"
+        )
+
+
+def _check_datasets(runs: list[RunConfig]) -> None:
+    seen: set[str] = set()
+    for run in runs:
+        key = run.dataset.model_dump_json()
+        if key not in seen:
+            seen.add(key)
+            DATASETS.get(run.dataset.name).check(run.dataset)
+
+
+def _check_metrics(runs: list[RunConfig]) -> None:
+    """Every metric can run on its run's data (weights present, labels there ...)."""
+    seen: set[str] = set()
+    for run in runs:
+        for metric in run.evaluation.metrics:
+            key = metric.model_dump_json() + run.dataset.model_dump_json()
+            if key not in seen:
+                seen.add(key)
+                try:
+                    METRICS.get(metric.name).check(metric, run.dataset)
+                except UserError as err:
+                    raise UserError(f"run {run.name!r}: {err}") from None
+
+
+def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str]:
+    stored = store.read_config()
+    if stored is None:
+        return "start", ""
+    try:
+        stored_run = RunConfig.model_validate(stored)
+    except ValidationError:
+        raise UserError(
+            f"{store.config}: cannot be read as a run of this ganbench version. Use --fresh "
+            "to start the run over, or another output_dir"
+        ) from None
+    changed = _differences(stored_run.training_identity(), run.training_identity())
+    if changed:
+        raise UserError(
+            f"{store.folder}: holds a run with a different configuration "
+            f"(differs in: {', '.join(changed)}). Use --fresh to start it over, or another "
+            "output_dir"
+        )
+    summary = store.load_summary()
+    status = summary.status if summary is not None else None
+    if status is not None and status.final:
+        if status != RunStatus.FINISHED or stored_run.budget == run.budget:
+            return "skip", f"already {status}"
+    if store.checkpoint.is_file():
+        return "resume", "from its last checkpoint"
+    return "start", "no checkpoint to resume from"
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]

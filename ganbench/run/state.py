@@ -1,0 +1,25 @@
+"""The loop's counters that survive a resume (checkpointed as they are)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainState:
+    """Counters that survive a resume (all times in seconds)."""
+
+    iteration: int = 0
+    train_s: float = 0.0
+    wall_s: float = 0.0
+    eval_s: float = 0.0
+    checkpoint_s: float = 0.0
+    batch_size: int = 0
+    epochs_completed: int = 0
+    epoch_start_train_s: float = 0.0
+    last_eval_train_s: float = 0.0
+    iter_times_s: list[float] = field(default_factory=list)
+    epoch_times_s: list[float] = field(default_factory=list)
+    measure: dict[str, Any] = field(default_factory=dict)  # the trackers' running totals
+    quality: dict[str, Any] = field(default_factory=dict)  # best values, targets reached

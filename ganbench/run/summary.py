@@ -1,0 +1,179 @@
+"""The ``RunSummary`` a run ends with, built from its session, counters, clock, trackers
+and evaluation: figures with units in their names, null where they do not apply."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ganbench.config.schema import RunConfig
+from ganbench.results import RunStatus, RunSummary
+from ganbench.run.measurement import RunTrackers
+from ganbench.run.session import Session
+from ganbench.run.state import TrainState
+from ganbench.strategies.base import STEP_PHASES
+from ganbench.trackers.clock import RunClock
+from ganbench.trackers.memory import MemoryTracker
+from ganbench.trackers.phases import OTHER
+from ganbench.trackers.stats import IterationTimes
+
+# Every phase a summary can show, in report order: a step's, then the loop's own.
+PHASES = (*STEP_PHASES, OTHER, "evaluation", "checkpoint")
+IN_ITERATION = (*STEP_PHASES, OTHER)
+DATA_BOUND_SHARE = 0.2  # a run whose data phase takes this share of iteration time or more
+
+
+def identity(run: RunConfig, status: RunStatus, reason: str, **extra: Any) -> RunSummary:
+    """The summary of a run that ended before its loop could say more."""
+    return RunSummary(
+        run_id=run.id,
+        name=run.name,
+        seed=run.seed,
+        strategy=run.strategy.name,
+        status=status,
+        reason=reason,
+        **extra,
+    )
+
+
+def summarize(
+    session: Session,
+    state: TrainState,
+    clock: RunClock,
+    trackers: RunTrackers,
+    figures: dict[str, Any],
+    status: RunStatus,
+    reason: str,
+) -> RunSummary:
+    """The whole summary (``figures``: the losses, quality and environment the loop's other
+    parts hold). Iteration times still on the device are read unless the run failed (a
+    failed device may not answer)."""
+    if status != RunStatus.FAILED:
+        state.iter_times_s += trackers.iterations.collect()
+    train_s = clock.train_s()
+    return identity(
+        session.run,
+        status,
+        reason,
+        **_progress(session, state, train_s, clock.wall_s()),
+        **_levers(session),
+        world_size=session.replicas.world,
+        **_ranks(session, state, trackers.memory, status, train_s),
+        **asdict(session.strategy.counts),
+        **_iteration_times(state, trackers),
+        **_phases(state, trackers),
+        **asdict(trackers.memory.summary()),
+        **asdict(trackers.gpu.summary(session.sampler.images_seen)),
+        **asdict(_compute(session, state, trackers, train_s)),
+        profile=trackers.profiler.profile,
+        **figures,
+    )
+
+
+def _progress(session: Session, state: TrainState, train_s: float, wall_s: float) -> dict:
+    images, iterations = session.sampler.images_seen, state.iteration
+    with_eval = train_s + state.eval_s
+    epochs = state.epoch_times_s
+    return {
+        "iterations": iterations,
+        "epochs": session.sampler.epoch,
+        "images_seen": images,
+        "batch_size_final": state.batch_size,
+        "train_s": train_s,
+        "wall_s": wall_s,
+        "eval_s": state.eval_s,
+        "checkpoint_s": state.checkpoint_s,
+        "iterations_per_s": iterations / train_s if train_s > 0 else None,
+        "images_per_s": images / train_s if train_s > 0 else None,
+        "iterations_per_s_with_eval": iterations / with_eval if train_s > 0 else None,
+        "images_per_s_with_eval": images / with_eval if train_s > 0 else None,
+        "epoch_times_s": epochs,
+        "epoch_time_mean_s": sum(epochs) / len(epochs) if epochs else None,
+    }
+
+
+def _levers(session: Session) -> dict[str, Any]:
+    """The levers asked for, those skipped, and under fp16 each network's loss scale."""
+    out: dict[str, Any] = {
+        "levers": session.run.levers.model_dump(mode="json"),
+        "levers_skipped": dict(session.levers.skipped),
+    }
+    scalers = session.strategy.oracle.scalers
+    if scalers:
+        out["loss_scale"] = {k: v.scale for k, v in scalers.items()}
+        out["overflow_skipped_steps"] = {k: v.skipped for k, v in scalers.items()}
+    return out
+
+
+def _ranks(
+    session: Session, state: TrainState, memory: MemoryTracker, status: RunStatus, train_s: float
+) -> dict[str, Any]:
+    """ddp: every rank's own figures, and whether their models ended identical. Only after
+    a run that ended in step on every rank (a failed rank cannot answer)."""
+    replicas = session.replicas
+    if not replicas.distributed or not status.in_step:
+        return {}
+    peaks = memory.summary()
+    own = {
+        "rank": replicas.rank,
+        "train_s": train_s,
+        "iterations_per_s": state.iteration / train_s if train_s > 0 else None,
+        "peak_rss_bytes": peaks.peak_rss_bytes,
+        "peak_cuda_alloc_bytes": peaks.peak_cuda_alloc_bytes,
+    }
+    in_sync = replicas.in_sync(session.strategy.replicated_state())
+    ranks = replicas.gather(own)
+    return {
+        "ranks": ranks,
+        "ranks_in_sync": in_sync,
+        # The group's host memory (ranks on one machine); GPU memory is per device.
+        "ranks_peak_rss_bytes_sum": sum(r["peak_rss_bytes"] for r in ranks),
+    }
+
+
+def _iteration_times(state: TrainState, trackers: RunTrackers) -> dict[str, Any]:
+    steady, left_out = trackers.iterations.steady(state.iter_times_s)
+    return {
+        **IterationTimes.from_values(steady).fields(),
+        "iter_time_excluded_count": left_out,
+        "first_iter_time_s": state.iter_times_s[0] if state.iter_times_s else None,
+    }
+
+
+def _phases(state: TrainState, trackers: RunTrackers) -> dict[str, Any]:
+    """Per phase: total seconds, mean per iteration, share of all measured time (iteration
+    phases plus evaluation and checkpointing), CUDA memory peaks; the data phase's share."""
+    totals = dict(trackers.iterations.phase_s)
+    for phase, seconds in (("evaluation", state.eval_s), ("checkpoint", state.checkpoint_s)):
+        if seconds > 0:
+            totals[phase] = seconds
+    measured = sum(totals.values())
+    memory = trackers.memory if trackers.memory.cuda else None
+    phases: dict[str, Any] = {}
+    for phase in PHASES:
+        seconds = totals.get(phase)
+        if seconds is None:
+            continue
+        phases[phase] = {
+            "time_s": seconds,
+            "mean_per_iteration_s": seconds / state.iteration if state.iteration else None,
+            "share": seconds / measured if measured > 0 else None,
+            **(memory.phase_summary(phase) if memory is not None else {}),
+        }
+    share = data_wait_share(trackers.iterations.phase_s)
+    bound = None if share is None else share >= DATA_BOUND_SHARE
+    return {"phases": phases, "data_wait_share": share, "data_bound": bound}
+
+
+def data_wait_share(totals_s: dict[str, float]) -> float | None:
+    """The data phase's share of iteration time (evaluation and checkpoints excluded)."""
+    in_iterations = sum(totals_s.get(p, 0.0) for p in IN_ITERATION)
+    if in_iterations <= 0 or "data" not in totals_s:
+        return None
+    return totals_s["data"] / in_iterations
+
+
+def _compute(session: Session, state: TrainState, trackers: RunTrackers, train_s: float):
+    dtype = session.levers.compute_dtype
+    world = session.replicas.world
+    return trackers.flops.summary(state.iteration, train_s, session.device, dtype, world)

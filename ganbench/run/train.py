@@ -1,0 +1,149 @@
+"""Train one run: what every launcher executes, in this process, a torchrun worker, a Ray
+task or a Slurm array task, on the same run folder.
+
+Training time excludes evaluation and checkpointing (each waits for the device before
+its clock starts, so queued GPU work is charged to training). A NaN/inf loss stops the
+run as ``diverged``, an out-of-memory error as ``oom``, any other error as ``failed``;
+each is recorded in the run's folder and nothing already written is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ganbench.config.schema import RunConfig
+from ganbench.data import DATASETS
+from ganbench.errors import classify_failure
+from ganbench.levers import applied_levers
+from ganbench.levers.distributed import LOCAL, Replicas
+from ganbench.results import EventLog, RunStatus, RunStore, RunSummary
+from ganbench.run.checkpoint import restore_session
+from ganbench.run.evaluation import prepare_metrics
+from ganbench.run.log import OnLog
+from ganbench.run.loop import TrainingLoop
+from ganbench.run.session import Session, build_session
+from ganbench.run.state import TrainState
+from ganbench.run.summary import identity, summarize
+from ganbench.trackers.clock import RunClock
+from ganbench.trackers.environment import capture_environment
+
+
+def train_run(
+    run: RunConfig,
+    store: RunStore,
+    device: torch.device,
+    on_log: OnLog | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    replicas: Replicas = LOCAL,
+) -> RunSummary:
+    """Train (or resume) one run; return its summary, also written to ``summary.json``
+    (``replicas``: this process's place in a ddp group; only rank 0 evaluates and writes,
+    through its ``store``)."""
+    clock = RunClock(lambda: _sync(device))
+    store.create()
+    opened = _Opened(run)
+    with store.open_events() as events, contextlib.ExitStack() as scope:
+        try:
+            image_data = len(DATASETS.get(run.dataset.name).sample_shape(run.dataset)) == 3
+            # The levers' backend flags hold for this run only (restored when the block ends).
+            levers = scope.enter_context(applied_levers(run.levers, device, image_data, replicas))
+            session = build_session(run, device, levers, replicas)
+            checkpoint = store.load_checkpoint()
+            state = restore_session(session, checkpoint) if checkpoint else TrainState()
+            clock.resume(state.train_s, state.wall_s)
+            store.write_config(run.model_dump(mode="json"))
+            loop = _open_loop(opened, session, state, store, events, clock, on_log, should_stop)
+            resumed = checkpoint is not None
+            _announce(session, state, events, resumed, opened.environment)
+            status, reason = loop.run(resumed)
+        except KeyboardInterrupt:
+            # A second Ctrl-C: record what we have (the last checkpoint stays) and stop.
+            _record_end(opened, store, events, RunStatus.INTERRUPTED, "Ctrl-C during an iteration")
+            raise
+        except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
+            failure, reason = classify_failure(err)
+            status = RunStatus(failure)
+            if status == RunStatus.FAILED:
+                store.error.write_text(traceback.format_exc(), encoding="utf-8")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        return _record_end(opened, store, events, status, reason)
+
+
+@dataclass
+class _Opened:
+    """How far a run got: its config, then its loop and environment once built."""
+
+    run: RunConfig
+    loop: TrainingLoop | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+def _open_loop(
+    opened: _Opened,
+    session: Session,
+    state: TrainState,
+    store: RunStore,
+    events: EventLog,
+    clock: RunClock,
+    on_log: OnLog | None,
+    should_stop: Callable[[], bool],
+) -> TrainingLoop:
+    """The loop, its environment recorded and the metrics prepared (rank 0 evaluates)."""
+    opened.environment = capture_environment(session.device, session.run.seed)
+    writes = session.replicas.writes
+    evaluator = prepare_metrics(session.run, session, events, clock) if writes else None
+    opened.loop = TrainingLoop.build(
+        session, state, store, events, clock, evaluator, on_log, should_stop
+    )
+    return opened.loop
+
+
+def _announce(
+    session: Session, state: TrainState, events: EventLog, resumed: bool, env: dict[str, Any]
+) -> None:
+    """The ``start`` (or ``resume``) event: where the run begins and on what."""
+    events.write(
+        "resume" if resumed else "start",
+        run_id=session.run.id,
+        iteration=state.iteration,
+        num_examples=len(session.data),
+        num_params_g=sum(p.numel() for p in session.G.parameters()),
+        num_params_d=sum(p.numel() for p in session.D.parameters()),
+        environment=env,
+    )
+
+
+def _record_end(
+    opened: _Opened, store: RunStore, events: EventLog, status: RunStatus, reason: str
+) -> RunSummary:
+    """Write the end event and summary.json, whatever stopped the run."""
+    loop = opened.loop
+    if loop is None:  # failed before the loop (e.g. while loading data)
+        summary = identity(opened.run, status, reason)
+    else:
+        parts = loop.parts
+        d_loss, g_loss = parts.log.last_losses
+        figures = {
+            "final_d_loss": d_loss,
+            "final_g_loss": g_loss,
+            **parts.evaluation.summary(),
+            "environment": opened.environment,
+        }
+        summary = summarize(
+            loop.session, loop.state, parts.clock, parts.trackers, figures, status, reason
+        )
+    events.write("end", status=status.value, reason=reason, iteration=summary.iterations or 0)
+    store.write_summary(summary)
+    return summary
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,116 @@
+"""The NVML sampler, absent or simulated."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ganbench.trackers import nvml as gpu_module
+from ganbench.trackers.nvml import GpuMonitor
+
+CPU = torch.device("cpu")
+
+# ---------------------------------------------------------------------- NVML
+
+
+def test_no_nvml_gives_null_fields_with_a_reason() -> None:
+    monitor = GpuMonitor(CPU, 10)
+    monitor.start()
+    monitor.stop()
+    s = monitor.summary(images=100)
+    assert s.gpu_monitor_reason == "not a CUDA run"
+    assert s.energy_j is None and s.gpu_util_mean_pct is None
+
+    class Broken:
+        def nvmlInit(self) -> None:
+            raise OSError("NVML Shared Library Not Found")
+
+    monitor = GpuMonitor(torch.device("cuda"), 10, nvml=Broken())
+    monitor.start()
+    monitor.stop()
+    s = monitor.summary(images=100)
+    assert s.gpu_monitor_reason.startswith("NVML unavailable: OSError")
+    assert s.energy_j_per_image is None
+
+
+class FakeNvml:
+    """NVML as a driver answers it: utilisation alternating 40/80 %, 250 W, an energy
+    counter that advances 1 J per call, throttling for power on every other sample."""
+
+    NVML_CLOCK_SM = 0
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self, energy: bool = True) -> None:
+        self.calls, self.energy_mj, self.has_energy = 0, 1_000_000, energy
+
+    def nvmlInit(self) -> None:
+        pass
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        self.calls += 1
+        return SimpleNamespace(gpu=40 if self.calls % 2 else 80, memory=10)
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        return SimpleNamespace(used=2 * 2**30)
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        return 250_000
+
+    def nvmlDeviceGetClockInfo(self, h, kind):
+        return 1980 if self.calls % 2 else 1755
+
+    def nvmlDeviceGetTemperature(self, h, kind):
+        return 60 + self.calls
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+        return 0x4 if self.calls % 2 == 0 else 0x0
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        import os
+
+        return [SimpleNamespace(pid=os.getpid(), usedGpuMemory=3 * 2**30)]
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        if not self.has_energy:
+            raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+        self.energy_mj += 1000
+        return self.energy_mj
+
+
+def test_sampler_aggregates_nvml_readings_and_subtracts_excluded_energy(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_module, "open_device", lambda device, nvml: "handle")
+    fake = FakeNvml()
+    monitor = GpuMonitor(torch.device("cuda"), 200, tmp_path / "gpu.csv", nvml=fake)
+    monitor.start()  # energy read 1
+    time.sleep(0.2)
+    with monitor.excluded():  # reads 2 and 3: 1 J excluded
+        pass
+    monitor.stop()  # read 4: counter moved 3 J, 1 J of it excluded
+    s = monitor.summary(images=400)
+    assert s.gpu_monitor_reason is None and s.gpu_samples >= 2
+    assert s.energy_method == "counter"
+    assert s.energy_j == pytest.approx(2.0) and s.energy_j_per_image == pytest.approx(0.005)
+    assert 40 <= s.gpu_util_mean_pct <= 80 and s.power_mean_w == pytest.approx(250)
+    assert s.sm_clock_min_mhz == 1755 and s.sm_clock_max_mhz == 1980
+    assert s.gpu_process_mem_max_bytes == 3 * 2**30
+    assert 0.2 < s.throttle_reason_share["sw_power_cap"] < 0.8
+    rows = (tmp_path / "gpu.csv").read_text().splitlines()
+    assert rows[0].startswith("time_s,gpu_util_pct") and len(rows) == s.gpu_samples + 1
+
+
+def test_without_an_energy_counter_power_is_integrated(monkeypatch) -> None:
+    monkeypatch.setattr(gpu_module, "open_device", lambda device, nvml: "handle")
+    monitor = GpuMonitor(torch.device("cuda"), 100, nvml=FakeNvml(energy=False))
+    monitor.start()
+    t0 = time.perf_counter()
+    time.sleep(0.5)
+    monitor.stop()
+    elapsed = time.perf_counter() - t0
+    s = monitor.summary(images=10)
+    assert s.energy_method == "power_integral"
+    assert "energy" in s.gpu_unsupported_queries
+    # 250 W over the sampled span (first to last sample, a little under the elapsed time).
+    assert 250 * (elapsed - 0.2) <= s.energy_j <= 250 * elapsed
