@@ -11,68 +11,79 @@ import typer
 from ganbench.cli.app import app
 from ganbench.cli.console import console, err_console
 
+# The command's options, one alias each (the command's signature stays readable).
+Checkpoint = Annotated[
+    Path | None, typer.Option(help="A run's checkpoint.pt (its trained generator).")
+]
+SuiteFile = Annotated[
+    Path | None, typer.Option(help="Suite file or name: time --run's latest checkpoint.")
+]
+RunName = Annotated[str | None, typer.Option("--run", help="Run name or id (glob).")]
+ModelName = Annotated[
+    str | None,
+    typer.Option(help="Time a fresh model of this family (or check a checkpoint holds it)."),
+]
+Sets = Annotated[
+    list[str],
+    typer.Option("--set", help="With --model: model.* or dataset.* field=value (repeatable)."),
+]
+BatchSizes = Annotated[str, typer.Option(help="Batch sizes, e.g. 1,32,256.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Precision = Annotated[
+    str, typer.Option(help="Any of fp32,amp-bf16,amp-fp16 (each measured; bf16, fp16 also do).")
+]
+ChannelsLast = Annotated[bool, typer.Option(help="Use channels_last memory format.")]
+Compile = Annotated[
+    str,
+    typer.Option(
+        "--compile",
+        help="torch.compile modes, each measured: off, default, reduce-overhead, "
+        "max-autotune, max-autotune-no-cudagraphs; or cuda-graphs (eager G replayed "
+        "from a CUDA graph) (e.g. off,default).",
+    ),
+]
+Warmup = Annotated[int, typer.Option(min=1, help="Untimed calls per batch size.")]
+Repeats = Annotated[int | None, typer.Option(min=1, help="Timed calls per batch size.")]
+MinTime = Annotated[
+    float | None,
+    typer.Option(min=0.001, help="Or: time calls for at least this many seconds (default 2)."),
+]
+Threads = Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")]
+IncludeSampling = Annotated[bool, typer.Option(help="Draw the noise inside the timed call.")]
+KeepSpectralNorm = Annotated[
+    bool, typer.Option(help="Time spectral norm as trained instead of folded into weights.")
+]
+Output = Annotated[Path | None, typer.Option(help="Folder (default reports/latency/<timestamp>).")]
+Json = Annotated[
+    bool, typer.Option("--json", help="Print latency.json to stdout (tables to stderr).")
+]
+
 
 @app.command("latency")
 def latency(
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="A run's checkpoint.pt (its trained generator).")
-    ] = None,
-    suite: Annotated[
-        Path | None, typer.Option(help="Suite file or name: time --run's latest checkpoint.")
-    ] = None,
-    run: Annotated[str | None, typer.Option("--run", help="Run name or id (glob).")] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Time a fresh model of this family (or check a checkpoint holds it)."),
-    ] = None,
-    set_: Annotated[
-        list[str],
-        typer.Option("--set", help="With --model: model.* or dataset.* field=value (repeatable)."),
-    ] = [],  # noqa: B006
-    batch_sizes: Annotated[str, typer.Option(help="Batch sizes, e.g. 1,32,256.")] = "1,32,256",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[
-        str,
-        typer.Option(help="Any of fp32,amp-bf16,amp-fp16 (each measured; bf16, fp16 also do)."),
-    ] = "fp32",
-    channels_last: Annotated[bool, typer.Option(help="Use channels_last memory format.")] = False,
-    compile_: Annotated[
-        str,
-        typer.Option(
-            "--compile",
-            help="torch.compile modes, each measured: off, default, reduce-overhead, "
-            "max-autotune, max-autotune-no-cudagraphs; or cuda-graphs (eager G replayed "
-            "from a CUDA graph) (e.g. off,default).",
-        ),
-    ] = "off",
-    warmup: Annotated[int, typer.Option(min=1, help="Untimed calls per batch size.")] = 5,
-    repeats: Annotated[int | None, typer.Option(min=1, help="Timed calls per batch size.")] = None,
-    min_time: Annotated[
-        float | None,
-        typer.Option(min=0.001, help="Or: time calls for at least this many seconds (default 2)."),
-    ] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
-    include_sampling: Annotated[
-        bool, typer.Option(help="Draw the noise inside the timed call.")
-    ] = False,
-    keep_spectral_norm: Annotated[
-        bool, typer.Option(help="Time spectral norm as trained instead of folded into weights.")
-    ] = False,
-    output: Annotated[
-        Path | None, typer.Option(help="Folder (default reports/latency/<timestamp>).")
-    ] = None,
-    json_: Annotated[
-        bool, typer.Option("--json", help="Print latency.json to stdout (tables to stderr).")
-    ] = False,
+    checkpoint: Checkpoint = None,
+    suite: SuiteFile = None,
+    run: RunName = None,
+    model: ModelName = None,
+    set_: Sets = [],  # noqa: B006  (Typer reads the default)
+    batch_sizes: BatchSizes = "1,32,256",
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    channels_last: ChannelsLast = False,
+    compile_: Compile = "off",
+    warmup: Warmup = 5,
+    repeats: Repeats = None,
+    min_time: MinTime = None,
+    threads: Threads = None,
+    include_sampling: IncludeSampling = False,
+    keep_spectral_norm: KeepSpectralNorm = False,
+    output: Output = None,
+    json_: Json = False,
 ) -> None:
     """Per-image generation latency and throughput across batch sizes, precisions and
     compile modes: a table, latency.json, latency.csv and latency.png."""
-    import json
-
-    from ganbench.latency.measure import run_latency
     from ganbench.latency.settings import LatencySettings, parse_choices
     from ganbench.latency.sources import choose_generator
-    from ganbench.results.latency import PLOT_FILE, default_output_dir
     from ganbench.run.session import resolve_device
 
     settings = LatencySettings.from_options(
@@ -90,8 +101,17 @@ def latency(
     (choice,) = parse_choices("--device", device, ("auto", "cpu", "cuda"))
     where = resolve_device(choice)
     source = choose_generator(checkpoint, suite, run, model, set_)
+    _measure(source, settings, where, output, json_)
+
+
+def _measure(source: Any, settings: Any, where: Any, output: Path | None, json_: bool) -> None:
+    """Time every row (a line each as it is measured), draw, print, exit with the code."""
+    import json
+
     from ganbench.cli.render_results import latency_line, print_latency
+    from ganbench.latency.measure import run_latency
     from ganbench.report.plots import latency_title, plot_latency
+    from ganbench.results.latency import PLOT_FILE, default_output_dir
 
     out = err_console if json_ else console
     folder = output or default_output_dir()
