@@ -447,3 +447,9 @@ def test_a_fresh_generator_is_the_same_every_time_and_leaves_the_global_rng() ->
     for name, tensor in first.generator.state_dict().items():
         assert torch.equal(tensor, again[name])
     assert first.shape == (3, 16, 16) and first.describe()["parameters"] > 0
+
+
+def test_precisions_use_the_levers_names_with_fp16_and_bf16_as_aliases() -> None:
+    settings = LatencySettings.from_options(precision="fp32,bf16,amp-bf16,fp16")
+    assert settings.precisions == ("fp32", "amp-bf16", "amp-fp16")  # one name each, once
+    assert LatencySettings(precisions=("bf16",)).precisions == ("amp-bf16",)

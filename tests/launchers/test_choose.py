@@ -1,0 +1,82 @@
+"""Which launcher a suite uses: its ``launcher:`` section, ``--launcher``,
+``--nproc-per-node`` as the torchrun shorthand, ``--set launcher.*``; every mistake
+named with its field, exit 2, before any work."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ganbench.cli import app
+from ganbench.config import load_suite
+from ganbench.errors import UserError
+from ganbench.launchers import LAUNCHERS, choose_launcher
+from ganbench.launchers.inline import InlineLauncher
+from ganbench.launchers.torchrun import TorchrunLauncher
+from tests.conftest import tiny_suite
+
+CPU = torch.device("cpu")
+
+
+def ddp_suite(**suite_fields) -> dict:
+    suite = tiny_suite(levers={"parallel": "ddp"})
+    suite["runs"] = [{"name": "r"}]
+    return {**suite, **suite_fields}
+
+
+def plan_table(write_suite, *args: str, **suite_fields) -> str:
+    path = write_suite(ddp_suite(**suite_fields))
+    result = CliRunner().invoke(app, ["train-suite", str(path), "--dry-run", *args])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_both_launchers_are_registered() -> None:
+    assert LAUNCHERS.names() == ["inline", "torchrun"]
+
+
+def test_inline_unless_something_says_otherwise(write_suite) -> None:
+    assert "cpu start" in plan_table(write_suite)  # the ddp run trains in this process
+    launcher = choose_launcher({"name": "inline"}, "s.yaml")
+    assert isinstance(launcher, InlineLauncher) and launcher.ddp_processes(CPU) == 1
+
+
+def test_the_suite_option_or_shorthand_picks_torchrun(write_suite) -> None:
+    assert "cpu x2 (ddp)" in plan_table(write_suite, launcher="torchrun")  # 2 gloo on a CPU
+    assert "cpu x4 (ddp)" in plan_table(
+        write_suite, launcher={"name": "torchrun", "nproc_per_node": 4}
+    )
+    assert "cpu x2 (ddp)" in plan_table(write_suite, "--launcher", "torchrun")
+    assert "cpu x4 (ddp)" in plan_table(write_suite, "--nproc-per-node", "4")
+    assert "cpu x8 (ddp)" in plan_table(
+        write_suite, "--set", "launcher.nproc_per_node=8", launcher="torchrun"
+    )
+    # --launcher inline wins over the suite's torchrun.
+    assert "cpu start" in plan_table(write_suite, "--launcher", "inline", launcher="torchrun")
+
+
+@pytest.mark.parametrize(
+    ("args", "suite_fields", "message"),
+    [
+        (["--launcher", "slurmish"], {}, "launcher: unknown 'slurmish' (choose: inline, torchrun)"),
+        ([], {"launcher": {"name": "torchrun", "nproc_per_node": 0}}, "launcher.nproc_per_node:"),
+        ([], {"launcher": {"name": "inline", "gpus": 2}}, "launcher.gpus: unknown field"),
+        (["--set", "launcher.nproc_per_node=two"], {"launcher": "torchrun"}, "nproc_per_node"),
+    ],
+)
+def test_launcher_mistakes_exit_2_naming_the_field(write_suite, args, suite_fields, message):
+    path = write_suite(ddp_suite(**suite_fields))
+    result = CliRunner().invoke(app, ["train-suite", str(path), *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (path.parent / "out").exists()
+
+
+def test_choose_launcher_resolves_the_shorthand(write_suite) -> None:
+    suite = load_suite(write_suite(ddp_suite()))
+    launcher = choose_launcher(suite.launcher, suite.source, None, 3)
+    assert isinstance(launcher, TorchrunLauncher) and launcher.ddp_processes(CPU) == 3
+    assert choose_launcher(suite.launcher, suite.source, None, 1).cfg.name == "inline"
+    with pytest.raises(UserError, match="unknown field"):
+        choose_launcher({"name": "inline", "nproc_per_node": 2}, "s.yaml")
