@@ -13,13 +13,10 @@ import importlib
 import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from ganbench.levers.settings import AppliedLevers
 
 CompileMode = Literal[
     "off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
@@ -72,15 +69,19 @@ def compile_settings() -> Iterator[None]:
 
 
 def compile_networks(
-    networks: dict[str, nn.Module], levers: AppliedLevers, double_backward: bool
+    networks: dict[str, nn.Module],
+    mode: str,
+    skipped: dict[str, str],
+    double_backward: bool,
+    data_parallel: bool = False,
 ) -> None:
     """``torch.compile`` each network in place (``Module.compile``: parameters, state_dict
     and checkpoints are unchanged). D stays eager when the loss differentiates through it
     twice; a network whose compilation fails runs eager from then on. Both are reported in
-    ``levers.skipped["compile"]``."""
+    ``skipped["compile"]``."""
     notes: list[str] = []
-    if levers.data_parallel:
-        levers.skipped["compile"] = (
+    if data_parallel:
+        skipped["compile"] = (
             "not with dp: DataParallel's replicas cannot share a compiled module (use ddp)"
         )
         return
@@ -91,17 +92,17 @@ def compile_networks(
                 "torch.compile does not support"
             )
             continue
-        _compile_with_fallback(name, net, levers, notes)
+        _compile_with_fallback(name, net, mode, skipped, notes)
     if notes:
-        _note_compile(levers, notes)
+        _note_compile(skipped, notes)
 
 
 def _compile_with_fallback(
-    name: str, net: nn.Module, levers: AppliedLevers, notes: list[str]
+    name: str, net: nn.Module, mode: str, skipped: dict[str, str], notes: list[str]
 ) -> None:
     dyn = dynamo()
     dynamo_errors = (dyn.exc.TorchDynamoException, dyn.exc.FailOnRecompileLimitHit)
-    net.compile(mode=levers.compile_mode)
+    net.compile(mode=mode)
     compiled = net._compiled_call_impl
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -110,14 +111,14 @@ def _compile_with_fallback(
         except dynamo_errors as err:  # tracing, codegen or the recompile limit
             net._compiled_call_impl = None  # eager from now on (the failing frame did not run)
             notes.append(f"{name} fell back to eager: {_compile_failure(err, dyn)}")
-            _note_compile(levers, notes)
+            _note_compile(skipped, notes)
             return net._call_impl(*args, **kwargs)
 
     net._compiled_call_impl = call
 
 
-def _note_compile(levers: AppliedLevers, notes: list[str]) -> None:
-    levers.skipped["compile"] = "; ".join(dict.fromkeys(notes))  # each note once, in order
+def _note_compile(skipped: dict[str, str], notes: list[str]) -> None:
+    skipped["compile"] = "; ".join(dict.fromkeys(notes))  # each note once, in order
 
 
 def _compile_failure(err: BaseException, dyn: Any) -> str:

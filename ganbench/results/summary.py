@@ -5,11 +5,19 @@ reports alike (so a figure has one name everywhere).
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field
+
+from ganbench.trackers.flops import ComputeUse
+from ganbench.trackers.memory import MemoryPeaks
+from ganbench.trackers.nvml import GpuUse
+from ganbench.trackers.stats import Durations, IterationTimes
 
 
 class RunStatus(str, Enum):
@@ -54,13 +62,10 @@ def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-class RunSummary(BaseModel):
-    """summary.json: units in the names (``_s``, ``_bytes``, ``_w``, ``_j``, ``_pct``,
-    ``_mhz``, ``_c``; ``share`` a fraction); None where a figure does not apply (with a
-    ``*_reason`` saying why). A run that failed before training has its identity only.
-    Fields written by other ganbench versions load and are kept (``extra``)."""
+class _RunFigures(BaseModel):
+    """The fields a run's own code fills; the trackers' figures are added below."""
 
-    model_config = ConfigDict(extra="allow", use_enum_values=False)
+    model_config = ConfigDict(extra="allow")
 
     # which run, and how it ended
     run_id: str
@@ -101,52 +106,12 @@ class RunSummary(BaseModel):
     g_grad_evals: int | None = None
     snapshot_grad_evals: int | None = None
     full_batch_passes: int | None = None
-    # iteration times and phases
-    iter_time_count: int | None = None
-    iter_time_mean_s: float | None = None
-    iter_time_std_s: float | None = None
-    iter_time_p50_s: float | None = None
-    iter_time_p90_s: float | None = None
-    iter_time_p99_s: float | None = None
+    # iteration times beside IterationTimes' fields, and phases
     iter_time_excluded_count: int | None = None
     first_iter_time_s: float | None = None
     phases: dict[str, dict[str, Any]] | None = None
     data_wait_share: float | None = None
     data_bound: bool | None = None
-    # memory
-    peak_rss_bytes: int | None = None
-    peak_cuda_alloc_bytes: int | None = None
-    peak_cuda_reserved_bytes: int | None = None
-    warmup_peak_cuda_alloc_bytes: int | None = None
-    warmup_peak_cuda_reserved_bytes: int | None = None
-    # the GPU as NVML saw it
-    gpu_monitor_reason: str | None = None
-    gpu_unsupported_queries: list[str] | None = None
-    gpu_samples: int | None = None
-    gpu_sample_hz: float | None = None
-    gpu_util_mean_pct: float | None = None
-    gpu_mem_util_mean_pct: float | None = None
-    gpu_mem_used_max_bytes: float | None = None
-    gpu_process_mem_max_bytes: float | None = None
-    power_mean_w: float | None = None
-    power_max_w: float | None = None
-    sm_clock_mean_mhz: float | None = None
-    sm_clock_min_mhz: float | None = None
-    sm_clock_max_mhz: float | None = None
-    temperature_max_c: float | None = None
-    throttle_reason_share: dict[str, float] | None = None
-    energy_j: float | None = None
-    energy_method: str | None = None
-    energy_j_per_image: float | None = None
-    # FLOPs and utilisation
-    flops_total: int | None = None
-    flops_per_iteration: float | None = None
-    generator_flops_per_image: float | None = None
-    achieved_flops_per_s: float | None = None
-    peak_flops_per_s: float | None = None
-    mfu_precision: str | None = None
-    mfu: float | None = None
-    mfu_reason: str | None = None
     profile: dict[str, Any] | None = None
     # quality
     quality: dict[str, dict[str, Any]] | None = None
@@ -160,3 +125,26 @@ class RunSummary(BaseModel):
     def to_json_dict(self) -> dict[str, Any]:
         """What summary.json holds: every field that was set (statuses as strings)."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+def _optional_fields(figures: type, prefix: str = "") -> dict[str, Any]:
+    """A result dataclass's fields, each optional (absent when a run failed early)."""
+    hints = typing.get_type_hints(figures)
+    return {f"{prefix}{f.name}": (hints[f.name] | None, None) for f in dataclasses.fields(figures)}
+
+
+RunSummary = pydantic.create_model(
+    "RunSummary",
+    __base__=_RunFigures,
+    __module__=__name__,
+    __doc__="""summary.json: units in the names (``_s``, ``_bytes``, ``_w``, ``_j``, ``_pct``,
+    ``_mhz``, ``_c``; ``share`` a fraction), None where a figure does not apply (a
+    ``*_reason`` says why). The trackers' result types declare their own fields once:
+    iteration times (``iter_time_*``), memory peaks, what NVML saw, FLOPs and MFU. A run
+    that failed before training has its identity only; fields of other ganbench versions
+    load and are kept.""",
+    **_optional_fields(Durations, f"{IterationTimes.prefix}_"),
+    **_optional_fields(MemoryPeaks),
+    **_optional_fields(GpuUse),
+    **_optional_fields(ComputeUse),
+)

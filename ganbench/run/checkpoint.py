@@ -9,11 +9,9 @@ from typing import Any
 import torch
 
 from ganbench.errors import UserError
-from ganbench.results import EventLog, RunStore
-from ganbench.run.measurement import RunTrackers
+from ganbench.run.context import RunContext, RunPart
 from ganbench.run.session import Session
 from ganbench.run.state import TrainState
-from ganbench.trackers.clock import RunClock
 
 CHECKPOINT_FORMAT = 2
 
@@ -67,23 +65,14 @@ def restore_session(session: Session, state: dict[str, Any]) -> TrainState:
     return train
 
 
-class Checkpoints:
+class Checkpoints(RunPart):
     """Writes the run's checkpoint every ``checkpoint.every_iterations`` iterations or
     ``every_seconds`` wall seconds, and at the end; the time it takes is not training."""
 
-    def __init__(
-        self,
-        session: Session,
-        state: TrainState,
-        store: RunStore,
-        events: EventLog,
-        clock: RunClock,
-        trackers: RunTrackers,
-    ) -> None:
-        self.session, self.state, self.store, self.events = session, state, store, events
-        self.clock, self.trackers = clock, trackers
+    def __init__(self, ctx: RunContext) -> None:
+        super().__init__(ctx)
         self.saved_at = -1  # iteration of the last checkpoint of this session
-        self.last_wall_s = clock.wall_s()
+        self.last_wall_s = ctx.clock.wall_s()
 
     def due(self) -> bool:
         every = self.session.run.checkpoint

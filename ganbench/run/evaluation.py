@@ -14,11 +14,10 @@ import torch
 
 from ganbench.config.schema import RunConfig
 from ganbench.metrics.evaluate import Evaluator, QualityTracker
-from ganbench.results import EventLog, RunStore
+from ganbench.results import EventLog
 from ganbench.results.samples import save_samples
-from ganbench.run.measurement import RunTrackers
+from ganbench.run.context import RunContext, RunPart
 from ganbench.run.session import STREAM_EVAL, Session, stream_seed
-from ganbench.run.state import TrainState
 from ganbench.trackers.clock import RunClock
 
 
@@ -45,23 +44,14 @@ def prepare_metrics(run: RunConfig, session: Session, events: EventLog, clock: R
     return evaluator
 
 
-class Evaluation:
-    def __init__(
-        self,
-        session: Session,
-        state: TrainState,
-        store: RunStore,
-        events: EventLog,
-        clock: RunClock,
-        trackers: RunTrackers,
-        evaluator: Evaluator | None = None,
-    ) -> None:
-        self.session, self.state, self.store, self.events = session, state, store, events
-        self.clock, self.trackers, self.evaluator = clock, trackers, evaluator
+class Evaluation(RunPart):
+    def __init__(self, ctx: RunContext, evaluator: Evaluator | None = None) -> None:
+        super().__init__(ctx)
+        self.evaluator = evaluator
         directions = evaluator.directions() if evaluator else {}
-        self.quality = QualityTracker(directions, session.run.evaluation.targets)
+        self.quality = QualityTracker(directions, ctx.session.run.evaluation.targets)
         if evaluator:
-            self.quality.load_state_dict(state.quality)
+            self.quality.load_state_dict(ctx.state.quality)
         self.evaluated_at = -1  # iteration of the last evaluation of this session
 
     def due(self) -> bool:

@@ -4,25 +4,10 @@ size before it trains."""
 
 from __future__ import annotations
 
-from ganbench.results import EventLog
-from ganbench.run.measurement import RunTrackers
-from ganbench.run.session import Session
-from ganbench.run.state import TrainState
-from ganbench.trackers.clock import RunClock
+from ganbench.run.context import RunPart
 
 
-class BatchGrowth:
-    def __init__(
-        self,
-        session: Session,
-        state: TrainState,
-        clock: RunClock,
-        trackers: RunTrackers,
-        events: EventLog,
-    ) -> None:
-        self.session, self.state, self.clock = session, state, clock
-        self.trackers, self.events = trackers, events
-
+class BatchGrowth(RunPart):
     def apply(self) -> None:
         """Set the size the schedule gives the iteration about to run."""
         session, state = self.session, self.state

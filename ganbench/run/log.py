@@ -12,31 +12,19 @@ from typing import Any
 import torch
 
 from ganbench.errors import Diverged
-from ganbench.results import EventLog
-from ganbench.run.measurement import RunTrackers
-from ganbench.run.session import Session
-from ganbench.run.state import TrainState
+from ganbench.run.context import RunContext, RunPart
 from ganbench.strategies import StepLosses
-from ganbench.trackers.clock import RunClock
 
 OnLog = Callable[[dict[str, Any]], None]
 
 
-class IterationLog:
+class IterationLog(RunPart):
     """Losses are summed on the device after every step (no sync); a flush reads them
     once, with the iteration times the trackers resolved since the last flush."""
 
-    def __init__(
-        self,
-        session: Session,
-        state: TrainState,
-        clock: RunClock,
-        trackers: RunTrackers,
-        events: EventLog,
-        on_log: OnLog | None = None,
-    ) -> None:
-        self.session, self.state, self.clock = session, state, clock
-        self.trackers, self.events, self.on_log = trackers, events, on_log
+    def __init__(self, ctx: RunContext, on_log: OnLog | None = None) -> None:
+        super().__init__(ctx)
+        self.on_log = on_log
         self.loss_sums: torch.Tensor | None = None  # (d, g) summed since the last flush
         self.loss_count = 0
         self.last_losses: tuple[float | None, float | None] = (None, None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ganbench.metrics.evaluate import Evaluator
 from ganbench.results import EventLog, RunStatus, RunStore
 from ganbench.run.checkpoint import Checkpoints
+from ganbench.run.context import RunContext
 from ganbench.run.evaluation import Evaluation
 from ganbench.run.growth import BatchGrowth
 from ganbench.run.log import IterationLog, OnLog
@@ -67,13 +68,14 @@ class TrainingLoop:
         """The loop for ``session`` with every part wired to its store, events and clock
         (``evaluator``: the prepared metrics, on the rank that evaluates)."""
         trackers = build_trackers(session, store, state)
+        ctx = RunContext(session, state, store, events, clock, trackers)
         parts = LoopParts(
             clock=clock,
             trackers=trackers,
-            growth=BatchGrowth(session, state, clock, trackers, events),
-            log=IterationLog(session, state, clock, trackers, events, on_log),
-            evaluation=Evaluation(session, state, store, events, clock, trackers, evaluator),
-            checkpoints=Checkpoints(session, state, store, events, clock, trackers),
+            growth=BatchGrowth(ctx),
+            log=IterationLog(ctx, on_log),
+            evaluation=Evaluation(ctx, evaluator),
+            checkpoints=Checkpoints(ctx),
         )
         return cls(session, state, parts, should_stop)
 

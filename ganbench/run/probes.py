@@ -10,17 +10,14 @@ counted operation is linear in the batch), charged at every refresh by ``FlopsTr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import torch
 
+from ganbench.config.schema import RunConfig
 from ganbench.models import MODELS
+from ganbench.run.session import Session
 from ganbench.strategies import STRATEGIES
 from ganbench.trackers.flops import META, FlopCounter, IterationFlops, count_flops
-
-if TYPE_CHECKING:
-    from ganbench.config.schema import RunConfig
-    from ganbench.run.session import Session
 
 
 class _ShapeBatches:

@@ -136,39 +136,60 @@ def build_session(
     data = DATASETS.get(run.dataset.name).load(run.dataset)
     if levers.data_on_device:
         data = place_data(data, device, levers.skipped)
-    G, D = MODELS.get(run.model.name).build(run.model, data.sample_shape)
-    G, D = G.to(device).train(), D.to(device).train()
-    if levers.channels_last:
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G, D = _networks(run, data, device, levers)
     sampler = EpochSampler(len(data), stream_seed(run.seed, STREAM_SAMPLER))
     schedule = BatchSchedule(run.batch, run.levers.grad_accumulation, replicas.world)
-    batches = DeviceBatches(data, sampler, device, run.batch.size, levers, replicas)
     noise_gen = torch.Generator(device=device).manual_seed(stream_seed(run.seed, STREAM_NOISE))
     fixed_gen = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_FIXED))
     fixed_z = torch.randn(run.evaluation.num_samples, run.model.latent_dim, generator=fixed_gen)
-    loss = LOSSES.get(run.loss.name)(run.loss)
-    micro = schedule.micro_batch(run.batch.size)
-    oracle = GradientOracle(loss, micro, levers.autocast(device), levers.scalers(), replicas)
     session = Session(
         run=run,
         device=device,
         data=data,
         sampler=sampler,
-        batches=batches,
+        batches=DeviceBatches(data, sampler, device, run.batch.size, levers, replicas),
         G=G,
         D=D,
-        strategy=None,
+        strategy=None,  # type: ignore[arg-type]  (set below: it calls session.noise)
         schedule=schedule,
-        noise_generator=noise_gen,  # type: ignore[arg-type]
+        noise_generator=noise_gen,
         fixed_z=fixed_z.to(device),
         levers=levers,
         replicas=replicas,
     )
+    session.strategy = _strategy(session)
+    return session
+
+
+def _networks(run: RunConfig, data: Data, device: torch.device, levers: AppliedLevers):
+    """G and D on the device, in training mode (channels_last when the lever is on)."""
+    G, D = MODELS.get(run.model.name).build(run.model, data.sample_shape)
+    G, D = G.to(device).train(), D.to(device).train()
+    if levers.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    return G, D
+
+
+def _strategy(session: Session) -> Strategy:
+    """The run's strategy over the session's networks, batches and noise (wrapped in
+    DataParallel or compiled as the levers say)."""
+    run, levers, replicas = session.run, session.levers, session.replicas
+    loss = LOSSES.get(run.loss.name)(run.loss)
+    micro = session.schedule.micro_batch(run.batch.size)
+    autocast = levers.autocast(session.device)
+    oracle = GradientOracle(loss, micro, autocast, levers.scalers(), replicas)
     rng = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_STRATEGY))
+    G, D = session.G, session.D
     calls_g, calls_d = (nn.DataParallel(G), nn.DataParallel(D)) if levers.data_parallel else (G, D)
-    session.strategy = STRATEGIES.get(run.strategy.name)(
-        run.strategy, calls_g, calls_d, oracle, batches, session.noise, rng, session.phases
+    strategy = STRATEGIES.get(run.strategy.name)(
+        run.strategy, calls_g, calls_d, oracle, session.batches, session.noise, rng, session.phases
     )
     if levers.compile_mode:
-        compile_networks(session.strategy.networks(), levers, double_backward=loss.double_backward)
-    return session
+        compile_networks(
+            strategy.networks(),
+            levers.compile_mode,
+            levers.skipped,
+            double_backward=loss.double_backward,
+            data_parallel=levers.data_parallel,
+        )
+    return strategy

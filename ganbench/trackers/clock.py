@@ -1,8 +1,8 @@
 """Clocks, shared by training and latency: a run's wall and training seconds with the
 windows that are not training (``RunClock``), and one call at a time (``CallTimer``).
 
-On the CPU a call is timed with ``time.perf_counter``. On CUDA, events are recorded on
-the current stream around the call and the end event is waited for before the next call
+``CallTimer`` times a call with ``time.perf_counter`` on the CPU. On CUDA, events are
+recorded on the current stream around the call and the end event is waited for before the next call
 starts, so calls never overlap and the figure is the latency from the moment the device
 could start until its last kernel finished (launch overhead included).
 """

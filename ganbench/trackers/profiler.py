@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch.profiler import ProfilerActivity
@@ -23,7 +23,21 @@ from ganbench.trackers.base import Tracker
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ganbench.config.schema import ProfileConfig
+
+class ProfileConfig(Protocol):
+    """The profiler window a run asks for (its ``profile:`` section)."""
+
+    wait: int
+    warmup: int
+    active: int
+    record_shapes: bool
+    profile_memory: bool
+    with_stack: bool
+    row_limit: int
+
+    @property
+    def iterations(self) -> int: ...
+
 
 TRACE_FILE = "trace.json"
 TABLE_FILE = "top_ops.csv"
