@@ -21,7 +21,9 @@ from ganbench.run.session import STREAM_EVAL, Session, stream_seed
 from ganbench.trackers.clock import RunClock
 
 
-def prepare_metrics(run: RunConfig, session: Session, events: EventLog, clock: RunClock):
+def prepare_metrics(
+    run: RunConfig, session: Session, events: EventLog, clock: RunClock
+) -> Evaluator:
     """The run's quality metrics (classifier, Inception, cached reference statistics),
     built outside the run's wall and training time; what it cost and which caches it hit
     go in a ``metrics_setup`` event."""

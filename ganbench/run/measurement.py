@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from ganbench.results import RunStore
 from ganbench.run.probes import generator_flops_per_image, probe_iteration
@@ -39,7 +40,7 @@ class RunTrackers:
             with clock.excluded():
                 self.flops.prepare(batch_size)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return self.stack.state_dict()
 
 

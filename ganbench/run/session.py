@@ -116,7 +116,7 @@ class Session:
 
     def set_batch_size(self, size: int) -> None:
         self.batches.batch_size = size
-        self.strategy.oracle.micro_batch = self.schedule.micro_batch(size)
+        self.strategy.oracle.set_micro_batch(self.schedule.micro_batch(size))
         self.strategy.set_lr_scale(self.schedule.lr_scale(size))
 
 

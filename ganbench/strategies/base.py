@@ -148,6 +148,10 @@ class GradientOracle:
         self.scalers = scalers
         self.replicas = replicas
 
+    def set_micro_batch(self, micro_batch: int | None) -> None:
+        """Examples per forward pass from now on (None: each batch whole)."""
+        self.micro_batch = micro_batch
+
     def plain(self) -> GradientOracle:
         """The same arithmetic without scaling or communication (FLOP probes)."""
         return GradientOracle(self.loss, self.micro_batch, self.autocast)
