@@ -1,4 +1,4 @@
-"""What every strategy shares: config, gradient oracle, counters, Adam optimisers, state."""
+"""What every strategy shares: config, phase labels, counters, Adam optimisers, state."""
 
 from __future__ import annotations
 
@@ -11,12 +11,8 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from ganbench.levers.distributed import LOCAL, Replicas
-from ganbench.levers.precision import LossScaler
-from ganbench.losses import GANLoss
 from ganbench.registry import Registry, Section
-
-Grads = list[torch.Tensor]
+from ganbench.strategies.oracle import GradientOracle, Grads, trainable
 
 # The phases a strategy labels inside an iteration, in the order reports show them.
 STEP_PHASES = (
@@ -101,10 +97,6 @@ class StepLosses:
     g_loss: torch.Tensor
 
 
-def trainable(module: nn.Module) -> list[nn.Parameter]:
-    return [p for p in module.parameters() if p.requires_grad]
-
-
 def clone_values(params: list[nn.Parameter]) -> list[torch.Tensor]:
     return [p.detach().clone() for p in params]
 
@@ -120,129 +112,6 @@ def apply_step(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], gra
     for p, g in zip(params, grads, strict=True):
         p.grad = g
     optimizer.step()
-
-
-class GradientOracle:
-    """Mini-batch gradients of both players, optionally accumulated over micro-batches.
-
-    With ``micro_batch`` set, a batch is split into chunks of that size and the gradients
-    are averaged with weights chunk/batch: the same estimate as one pass over the whole
-    batch for per-example losses (batch norm statistics differ, as they would on a device).
-    With ``scalers`` (fp16), each player's loss is multiplied by its scale and the
-    gradients unscaled before they are returned; ``accept`` decides whether a step may use
-    them. With ``replicas`` (ddp), the returned gradients and losses are the global batch's
-    (``Replicas.mean``). Returned gradients are always those of the unscaled loss.
-    """
-
-    def __init__(
-        self,
-        loss: GANLoss,
-        micro_batch: int | None = None,
-        autocast: Callable[[], AbstractContextManager] = nullcontext,
-        scalers: dict[str, LossScaler] | None = None,
-        replicas: Replicas = LOCAL,
-    ) -> None:
-        self.loss = loss
-        self.micro_batch = micro_batch
-        self.autocast = autocast  # forward passes and losses (levers.precision)
-        self.scalers = scalers
-        self.replicas = replicas
-
-    def set_micro_batch(self, micro_batch: int | None) -> None:
-        """Examples per forward pass from now on (None: each batch whole)."""
-        self.micro_batch = micro_batch
-
-    def plain(self) -> GradientOracle:
-        """The same arithmetic without scaling or communication (FLOP probes)."""
-        return GradientOracle(self.loss, self.micro_batch, self.autocast)
-
-    def scale(self, player: str) -> float:
-        return self.scalers[player].scale if self.scalers else 1.0
-
-    def accept(self, player: str, grads: Grads) -> bool:
-        """Whether a step may use ``grads`` (always, unless fp16 gradients overflowed)."""
-        return self.scalers[player].update(grads) if self.scalers else True
-
-    def _chunks(self, n: int) -> Iterator[tuple[slice, float]]:
-        size = self.micro_batch or n
-        for start in range(0, n, size):
-            stop = min(n, start + size)
-            yield slice(start, stop), (stop - start) / n
-
-    def _grad(self, player: str, loss: torch.Tensor, weight: float, params, retain=False):
-        scaled = loss * (weight * self.scale(player))
-        return torch.autograd.grad(scaled, params, retain_graph=retain)
-
-    def _finish(self, players: tuple[str, ...], grads: list[Grads], values: list, count: int):
-        """Unscale each player's gradients, then average grads and losses over replicas."""
-        for player, player_grads in zip(players, grads, strict=True):
-            if self.scalers:
-                self.scalers[player].unscale(player_grads)
-        flat = [g for player_grads in grads for g in player_grads] + list(values)
-        flat = self.replicas.mean(flat, count)
-        out, offset = [], 0
-        for player_grads in grads:
-            out.append(flat[offset : offset + len(player_grads)])
-            offset += len(player_grads)
-        return out + flat[offset:]
-
-    def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, d_fake: torch.Tensor):
-        loss = self.loss.discriminator(D(real), d_fake)
-        penalty = self.loss.penalty(D, real, fake, self.scale("d"))
-        return loss if penalty is None else loss + penalty
-
-    def discriminator(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor):
-        """(grads of D's loss w.r.t. D's parameters, loss) with G's samples held fixed."""
-        params, total, value = trainable(D), None, 0.0
-        for part, weight in self._chunks(real.shape[0]):
-            with self.autocast():
-                with torch.no_grad():
-                    fake = G(z[part])
-                loss = self._d_loss(D, real[part], fake, D(fake))
-            grads = self._grad("d", loss, weight, params)
-            total, value = _accumulate(total, grads), value + loss.detach().float() * weight
-        grads, value = self._finish(("d",), [total], [value], real.shape[0])
-        return grads, value
-
-    def generator(self, G: nn.Module, D: nn.Module, z: torch.Tensor):
-        """(grads of G's loss w.r.t. G's parameters, loss)."""
-        params, total, value = trainable(G), None, 0.0
-        for part, weight in self._chunks(z.shape[0]):
-            with self.autocast():
-                loss = self.loss.generator(D(G(z[part])))
-            grads = self._grad("g", loss, weight, params)
-            total, value = _accumulate(total, grads), value + loss.detach().float() * weight
-        grads, value = self._finish(("g",), [total], [value], z.shape[0])
-        return grads, value
-
-    def joint(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor):
-        """Pseudo-gradient at one point: (G grads, D grads, G loss, D loss), same x and z."""
-        g_params, d_params = trainable(G), trainable(D)
-        g_total = d_total = None
-        g_value = d_value = 0.0
-        for part, weight in self._chunks(real.shape[0]):
-            with self.autocast():
-                fake = G(z[part])
-                d_fake = D(fake)  # shared: D's loss needs it w.r.t. D, G's loss w.r.t. G
-                d_loss = self._d_loss(D, real[part], fake, d_fake)
-                g_loss = self.loss.generator(d_fake)
-            d_grads = self._grad("d", d_loss, weight, d_params, retain=True)
-            g_grads = self._grad("g", g_loss, weight, g_params)
-            d_total, g_total = _accumulate(d_total, d_grads), _accumulate(g_total, g_grads)
-            d_value = d_value + d_loss.detach().float() * weight
-            g_value = g_value + g_loss.detach().float() * weight
-        g, d, g_value, d_value = self._finish(
-            ("g", "d"), [g_total, d_total], [g_value, d_value], real.shape[0]
-        )
-        return g, d, g_value, d_value
-
-
-def _accumulate(total: Grads | None, grads: tuple[torch.Tensor, ...]) -> Grads:
-    if total is None:
-        return list(grads)
-    for t, g in zip(total, grads, strict=True):
-        t.add_(g)
-    return total
 
 
 class Strategy:

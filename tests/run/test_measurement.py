@@ -15,7 +15,7 @@ from ganbench.results import RunStore, RunSummary, read_events
 from ganbench.run.probes import probe_iteration
 from ganbench.run.session import DeviceBatches, build_session
 from ganbench.run.train import train_run
-from ganbench.strategies.base import GradientOracle
+from ganbench.strategies.oracle import GradientOracle
 from ganbench.trackers.nvml import GpuMonitor
 from tests.conftest import ROOT, mixture_run
 
