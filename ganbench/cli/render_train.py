@@ -19,6 +19,7 @@ from ganbench.cli.console import fmt as _fmt
 from ganbench.cli.console import table as _table
 from ganbench.config import Suite
 from ganbench.results import RunStatus, RunSummary
+from ganbench.results.summary import quality_direction
 from ganbench.run.plan import RunPlan
 from ganbench.run.summary import PHASES
 
@@ -129,7 +130,12 @@ def print_quality(console: Console, summaries: list[RunSummary]) -> None:
     rows = [s for s in summaries if s.quality]
     if not rows:
         return
-    directions = {v: q.get("direction") for s in rows for v, q in s.quality.items()}
+    directions: dict[str, str | None] = {}
+    for s in rows:
+        for value, q in s.quality.items():
+            directions[value] = directions.get(value) or quality_direction(
+                value, q.get("direction")
+            )
     values = [v for v, direction in directions.items() if direction]
     targets = list(dict.fromkeys(k for s in rows for k in s.time_to_target or {}))
     target_columns = []

@@ -9,7 +9,7 @@ per batch size, or captured into a CUDA graph per batch size); for every batch s
 the order given: warm-up calls (the first one, reported as ``first_call_s``, pays for
 compilation, cuDNN autotuning and first allocations), then timed calls under
 ``torch.inference_mode`` with Python's garbage collector paused, one at a time
-(``measure.timing.CallTimer``: perf_counter on the CPU, CUDA events waited for on the
+(``trackers.clock.CallTimer``: perf_counter on the CPU, CUDA events waited for on the
 GPU), until ``repeats`` calls or ``min_time_s`` seconds of calls (at least
 ``MIN_REPEATS``). The noise is drawn before the timed calls unless ``include_sampling``.
 An out-of-memory error marks that row ``oom`` and the next runs; combinations this device

@@ -25,10 +25,13 @@ def choose_launcher(
     section = dict(section)
     if name is not None and name != section.get("name"):
         section = {"name": name}  # another launcher: the suite's fields are for its own
-    if nproc_per_node is not None and nproc_per_node > 1:
-        if section.get("name", "inline") not in ("inline", "torchrun"):
+    if nproc_per_node is not None:
+        if name not in (None, "torchrun") or section.get("name", "inline") not in (
+            "inline",
+            "torchrun",
+        ):
             raise UserError(
-                f"--nproc-per-node goes with the torchrun launcher, not {section['name']}"
+                f"--nproc-per-node goes with the torchrun launcher, not {name or section['name']}"
             )
         section = {**section, "name": "torchrun", "nproc_per_node": nproc_per_node}
     chosen = section.get("name", "inline")

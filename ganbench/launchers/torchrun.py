@@ -67,8 +67,10 @@ class TorchrunLauncher(Launcher):
         stop_file.unlink(missing_ok=True)
         code = _run_workers(plan, observer, stop, stop_file)
         stop_file.unlink(missing_ok=True)
-        summary = store.load_summary()
-        return summary if summary is not None else _record_failure(plan, code)
+        written = store.read_summary()  # rank 0's, if it got that far
+        if written is None:
+            return _record_failure(plan, code)
+        return RunSummary.model_validate(written)
 
 
 def _run_workers(

@@ -16,6 +16,7 @@ import yaml
 
 from ganbench.errors import UserError
 from ganbench.results import RunStore, flatten, read_events, read_suite_meta
+from ganbench.results.summary import quality_direction
 
 # Summary figures the report aggregates across seeds, with the better direction.
 SPEED = {
@@ -32,18 +33,7 @@ MEMORY = {
 }
 COST = {"energy_j_per_image": "min", "grad_evals": "min", "full_batch_passes": "min"}
 TARGET_FIELDS = ("train_s", "iteration", "images_seen")
-# Directions of the quality values summaries recorded before they recorded directions
-# themselves (ganbench 0.1 before the redesign); newer summaries carry their own.
-LEGACY_DIRECTIONS = {
-    "fid": "min",
-    "is": "max",
-    "fd_classifier": "min",
-    "kid_classifier": "min",
-    "modes_covered": "max",
-    "high_quality_fraction": "max",
-    "kl_modes": "min",
-    "js_modes": "min",
-}
+
 CURVE_COLUMNS = ["configuration", "run_id", "seed", "iteration", "train_s", "wall_s"]
 CURVE_COLUMNS += ["images_seen", "value", "score"]
 
@@ -165,7 +155,7 @@ _EVAL_BOOKKEEPING = {"time", "iteration", "train_s", "wall_s", "images_seen", "e
 
 def _quality_directions(runs: pd.DataFrame) -> dict[str, str]:
     """Each quality value's direction as its runs recorded it (``quality.<v>.direction``;
-    summaries written before directions were recorded fall back to ``LEGACY_DIRECTIONS``),
+    older summaries fall back to ``results.summary.LEGACY_DIRECTIONS``),
     and ``min`` for the time-to-target figures."""
     out: dict[str, str] = {}
     for column in runs.columns:
@@ -182,4 +172,4 @@ def _quality_directions(runs: pd.DataFrame) -> dict[str, str]:
 def _recorded_direction(runs: pd.DataFrame, value: str) -> str | None:
     column = f"quality.{value}.direction"
     recorded = runs[column].dropna().unique().tolist() if column in runs else []
-    return recorded[0] if recorded else LEGACY_DIRECTIONS.get(value)
+    return quality_direction(value, recorded[0] if recorded else None)

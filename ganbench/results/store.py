@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from pydantic import ValidationError
 
 from ganbench.results.summary import RunSummary, flatten
 
@@ -150,12 +149,9 @@ class RunStore:
             return None
 
     def load_summary(self) -> RunSummary | None:
-        """summary.json as a ``RunSummary`` (None when there is none or it is unreadable)."""
+        """summary.json as a ``RunSummary`` (None when there is none or it is not JSON)."""
         raw = self.read_summary()
-        try:
-            return None if raw is None else RunSummary.model_validate(raw)
-        except ValidationError:
-            return None
+        return None if raw is None else RunSummary.model_validate(raw)
 
     def open_events(self) -> EventLog:
         return EventLog(self.events)

@@ -46,6 +46,26 @@ class RunStatus(str, Enum):
         return self in (RunStatus.FINISHED, RunStatus.INTERRUPTED, RunStatus.DIVERGED)
 
 
+# Directions of the quality values that summaries written before ganbench recorded them
+# (0.1, before the redesign) carry without one; newer summaries record their own.
+LEGACY_DIRECTIONS = {
+    "fid": "min",
+    "is": "max",
+    "fd_classifier": "min",
+    "kid_classifier": "min",
+    "modes_covered": "max",
+    "high_quality_fraction": "max",
+    "kl_modes": "min",
+    "js_modes": "min",
+}
+
+
+def quality_direction(value: str, recorded: str | None) -> str | None:
+    """``min`` or ``max`` for a quality value (None: a spread, never a target), from what
+    its summary recorded or, for an older summary, from ``LEGACY_DIRECTIONS``."""
+    return recorded if recorded is not None else LEGACY_DIRECTIONS.get(value)
+
+
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Scalars of a summary under dotted names (``phases.data.share``,
     ``quality.fid.final``, ``time_to_target.fid.train_s``); lists are left out (they stay

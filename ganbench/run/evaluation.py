@@ -47,14 +47,19 @@ def prepare_metrics(
 
 
 class Evaluation(RunPart):
-    def __init__(self, ctx: RunContext, evaluator: Evaluator | None = None) -> None:
+    def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
-        self.evaluator = evaluator
-        directions = evaluator.directions() if evaluator else {}
-        self.quality = QualityTracker(directions, ctx.session.run.evaluation.targets)
-        if evaluator:
-            self.quality.load_state_dict(ctx.state.quality)
+        self.evaluator: Evaluator | None = None
+        self.quality = QualityTracker({}, {})
         self.evaluated_at = -1  # iteration of the last evaluation of this session
+
+    def attach(self, evaluator: Evaluator) -> None:
+        """Score quality with ``evaluator`` at every evaluation (time to target included),
+        continuing the checkpointed history."""
+        self.evaluator = evaluator
+        targets = self.session.run.evaluation.targets
+        self.quality = QualityTracker(evaluator.directions(), targets)
+        self.quality.load_state_dict(self.state.quality)
 
     def due(self) -> bool:
         every, state = self.session.run.evaluation, self.state

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ganbench.metrics.evaluate import Evaluator
 from ganbench.results import EventLog, RunStatus, RunStore
 from ganbench.run.checkpoint import Checkpoints
 from ganbench.run.context import RunContext
@@ -61,12 +60,11 @@ class TrainingLoop:
         store: RunStore,
         events: EventLog,
         clock: RunClock,
-        evaluator: Evaluator | None = None,
         on_log: OnLog | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> TrainingLoop:
         """The loop for ``session`` with every part wired to its store, events and clock
-        (``evaluator``: the prepared metrics, on the rank that evaluates)."""
+        (the metrics are attached to ``parts.evaluation`` once prepared)."""
         trackers = build_trackers(session, store, state)
         ctx = RunContext(session, state, store, events, clock, trackers)
         parts = LoopParts(
@@ -74,7 +72,7 @@ class TrainingLoop:
             trackers=trackers,
             growth=BatchGrowth(ctx),
             log=IterationLog(ctx, on_log),
-            evaluation=Evaluation(ctx, evaluator),
+            evaluation=Evaluation(ctx),
             checkpoints=Checkpoints(ctx),
         )
         return cls(session, state, parts, should_stop)

@@ -66,8 +66,9 @@ def build_trackers(session: Session, store: RunStore, state: TrainState) -> RunT
         off_reason=None if cfg.flops else "off (measure.flops: false)",
     )
     gpu = GpuMonitor(device, cfg.gpu_sample_hz, store.gpu_samples)
-    # Entered in this order (the NVML thread first), left in reverse; the iteration hooks
-    # run in this order too (the iteration's end is stamped before anything else runs).
-    stack = TrackerStack([gpu, iterations, flops, profiler, memory])
+    # Entered in this order, left in reverse: the NVML thread samples inside the profiler's
+    # start and stop (a trace export is not training energy). The iteration hooks run in
+    # this order too (the iteration's end is stamped before anything else runs).
+    stack = TrackerStack([iterations, flops, profiler, memory, gpu])
     stack.load_state_dict(state.measure or {})
     return RunTrackers(iterations, memory, gpu, profiler, flops, stack)

@@ -114,11 +114,10 @@ def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str]:
             f"(differs in: {', '.join(changed)}). Use --fresh to start it over, or another "
             "output_dir"
         )
-    summary = store.load_summary()
-    status = summary.status if summary is not None else None
-    if status is not None and status.final:
-        if status != RunStatus.FINISHED or stored_run.budget == run.budget:
-            return "skip", f"already {status}"
+    status = (store.read_summary() or {}).get("status")
+    final = {s.value for s in RunStatus if s.final}
+    if status in final and (status != RunStatus.FINISHED or stored_run.budget == run.budget):
+        return "skip", f"already {status}"
     if store.checkpoint.is_file():
         return "resume", "from its last checkpoint"
     return "start", "no checkpoint to resume from"

@@ -1,5 +1,5 @@
-"""Train one run: what every launcher executes, in this process, a torchrun worker, a Ray
-task or a Slurm array task, on the same run folder.
+"""Train one run: what every launcher executes (in this process or in torchrun's worker
+processes) on the same run folder.
 
 Training time excludes evaluation and checkpointing (each waits for the device before
 its clock starts, so queued GPU work is charged to training). A NaN/inf loss stops the
@@ -95,13 +95,12 @@ def _open_loop(
     on_log: OnLog | None,
     should_stop: Callable[[], bool],
 ) -> TrainingLoop:
-    """The loop, its environment recorded and the metrics prepared (rank 0 evaluates)."""
+    """The loop (its trackers start counting memory now), the environment, then the metrics
+    prepared (rank 0 evaluates): a failure from here on still gets a full summary."""
+    opened.loop = TrainingLoop.build(session, state, store, events, clock, on_log, should_stop)
     opened.environment = capture_environment(session.device, session.run.seed)
-    writes = session.replicas.writes
-    evaluator = prepare_metrics(session.run, session, events, clock) if writes else None
-    opened.loop = TrainingLoop.build(
-        session, state, store, events, clock, evaluator, on_log, should_stop
-    )
+    if session.replicas.writes:
+        opened.loop.parts.evaluation.attach(prepare_metrics(session.run, session, events, clock))
     return opened.loop
 
 

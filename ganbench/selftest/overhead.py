@@ -17,7 +17,8 @@ Two estimates, because a shared machine's noise is larger than the effect:
 training loop's own iteration (``TrainingLoop.step``: batch schedule, phase timer, memory
 probes, FLOP accounting, loss logging every ``log_every`` iterations) inside the run's
 trackers, with evaluation and checkpoints off. The trackers (the NVML thread among them)
-run during both (conservative: they also slow the bare blocks' host).
+run during the paired blocks (conservative: they also slow the bare blocks' host) and the
+null step's instrumented loop; the null step's bare calls run after they stopped.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def measure_overhead(
         with loop.parts.trackers.stack:
             bare_times, instr_times = _paired_blocks(loop, session, rounds, block, sync)
             phases = list(loop.parts.trackers.iterations.timer.last_phases)
-            null_cost = _null_step_cost(loop, session, phases, sync)
+            null_loop_s = _null_loop_s(loop, session, phases, sync)
+        null_cost = max(0.0, null_loop_s - _bare_calls_s(session, sync))
     ratios = [i / b for b, i in zip(bare_times, instr_times, strict=True)]
     rng = np.random.default_rng(seed)
     boot = np.median(rng.choice(ratios, size=(2000, len(ratios)), replace=True), axis=1)
@@ -129,14 +131,20 @@ def _paired_blocks(
     return bare_times, instr_times
 
 
-def _null_step_cost(
+NULL_ITERATIONS = 2000
+
+
+def _null_losses(session: Session) -> StepLosses:
+    zero = torch.zeros((), device=session.device)
+    return StepLosses(zero, zero)
+
+
+def _null_loop_s(
     loop: TrainingLoop, session: Session, phases: list[str], sync: Callable[[], None]
 ) -> float:
-    """Seconds per iteration the loop's instrumentation adds around a step doing no work
-    but opening the same phases, against calling such a step bare."""
-    zero = torch.zeros((), device=session.device)
-    losses = StepLosses(zero, zero)
-    labels = session.phases
+    """Seconds per iteration of the instrumented loop around a step that does no work but
+    opens the same phases (inside the trackers)."""
+    losses, labels = _null_losses(session), session.phases
 
     def null_step() -> StepLosses:
         for name in phases:
@@ -144,14 +152,20 @@ def _null_step_cost(
                 pass
         return losses
 
+    null_loop = TrainingLoop(session, loop.state, loop.parts, train_step=null_step)
+    n = NULL_ITERATIONS
+    return min(_timed(lambda: [null_loop.step() for _ in range(n)], sync) for _ in range(3)) / n
+
+
+def _bare_calls_s(session: Session, sync: Callable[[], None]) -> float:
+    """Seconds per call of a step that does nothing, called bare (trackers stopped)."""
+    losses = _null_losses(session)
+
     def bare_step() -> StepLosses:
         return losses
 
-    null_loop = TrainingLoop(session, loop.state, loop.parts, train_step=null_step)
-    n = 2000
-    instrumented = min(_timed(lambda: [null_loop.step() for _ in range(n)], sync) for _ in range(3))
-    bare = min(_timed(lambda: [bare_step() for _ in range(n)], sync) for _ in range(3))
-    return max(0.0, (instrumented - bare) / n)
+    n = NULL_ITERATIONS
+    return min(_timed(lambda: [bare_step() for _ in range(n)], sync) for _ in range(3)) / n
 
 
 def _timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:

@@ -77,6 +77,18 @@ def test_choose_launcher_resolves_the_shorthand(write_suite) -> None:
     suite = load_suite(write_suite(ddp_suite()))
     launcher = choose_launcher(suite.launcher, suite.source, None, 3)
     assert isinstance(launcher, TorchrunLauncher) and launcher.ddp_processes(CPU) == 3
-    assert choose_launcher(suite.launcher, suite.source, None, 1).cfg.name == "inline"
+    one = choose_launcher(suite.launcher, suite.source, None, 1)
+    assert isinstance(one, TorchrunLauncher) and one.ddp_processes(CPU) == 1
     with pytest.raises(UserError, match="unknown field"):
         choose_launcher({"name": "inline", "nproc_per_node": 2}, "s.yaml")
+
+
+def test_nproc_per_node_goes_with_torchrun_only(write_suite) -> None:
+    path = write_suite(ddp_suite())
+    result = CliRunner().invoke(
+        app, ["train-suite", str(path), "--launcher", "inline", "--nproc-per-node", "2"]
+    )
+    assert result.exit_code == 2
+    assert "--nproc-per-node goes with the torchrun launcher, not inline" in result.output
+    # One process per ddp run: the run trains in this process (no torchrun).
+    assert "cpu start" in plan_table(write_suite, "--nproc-per-node", "1", launcher="torchrun")
