@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class UserError(Exception):
     """A problem with the user's input (suite file, option, missing data or weights).
@@ -23,6 +25,10 @@ def classify_failure(err: Exception) -> tuple[str, str]:
 
     if isinstance(err, Diverged):
         return "diverged", str(err)
+    full = storage_error(err)
+    if full is not None:
+        where = f" writing {full.filename}" if full.filename else ""
+        return "failed", f"disk full: {full.strerror}{where}"
     text = str(err)
     if (
         isinstance(err, torch.OutOfMemoryError)
@@ -31,3 +37,25 @@ def classify_failure(err: Exception) -> tuple[str, str]:
     ):
         return "oom", text.splitlines()[0] if text else "out of memory"
     return "failed", f"{type(err).__name__}: {text}".splitlines()[0]
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def storage_error(err: BaseException | None) -> OSError | None:
+    """The disk-full (or quota, or read-only file system) error behind ``err``, if any."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in _STORAGE_ERRNOS:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+class StorageFull(Exception):
+    """A run could not write its results (disk full, quota, read-only): the run is recorded
+    as failed as far as the disk allows, and the suite stops (the next run would fail the
+    same way). ``summary`` is the run's summary, written or not."""
+
+    def __init__(self, summary: object, reason: str) -> None:
+        super().__init__(reason)
+        self.summary = summary

@@ -41,6 +41,9 @@ def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
         device = str(p.device) + (f" x{p.processes} (ddp)" if p.processes > 1 else "")
         table.add_row(r.id, r.strategy.name, sizes, budget, device, action)
     console.print(table)
+    for p in plans:
+        for repair in p.repairs:
+            console.print(f"  {p.run.id}: {repair}", highlight=False, markup=False)
 
 
 class RichObserver:
@@ -117,12 +120,25 @@ def print_summaries(console: Console, suite: Suite, summaries: list[RunSummary])
             _scaled(s.peak_cuda_alloc_bytes or None, 2**-20, ".0f"),
         )
     console.print(table)
+    print_reasons(console, summaries)
     print_phases(console, summaries)
     print_quality(console, summaries)
     console.print(
         f"results: {suite.output_dir}/ (runs.csv, and per run: summary.json, "
         "events.jsonl, samples.png, checkpoint.pt)"
     )
+
+
+def print_reasons(console: Console, summaries: list[RunSummary]) -> None:
+    """One line per run that did not finish: why (the full story is in its folder)."""
+    for s in summaries:
+        if s.status != RunStatus.FINISHED and not s.skipped:
+            more = " (traceback: error.txt)" if s.status == RunStatus.FAILED else ""
+            if (s.reason or "").startswith("disk full"):
+                more = " (the suite stopped: free space, then run it again; finished runs are kept)"
+            console.print(
+                f"  {s.run_id} {s.status.value}: {s.reason}{more}", highlight=False, markup=False
+            )
 
 
 def print_quality(console: Console, summaries: list[RunSummary]) -> None:

@@ -49,6 +49,7 @@ def train_suite(
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
     from ganbench.launchers import choose_launcher
+    from ganbench.launchers.signals import GracefulStop
     from ganbench.results import RunStatus
     from ganbench.run.plan import plan_suite
 
@@ -62,13 +63,12 @@ def train_suite(
     print_plans(console, loaded, plans)
     if dry_run:
         return
-    with RichObserver(console) as observer:
-        summaries = chosen.run_suite(loaded, plans, observer)
+    with GracefulStop() as stop, RichObserver(console) as observer:
+        summaries = chosen.run_suite(loaded, plans, observer, stop)
     print_summaries(console, loaded, summaries)
-    statuses = {s.status for s in summaries}
-    if RunStatus.INTERRUPTED in statuses:
-        raise typer.Exit(code=130)
-    if RunStatus.FAILED in statuses:
+    if stop.requested() or RunStatus.INTERRUPTED in {s.status for s in summaries}:
+        raise typer.Exit(code=stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM
+    if RunStatus.FAILED in {s.status for s in summaries}:
         raise typer.Exit(code=1)
 
 

@@ -5,20 +5,25 @@ results format never depend on where a run ran.
 
 ``Launcher.launch(plan, observer, stop)`` trains one planned run and returns its summary;
 ``run_suite`` executes a suite's plans (one after another unless a launcher knows
-better), records the suite and rewrites runs.csv after every run.
+better) holding the suite folder's lock (and each run folder's), records the suite and
+writes runs.csv when it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import torch
 from pydantic import Field
 
 from ganbench.config.schema import Suite
+from ganbench.errors import StorageFull
 from ganbench.launchers.signals import GracefulStop
 from ganbench.registry import Registry, Section
 from ganbench.results import RunStatus, RunSummary, write_runs_csv, write_suite_meta
+from ganbench.results.lock import FolderLock
 from ganbench.run.plan import RunPlan
 
 
@@ -33,9 +38,10 @@ class Observer(Protocol):
 
 
 class StopSignal(Protocol):
-    """Whether the user asked the suite to stop (checked once per iteration)."""
+    """Whether the user asked the suite to stop (checked once per iteration): None, or
+    what asked (e.g. ``"SIGTERM"``)."""
 
-    def requested(self) -> bool: ...
+    def requested(self) -> str | None: ...
 
 
 class LauncherConfig(Section):
@@ -58,34 +64,67 @@ class Launcher:
         raise NotImplementedError
 
     def run_suite(
-        self, suite: Suite, plans: list[RunPlan], observer: Observer | None = None
+        self,
+        suite: Suite,
+        plans: list[RunPlan],
+        observer: Observer | None = None,
+        stop: StopSignal | None = None,
     ) -> list[RunSummary]:
-        """Execute the plans in order; one summary per run (skipped ones included). A run
-        stopped on request ends the suite (the rest stays planned for the next call)."""
-        suite.output_dir.mkdir(parents=True, exist_ok=True)
-        ids = [p.run.id for p in plans]
-        write_suite_meta(suite.output_dir, suite.name, suite.source, suite.baseline, ids)
-        summaries = []
-        with GracefulStop() as stop:
-            for index, plan in enumerate(plans):
-                if observer:
-                    observer.run_started(plan, index, len(plans))
-                summary = self._execute(plan, observer, stop)
-                summaries.append(summary)
-                write_runs_csv(suite.output_dir)
-                if observer:
-                    observer.run_ended(plan, summary)
-                if summary.status == RunStatus.INTERRUPTED:
-                    break
+        """Execute the plans in order, holding the suite folder's lock; one summary per run
+        (skipped ones included). A stop request (``stop``, else this process's own
+        signal handling) ends the suite after the running run, a full disk after the
+        failed run; the rest stays planned for the next call."""
+        with FolderLock(suite.output_dir, "suite folder"), contextlib.ExitStack() as scope:
+            stop = stop or scope.enter_context(GracefulStop())
+            ids = [p.run.id for p in plans]
+            write_suite_meta(suite.output_dir, suite.name, suite.source, suite.baseline, ids)
+            try:
+                return self._run_plans(plans, observer, stop)
+            finally:
+                _write_runs_csv(suite.output_dir)
+
+    def _run_plans(
+        self, plans: list[RunPlan], observer: Observer | None, stop: StopSignal
+    ) -> list[RunSummary]:
+        summaries: list[RunSummary] = []
+        for index, plan in enumerate(plans):
+            if stop.requested():
+                break
+            if observer:
+                observer.run_started(plan, index, len(plans))
+            try:
+                with FolderLock(plan.store.folder, "run folder"):
+                    summary = self._execute(plan, observer, stop)
+            except StorageFull as full:
+                summary = full.summary
+            summaries.append(summary)
+            if observer:
+                observer.run_ended(plan, summary)
+            if summary.status == RunStatus.INTERRUPTED or storage_stopped(summary):
+                break
         return summaries
 
     def _execute(self, plan: RunPlan, observer: Observer | None, stop: StopSignal) -> RunSummary:
+        if plan.restore_config is not None:
+            plan.store.write_config(plan.restore_config)
         if plan.action == "skip":
             stored = RunSummary.model_validate(plan.store.read_summary())
             return stored.model_copy(update={"skipped": True})
         if plan.action == "start":
             plan.store.clear()
         return self.launch(plan, observer, stop)
+
+
+def storage_stopped(summary: RunSummary) -> bool:
+    """Whether a run failed for lack of disk space (the suite stops after it)."""
+    return summary.status == RunStatus.FAILED and (summary.reason or "").startswith("disk full")
+
+
+def _write_runs_csv(output_dir: Path) -> None:
+    try:
+        write_runs_csv(output_dir)
+    except OSError:
+        pass  # a full disk: every summary.json is still there and the report reads those
 
 
 LAUNCHERS: Registry[type[Launcher]] = Registry("launcher")

@@ -1,4 +1,11 @@
-"""Stop requests the process driving a suite turns into a clean stop of its runs."""
+"""Stop requests the process driving a suite turns into a clean stop of its runs.
+
+Ctrl-C (SIGINT), SIGTERM (what Slurm, Kubernetes and ``timeout`` send on preemption or
+time-out) and SIGUSR2 (what Slurm sends ahead of the kill when asked to, e.g. by
+submitit) all do the same: the running iteration finishes, the run writes a checkpoint
+and its summary (``interrupted``, naming the signal) and the suite stops. A second signal
+raises ``KeyboardInterrupt`` at once.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +14,41 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+
 
 class GracefulStop:
-    """First SIGINT asks the running loop to stop after the current iteration (with a
-    checkpoint); a second raises ``KeyboardInterrupt`` at once."""
+    """Catches the stop signals while the block runs; ``requested()`` names the first one
+    received (``"SIGTERM"``) or is None."""
 
     def __init__(self, notify: Callable[[], None] | None = None) -> None:
-        self._flag = False
-        self._previous: Any = None
+        self._signal: signal.Signals | None = None
+        self._previous: dict[int, Any] = {}
         self._notify = notify
 
-    def requested(self) -> bool:
-        return self._flag
+    def requested(self) -> str | None:
+        return self._signal.name if self._signal is not None else None
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by the signal received (130 for Ctrl-C,
+        143 for SIGTERM); 130 when none was."""
+        return 128 + (self._signal or signal.SIGINT)
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self._flag:
+        if self._signal is not None:
             raise KeyboardInterrupt
-        self._flag = True
+        self._signal = signal.Signals(signum)
         if self._notify:
             self._notify()
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()

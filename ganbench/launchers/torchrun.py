@@ -8,9 +8,11 @@ would, the other ranks write only their own error file, GPU samples and profiler
 Runs without ``parallel: ddp`` train in this process, as with the inline launcher.
 
 While it waits, the suite's process shows rank 0's progress from ``events.jsonl``, passes
-a first Ctrl-C on as a stop file that rank 0 reads every iteration (all ranks stop at the
-same iteration, with a checkpoint), and records a failed run itself when the launch ends
-without a summary. The launcher's output is kept in the run folder as ``ddp.log``.
+a first stop signal (Ctrl-C, SIGTERM, SIGUSR2) on as a stop file naming it, which rank 0
+reads every iteration (all ranks stop at the same iteration, with a checkpoint; workers
+signalled directly, as Slurm does, stop the same way), and records a failed run itself
+when the launch ends without a summary. The launcher's output is kept in the run folder
+as ``ddp.log``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, PositiveInt
 
+from ganbench.errors import StorageFull, classify_failure, storage_error
 from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
 from ganbench.launchers.inline import InlineConfig, InlineLauncher
 from ganbench.results import RunStatus, RunSummary
@@ -99,8 +102,9 @@ def _run_workers(
         try:
             while proc.poll() is None:
                 time.sleep(POLL_S)
-                if stop.requested():
-                    stop_file.touch()
+                asked = stop.requested()
+                if asked and not stop_file.exists():
+                    stop_file.write_text(str(asked), encoding="utf-8")
                 for record in follower.new_iterations():
                     if observer is not None:
                         fraction = budget.fraction(
@@ -120,9 +124,15 @@ def _record_failure(plan: RunPlan, code: int) -> RunSummary:
     where = f"{LOG_FILE}" + (f" and {', '.join(errors)}" if errors else "")
     reason = f"the ddp launch exited with code {code} before rank 0 wrote a summary; see {where}"
     summary = identity(plan.run, RunStatus.FAILED, reason, world_size=plan.processes)
-    with store.open_events() as events:
-        events.write("end", status=summary.status.value, reason=reason)
-    store.write_summary(summary)
+    try:
+        with store.open_events() as events:
+            events.write("end", status=summary.status.value, reason=reason)
+        store.write_summary(summary)
+    except OSError as err:
+        if storage_error(err) is None:
+            raise
+        full = summary.model_copy(update={"reason": classify_failure(err)[1]})
+        raise StorageFull(full, full.reason) from err
     return summary
 
 

@@ -16,10 +16,14 @@ reports/<suite>/suite.json the suite's name, source file, baseline configuration
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import tempfile
 import time
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +36,7 @@ class EventLog:
     """Append-only JSON lines, flushed after every write."""
 
     def __init__(self, path: Path) -> None:
+        _cut_torn_line(path)
         self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
     def write(self, event: str, **fields: Any) -> None:
@@ -40,13 +45,30 @@ class EventLog:
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # the last write did not reach a full disk; its torn line is cut on reopen
 
     def __enter__(self) -> EventLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Drop a last line without its newline (a write cut short by a kill), so the next
+    record starts on a line of its own."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
 
 
 def _finite(value: Any) -> Any:
@@ -82,12 +104,53 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """Replace ``path`` by ``text`` so that a reader (or a crash) sees the old file or the
+    new one, never a part: a uniquely named temp file, fsync, rename, fsync the folder."""
+    with _atomic(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def _atomic(path: Path, keep_previous: Path | None = None) -> Iterator[Path]:
+    """A unique temp path beside ``path`` to write to; renamed to ``path`` when the block
+    ends without error (the file it replaces moved to ``keep_previous`` first, if given),
+    removed when it fails (a full disk is not left fuller)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if keep_previous is not None and path.is_file():
+            os.replace(path, keep_previous)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename itself is atomic
+    finally:
+        os.close(fd)
+
+
+class Unreadable(Exception):
+    """A results file exists but cannot be read (empty, truncated, not what it should be)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
 
 
 class RunStore:
@@ -101,6 +164,7 @@ class RunStore:
         self.samples = folder / "samples.png"
         self.samples_dir = folder / "samples"
         self.checkpoint = folder / "checkpoint.pt"
+        self.previous_checkpoint = folder / "checkpoint.prev.pt"
         self.error = folder / "error.txt"
         self.gpu_samples = folder / "gpu_samples.csv"
         self.profile_dir = folder / "profile"
@@ -116,8 +180,10 @@ class RunStore:
             self.summary,
             self.samples,
             self.checkpoint,
+            self.previous_checkpoint,
             self.error,
             self.gpu_samples,
+            *self.folder.glob(".*.tmp"),
         ):
             path.unlink(missing_ok=True)
         if self.profile_dir.is_dir():
@@ -131,9 +197,17 @@ class RunStore:
         write_atomic(self.config, yaml.safe_dump(config, sort_keys=False))
 
     def read_config(self) -> dict[str, Any] | None:
+        """config.yaml as written; None when there is none, ``Unreadable`` when it is empty
+        or not a YAML mapping."""
         if not self.config.is_file():
             return None
-        return yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        try:
+            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raise Unreadable(self.config, "not valid YAML") from None
+        if not isinstance(config, dict):
+            raise Unreadable(self.config, "empty" if config is None else "not a mapping")
+        return config
 
     def write_summary(self, summary: RunSummary) -> None:
         clean = {k: _finite(v) for k, v in summary.to_json_dict().items()}
@@ -141,12 +215,23 @@ class RunStore:
 
     def read_summary(self) -> dict[str, Any] | None:
         """summary.json as written (None when there is none, or it cannot be read)."""
+        try:
+            return self.read_summary_strict()
+        except Unreadable:
+            return None
+
+    def read_summary_strict(self) -> dict[str, Any] | None:
+        """summary.json as written; None when there is none, ``Unreadable`` when it is
+        truncated or not a JSON object."""
         if not self.summary.is_file():
             return None
         try:
-            return json.loads(self.summary.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            return None
+            summary = json.loads(self.summary.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise Unreadable(self.summary, f"not valid JSON ({err})"[:120]) from None
+        if not isinstance(summary, dict):
+            raise Unreadable(self.summary, "not a JSON object")
+        return summary
 
     def load_summary(self) -> RunSummary | None:
         """summary.json as a ``RunSummary`` (None when there is none or it is not JSON)."""
@@ -157,21 +242,49 @@ class RunStore:
         return EventLog(self.events)
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Write the checkpoint atomically; the one it replaces stays as
+        ``checkpoint.prev.pt`` (the fallback if the new one is ever found damaged)."""
         import torch
 
-        tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self.checkpoint)
+        with _atomic(self.checkpoint, keep_previous=self.previous_checkpoint) as tmp:
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def checkpoints(self) -> list[Path]:
+        """The checkpoints a resume can use, newest first (damaged ones left out)."""
+        return [p for p in (self.checkpoint, self.previous_checkpoint) if checkpoint_intact(p)]
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint.is_file() or self.previous_checkpoint.is_file()
 
     def load_checkpoint(self) -> dict[str, Any] | None:
+        """The newest checkpoint that loads (``checkpoint.pt``, else ``checkpoint.prev.pt``);
+        None when neither exists. ``Unreadable`` when one exists but none loads."""
         import torch
 
-        if not self.checkpoint.is_file():
-            return None
-        return torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        problems = []
+        for path in (self.checkpoint, self.previous_checkpoint):
+            if not path.is_file():
+                continue
+            try:
+                return torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as err:  # noqa: BLE001  (truncated, not a checkpoint ...)
+                problems.append(f"{path.name}: {type(err).__name__}")
+        if problems:
+            raise Unreadable(self.checkpoint, "damaged (" + "; ".join(problems) + ")")
+        return None
+
+
+def checkpoint_intact(path: Path) -> bool:
+    """Cheap check that a checkpoint file is whole: torch writes a zip archive, whose
+    central directory (at its end) and member CRCs a truncated or overwritten file fails."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
 
 
 class ReplicaStore(RunStore):
@@ -222,13 +335,15 @@ def read_suite_meta(output_dir: Path) -> dict[str, Any]:
 
 
 def write_runs_csv(output_dir: Path) -> Path:
-    """One row per run folder that has a summary (``flatten``: dotted names, lists left
-    in summary.json)."""
+    """One row per run folder that has a readable summary (``flatten``: dotted names,
+    lists left in summary.json)."""
     import pandas as pd
 
     rows = []
     for summary_path in sorted(output_dir.glob("*/summary.json")):
-        rows.append(flatten(json.loads(summary_path.read_text(encoding="utf-8"))))
+        summary = RunStore(summary_path.parent).read_summary()
+        if summary is not None:
+            rows.append(flatten(summary))
     path = output_dir / "runs.csv"
     write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
     return path

@@ -51,7 +51,6 @@ class Evaluation(RunPart):
         super().__init__(ctx)
         self.evaluator: Evaluator | None = None
         self.quality = QualityTracker({}, {})
-        self.evaluated_at = -1  # iteration of the last evaluation of this session
 
     def attach(self, evaluator: Evaluator) -> None:
         """Score quality with ``evaluator`` at every evaluation (time to target included),
@@ -85,7 +84,7 @@ class Evaluation(RunPart):
                     scored = self.evaluator.evaluate(session.G)
         state.eval_s += span.seconds
         state.last_eval_train_s = self.clock.train_s()
-        self.evaluated_at = state.iteration
+        state.evaluated_at = state.iteration
         at = {
             "iteration": state.iteration,
             "train_s": state.last_eval_train_s,

@@ -22,6 +22,9 @@ from ganbench.run.state import TrainState
 from ganbench.strategies import StepLosses
 from ganbench.trackers.clock import RunClock
 
+StopCheck = Callable[[], "str | bool | None"]
+"""Asked once per iteration: falsy to go on, else what asked to stop (e.g. ``"SIGTERM"``)."""
+
 
 @dataclass
 class LoopParts:
@@ -45,7 +48,7 @@ class TrainingLoop:
         session: Session,
         state: TrainState,
         parts: LoopParts,
-        should_stop: Callable[[], bool] = lambda: False,
+        should_stop: StopCheck = lambda: None,
         train_step: Callable[[], StepLosses] | None = None,
     ) -> None:
         self.session, self.state, self.parts = session, state, parts
@@ -61,7 +64,7 @@ class TrainingLoop:
         events: EventLog,
         clock: RunClock,
         on_log: OnLog | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
+        should_stop: StopCheck = lambda: None,
     ) -> TrainingLoop:
         """The loop for ``session`` with every part wired to its store, events and clock
         (the metrics are attached to ``parts.evaluation`` once prepared)."""
@@ -84,14 +87,16 @@ class TrainingLoop:
         if not resumed and self.session.run.evaluation.at_start:
             parts.evaluation.run()
         with parts.trackers.stack:
-            reached = self._until_stopped()
+            reached, stop = self._until_stopped()
         if reached is None:
-            return RunStatus.INTERRUPTED, f"stopped on request at iteration {state.iteration}"
+            by = stop if isinstance(stop, str) else "a stop request"
+            return RunStatus.INTERRUPTED, f"stopped by {by} at iteration {state.iteration}"
         parts.log.flush()
-        if parts.evaluation.evaluated_at != state.iteration:
+        evaluate = state.evaluated_at != state.iteration
+        if evaluate:
             parts.evaluation.run()
-        if parts.checkpoints.saved_at != state.iteration:
-            parts.checkpoints.save()
+        if evaluate or parts.checkpoints.saved_at != state.iteration:
+            parts.checkpoints.save()  # the last evaluation included: a resume repeats nothing
         return RunStatus.FINISHED, f"budget reached: {reached}"
 
     def budget_reached(self) -> str | None:
@@ -99,19 +104,20 @@ class TrainingLoop:
         wall_s = self.parts.clock.wall_s()
         return self.session.run.budget.reached(self.state.iteration, epoch, wall_s)
 
-    def _until_stopped(self) -> str | None:
-        """Iterate; the budget limit reached, or None when a stop was asked for (after a
-        checkpoint). ddp: every rank stops where rank 0's clock and signals say."""
+    def _until_stopped(self) -> tuple[str | None, str | bool | None]:
+        """Iterate; (the budget limit reached, None), or (None, what asked to stop) once
+        a stop was asked for (after a checkpoint). ddp: every rank stops where rank 0's
+        clock and signals say."""
         while True:
             reached, stop = self.session.replicas.from_rank0(
                 (self.budget_reached(), self.should_stop())
             )
             if reached is not None:
-                return reached
+                return reached, None
             if stop:
                 self.parts.log.flush()
                 self.parts.checkpoints.save()
-                return None
+                return None, stop
             self.step()
 
     def step(self) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from pydantic import ValidationError
 
 from ganbench.config.schema import RunConfig, Suite
 from ganbench.data import DATASETS
@@ -20,6 +19,7 @@ from ganbench.errors import UserError
 from ganbench.metrics import METRICS
 from ganbench.results import RunStatus, RunStore
 from ganbench.run.session import resolve_device
+from ganbench.run.stored import StoredRun, checkpoint_note, read_stored
 
 Action = Literal["start", "resume", "skip"]
 
@@ -32,6 +32,8 @@ class RunPlan:
     action: Action
     note: str = ""
     processes: int = 1  # > 1: a ddp run launched in that many processes
+    restore_config: dict[str, Any] | None = None  # config.yaml to write back before the run
+    repairs: tuple[str, ...] = ()  # damaged files found and what is done about them
 
 
 def plan_suite(
@@ -48,11 +50,13 @@ def plan_suite(
     for run in suite.runs:
         store = RunStore(suite.output_dir / run.id)
         device = resolve_device(run.device)
-        action, note = ("start", "") if fresh else _decide(run, store)
+        action, note, stored = ("start", "", None) if fresh else _decide(run, store)
         processes = ddp_processes(device) if run.levers.parallel == "ddp" else 1
         if processes > 1:
             _check_ddp(run, device, processes)
-        plans.append(RunPlan(run, store, device, action, note, processes))
+        repairs = tuple(stored.notes) if stored else ()
+        restore = stored.restored_config if stored else None
+        plans.append(RunPlan(run, store, device, action, note, processes, restore, repairs))
     return plans
 
 
@@ -96,31 +100,23 @@ def _check_metrics(runs: list[RunConfig]) -> None:
                     raise UserError(f"run {run.name!r}: {err}") from None
 
 
-def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str]:
-    stored = store.read_config()
-    if stored is None:
-        return "start", ""
-    try:
-        stored_run = RunConfig.model_validate(stored)
-    except ValidationError:
-        raise UserError(
-            f"{store.config}: cannot be read as a run of this ganbench version. Use --fresh "
-            "to start the run over, or another output_dir"
-        ) from None
-    changed = _differences(stored_run.training_identity(), run.training_identity())
+def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str, StoredRun | None]:
+    """(action, note, what was found damaged in the folder and how it is recovered)."""
+    stored = read_stored(store)
+    if stored.config is None:
+        return "start", "", stored
+    changed = _differences(stored.config.training_identity(), run.training_identity())
     if changed:
         raise UserError(
             f"{store.folder}: holds a run with a different configuration "
             f"(differs in: {', '.join(changed)}). Use --fresh to start it over, or another "
             "output_dir"
         )
-    status = (store.read_summary() or {}).get("status")
-    final = {s.value for s in RunStatus if s.final}
-    if status in final and (status != RunStatus.FINISHED or stored_run.budget == run.budget):
-        return "skip", f"already {status}"
-    if store.checkpoint.is_file():
-        return "resume", "from its last checkpoint"
-    return "start", "no checkpoint to resume from"
+    finished_same = stored.status != RunStatus.FINISHED or stored.config.budget == run.budget
+    if stored.final and finished_same:
+        return "skip", f"already {stored.status}", stored
+    resumable, note = checkpoint_note(store)
+    return ("resume" if resumable else "start"), note, stored
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -19,6 +19,7 @@ class TrainState:
     epochs_completed: int = 0
     epoch_start_train_s: float = 0.0
     last_eval_train_s: float = 0.0
+    evaluated_at: int = -1  # iteration of the last evaluation
     iter_times_s: list[float] = field(default_factory=list)
     epoch_times_s: list[float] = field(default_factory=list)
     measure: dict[str, Any] = field(default_factory=dict)  # the trackers' running totals

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +18,14 @@ import torch
 
 from ganbench.config.schema import RunConfig
 from ganbench.data import DATASETS
-from ganbench.errors import classify_failure
+from ganbench.errors import StorageFull, classify_failure, storage_error
 from ganbench.levers import applied_levers
 from ganbench.levers.distributed import LOCAL, Replicas
-from ganbench.results import EventLog, RunStatus, RunStore, RunSummary
+from ganbench.results import EventLog, RunStatus, RunStore, RunSummary, write_atomic
 from ganbench.run.checkpoint import restore_session
 from ganbench.run.evaluation import prepare_metrics
 from ganbench.run.log import OnLog
-from ganbench.run.loop import TrainingLoop
+from ganbench.run.loop import StopCheck, TrainingLoop
 from ganbench.run.session import Session, build_session
 from ganbench.run.state import TrainState
 from ganbench.run.summary import identity, summarize
@@ -39,7 +38,7 @@ def train_run(
     store: RunStore,
     device: torch.device,
     on_log: OnLog | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: StopCheck = lambda: None,
     replicas: Replicas = LOCAL,
 ) -> RunSummary:
     """Train (or resume) one run; return its summary, also written to ``summary.json``
@@ -63,17 +62,31 @@ def train_run(
             _announce(session, state, events, resumed, opened.environment)
             status, reason = loop.run(resumed)
         except KeyboardInterrupt:
-            # A second Ctrl-C: record what we have (the last checkpoint stays) and stop.
-            _record_end(opened, store, events, RunStatus.INTERRUPTED, "Ctrl-C during an iteration")
+            # A second stop signal: record what we have (the last checkpoint stays) and stop.
+            reason = "a second stop signal during an iteration"
+            _record_end(opened, store, events, RunStatus.INTERRUPTED, reason)
             raise
         except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
-            failure, reason = classify_failure(err)
-            status = RunStatus(failure)
-            if status == RunStatus.FAILED:
-                store.error.write_text(traceback.format_exc(), encoding="utf-8")
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            status, reason = _failed(err, store, device)
+            if storage_error(err) is not None:
+                summary = _record_end(opened, store, events, status, reason)
+                raise StorageFull(summary, reason) from err
         return _record_end(opened, store, events, status, reason)
+
+
+def _failed(err: Exception, store: RunStore, device: torch.device) -> tuple[RunStatus, str]:
+    """The status and reason of a run stopped by ``err``; a failure's traceback goes to
+    error.txt as far as the disk allows."""
+    failure, reason = classify_failure(err)
+    status = RunStatus(failure)
+    if status == RunStatus.FAILED:
+        try:
+            write_atomic(store.error, traceback.format_exc())
+        except OSError:
+            pass  # the disk is full: the reason still reaches the console
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return status, reason
 
 
 @dataclass
@@ -93,7 +106,7 @@ def _open_loop(
     events: EventLog,
     clock: RunClock,
     on_log: OnLog | None,
-    should_stop: Callable[[], bool],
+    should_stop: StopCheck,
 ) -> TrainingLoop:
     """The loop (its trackers start counting memory now), the environment, then the metrics
     prepared (rank 0 evaluates): a failure from here on still gets a full summary."""
@@ -138,8 +151,15 @@ def _record_end(
         summary = summarize(
             loop.session, loop.state, parts.clock, parts.trackers, figures, status, reason
         )
-    events.write("end", status=status.value, reason=reason, iteration=summary.iterations or 0)
-    store.write_summary(summary)
+    try:
+        events.write("end", status=status.value, reason=reason, iteration=summary.iterations or 0)
+        store.write_summary(summary)
+    except OSError as err:
+        if storage_error(err) is None:
+            raise
+        reason = classify_failure(err)[1]
+        summary = summary.model_copy(update={"status": RunStatus.FAILED, "reason": reason})
+        raise StorageFull(summary, reason) from err
     return summary
 
 

@@ -1,0 +1,92 @@
+"""Process faults on real processes: preemption signals (SIGTERM, SIGUSR2), two processes
+on one suite folder, and a lock left by a process that died."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbench.errors import UserError
+from ganbench.results import RunStore, read_events
+from ganbench.results.lock import HOLDER_FILE, FolderLock
+from tests.cli.test_commands import invoke, long_suite, start, wait_for
+
+
+def finish(path: Path, target: int, *extra: str) -> None:
+    result = invoke("train-suite", str(path), "--set", f"budget.iterations={target}", *extra)
+    assert result.exit_code == 0, result.output
+
+
+def test_sigterm_checkpoints_and_the_resume_is_bit_identical(write_suite, tmp_path) -> None:
+    path = long_suite(write_suite)
+    store = RunStore(path.parent / "out" / "tiny-seed0")
+    proc = start(path)
+    wait_for(store, 20, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143, proc.stdout.read().decode()
+    summary = json.loads(store.summary.read_text())
+    assert summary["status"] == "interrupted"
+    assert "SIGTERM" in summary["reason"]
+    stopped = summary["iterations"]
+    assert store.load_checkpoint()["train"]["iteration"] == stopped
+    assert read_events(store.events)[-1]["event"] == "end"
+
+    target = stopped + 7
+    finish(path, target)
+    reference = tmp_path / "reference"
+    finish(path, target, "--set", f"output_dir={reference}")
+    resumed = store.load_checkpoint()
+    straight = RunStore(reference / "tiny-seed0").load_checkpoint()
+    assert resumed["train"]["iteration"] == straight["train"]["iteration"] == target
+    for net in ("G", "D"):
+        for key, value in straight[net].items():
+            assert torch.equal(resumed[net][key], value), (net, key)
+
+
+def test_a_second_process_on_a_busy_suite_is_refused(write_suite) -> None:
+    path = long_suite(write_suite)
+    store = RunStore(path.parent / "out" / "tiny-seed0")
+    proc = start(path)
+    try:
+        wait_for(store, 10, proc)
+        second = invoke("train-suite", str(path))
+        assert second.exit_code == 2, second.output
+        message = " ".join(second.output.split())
+        assert f"pid {proc.pid} on host" in message and "in use by" in message
+        # SIGUSR2 (Slurm's warning ahead of a kill) stops the first one cleanly too.
+        proc.send_signal(signal.SIGUSR2)
+        assert proc.wait(timeout=60) == 128 + signal.SIGUSR2
+    finally:
+        proc.kill()
+    summary = json.loads(store.summary.read_text())
+    assert summary["status"] == "interrupted" and "SIGUSR2" in summary["reason"]
+    events = read_events(store.events)
+    assert [e["event"] for e in events].count("start") == 1
+    iterations = [e["iteration"] for e in events if e["event"] == "iteration"]
+    assert iterations == sorted(set(iterations))  # one stream, no interleaving
+    assert not (store.folder.parent / HOLDER_FILE).exists()  # released on the way out
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    folder = tmp_path / "suite"
+    code = (
+        "import os, sys; from pathlib import Path; "
+        "from ganbench.results.lock import FolderLock; "
+        "FolderLock(Path(sys.argv[1])).__enter__(); os.kill(os.getpid(), 9)"
+    )
+    dead = subprocess.run([sys.executable, "-c", code, str(folder)], check=False)
+    assert dead.returncode == -9
+    holder = json.loads((folder / HOLDER_FILE).read_text())
+    with FolderLock(folder) as lock:
+        assert lock.took_over == holder
+        assert json.loads((folder / HOLDER_FILE).read_text())["pid"] == os.getpid()
+        with pytest.raises(UserError, match=f"in use by pid {os.getpid()} on host"):
+            FolderLock(folder).__enter__()  # held: not even this process takes it twice
+    assert not (folder / HOLDER_FILE).exists()
