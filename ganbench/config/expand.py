@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ganbench.config.bounds import check_bounds, check_file_size, clip
 from ganbench.config.messages import describe
 from ganbench.config.schema import NAMED_SECTIONS, RunConfig, Suite, SuiteFile
 from ganbench.errors import UserError
@@ -28,11 +29,15 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
     for item in items:
         path, sep, raw = item.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*|\.\d+)*", path):
-            raise UserError(f"--set {item}: expected path=value, e.g. budget.iterations=2000")
+            raise UserError(f"--set {clip(item)}: expected path=value, e.g. budget.iterations=2000")
+        where = f"--set {clip(item)}"
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
-            raise UserError(f"--set {item}: value is not valid YAML ({err.problem})") from None
+            raise UserError(f"{where}: value is not valid YAML ({err.problem})") from None
+        except ValueError as err:  # e.g. an integer beyond Python's digit limit
+            raise UserError(f"{where}: {err}") from None
+        check_bounds(value, where)
         parsed.append((path, value))
     return parsed
 
@@ -96,8 +101,13 @@ def find_suite(path: Path) -> Path:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: suite file not found")
+    check_file_size(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (expected UTF-8 YAML)") from None
+    except ValueError as err:  # e.g. an integer beyond Python's digit limit
+        raise UserError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -105,6 +115,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: {where}invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping with name, defaults, runs and/or matrix")
+    check_bounds(data, str(path))
     return data
 
 

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
 
+from ganbench.config.bounds import echo
+
 
 def describe(
     err: ValidationError, prefix: str, root: type[BaseModel], overrides: Iterable = ()
@@ -54,7 +56,7 @@ def _problem(e: dict[str, Any], model: type[BaseModel] | None, choices: list[str
     message = e["msg"].removeprefix("Value error, ")
     got = e.get("input")
     if kind != "value_error" and not isinstance(got, dict):
-        message += f" (got {got!r})"
+        message += f" (got {echo(got)})"
     return message
 
 

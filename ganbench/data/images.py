@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -33,6 +34,15 @@ class ImageDatasetConfig(DatasetConfig):
 
     def data_root(self) -> Path:
         return self.root if self.root is not None else _default_root()
+
+
+def check_folder(path: Path, field: str = "dataset.root") -> None:
+    """UserError when ``path`` exists but cannot hold data: a file, or a folder this
+    process cannot list (a missing one is the caller's to report)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{field}: {path} is a file, not a folder; give the data folder")
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+        raise UserError(f"{field}: {path} cannot be read by this user; fix its permissions")
 
 
 class ImageSource(DataSource):
@@ -83,6 +93,7 @@ class IDXSource(ImageSource):
 
     @classmethod
     def check(cls, cfg: ImageDatasetConfig) -> None:
+        check_folder(cfg.data_root())
         if has_idx(cls.raw_dir(cfg)) or (cls.fallback and has_idx(cls.fallback, ".gz")):
             return
         places = " and ".join(str(p) for p in (cls.raw_dir(cfg), cls.fallback) if p)
@@ -153,6 +164,7 @@ class CIFAR10(ImageSource):
     @classmethod
     def check(cls, cfg: ImageDatasetConfig) -> None:
         root = cfg.data_root()
+        check_folder(root)
         if (root / "cifar-10-batches-py").is_dir() or (root / CIFAR10_ARCHIVE).is_file():
             return
         raise UserError(
@@ -171,6 +183,21 @@ class CIFAR10(ImageSource):
         ds = TV(str(root), train=cfg.split == "train", download=extract)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
         return images, torch.tensor(ds.targets, dtype=torch.long)
+
+
+def unreadable_images(files: list[Path]) -> list[tuple[Path, str]]:
+    """Files whose header (and, where the format has them, chunk checksums) does not
+    read as an image: cheap, nothing is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    bad = []
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+            bad.append((path, type(err).__name__))
+    return bad
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -205,10 +232,21 @@ class ImageFolder(ImageSource):
 
     @classmethod
     def check(cls, cfg: ImageFolderConfig) -> None:
-        if not cls.files(cfg):
+        check_folder(cfg.root)
+        files = cls.files(cfg)
+        if not files:
             raise UserError(
                 f"dataset.root: no images found under {cfg.root} "
                 f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        keep = choose_subset(len(files), cfg)
+        bad = unreadable_images(files if keep is None else [files[i] for i in keep.tolist()])
+        if bad:
+            listed = ", ".join(f"{path} ({why})" for path, why in bad[:5])
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise UserError(
+                f"dataset.root: {len(bad)} image(s) cannot be read: {listed}{more}. Remove or "
+                "replace them"
             )
 
     @classmethod

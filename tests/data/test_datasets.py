@@ -141,3 +141,28 @@ def test_sampler_passes_drop_the_remainder_and_resume_exactly() -> None:
     )
     with pytest.raises(ValueError):
         sampler.draw(11)
+
+
+def test_data_problems_are_found_before_training(tmp_path: Path) -> None:
+    folder = DATASETS.get("image-folder")
+    afile = tmp_path / "file.png"
+    Image.new("RGB", (8, 8)).save(afile)
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        folder.check(folder.Config(root=afile))
+    for name in ("fashion-mnist", "cifar10"):
+        source = DATASETS.get(name)
+        with pytest.raises(UserError, match=f"dataset.root: {afile} is a file"):
+            source.check(source.Config(root=afile))
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(images / f"ok{i}.png")
+    folder.check(folder.Config(root=images))
+    png = (images / "ok0.png").read_bytes()
+    (images / "bad.png").write_bytes(png[:20] + b"\0" * 8 + png[28:])  # a damaged chunk
+    (images / "text.jpg").write_bytes(b"not an image at all")
+    with pytest.raises(UserError) as info:
+        folder.check(folder.Config(root=images))
+    message = str(info.value)
+    assert message.startswith("dataset.root: 2 image(s) cannot be read")
+    assert "bad.png" in message and "text.jpg" in message and "ok1.png" not in message
