@@ -109,7 +109,7 @@ def test_a_torn_last_event_line_is_cut_before_appending(tmp_path: Path) -> None:
     assert [e["event"] for e in read_events(store.events)] == ["start", "resume"]
 
 
-def test_a_failed_checkpoint_write_leaves_no_temp_file_and_keeps_the_last_two(tmp_path: Path) -> None:
+def test_a_failed_checkpoint_write_leaves_no_temp_file_and_keeps_two(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
 
     class Unpicklable:
