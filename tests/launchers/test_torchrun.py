@@ -35,8 +35,9 @@ class Follow:
     def run_ended(self, plan, summary) -> None:
         pass
 
-    def requested(self) -> bool:
-        return self.stop_after(self.logged_iterations)
+    def requested(self) -> str | None:
+        """As the suite's signal handling names it (a SIGTERM from the scheduler, say)."""
+        return "SIGTERM" if self.stop_after(self.logged_iterations) else None
 
 
 def launch(run, store: RunStore, device: str, follow: Follow | None = None):
@@ -122,8 +123,8 @@ def test_shards_cover_a_batch_once_and_differ_by_at_most_one_row() -> None:
             assert max(sizes) - min(sizes) <= 1
 
 
-def test_ctrl_c_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path: Path) -> None:
-    """A first Ctrl-C in the suite's process becomes the stop file: rank 0 decides, both
+def test_a_stop_signal_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path: Path) -> None:
+    """A first stop signal in the suite's process becomes the stop file: rank 0 decides, both
     ranks stop after the same iteration with a checkpoint; launching again resumes."""
 
     def ddp_run(iterations: int):
@@ -137,6 +138,7 @@ def test_ctrl_c_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path: 
     store = RunStore(tmp_path / "run")
     summary = launch(run, store, "cpu", Follow(stop_after=bool))
     assert summary.status == "interrupted", summary.reason
+    assert summary.reason.startswith("stopped by SIGTERM at iteration")
     stopped_at = summary.iterations
     assert 0 < stopped_at < 50_000 and summary.ranks_in_sync is True
     assert torch.load(store.checkpoint, weights_only=False)["train"]["iteration"] == stopped_at
