@@ -82,6 +82,9 @@ class RichObserver:
         )
         self.progress.update(self.task, completed=record["fraction"] * STEPS, stats=stats)
 
+    def noted(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False, markup=False)
+
     def run_ended(self, plan: RunPlan, summary: RunSummary) -> None:
         if self.task is None:
             return

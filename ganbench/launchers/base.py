@@ -36,6 +36,8 @@ class Observer(Protocol):
 
     def run_ended(self, plan: RunPlan, summary: RunSummary) -> None: ...
 
+    def noted(self, text: str) -> None: ...
+
 
 class StopSignal(Protocol):
     """Whether the user asked the suite to stop (checked once per iteration): None, or
@@ -74,7 +76,9 @@ class Launcher:
         (skipped ones included). A stop request (``stop``, else this process's own
         signal handling) ends the suite after the running run, a full disk after the
         failed run; the rest stays planned for the next call."""
-        with FolderLock(suite.output_dir, "suite folder"), contextlib.ExitStack() as scope:
+        with FolderLock(suite.output_dir, "suite folder") as lock, contextlib.ExitStack() as scope:
+            if lock.took_over and observer:
+                observer.noted(f"{suite.output_dir}: {lock.describe_previous()}")
             stop = stop or scope.enter_context(GracefulStop())
             ids = [p.run.id for p in plans]
             write_suite_meta(suite.output_dir, suite.name, suite.source, suite.baseline, ids)

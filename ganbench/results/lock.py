@@ -62,6 +62,13 @@ class FolderLock:
         self._holder.unlink(missing_ok=True)
         self._lock.release()
 
+    def describe_previous(self) -> str:
+        """What taking over a dead holder's lock means, for the console."""
+        return (
+            f"the lock of {_describe(self.took_over)} was left behind (that process ended "
+            "without releasing it: killed?); taken over, its unfinished runs resume"
+        )
+
 
 def read_holder(path: Path) -> dict[str, Any] | None:
     try:
@@ -73,7 +80,10 @@ def read_holder(path: Path) -> dict[str, Any] | None:
 
 def describe_holder(path: Path) -> str:
     """``pid 12 on host h since 2026-12-02 15:40:01 UTC (ganbench train-suite x.yaml)``."""
-    holder = read_holder(path)
+    return _describe(read_holder(path))
+
+
+def _describe(holder: dict[str, Any] | None) -> str:
     if holder is None:
         return "another process (it has not named itself yet)"
     since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder.get("started", 0)))

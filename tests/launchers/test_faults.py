@@ -86,6 +86,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     holder = json.loads((folder / HOLDER_FILE).read_text())
     with FolderLock(folder) as lock:
         assert lock.took_over == holder
+        assert f"pid {holder['pid']} on host" in lock.describe_previous()
         assert json.loads((folder / HOLDER_FILE).read_text())["pid"] == os.getpid()
         with pytest.raises(UserError, match=f"in use by pid {os.getpid()} on host"):
             FolderLock(folder).__enter__()  # held: not even this process takes it twice

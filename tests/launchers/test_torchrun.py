@@ -123,7 +123,7 @@ def test_shards_cover_a_batch_once_and_differ_by_at_most_one_row() -> None:
             assert max(sizes) - min(sizes) <= 1
 
 
-def test_a_stop_signal_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path: Path) -> None:
+def test_a_stop_signal_stops_every_rank_at_one_iteration_then_resumes(tmp_path: Path) -> None:
     """A first stop signal in the suite's process becomes the stop file: rank 0 decides, both
     ranks stop after the same iteration with a checkpoint; launching again resumes."""
 
