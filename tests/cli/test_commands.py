@@ -210,3 +210,13 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(write_suite) -> None:
     assert summary["status"] == "interrupted"
     assert store.load_checkpoint()["train"]["iteration"] == summary["iterations"]
     assert read_events(store.events)[-1]["event"] == "end"
+
+
+def test_a_dataset_root_that_is_a_file_stops_before_any_work(write_suite, tmp_path) -> None:
+    afile = tmp_path / "data.bin"
+    afile.write_bytes(b"\0" * 16)
+    suite = tiny_suite(dataset={"name": "fashion-mnist", "root": str(afile)})
+    result = invoke("train-suite", str(write_suite(suite)))
+    assert result.exit_code == 2, result.output
+    assert f"dataset.root: {afile} is a file, not a folder" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()
