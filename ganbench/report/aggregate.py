@@ -41,12 +41,15 @@ class Estimate:
         return self.n > 1 and math.isfinite(self.low)
 
 
+NO_VALUES = Estimate(math.nan, math.nan, math.nan, 0, math.nan)  # nothing to estimate from
+
+
 def estimate(values: Sequence[float]) -> Estimate:
     """Mean and 95% t-interval of finite values (NaN interval below two values)."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = len(x)
     if n == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0, math.nan)
+        return NO_VALUES
     mean = float(x.mean())
     if n == 1:
         return Estimate(mean, math.nan, math.nan, 1, math.nan)
@@ -95,15 +98,23 @@ def status_counts(runs: pd.DataFrame) -> pd.Series:
     return runs.groupby("configuration", sort=False)["status"].agg(describe)
 
 
-def estimate_all(suite: SuiteRuns) -> dict[tuple[str, str], Estimate]:
+class Estimates(dict[tuple[str, str], Estimate]):
+    """(configuration, figure) -> Estimate; a figure no run of the configuration has (or
+    that no run has at all: runs without figures yet) is an estimate of no values."""
+
+    def __missing__(self, key: tuple[str, str]) -> Estimate:
+        return NO_VALUES
+
+
+def estimate_all(suite: SuiteRuns) -> Estimates:
     """(configuration, figure) -> Estimate over the configuration's finished runs."""
     runs = suite.runs
     finished = runs[runs["status"] == "finished"]
-    return {
-        (c, f): estimate(finished.loc[finished["configuration"] == c, f].tolist())
+    return Estimates(
+        ((c, f), estimate(finished.loc[finished["configuration"] == c, f].tolist()))
         for c in dict.fromkeys(runs["configuration"])
         for f in suite.figures()
-    }
+    )
 
 
 def aggregate(suite: SuiteRuns, baseline: str | None = None) -> pd.DataFrame:

@@ -96,9 +96,13 @@ def build_report(
     latency: list[Path] = (),  # type: ignore[assignment]
     compare: tuple[str, str] | None = None,
 ) -> Report:
-    """Load, aggregate and plot; raise UserError on unusable input before writing."""
+    """Load, aggregate and plot; raise UserError on unusable input before writing.
+
+    A baseline given here must name a configuration of the folders; the suite's own
+    baseline (suite.json) that has no runs in them (a folder trained with ``--only``) is
+    left out with a note instead."""
     suite = load_suites(folders)
-    baseline = baseline or suite.baseline
+    baseline, baseline_note = _choose_baseline(suite, baseline)
     latency_docs = [read_latency(p) for p in latency]
     summary = aggregate(suite, baseline)
     est = estimate_all(suite)
@@ -108,21 +112,37 @@ def build_report(
     quality = _quality_table(suite, est)
     if quality is not None:
         report.tables.append(quality)
-    if baseline is not None and len(summary) > 1:
-        report.tables.append(_ratio_table(suite, est, baseline))
+    ratios = _ratio_table(suite, est, baseline) if baseline and len(summary) > 1 else None
+    if ratios is not None:
+        report.tables.append(ratios)
     if compare is not None:
         report.tables.append(compare_table(compare, suite, est))
     for doc in latency_docs:
         report.tables.append(_latency_table(doc))
-    report.notes += _notes(suite, baseline)
+    report.notes += _notes(suite, baseline, baseline_note)
     _plots(report, est, out_dir / PLOTS_DIR, latency_docs)
     return report
+
+
+def _choose_baseline(suite: SuiteRuns, given: str | None) -> tuple[str | None, str | None]:
+    """The baseline the ratios compare to, and a note when the suite's own is left out."""
+    if given is not None or suite.baseline is None:
+        return given, None  # one given on the command line is checked by aggregate()
+    known = list(dict.fromkeys(suite.runs["configuration"]))
+    if suite.baseline in known:
+        return suite.baseline, None
+    return None, (
+        f"baseline {suite.baseline!r} of the suite has no runs in this folder (trained with "
+        f"--only?); ratios left out; pass --baseline NAME to compare against another "
+        f"configuration ({', '.join(known)})"
+    )
 
 
 def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | None) -> Table:
     memory, memory_header = memory_column(suite)
     columns = [c for c in SPEED_COLUMNS if c[0] in suite.figures()]
-    columns.insert(min(len(columns), 5), (memory, f"{memory_header} MiB", 2**20, ""))
+    if memory in suite.figures():
+        columns.insert(min(len(columns), 5), (memory, f"{memory_header} MiB", 2**20, ""))
     headers = ["configuration", "runs", *(h for _, h, _, _ in columns)]
     if baseline and "images_per_s" in suite.figures():
         headers.append(f"images/s vs {baseline}")
@@ -145,8 +165,9 @@ def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | N
     )
 
 
-def _ratio_table(suite: SuiteRuns, est, baseline: str) -> Table:
-    """Each configuration's ratio to the baseline for the figures people decide on."""
+def _ratio_table(suite: SuiteRuns, est, baseline: str) -> Table | None:
+    """Each configuration's ratio to the baseline for the figures people decide on (None
+    when no run has any of them yet)."""
     memory, memory_header = memory_column(suite)
     wanted = [
         ("iterations_per_s", "it/s"),
@@ -162,6 +183,8 @@ def _ratio_table(suite: SuiteRuns, est, baseline: str) -> Table:
         or (f.startswith("time_to_target.") and f.endswith(".train_s"))
     ]
     columns = [(f, h) for f, h in wanted if f in suite.figures()]
+    if not columns:
+        return None
     rows = []
     for name in dict.fromkeys(suite.runs["configuration"]):
         if name == baseline:
@@ -198,6 +221,8 @@ def _quality_table(suite: SuiteRuns, est) -> Table | None:
         for v in values
         if f"time_to_target.{v}.reached" in runs
         and runs[f"time_to_target.{v}.reached"].notna().any()
+        and f"time_to_target.{v}.target" in runs
+        and runs[f"time_to_target.{v}.target"].notna().any()
     ]
     for v in targets:
         goal = runs[f"time_to_target.{v}.target"].dropna().iloc[0]
@@ -304,12 +329,9 @@ def _latency_table(doc: dict[str, Any]) -> Table:
     return Table(title, headers, rows)
 
 
-def _notes(suite: SuiteRuns, baseline: str | None) -> list[str]:
-    notes = []
+def _notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) -> list[str]:
     runs = suite.runs
-    for _, r in runs[runs["status"] != "finished"].iterrows():
-        reason = r.get("reason") or "no reason recorded"
-        notes.append(f"{r['run_id']}: {r['status']} ({reason}); not in the means")
+    notes = _run_notes(suite)
     single = [
         c
         for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()
@@ -320,9 +342,49 @@ def _notes(suite: SuiteRuns, baseline: str | None) -> list[str]:
             f"one finished seed for {', '.join(single)}: no interval, so no difference can be "
             "called clear (run more seeds: --seeds 0,1,2)"
         )
-    if baseline is None:
+    if baseline_note is not None:
+        notes.append(baseline_note)
+    elif baseline is None:
         notes.append("no baseline configuration (set `baseline:` in the suite or --baseline)")
+    elif (runs["status"] == "finished").any() and not (
+        runs.loc[runs["configuration"] == baseline, "status"] == "finished"
+    ).any():
+        notes.append(
+            f"baseline {baseline!r} has no finished run: no ratios to it (pass --baseline NAME "
+            "to compare against another configuration)"
+        )
     return notes
+
+
+def _run_notes(suite: SuiteRuns) -> list[str]:
+    """A note per run that is not in the means or has no figures yet (its status and
+    reason), led by one saying so when no run has any figure (the tables are then empty)."""
+    runs, figures = suite.runs, suite.figures()
+    has_figures = (
+        runs[figures].notna().any(axis=1) if figures else pd.Series(False, index=runs.index)
+    )
+    notes = []
+    for i, r in runs.iterrows():
+        reason = _text(r.get("reason")) or "no reason recorded"
+        empty = "; no figures yet" if not has_figures[i] else ""
+        if r["status"] != "finished":
+            notes.append(f"{r['run_id']}: {r['status']} ({reason}); not in the means{empty}")
+        elif empty:
+            notes.append(f"{r['run_id']}: finished ({reason}) but its summary has no figures")
+    if not has_figures.any():
+        counts = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
+        notes.insert(
+            0,
+            f"no figures yet: none of the {len(runs)} runs ({counts}) has any, so the tables "
+            "list the configurations only; re-run the suite to resume them (ganbench "
+            "train-suite), then report again",
+        )
+    return notes
+
+
+def _text(value: Any) -> str:
+    """A note's text for a summary field that may be missing (NaN in the table)."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def _plots(report: Report, est, folder: Path, latency_docs: list[dict[str, Any]]) -> None:

@@ -7,15 +7,15 @@ without a summary is ``incomplete``, and its last logged iteration says how far 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from ganbench.errors import UserError
-from ganbench.results import RunStore, flatten, read_events, read_suite_meta
+from ganbench.results import RunStore, Unreadable, flatten, read_events, read_suite_meta
 from ganbench.results.summary import quality_direction
 
 # Summary figures the report aggregates across seeds, with the better direction.
@@ -102,23 +102,12 @@ def _in_suite_order(folder: Path) -> list[Path]:
 
 
 def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]:
-    config = yaml.safe_load(store.config.read_text(encoding="utf-8")) or {}
-    summary = store.read_summary()
-    events = read_events(store.events)
+    config = _read_config(store)
+    events = [e for e in read_events(store.events) if isinstance(e, dict) and "event" in e]
     name = prefix + str(config.get("name", store.folder.name))
     seed = config.get("seed")
     row: dict[str, Any] = {"configuration": name, "run_id": store.folder.name, "seed": seed}
-    if summary is None:
-        last = next((e for e in reversed(events) if e["event"] == "iteration"), {})
-        row.update(
-            status="incomplete",
-            reason="no summary.json: the run stopped without finishing (killed?); "
-            f"last logged iteration {last.get('iteration', 0)}",
-            iterations=last.get("iteration", 0),
-        )
-    else:
-        row.update(flatten(summary))
-        row["environment"] = summary.get("environment") or {}
+    row.update(_summary_fields(store, events))
     curve = [
         {
             "configuration": name,
@@ -148,6 +137,41 @@ def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]
         if e["event"] == "batch_size"
     ]
     return row, curve, grew
+
+
+def _read_config(store: RunStore) -> dict[str, Any]:
+    """config.yaml as a mapping; when it is missing, empty or not YAML, the name and seed
+    the run id (``<name>-seed<N>``) holds."""
+    try:
+        config = store.read_config()
+    except (OSError, Unreadable):
+        config = None
+    if config is not None:
+        return config
+    named = re.fullmatch(r"(.+)-seed(\d+)", store.folder.name)
+    return {"name": named[1], "seed": int(named[2])} if named else {}
+
+
+def _summary_fields(store: RunStore, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's flattened summary.json; without one (a run killed before it wrote one, or
+    one that cannot be read) ``incomplete`` with how far the events say it got. A summary
+    that records no status (identity fields only, say) is ``unknown``."""
+    summary = store.read_summary()
+    if not isinstance(summary, dict):
+        last = next((e for e in reversed(events) if e["event"] == "iteration"), {})
+        what = "unreadable summary.json" if store.summary.is_file() else "no summary.json"
+        return {
+            "status": "incomplete",
+            "reason": f"{what}: the run stopped without finishing (killed?); "
+            f"last logged iteration {last.get('iteration', 0)}",
+            "iterations": last.get("iteration", 0),
+        }
+    fields = flatten(summary)
+    fields["environment"] = summary.get("environment") or {}
+    if not isinstance(fields.get("status"), str) or not fields["status"]:
+        fields["status"] = "unknown"
+        fields["reason"] = fields.get("reason") or "summary.json records no status"
+    return fields
 
 
 _EVAL_BOOKKEEPING = {"time", "iteration", "train_s", "wall_s", "images_seen", "eval_time_s"}

@@ -109,4 +109,4 @@ def _environment_line(report: Report) -> str:
         line += f"; {e.get('device')} ({where}); torch {e.get('torch')}"
         commits = sorted({str(x.get("git_commit")) for x in envs})
         line += f"; ganbench {', '.join(commits)}"
-    return line + f". Plots in {PLOTS_DIR}/."
+    return line + (f". Plots in {PLOTS_DIR}/." if report.plots else ". No plots yet.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -350,3 +352,137 @@ def test_configurations_keep_the_suites_order(tmp_path: Path) -> None:
     assert list(aggregate(load_suites([root]), "zeta").index) == ["zeta", "alpha"]
     (root / "suite.json").unlink()  # a folder from before suite.json: by name
     assert list(aggregate(load_suites([root])).index) == ["alpha", "zeta"]
+
+
+# ------------------------------------------------- runs without figures, --only
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny suite (baseline a; configurations a and b, seed 0) trained for real, once;
+    tests change copies of it."""
+    root = tmp_path_factory.mktemp("trained")
+    suite = {**tiny_suite(), "baseline": "a", "runs": [{"name": "a"}, {"name": "b"}]}
+    path = root / "suite.yaml"
+    path.write_text(yaml.safe_dump({"output_dir": str(root / "out"), **suite}, sort_keys=False))
+    result = invoke("train-suite", path, "--seeds", "0")
+    assert result.exit_code == 0, result.output
+    return root / "out"
+
+
+def copy_of(trained: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained, tmp_path / "suite"))
+
+
+def identity_only(status: str, reason: str | None) -> Callable[[Path], str]:
+    """summary.json holding only the identity fields (written before any figure)."""
+
+    def change(run: Path) -> str:
+        fields = {"run_id": run.name, "name": run.name[0], "seed": 0, "status": status}
+        (run / "summary.json").write_text(json.dumps({**fields, "reason": reason}))
+        return f"{run.name}: {status} ({reason or 'no reason recorded'}); not in the means"
+
+    return change
+
+
+KILLED = "no summary.json: the run stopped without finishing (killed?)"
+
+
+def no_summary(run: Path) -> str:
+    (run / "summary.json").unlink()  # the events say how far it got: all 6 iterations
+    return f"{run.name}: incomplete ({KILLED}; last logged iteration 6); not in the means"
+
+
+def config_only(run: Path) -> str:
+    for path in run.iterdir():
+        if path.name != "config.yaml":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return f"{run.name}: incomplete ({KILLED}; last logged iteration 0); not in the means"
+
+
+def damaged_files(run: Path) -> str:
+    """config.yaml not YAML and summary.json cut short (a kill on a file system without
+    atomic renames): the folder's name stands in, the run is incomplete."""
+    (run / "config.yaml").write_text("name: [unclosed")
+    (run / "summary.json").write_text('{"status": "fini')
+    killed = KILLED.replace("no summary.json", "unreadable summary.json")
+    return f"{run.name}: incomplete ({killed}; last logged iteration 6); not in the means"
+
+
+def no_status(run: Path) -> str:
+    (run / "summary.json").write_text(json.dumps({"run_id": run.name, "name": run.name[0]}))
+    return f"{run.name}: unknown (summary.json records no status); not in the means"
+
+
+def assert_reported(result: Any, root: Path, *notes: str) -> str:
+    """Exit 0 without a traceback, the three files written, each note in report.md and on
+    the console (whose lines rich may wrap); returns report.md."""
+    assert result.exit_code == 0, result.output
+    assert result.exception is None and "Traceback" not in result.output, result.output
+    markdown = (root / "report.md").read_text()
+    assert (root / "report.html").is_file() and (root / "summary.csv").is_file()
+    console = " ".join(result.output.split())
+    for note in notes:
+        assert f"- {note}" in markdown, (note, markdown)
+        assert " ".join(note.split()) in console, (note, result.output)
+    return markdown
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        identity_only("failed", "RuntimeError: boom"),
+        identity_only("interrupted", None),
+        no_summary,
+        damaged_files,
+        config_only,
+        no_status,
+    ],
+    ids=["failed", "interrupted", "no-summary", "damaged-files", "config-only", "no-status"],
+)
+def test_runs_without_figures_yet_are_reported_with_status_and_reason(
+    trained: Path, tmp_path: Path, change: Callable[[Path], str]
+) -> None:
+    root = copy_of(trained, tmp_path)
+    expected = [change(root / run) + "; no figures yet" for run in ("a-seed0", "b-seed0")]
+    result = invoke("report", root)
+    markdown = assert_reported(result, root, *expected)
+    assert "no figures yet: none of the 2 runs" in markdown
+    assert "| a |" in markdown and "| b |" in markdown  # the configurations are still listed
+    assert list(pd.read_csv(root / "summary.csv")["configuration"]) == ["a", "b"]
+
+
+def test_a_run_without_figures_beside_a_finished_one(trained: Path, tmp_path: Path) -> None:
+    root = copy_of(trained, tmp_path)
+    note = identity_only("failed", "RuntimeError: boom")(root / "b-seed0")
+    markdown = assert_reported(invoke("report", root), root, note + "; no figures yet")
+    assert "none of the" not in markdown  # a has figures
+    frame = pd.read_csv(root / "summary.csv").set_index("configuration")
+    assert frame.at["a", "images_per_s.n"] == 1 and frame.at["b", "images_per_s.n"] == 0
+    assert frame.at["b", "runs"] == "1 failed"
+
+
+def test_a_folder_trained_with_only_reports_without_the_suites_baseline(
+    write_suite, tmp_path: Path
+) -> None:
+    suite = write_suite({**tiny_suite(), "baseline": "a", "runs": [{"name": "a"}, {"name": "b"}]})
+    result = invoke("train-suite", suite, "--seeds", "0,1", "--only", "b")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    assert json.loads((out / "suite.json").read_text())["baseline"] == "a"
+    assert not (out / "a-seed0").exists()
+    note = (
+        "baseline 'a' of the suite has no runs in this folder (trained with --only?); ratios "
+        "left out; pass --baseline NAME to compare against another configuration"
+    )
+    markdown = assert_reported(invoke("report", out), out, note)
+    assert "ratio to" not in markdown and "vs a" not in markdown
+    frame = pd.read_csv(out / "summary.csv")
+    assert list(frame["runs"]) == ["2 finished"] and frame.at[0, "images_per_s.n"] == 2
+    assert not [c for c in frame.columns if ".ratio" in c or ".vs_baseline" in c]
+    # A baseline the user names is still checked.
+    result = invoke("report", out, "--baseline", "a")
+    assert result.exit_code == 2 and "baseline: no configuration 'a' (choose: b)" in result.output
+    result = invoke("report", out, "--baseline", "b")
+    assert result.exit_code == 0 and "has no runs in this folder" not in result.output
+    assert list(pd.read_csv(out / "summary.csv")["images_per_s.vs_baseline"]) == ["baseline"]
