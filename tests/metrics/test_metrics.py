@@ -4,6 +4,7 @@ inside the loop and time-to-target."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -245,11 +246,26 @@ def test_evaluation_time_is_not_training_time(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setattr(MixtureScorer, "score", slow_score)
     store = RunStore(tmp_path / "run")
     summary = train_run(mixture_metric_run(every_iterations=40), store, CPU)
-    evals = [e for e in read_events(store.events) if e["event"] == "eval"]
-    assert len(evals) == 3 and all(e["metric_time_s"]["mixture"] >= 0.3 for e in evals)
+    events = read_events(store.events)
+    evals = [i for i, e in enumerate(events) if e["event"] == "eval"]
+    assert len(evals) == 3 and all(events[i]["metric_time_s"]["mixture"] >= 0.3 for i in evals)
+    assert all(events[i]["eval_time_s"] >= events[i]["metric_time_s"]["mixture"] for i in evals)
+    assert summary.eval_s == pytest.approx(sum(events[i]["eval_time_s"] for i in evals))
     assert summary.eval_s >= 0.9
-    assert summary.train_s < summary.eval_s / 2  # 80 tiny MLP steps: far below 0.9 s
     assert summary.train_s + summary.eval_s <= summary.wall_s
+    # Each eval event is stamped right after its evaluation. Between two stamps both clocks
+    # ran through the same training; only the wall clock also ran through the later
+    # evaluation (slept 0.3 s: no CPU load shortens or hides that) and the checkpoints
+    # between them. Training speed does not enter, so a loaded machine cannot flip this.
+    for before, after in itertools.pairwise(evals):
+        a, b = events[before], events[after]
+        checkpoints = sum(
+            e["checkpoint_time_s"] for e in events[before:after] if e["event"] == "checkpoint"
+        )
+        assert b["train_s"] > a["train_s"]  # 40 iterations trained in between
+        not_training = (b["wall_s"] - a["wall_s"]) - (b["train_s"] - a["train_s"])
+        # 0.1 s: the two clocks of a stamp are read a moment apart
+        assert not_training >= b["eval_time_s"] + checkpoints - 0.1, (a, b, checkpoints)
 
 
 def test_evaluating_never_changes_what_is_trained(tmp_path: Path) -> None:

@@ -22,20 +22,35 @@ from tests.conftest import ROOT, mixture_run
 CPU = torch.device("cpu")
 
 
-def _slow(fn, seconds: float):
-    def wrapped(*args, **kwargs):
-        time.sleep(seconds)
-        return fn(*args, **kwargs)
+class Paced:
+    """Wraps ``fn`` so that every call first sleeps ``factor`` times as long as the run took
+    since the previous call returned (at least ``floor`` seconds): a part of the step that
+    is slower than all the rest of the run together, by that factor, however loaded the
+    machine is (under load the rest slows down, and the sleeps grow with it)."""
 
-    return wrapped
+    def __init__(self, fn, factor: float, floor: float) -> None:
+        self.fn, self.factor, self.floor = fn, factor, floor
+        self.calls: list[tuple[float, tuple]] = []  # (the sleep asked for, the arguments)
+        self._returned: float | None = None
+
+    def __call__(self, *args, **kwargs):
+        since = 0.0 if self._returned is None else time.perf_counter() - self._returned
+        self.calls.append((max(self.floor, self.factor * since), args))
+        time.sleep(self.calls[-1][0])
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self._returned = time.perf_counter()
 
 
 def test_a_slow_loader_makes_the_run_data_bound(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(DeviceBatches, "next", _slow(DeviceBatches.next, 0.05))
+    loader = Paced(DeviceBatches.next, factor=3, floor=0.05)
+    monkeypatch.setattr(DeviceBatches, "next", lambda self: loader(self))
     run = mixture_run(budget={"iterations": 12})
     s = train_run(run, RunStore(tmp_path / "run"), CPU)
     assert s.status == "finished", s.reason
-    assert s.phases["data"]["time_s"] >= 12 * 0.05  # every sleep is in data
+    slept = [seconds for seconds, _ in loader.calls]
+    assert len(slept) == 12 and s.phases["data"]["time_s"] >= sum(slept)  # all in data
     assert s.data_wait_share > 0.4 and s.data_bound is True
     assert {"d_step", "g_step", "other", "evaluation", "checkpoint"} <= set(s.phases)
     shares = [p["share"] for p in s.phases.values()]
@@ -43,18 +58,21 @@ def test_a_slow_loader_makes_the_run_data_bound(tmp_path: Path, monkeypatch) -> 
 
 
 def test_a_slow_discriminator_shows_in_d_step_and_is_not_data_bound(tmp_path, monkeypatch):
-    slow = _slow(GradientOracle.discriminator, 0.03)
-    monkeypatch.setattr(GradientOracle, "discriminator", slow)
+    slow = Paced(GradientOracle.discriminator, factor=5, floor=0.03)
+    monkeypatch.setattr(GradientOracle, "discriminator", lambda self, *a, **k: slow(self, *a, **k))
     run = mixture_run(budget={"iterations": 12}, strategy={"n_critic": 2})
     s = train_run(run, RunStore(tmp_path / "run"), CPU)
     phases = s.phases
-    assert phases["d_step"]["time_s"] >= 12 * 2 * 0.03  # every sleep is in d_step
+    # Every sleep of a training step is in d_step (the FLOP probe's step on meta tensors
+    # is not training).
+    slept = [seconds for seconds, args in slow.calls if args[3].device.type != "meta"]
+    assert len(slept) == 12 * 2 and phases["d_step"]["time_s"] >= sum(slept)
     assert phases["d_step"]["share"] > 0.7
     assert phases["g_step"]["time_s"] < phases["d_step"]["time_s"] / 2
     assert s.data_bound is False
     # Warm-up iterations stay out of the iteration-time statistics.
     assert s.iter_time_count == 12 - 5 and s.iter_time_excluded_count == 5
-    assert s.iter_time_p50_s >= 0.06
+    assert s.iter_time_p50_s >= 2 * 0.03
 
 
 @pytest.mark.parametrize(

@@ -101,16 +101,22 @@ def test_sampler_aggregates_nvml_readings_and_subtracts_excluded_energy(tmp_path
     assert rows[0].startswith("time_s,gpu_util_pct") and len(rows) == s.gpu_samples + 1
 
 
-def test_without_an_energy_counter_power_is_integrated(monkeypatch) -> None:
+def test_without_an_energy_counter_power_is_integrated(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(gpu_module, "open_device", lambda device, nvml: "handle")
-    monitor = GpuMonitor(torch.device("cuda"), 100, nvml=FakeNvml(energy=False))
+    csv = tmp_path / "gpu.csv"
+    monitor = GpuMonitor(torch.device("cuda"), 100, csv, nvml=FakeNvml(energy=False))
+    t0 = time.perf_counter()  # before start: every sample lies inside the stopwatch
     monitor.start()
-    t0 = time.perf_counter()
     time.sleep(0.5)
     monitor.stop()
     elapsed = time.perf_counter() - t0
     s = monitor.summary(images=10)
     assert s.energy_method == "power_integral"
     assert "energy" in s.gpu_unsupported_queries
-    # 250 W over the sampled span (first to last sample, a little under the elapsed time).
+    # 250 W over the sampled span: first to last sample, as the samples' own times say ...
+    times = [float(row.split(",")[0]) for row in csv.read_text().splitlines()[1:]]
+    assert len(times) == s.gpu_samples >= 2
+    assert s.energy_j == pytest.approx(250 * (times[-1] - times[0]))
+    # ... inside the stopwatch, and a little under it (0.2 s for the sampler thread to
+    # start and to see the stop, which a busy machine may delay).
     assert 250 * (elapsed - 0.2) <= s.energy_j <= 250 * elapsed
