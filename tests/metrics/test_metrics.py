@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
 from ganbench.cli import app
@@ -515,7 +516,7 @@ def test_metrics_that_cannot_score_the_data_are_refused_before_work(tmp_path: Pa
         batch={"size": 1},
         evaluation={"metrics": ["fd_classifier"]},
     )
-    (tmp_path / "a.png").write_bytes(b"")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     result = run_cli(tmp_path, folder, "--dry-run")
     assert result.exit_code == 2 and "class labels" in " ".join(result.output.split())
     target = tiny_suite(evaluation={"metrics": ["mixture"], "targets": {"fid": 10}})
