@@ -110,6 +110,7 @@ def _measure(source: Any, settings: Any, where: Any, output: Path | None, json_:
 
     from ganbench.cli.render_results import latency_line, print_latency
     from ganbench.latency.measure import run_latency
+    from ganbench.launchers.signals import InterruptOnStop
     from ganbench.report.plots import latency_title, plot_latency
     from ganbench.results.latency import PLOT_FILE, default_output_dir
 
@@ -122,13 +123,14 @@ def _measure(source: Any, settings: Any, where: Any, output: Path | None, json_:
         out.print(latency_line(row, shown[-1] if shown else None), highlight=False)
         shown.append(row)
 
-    result = run_latency(source, settings, where, folder, show)
+    with InterruptOnStop() as stop:
+        result = run_latency(source, settings, where, folder, show)
     document = result.as_dict()
     plot_latency(result.rows, latency_title(document), folder / PLOT_FILE)
     print_latency(out, result, folder)
     if json_:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     if result.interrupted:
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM
     if any(r["status"] == "failed" for r in result.rows):
         raise typer.Exit(code=1)

@@ -242,10 +242,11 @@ def _run(
             write_latency(output, result)
             if on_row is not None:
                 on_row(row)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or a stop signal named in its message
         result.interrupted = True
+        reason = str(stop) or "Ctrl-C"
         for precision, mode, batch in settings.combinations()[len(result.rows) :]:
             row = base_row(precision, mode, batch, settings)
-            result.rows.append({**row, "status": "interrupted", "reason": "Ctrl-C"})
+            result.rows.append({**row, "status": "interrupted", "reason": reason})
     write_latency(output, result)
     return result

@@ -52,3 +52,19 @@ class GracefulStop:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous.clear()
+
+
+class InterruptOnStop(GracefulStop):
+    """For commands that stop at once rather than after an iteration (``latency``):
+    SIGTERM and SIGUSR2 raise ``KeyboardInterrupt("SIGTERM")`` as Ctrl-C raises a bare
+    one, so one ``except KeyboardInterrupt`` handles them all; ``exit_code`` as above."""
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self._signal = signal.Signals(signum)
+        raise KeyboardInterrupt(self._signal.name)
+
+    def __enter__(self) -> InterruptOnStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS[1:]:  # Ctrl-C keeps Python's own KeyboardInterrupt
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self

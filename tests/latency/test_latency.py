@@ -431,7 +431,8 @@ def test_a_checkpoint_of_another_model_or_no_checkpoint_exits_2(write_suite, tmp
     assert result.exit_code == 2 and "a checkpoint's model is fixed" in result.output
 
 
-def test_ctrl_c_in_a_real_process_keeps_the_measured_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_in_a_real_process_keeps_the_measured_rows(tmp_path: Path, stop) -> None:
     out = tmp_path / "lat"
     command = [sys.executable, "-m", "ganbench", "latency", "--model", "mlp"]
     command += ["--set", "dataset.image_size=8", "--batch-sizes", "1,2,4", "--min-time", "5"]
@@ -443,11 +444,13 @@ def test_ctrl_c_in_a_real_process_keeps_the_measured_rows(tmp_path: Path) -> Non
         if (out / JSON_FILE).is_file() and json.loads((out / JSON_FILE).read_text())["rows"]:
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)  # inside the second row's 5 s
-    assert proc.wait(timeout=60) == 130
+    proc.send_signal(stop)  # inside the second row's 5 s
+    assert proc.wait(timeout=60) == 128 + stop
     document = json.loads((out / JSON_FILE).read_text())
     assert document["interrupted"]
     assert [r["status"] for r in document["rows"]] == ["ok", "interrupted", "interrupted"]
+    named = "Ctrl-C" if stop == signal.SIGINT else "SIGTERM"
+    assert {r["reason"] for r in document["rows"][1:]} == {named}
     assert document["rows"][0]["latency_count"] >= 10
     assert (out / CSV_FILE).is_file() and (out / PLOT_FILE).is_file()
 
