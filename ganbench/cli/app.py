@@ -1,5 +1,6 @@
 """The Typer app and its command groups. A ``UserError`` raised anywhere below a command is
-caught once, here: its message alone on stderr, exit code 2 (no traceback)."""
+caught once, here: its message alone on stderr, exit code 2 (no traceback); a full disk
+likewise, with exit code 1."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typer.core import TyperGroup
 
 from ganbench import __version__
 from ganbench.cli.console import console, err_console
-from ganbench.errors import UserError
+from ganbench.errors import UserError, classify_failure, storage_error
 
 
 class _Commands(TyperGroup):
@@ -22,6 +23,14 @@ class _Commands(TyperGroup):
         except UserError as err:
             err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=UserError.exit_code) from None
+        except OSError as err:
+            if storage_error(err) is None:
+                raise
+            # A full disk outside a run (report, latency, baseline files): what and where,
+            # no traceback; what was written before stays readable (atomic writes).
+            message = classify_failure(err)[1]
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
 
 
 app = typer.Typer(

@@ -126,6 +126,16 @@ def test_a_failed_checkpoint_write_leaves_no_temp_file_and_keeps_two(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.prev.pt", "checkpoint.pt"]
 
 
+def _fill(path: Path) -> None:
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
 def _mount_tmpfs(folder: Path, size: str) -> bool:
     folder.mkdir()
     if shutil.which("mount") is None or os.geteuid() != 0:
@@ -159,5 +169,9 @@ def test_a_full_disk_fails_the_run_with_the_reason_and_stops_the_suite(write_sui
         store = RunStore(disk / "out" / "tiny-seed0")
         assert not list(store.folder.glob(".*.tmp"))
         assert read_events(store.events)[0]["event"] == "start"  # what was written reads
+        _fill(disk / "filler")
+        report = invoke("report", str(disk / "out"))
+        assert report.exit_code == 1 and isinstance(report.exception, SystemExit)
+        assert "error: disk full: No space left on device" in " ".join(report.output.split())
     finally:
         subprocess.run(["umount", str(disk)], check=False)
