@@ -34,6 +34,7 @@ from ganbench.metrics.reference import (
 )
 from ganbench.metrics.stats import frechet_distance, gaussian_stats, kernel_inception_distance
 from ganbench.registry import Section
+from ganbench.results.store import atomic_file
 
 ARCHITECTURE = "cnn-v1"  # change when FeatureCNN changes: the cache key includes it
 WIDTHS = (16, 32, 64)
@@ -123,9 +124,8 @@ def trained_classifier(
         if saved is None:
             saved = _train(train_cfg, cfg, recipe, device)
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(path.name + ".partial")
-            torch.save(saved, partial)
-            partial.replace(path)
+            with atomic_file(path) as partial:
+                torch.save(saved, partial)
             status = "trained"
         model = FeatureCNN(recipe["channels"], saved["classes"])
         model.load_state_dict(saved["state_dict"])

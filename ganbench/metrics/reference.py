@@ -27,6 +27,7 @@ from ganbench.data.transforms import resolve_fit
 from ganbench.errors import UserError
 from ganbench.metrics.stats import gaussian_stats
 from ganbench.registry import Section
+from ganbench.results.store import atomic_file
 
 CACHE_FOLDER = "ganbench-cache"
 CacheStatus = Literal["memory", "disk", "computed"]
@@ -159,10 +160,8 @@ def _write(path: Path, stats: ReferenceStats) -> None:
     arrays = {"mu": stats.mu, "sigma": stats.sigma, "count": np.array(stats.count)}
     if stats.features is not None:
         arrays["features"] = stats.features
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as f:
+    with atomic_file(path) as partial, open(partial, "wb") as f:
         np.savez(f, key=np.array(json.dumps(stats.key, default=str)), **arrays)
-    partial.replace(path)
 
 
 def forget_loaded() -> None:

@@ -106,7 +106,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` by ``text`` so that a reader (or a crash) sees the old file or the
     new one, never a part: a uniquely named temp file, fsync, rename, fsync the folder."""
-    with _atomic(path) as tmp:
+    with atomic_file(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -114,10 +114,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def _atomic(path: Path, keep_previous: Path | None = None) -> Iterator[Path]:
-    """A unique temp path beside ``path`` to write to; renamed to ``path`` when the block
-    ends without error (the file it replaces moved to ``keep_previous`` first, if given),
-    removed when it fails (a full disk is not left fuller)."""
+def atomic_file(path: Path, keep_previous: Path | None = None) -> Iterator[Path]:
+    """A unique temp path beside ``path`` to write to (two processes writing one file
+    never share a temp file); renamed to ``path`` when the block ends without error (the
+    file it replaces moved to ``keep_previous`` first, if given), removed when it fails
+    (a full disk is not left fuller)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -246,7 +247,7 @@ class RunStore:
         ``checkpoint.prev.pt`` (the fallback if the new one is ever found damaged)."""
         import torch
 
-        with _atomic(self.checkpoint, keep_previous=self.previous_checkpoint) as tmp:
+        with atomic_file(self.checkpoint, keep_previous=self.previous_checkpoint) as tmp:
             with open(tmp, "wb") as f:
                 torch.save(state, f)
                 f.flush()
