@@ -22,6 +22,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from ganbench.errors import UserError
+from ganbench.results.store import write_atomic
 
 LOCK_FILE = ".ganbench.lock"
 HOLDER_FILE = ".ganbench.lock.json"
@@ -55,7 +56,7 @@ class FolderLock:
             "started": time.time(),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200],
         }
-        self._holder.write_text(json.dumps(holder) + "\n", encoding="utf-8")
+        write_atomic(self._holder, json.dumps(holder) + "\n")
         return self
 
     def __exit__(self, *exc: object) -> None:
