@@ -28,7 +28,7 @@ def classify_failure(err: Exception) -> tuple[str, str]:
     full = storage_error(err)
     if full is not None:
         where = f" writing {full.filename}" if full.filename else ""
-        return "failed", f"disk full: {full.strerror}{where}"
+        return "failed", f"{STORAGE_REASON}: {full.strerror}{where}"
     text = str(err)
     if (
         isinstance(err, torch.OutOfMemoryError)
@@ -40,6 +40,13 @@ def classify_failure(err: Exception) -> tuple[str, str]:
 
 
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+STORAGE_REASON = "cannot write results"  # how a run's reason starts when storage failed
+
+
+def stopped_by_storage(reason: str | None) -> bool:
+    """Whether a run's reason says its results could not be written (disk full, over
+    quota, read-only file system): the suite stops after such a run."""
+    return (reason or "").startswith(STORAGE_REASON)
 
 
 def storage_error(err: BaseException | None) -> OSError | None:

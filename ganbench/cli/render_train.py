@@ -18,6 +18,7 @@ from rich.progress import (
 from ganbench.cli.console import fmt as _fmt
 from ganbench.cli.console import table as _table
 from ganbench.config import Suite
+from ganbench.errors import stopped_by_storage
 from ganbench.results import RunStatus, RunSummary
 from ganbench.results.summary import quality_direction
 from ganbench.run.plan import RunPlan
@@ -143,7 +144,7 @@ def print_reasons(console: Console, summaries: list[RunSummary]) -> None:
     for s in summaries:
         if s.status != RunStatus.FINISHED and not s.skipped:
             more = " (traceback: error.txt)" if s.status == RunStatus.FAILED else ""
-            if (s.reason or "").startswith("disk full"):
+            if stopped_by_storage(s.reason):
                 more = " (the suite stopped: free space, then run it again; finished runs are kept)"
             console.print(
                 f"  {s.run_id} {s.status.value}: {s.reason}{more}", highlight=False, markup=False

@@ -19,7 +19,7 @@ import torch
 from pydantic import Field
 
 from ganbench.config.schema import Suite
-from ganbench.errors import StorageFull
+from ganbench.errors import StorageFull, stopped_by_storage
 from ganbench.launchers.signals import GracefulStop
 from ganbench.registry import Registry, Section
 from ganbench.results import RunStatus, RunSummary, write_runs_csv, write_suite_meta
@@ -104,7 +104,7 @@ class Launcher:
             summaries.append(summary)
             if observer:
                 observer.run_ended(plan, summary)
-            if summary.status == RunStatus.INTERRUPTED or storage_stopped(summary):
+            if summary.status == RunStatus.INTERRUPTED or stopped_by_storage(summary.reason):
                 break
         return summaries
 
@@ -117,11 +117,6 @@ class Launcher:
         if plan.action == "start":
             plan.store.clear()
         return self.launch(plan, observer, stop)
-
-
-def storage_stopped(summary: RunSummary) -> bool:
-    """Whether a run failed for lack of disk space (the suite stops after it)."""
-    return summary.status == RunStatus.FAILED and (summary.reason or "").startswith("disk full")
 
 
 def _write_runs_csv(output_dir: Path) -> None:

@@ -29,12 +29,11 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, PositiveInt
 
-from ganbench.errors import StorageFull, classify_failure, storage_error
 from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
 from ganbench.launchers.inline import InlineConfig, InlineLauncher
 from ganbench.results import RunStatus, RunSummary
 from ganbench.run.plan import RunPlan
-from ganbench.run.summary import identity
+from ganbench.run.summary import identity, storage_guard
 
 STOP_FILE = "stop.request"
 LOG_FILE = "ddp.log"
@@ -124,15 +123,9 @@ def _record_failure(plan: RunPlan, code: int) -> RunSummary:
     where = f"{LOG_FILE}" + (f" and {', '.join(errors)}" if errors else "")
     reason = f"the ddp launch exited with code {code} before rank 0 wrote a summary; see {where}"
     summary = identity(plan.run, RunStatus.FAILED, reason, world_size=plan.processes)
-    try:
-        with store.open_events() as events:
-            events.write("end", status=summary.status.value, reason=reason)
+    with storage_guard(summary), store.open_events() as events:
+        events.write("end", status=summary.status.value, reason=reason)
         store.write_summary(summary)
-    except OSError as err:
-        if storage_error(err) is None:
-            raise
-        full = summary.model_copy(update={"reason": classify_failure(err)[1]})
-        raise StorageFull(full, full.reason) from err
     return summary
 
 

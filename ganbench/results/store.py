@@ -113,6 +113,15 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(f.fileno())
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, keep_previous: Path | None = None) -> Iterator[Path]:
     """A unique temp path beside ``path`` to write to (two processes writing one file
@@ -120,6 +129,7 @@ def atomic_file(path: Path, keep_previous: Path | None = None) -> Iterator[Path]
     file it replaces moved to ``keep_previous`` first, if given), removed when it fails
     (a full disk is not left fuller)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it (mkstemp's is owner-only)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -184,9 +194,9 @@ class RunStore:
             self.previous_checkpoint,
             self.error,
             self.gpu_samples,
-            *self.folder.glob(".*.tmp"),
         ):
             path.unlink(missing_ok=True)
+        self.remove_leftovers()
         if self.profile_dir.is_dir():
             for name in ("trace.json", "top_ops.csv"):
                 (self.profile_dir / name).unlink(missing_ok=True)
@@ -261,21 +271,31 @@ class RunStore:
         return self.checkpoint.is_file() or self.previous_checkpoint.is_file()
 
     def load_checkpoint(self) -> dict[str, Any] | None:
-        """The newest checkpoint that loads (``checkpoint.pt``, else ``checkpoint.prev.pt``);
-        None when neither exists. ``Unreadable`` when one exists but none loads."""
+        """The newest checkpoint that is whole and loads (``checkpoint.pt``, else
+        ``checkpoint.prev.pt``); None when neither exists, ``Unreadable`` when one exists
+        but none does."""
         import torch
 
         problems = []
         for path in (self.checkpoint, self.previous_checkpoint):
             if not path.is_file():
                 continue
+            if not checkpoint_intact(path):  # torch.load alone would not see a bad byte
+                problems.append(f"{path.name}: truncated or corrupt")
+                continue
             try:
                 return torch.load(path, map_location="cpu", weights_only=False)
-            except Exception as err:  # noqa: BLE001  (truncated, not a checkpoint ...)
+            except Exception as err:  # noqa: BLE001  (not a checkpoint ...)
                 problems.append(f"{path.name}: {type(err).__name__}")
         if problems:
             raise Unreadable(self.checkpoint, "damaged (" + "; ".join(problems) + ")")
         return None
+
+    def remove_leftovers(self) -> None:
+        """Temp files of writes a kill cut short (a checkpoint's can be large); only the
+        holder of the run's lock calls this."""
+        for path in self.folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
 
 
 def checkpoint_intact(path: Path) -> bool:
@@ -300,6 +320,9 @@ class ReplicaStore(RunStore):
         self.profile_dir = folder / "profile" / f"rank{rank}"
 
     def clear(self) -> None:
+        pass
+
+    def remove_leftovers(self) -> None:
         pass
 
     def write_config(self, config: dict[str, Any]) -> None:

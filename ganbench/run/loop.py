@@ -116,7 +116,8 @@ class TrainingLoop:
                 return reached, None
             if stop:
                 self.parts.log.flush()
-                self.parts.checkpoints.save()
+                if self.parts.checkpoints.saved_at != self.state.iteration:
+                    self.parts.checkpoints.save()
                 return None, stop
             self.step()
 

@@ -3,10 +3,13 @@ and evaluation: figures with units in their names, null where they do not apply.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
 from ganbench.config.schema import RunConfig
+from ganbench.errors import StorageFull, classify_failure, storage_error
 from ganbench.results import RunStatus, RunSummary
 from ganbench.run.measurement import RunTrackers
 from ganbench.run.session import Session
@@ -34,6 +37,21 @@ def identity(run: RunConfig, status: RunStatus, reason: str, **extra: Any) -> Ru
         reason=reason,
         **extra,
     )
+
+
+@contextlib.contextmanager
+def storage_guard(summary: RunSummary) -> Iterator[None]:
+    """Around the writes that record a run's end: when storage fails (disk full, quota,
+    read-only), raise ``StorageFull`` carrying ``summary`` marked failed with the reason,
+    so the launcher still has the result and stops the suite."""
+    try:
+        yield
+    except OSError as err:
+        if storage_error(err) is None:
+            raise
+        reason = classify_failure(err)[1]
+        failed = summary.model_copy(update={"status": RunStatus.FAILED, "reason": reason})
+        raise StorageFull(failed, reason) from err
 
 
 def summarize(

@@ -28,7 +28,7 @@ from ganbench.run.log import OnLog
 from ganbench.run.loop import StopCheck, TrainingLoop
 from ganbench.run.session import Session, build_session
 from ganbench.run.state import TrainState
-from ganbench.run.summary import identity, summarize
+from ganbench.run.summary import identity, storage_guard, summarize
 from ganbench.trackers.clock import RunClock
 from ganbench.trackers.environment import capture_environment
 
@@ -46,6 +46,7 @@ def train_run(
     through its ``store``)."""
     clock = RunClock(lambda: _sync(device))
     store.create()
+    store.remove_leftovers()
     opened = _Opened(run)
     with store.open_events() as events, contextlib.ExitStack() as scope:
         try:
@@ -151,15 +152,9 @@ def _record_end(
         summary = summarize(
             loop.session, loop.state, parts.clock, parts.trackers, figures, status, reason
         )
-    try:
+    with storage_guard(summary):
         events.write("end", status=status.value, reason=reason, iteration=summary.iterations or 0)
         store.write_summary(summary)
-    except OSError as err:
-        if storage_error(err) is None:
-            raise
-        reason = classify_failure(err)[1]
-        summary = summary.model_copy(update={"status": RunStatus.FAILED, "reason": reason})
-        raise StorageFull(summary, reason) from err
     return summary
 
 

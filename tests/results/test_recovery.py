@@ -81,11 +81,24 @@ def test_a_damaged_config_without_a_checkpoint_is_an_error_naming_the_file(write
     assert store.summary.is_file() and store.events.is_file()  # nothing deleted
 
 
-def test_a_truncated_checkpoint_falls_back_to_the_previous_one(write_suite) -> None:
+def truncate(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def flip_a_byte(data: bytes) -> bytes:
+    """One weight's byte changed: torch.load reads it without complaint, the CRC does not."""
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
+@pytest.mark.parametrize("damage", [truncate, flip_a_byte])
+def test_a_damaged_checkpoint_falls_back_to_the_previous_one(write_suite, damage) -> None:
     path, store = trained(write_suite)
     previous = torch.load(store.previous_checkpoint, weights_only=False)["train"]["iteration"]
-    data = store.checkpoint.read_bytes()
-    store.checkpoint.write_bytes(data[: len(data) // 2])
+    store.checkpoint.write_bytes(damage(store.checkpoint.read_bytes()))
+    assert store.checkpoints() == [store.previous_checkpoint]
+    loaded, older = store.load_checkpoint(), torch.load(store.previous_checkpoint)
+    assert all(torch.equal(loaded["G"][k], v) for k, v in older["G"].items())
     output, code = train(path, "--set", "budget.iterations=10")
     assert code == 0, output
     assert "checkpoint.pt is damaged: from checkpoint.prev.pt" in output
@@ -164,7 +177,7 @@ def test_a_full_disk_fails_the_run_with_the_reason_and_stops_the_suite(write_sui
         result = invoke("train-suite", str(path))
         output = " ".join(result.output.split())
         assert result.exit_code == 1, output
-        assert "tiny-seed0 failed: disk full: No space left on device" in output
+        assert "tiny-seed0 failed: cannot write results: No space left on device" in output
         assert "tiny-seed1" not in output.split("suite tiny")[-1]  # never started
         store = RunStore(disk / "out" / "tiny-seed0")
         assert not list(store.folder.glob(".*.tmp"))
@@ -172,6 +185,6 @@ def test_a_full_disk_fails_the_run_with_the_reason_and_stops_the_suite(write_sui
         _fill(disk / "filler")
         report = invoke("report", str(disk / "out"))
         assert report.exit_code == 1 and isinstance(report.exception, SystemExit)
-        assert "error: disk full: No space left on device" in " ".join(report.output.split())
+        assert "error: cannot write results: No space left on device" in " ".join(report.output.split())
     finally:
         subprocess.run(["umount", str(disk)], check=False)
