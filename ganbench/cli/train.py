@@ -51,20 +51,24 @@ def train_suite(
     from ganbench.launchers import choose_launcher
     from ganbench.launchers.signals import GracefulStop
     from ganbench.results import RunStatus
+    from ganbench.results.lock import FolderLock
     from ganbench.run.plan import plan_suite
 
     loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     loaded = choose_metrics(loaded, keep, inception_weights)
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node)
-    plans = plan_suite(loaded, fresh=fresh, ddp_processes=chosen.ddp_processes)
     from ganbench.cli.render_train import RichObserver, print_plans, print_summaries
 
-    print_plans(console, loaded, plans)
     if dry_run:
+        print_plans(console, loaded, plan_suite(loaded, fresh, chosen.ddp_processes))
         return
-    with GracefulStop() as stop, RichObserver(console) as observer:
-        summaries = chosen.run_suite(loaded, plans, observer, stop)
+    # Planned under the lock it runs under: no other process changes the folder between.
+    with FolderLock(loaded.output_dir, "suite folder"), GracefulStop() as stop:
+        plans = plan_suite(loaded, fresh=fresh, ddp_processes=chosen.ddp_processes)
+        print_plans(console, loaded, plans)
+        with RichObserver(console) as observer:
+            summaries = chosen.run_suite(loaded, plans, observer, stop)
     print_summaries(console, loaded, summaries)
     if stop.requested() or RunStatus.INTERRUPTED in {s.status for s in summaries}:
         raise typer.Exit(code=stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM

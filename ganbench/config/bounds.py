@@ -29,7 +29,10 @@ def check_file_size(path: Path) -> None:
 
 def check_bounds(value: Any, where: str) -> None:
     """UserError naming ``where`` when ``value`` (parsed YAML) is out of bounds."""
-    total = _expanded_size(value, {}, set(), where)
+    try:
+        total = _expanded_size(value, {}, set(), where)
+    except RecursionError:
+        raise UserError(f"{where}: nested too deeply") from None
     if total > MAX_NODES:
         raise UserError(
             f"{where}: expands to more than {MAX_NODES:,} values (through YAML aliases?); "

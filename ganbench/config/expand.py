@@ -37,6 +37,8 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
             raise UserError(f"{where}: value is not valid YAML ({err.problem})") from None
         except ValueError as err:  # e.g. an integer beyond Python's digit limit
             raise UserError(f"{where}: {err}") from None
+        except RecursionError:
+            raise UserError(f"{where}: value nested too deeply") from None
         check_bounds(value, where)
         parsed.append((path, value))
     return parsed
@@ -108,6 +110,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a text file (expected UTF-8 YAML)") from None
     except ValueError as err:  # e.g. an integer beyond Python's digit limit
         raise UserError(f"{path}: {err}") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a suite") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

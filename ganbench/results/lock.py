@@ -26,11 +26,12 @@ from ganbench.results.store import write_atomic
 
 LOCK_FILE = ".ganbench.lock"
 HOLDER_FILE = ".ganbench.lock.json"
+_HELD: dict[Path, int] = {}  # lock files this process holds, and how many times entered
 
 
 class FolderLock:
     """``with FolderLock(folder):`` raises ``UserError`` (exit 2) naming the holder when
-    another process holds ``folder``."""
+    another process holds ``folder``; nested in this process, it is held once."""
 
     def __init__(self, folder: Path, what: str = "folder") -> None:
         self.folder = folder
@@ -41,6 +42,10 @@ class FolderLock:
 
     def __enter__(self) -> FolderLock:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._key = (self.folder / LOCK_FILE).resolve()
+        if _HELD.get(self._key):  # this process holds it already (plan, then run)
+            _HELD[self._key] += 1
+            return self
         try:
             self._lock.acquire()
         except Timeout:
@@ -57,9 +62,14 @@ class FolderLock:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200],
         }
         write_atomic(self._holder, json.dumps(holder) + "\n")
+        _HELD[self._key] = 1
         return self
 
     def __exit__(self, *exc: object) -> None:
+        _HELD[self._key] -= 1
+        if _HELD[self._key]:
+            return
+        del _HELD[self._key]
         self._holder.unlink(missing_ok=True)
         self._lock.release()
 

@@ -21,7 +21,9 @@ from pydantic import ValidationError
 
 from ganbench.config.schema import RunConfig
 from ganbench.errors import UserError
-from ganbench.results import RunStatus, RunStore, Unreadable, read_events
+from ganbench.results import RunStatus, RunStore, RunSummary, Unreadable, read_events
+
+FINAL = {s.value for s in RunStatus if s.final}
 
 
 @dataclass
@@ -35,7 +37,7 @@ class StoredRun:
 
     @property
     def final(self) -> bool:
-        return self.status in {s.value for s in RunStatus if s.final}
+        return self.status in FINAL
 
 
 def read_stored(store: RunStore) -> StoredRun:
@@ -62,15 +64,19 @@ def _config(store: RunStore, notes: list[str]) -> tuple[dict[str, Any] | None, b
     except Unreadable as err:
         problem = err
     else:
-        if raw is not None or not store.has_checkpoint():
+        if raw is not None:
             return raw, False
         problem = Unreadable(store.config, "missing")
+    if not store.has_checkpoint() and not _ended_final(store):
+        if problem.why != "missing":  # nothing worth keeping: the run starts
+            notes.append(f"config.yaml {problem.why}, no checkpoint: the run starts over")
+        return None, False
     from_checkpoint = _config_from_checkpoint(store)
     if from_checkpoint is None:
         raise UserError(
             f"{problem}, and there is no readable checkpoint to recover the run's "
-            "configuration from. Use --fresh to start the run over (its files are "
-            "replaced), or another output_dir"
+            "configuration from. Restore the file, use --fresh to start the run over (its "
+            "files are replaced), or use another output_dir"
         )
     notes.append(f"config.yaml {problem.why}: read back from the checkpoint")
     return from_checkpoint, True
@@ -87,7 +93,7 @@ def _config_from_checkpoint(store: RunStore) -> dict[str, Any] | None:
 
 def _status(store: RunStore, notes: list[str]) -> str | None:
     try:
-        summary = store.read_summary_strict()
+        summary = _read_summary(store)
     except Unreadable as err:
         if not store.checkpoints() and _ended_final(store):
             raise UserError(
@@ -100,9 +106,22 @@ def _status(store: RunStore, notes: list[str]) -> str | None:
     return None if summary is None else summary.get("status")
 
 
+def _read_summary(store: RunStore) -> dict[str, Any] | None:
+    """summary.json, which must be a ganbench summary (``Unreadable`` otherwise)."""
+    summary = store.read_summary_strict()
+    if summary is not None:
+        try:
+            RunSummary.model_validate(summary)
+        except ValidationError:
+            raise Unreadable(store.summary, "not a ganbench run summary") from None
+    return summary
+
+
 def _ended_final(store: RunStore) -> bool:
+    """Whether the events (or the summary) say the run ended with a final status."""
     ends = [e for e in read_events(store.events) if e.get("event") == "end"]
-    return bool(ends) and ends[-1].get("status") in {s.value for s in RunStatus if s.final}
+    summary = store.read_summary() or {}
+    return (bool(ends) and ends[-1].get("status") in FINAL) or summary.get("status") in FINAL
 
 
 def checkpoint_note(store: RunStore) -> tuple[bool, str]:

@@ -79,3 +79,12 @@ def test_huge_file_long_strings_and_long_echoes_are_cut(write_suite, tmp_path: P
     got = message.split("(got ", 1)[1]
     assert len(got) <= ECHO + 1 and got.rstrip(")").endswith("...")
     assert yaml.safe_load(path.read_text())  # the file itself was fine YAML
+
+
+def test_deep_nesting_is_refused(write_suite, tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: deep\ndefaults: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert "nested too deeply" in refused(load_suite, path)[0]
+    shallow = write_suite(tiny_suite())
+    message, _, _ = refused(load_suite, shallow, ["seed=" + "[" * 3000 + "]" * 3000])
+    assert "value nested too deeply" in message

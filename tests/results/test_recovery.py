@@ -185,6 +185,30 @@ def test_a_full_disk_fails_the_run_with_the_reason_and_stops_the_suite(write_sui
         _fill(disk / "filler")
         report = invoke("report", str(disk / "out"))
         assert report.exit_code == 1 and isinstance(report.exception, SystemExit)
-        assert "error: cannot write results: No space left on device" in " ".join(report.output.split())
+        assert "error: cannot write results: No space left on device" in " ".join(
+            report.output.split()
+        )
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_finished_run_without_config_or_checkpoint_is_never_deleted(write_suite) -> None:
+    path, store = trained(write_suite)
+    summary = store.summary.read_text()
+    store.config.unlink()
+    store.checkpoint.unlink()
+    store.previous_checkpoint.unlink()
+    output, code = train(path)
+    assert code == 2, output
+    assert f"{store.config}: missing, and there is no readable checkpoint" in output
+    assert store.summary.read_text() == summary
+
+
+@pytest.mark.parametrize("summary", ['{"status": "finished"}', '{"status": ["finished"]}', "[]"])
+def test_a_summary_that_is_json_but_not_a_summary_is_rederived(write_suite, summary) -> None:
+    path, store = trained(write_suite)
+    store.summary.write_text(summary)
+    output, code = train(path)
+    assert code == 0, output
+    assert "re-derived from the checkpoint" in output
+    assert json.loads(store.summary.read_text())["status"] == "finished"
