@@ -3,8 +3,9 @@
 Ctrl-C (SIGINT), SIGTERM (what Slurm, Kubernetes and ``timeout`` send on preemption or
 time-out) and SIGUSR2 (what Slurm sends ahead of the kill when asked to, e.g. by
 submitit) all do the same: the running iteration finishes, the run writes a checkpoint
-and its summary (``interrupted``, naming the signal) and the suite stops. A second signal
-raises ``KeyboardInterrupt`` at once.
+and its summary (``interrupted``, naming the signal) and the suite stops. A Ctrl-C after
+that raises ``KeyboardInterrupt`` at once; a repeated SIGTERM or SIGUSR2 changes nothing
+(schedulers and torchrun's agent may each send one).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class GracefulStop:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self._signal is not None:
-            raise KeyboardInterrupt
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return  # a repeated SIGTERM (the scheduler's, then torchrun's): already stopping
         self._signal = signal.Signals(signum)
         if self._notify:
             self._notify()

@@ -96,7 +96,11 @@ def _run_workers(
     with open(store.folder / LOG_FILE, "w", encoding="utf-8") as log:
         # Its own session: the terminal's Ctrl-C reaches only us; we pass it on (stop file).
         proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_agent_signals,
         )
         try:
             while proc.poll() is None:
@@ -110,11 +114,34 @@ def _run_workers(
                             record["iteration"], record["epoch"], record["wall_s"]
                         )
                         observer.logged({"run_id": plan.run.id, "fraction": fraction, **record})
-        except KeyboardInterrupt:  # a second Ctrl-C: stop the workers now
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
+        except BaseException:  # a second Ctrl-C, or this process failing: workers go too
+            _stop_workers(proc)
             raise
     return proc.returncode
+
+
+def _agent_signals() -> None:
+    """In torchrun's agent, before it starts: SIGUSR2 ignored (the agent would die of it,
+    its workers stop on it themselves), and SIGTERM when the suite's process dies (even
+    by kill -9: the agent passes it on and the workers stop with a checkpoint)."""
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _stop_workers(proc: subprocess.Popen) -> None:
+    """SIGTERM to the agent's process group (workers checkpoint), SIGKILL after a minute."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
 
 
 def _record_failure(plan: RunPlan, code: int) -> RunSummary:
@@ -140,9 +167,17 @@ class _EventFollower:
         if not self.path.is_file():
             return []
         with open(self.path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size < self.offset:  # a torn last line was cut: go on from the cut
+                self.offset = size
             f.seek(self.offset)
             chunk = f.read()
         end = chunk.rfind(b"\n") + 1
         self.offset += end
-        records = [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
-        return [r for r in records if r.get("event") == "iteration"]
+        records = []
+        for line in chunk[:end].splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # not a whole record (never expected: skipped, not fatal)
+        return [r for r in records if isinstance(r, dict) and r.get("event") == "iteration"]

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+import pytest
 import torch
 
 from ganbench.results import RunStore, read_events
 from ganbench.results.lock import HOLDER_FILE, FolderLock
 from tests.cli.test_commands import invoke, long_suite, start, wait_for
+from tests.conftest import tiny_suite
 
 
 def finish(path: Path, target: int, *extra: str) -> None:
@@ -97,3 +100,33 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
         assert other.returncode == 1
         assert f"in use by pid {os.getpid()} on host" in other.stderr
     assert not (folder / HOLDER_FILE).exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGUSR2])
+def test_a_scheduler_signalling_every_ddp_process_gets_one_clean_stop(write_suite, stop) -> None:
+    """Slurm signals every process of the job: the suite's, torchrun's agent and each
+    worker. All ranks stop at one iteration with a checkpoint; nothing dies early."""
+    suite = tiny_suite(
+        budget={"iterations": 1_000_000, "wall_seconds": 120},
+        checkpoint={"every_iterations": 10, "every_seconds": None},
+        levers={"parallel": "ddp"},
+        log_every=5,
+    )
+    path = write_suite(suite)
+    store = RunStore(path.parent / "out" / "tiny-seed0")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    command = [sys.executable, "-m", "ganbench", "train-suite", str(path), "--nproc-per-node", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(store, 10, proc, limit_s=120)
+        tree = [proc.pid] + [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert len(tree) >= 4  # suite, agent, two workers
+        for pid in tree:
+            os.kill(pid, stop)
+        assert proc.wait(timeout=120) == 128 + stop, proc.stdout.read().decode()
+    finally:
+        proc.kill()
+    summary = json.loads(store.summary.read_text())
+    assert summary["status"] == "interrupted", summary["reason"]
+    assert stop.name in summary["reason"] and summary["ranks_in_sync"] is True
+    assert store.load_checkpoint()["train"]["iteration"] == summary["iterations"]
