@@ -41,6 +41,7 @@ class FolderLock:
         self._holder = folder / HOLDER_FILE
 
     def __enter__(self) -> FolderLock:
+        self._created = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         self._key = (self.folder / LOCK_FILE).resolve()
         if _HELD.get(self._key):  # this process holds it already (plan, then run)
@@ -72,6 +73,10 @@ class FolderLock:
         del _HELD[self._key]
         self._holder.unlink(missing_ok=True)
         self._lock.release()
+        if self._created and {p.name for p in self.folder.iterdir()} <= {LOCK_FILE}:
+            # Nothing was written under the lock (a refused plan): leave no folder behind.
+            (self.folder / LOCK_FILE).unlink(missing_ok=True)
+            self.folder.rmdir()
 
     def describe_previous(self) -> str:
         """What taking over a dead holder's lock means, for the console."""
