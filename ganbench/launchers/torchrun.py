@@ -31,7 +31,7 @@ from pydantic import Field, PositiveInt
 
 from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
 from ganbench.launchers.inline import InlineConfig, InlineLauncher
-from ganbench.results import RunStatus, RunSummary
+from ganbench.results import RunStatus, RunSummary, write_atomic
 from ganbench.run.plan import RunPlan
 from ganbench.run.summary import identity, storage_guard
 
@@ -107,7 +107,7 @@ def _run_workers(
                 time.sleep(POLL_S)
                 asked = stop.requested()
                 if asked and not stop_file.exists():
-                    stop_file.write_text(str(asked), encoding="utf-8")
+                    write_atomic(stop_file, str(asked))  # rank 0 never reads it half-written
                 for record in follower.new_iterations():
                     if observer is not None:
                         fraction = budget.fraction(
