@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from ganbench import __version__
@@ -21,7 +22,9 @@ class _Commands(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(code=UserError.exit_code) from None
         except OSError as err:
             if storage_error(err) is None:
@@ -29,7 +32,9 @@ class _Commands(TyperGroup):
             # A full disk outside a run (report, latency, baseline files): what and where,
             # no traceback; what was written before stays readable (atomic writes).
             message = classify_failure(err)[1]
-            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(code=1) from None
 
 

@@ -60,7 +60,7 @@ class RichObserver:
             TimeRemainingColumn(),
             console=console,
         )
-        self.task: TaskID | None = None
+        self.tasks: dict[str, TaskID] = {}  # run id -> its bar (several under ray)
 
     def __enter__(self) -> RichObserver:
         self.progress.start()
@@ -71,34 +71,34 @@ class RichObserver:
 
     def run_started(self, plan: RunPlan, index: int, total: int) -> None:
         label = f"[{index + 1}/{total}] {plan.run.id}"
-        self.task = self.progress.add_task(label, total=STEPS, stats=plan.action)
+        self.tasks[plan.run.id] = self.progress.add_task(label, total=STEPS, stats=plan.action)
 
     def logged(self, record: dict[str, Any]) -> None:
-        if self.task is None:
+        task = self.tasks.get(record.get("run_id", ""))
+        if task is None:
             return
         rate = record["iteration"] / record["train_s"] if record["train_s"] > 0 else 0.0
         stats = (
             f"{rate:6.1f} it/s  d {record['d_loss']:.3f}  g {record['g_loss']:.3f}  "
             f"bs {record['batch_size']}"
         )
-        self.progress.update(self.task, completed=record["fraction"] * STEPS, stats=stats)
+        self.progress.update(task, completed=record["fraction"] * STEPS, stats=stats)
 
     def noted(self, text: str) -> None:
         self.progress.console.print(text, highlight=False, markup=False)
 
     def run_ended(self, plan: RunPlan, summary: RunSummary) -> None:
-        if self.task is None:
+        task = self.tasks.pop(plan.run.id, None)
+        if task is None:
             return
-        # The ended run's bar becomes a printed line: the live area stays one bar high, so
-        # a suite of a thousand runs redraws as fast at its end as at its start.
-        status = _status(summary)
+        # The ended run's bar becomes a printed line: the live area holds only the runs
+        # in flight, so a suite of a thousand runs redraws as fast at its end as at its start.
         done = STEPS if summary.status == RunStatus.FINISHED else None
-        self.progress.update(self.task, completed=done, stats=status)
-        self.progress.refresh()
-        line = self.progress.get_renderable()
-        self.progress.remove_task(self.task)
+        self.progress.update(task, completed=done, stats=_status(summary))
+        ended = next(t for t in self.progress.tasks if t.id == task)
+        line = self.progress.make_tasks_table([ended])
+        self.progress.remove_task(task)
         self.progress.console.print(line)
-        self.task = None
 
 
 def _status(summary: RunSummary) -> str:

@@ -15,6 +15,33 @@ SetOption = Annotated[
 ]
 
 
+LauncherOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where runs execute: inline (default), torchrun (ddp runs) or ray (runs at "
+        "once on a local instance or a cluster)."
+    ),
+]
+NprocOption = Annotated[
+    int | None,
+    typer.Option(
+        "--nproc-per-node",
+        min=1,
+        help="Short for --launcher torchrun: processes for each run with levers.parallel: "
+        "ddp (one per GPU, gloo on CPU).",
+    ),
+]
+AddressOption = Annotated[
+    str | None, typer.Option(help="ray: the cluster (default $RAY_ADDRESS, else local).")
+]
+CpusOption = Annotated[
+    float | None, typer.Option(min=0.01, help="ray: CPUs (and torch threads) per run.")
+]
+GpusOption = Annotated[
+    float | None, typer.Option(min=0, help="ray: GPUs per run (0.5: two runs share one).")
+]
+
+
 @app.command("train-suite")
 def train_suite(
     suite: Annotated[Path, typer.Argument(help="Suite YAML file, e.g. suites/quick.yaml.")],
@@ -32,33 +59,31 @@ def train_suite(
     inception_weights: Annotated[
         Path | None, typer.Option(help="The FID/IS Inception weights file to use.")
     ] = None,
-    launcher: Annotated[
-        str | None,
-        typer.Option(help="Where runs execute: inline (default) or torchrun (ddp runs)."),
-    ] = None,
-    nproc_per_node: Annotated[
-        int | None,
-        typer.Option(
-            "--nproc-per-node",
-            min=1,
-            help="Short for --launcher torchrun: processes for each run with "
-            "levers.parallel: ddp (one per GPU, gloo on CPU).",
-        ),
-    ] = None,
+    launcher: LauncherOption = None,
+    nproc_per_node: NprocOption = None,
+    address: AddressOption = None,
+    cpus_per_run: CpusOption = None,
+    gpus_per_run: GpusOption = None,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
     from ganbench.launchers import choose_launcher
-    from ganbench.launchers.signals import GracefulStop
-    from ganbench.results import RunStatus
-    from ganbench.results.lock import FolderLock
-    from ganbench.run.plan import plan_suite
 
     loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     loaded = choose_metrics(loaded, keep, inception_weights)
-    chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node)
+    options = {"address": address, "cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run}
+    chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
+    _train(loaded, chosen, fresh, dry_run)
+
+
+def _train(loaded, chosen, fresh: bool, dry_run: bool) -> None:
+    """Plan (under the suite's lock), train with ``chosen``, render, exit with the code."""
     from ganbench.cli.render_train import RichObserver, print_plans, print_summaries
+    from ganbench.launchers.signals import GracefulStop
+    from ganbench.results import RunStatus
+    from ganbench.results.lock import FolderLock
+    from ganbench.run.plan import plan_suite
 
     if dry_run:
         print_plans(console, loaded, plan_suite(loaded, fresh, chosen.ddp_processes))

@@ -19,9 +19,11 @@ def choose_launcher(
     source: Path | str,
     name: str | None = None,
     nproc_per_node: int | None = None,
+    **options: Any,
 ) -> Launcher:
-    """The launcher ``section`` (the suite's) names, overridden by ``name`` and
-    ``nproc_per_node`` from the command line; UserError naming the field on a problem."""
+    """The launcher ``section`` (the suite's) names, overridden by ``name``,
+    ``nproc_per_node`` and other ``options`` from the command line (``cpus_per_run=1``;
+    None: not given); UserError naming the field on a problem."""
     section = dict(section)
     if name is not None and name != section.get("name"):
         section = {"name": name}  # another launcher: the suite's fields are for its own
@@ -39,8 +41,14 @@ def choose_launcher(
         choices = ", ".join(LAUNCHERS.names())
         raise UserError(f"{source}: launcher: unknown {chosen!r} (choose: {choices})")
     entry = LAUNCHERS.get(chosen)
+    given = {key: value for key, value in options.items() if value is not None}
+    for key in given:
+        if key not in entry.Config.model_fields:
+            owners = [n for n in LAUNCHERS.names() if key in LAUNCHERS.get(n).Config.model_fields]
+            option = "--" + key.replace("_", "-")
+            raise UserError(f"{option} goes with the {' or '.join(owners)} launcher, not {chosen}")
     try:
-        cfg = entry.Config.model_validate({**section, "name": chosen})
+        cfg = entry.Config.model_validate({**section, **given, "name": chosen})
     except ValidationError as err:
         raise UserError(describe(err, f"{source}: launcher.", entry.Config)) from None
     return entry(cfg)

@@ -17,19 +17,19 @@ as ``ddp.log``.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field, PositiveInt
 
 from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
+from ganbench.launchers.follow import EventFollower
 from ganbench.launchers.inline import InlineConfig, InlineLauncher
 from ganbench.results import RunStatus, RunSummary, write_atomic
 from ganbench.run.plan import RunPlan
@@ -91,7 +91,7 @@ def _run_workers(
         str(store.folder),
         plan.device.type,
     ]
-    follower = _EventFollower(store.events)
+    follower = EventFollower(store.events)
     budget = plan.run.budget
     with open(store.folder / LOG_FILE, "w", encoding="utf-8") as log:
         # Its own session: the terminal's Ctrl-C reaches only us; we pass it on (stop file).
@@ -154,30 +154,3 @@ def _record_failure(plan: RunPlan, code: int) -> RunSummary:
         events.write("end", status=summary.status.value, reason=reason)
         store.write_summary(summary)
     return summary
-
-
-class _EventFollower:
-    """New ``iteration`` events of a growing events.jsonl (whole lines only)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = path.stat().st_size if path.is_file() else 0
-
-    def new_iterations(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
-            return []
-        with open(self.path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            if size < self.offset:  # a torn last line was cut: go on from the cut
-                self.offset = size
-            f.seek(self.offset)
-            chunk = f.read()
-        end = chunk.rfind(b"\n") + 1
-        self.offset += end
-        records = []
-        for line in chunk[:end].splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue  # not a whole record (never expected: skipped, not fatal)
-        return [r for r in records if isinstance(r, dict) and r.get("event") == "iteration"]

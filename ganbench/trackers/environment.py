@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -74,4 +75,7 @@ def capture_environment(device: torch.device, seed: int | None = None) -> dict[s
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "seed": seed,
         "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }

@@ -32,8 +32,8 @@ def plan_table(write_suite, *args: str, **suite_fields) -> str:
     return " ".join(result.output.split())
 
 
-def test_both_launchers_are_registered() -> None:
-    assert LAUNCHERS.names() == ["inline", "torchrun"]
+def test_every_launcher_is_registered() -> None:
+    assert LAUNCHERS.names() == ["inline", "ray", "torchrun"]
 
 
 def test_inline_unless_something_says_otherwise(write_suite) -> None:
@@ -59,10 +59,17 @@ def test_the_suite_option_or_shorthand_picks_torchrun(write_suite) -> None:
 @pytest.mark.parametrize(
     ("args", "suite_fields", "message"),
     [
-        (["--launcher", "slurmish"], {}, "launcher: unknown 'slurmish' (choose: inline, torchrun)"),
+        (
+            ["--launcher", "slurmish"],
+            {},
+            "launcher: unknown 'slurmish' (choose: inline, ray, torchrun)",
+        ),
         ([], {"launcher": {"name": "torchrun", "nproc_per_node": 0}}, "launcher.nproc_per_node:"),
         ([], {"launcher": {"name": "inline", "gpus": 2}}, "launcher.gpus: unknown field"),
         (["--set", "launcher.nproc_per_node=two"], {"launcher": "torchrun"}, "nproc_per_node"),
+        (["--cpus-per-run", "1"], {}, "--cpus-per-run goes with the ray launcher, not inline"),
+        (["--launcher", "ray"], {}, "levers.parallel: ddp under --launcher ray is not supported"),
+        ([], {"launcher": {"name": "ray", "gpus_per_run": -1}}, "launcher.gpus_per_run:"),
     ],
 )
 def test_launcher_mistakes_exit_2_naming_the_field(write_suite, args, suite_fields, message):

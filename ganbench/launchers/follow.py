@@ -1,0 +1,36 @@
+"""Following a run from its folder: the driver of a launcher that trains runs in other
+processes (torchrun's workers, Ray tasks) reads their progress from ``events.jsonl``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class EventFollower:
+    """New ``iteration`` events of a growing events.jsonl (whole lines only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.is_file() else 0
+
+    def new_iterations(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size < self.offset:  # a torn last line was cut: go on from the cut
+                self.offset = size
+            f.seek(self.offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        records = []
+        for line in chunk[:end].splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # not a whole record (never expected: skipped, not fatal)
+        return [r for r in records if isinstance(r, dict) and r.get("event") == "iteration"]

@@ -1,0 +1,182 @@
+"""The ray launcher on a local 2-CPU instance: runs two at a time with results identical
+to the inline launcher's, a killed worker retried and resumed, a stop that checkpoints
+the started runs and leaves the others planned, and an unshared output folder refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbench.config import load_suite
+from ganbench.errors import UserError
+from ganbench.launchers import ray as ray_launcher
+from ganbench.launchers.ray import RayConfig, RayLauncher
+from ganbench.results import RunStore, read_events
+from ganbench.run.plan import plan_suite
+from tests.cli.test_commands import invoke
+from tests.conftest import run_suite, tiny_suite
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    yield
+    ray.shutdown()
+
+
+def launcher() -> RayLauncher:
+    return RayLauncher(RayConfig(cpus_per_run=1, max_retries=2))
+
+
+def busy_suite(iterations: int, seeds: int) -> dict:
+    suite = tiny_suite(
+        budget={"iterations": iterations},
+        checkpoint={"every_iterations": 10, "every_seconds": None},
+        model={"name": "mlp", "latent_dim": 8, "hidden": 128, "depth": 2},
+        log_every=5,
+    )
+    suite["matrix"] = {"seed": list(range(seeds))}
+    return suite
+
+
+def inline_reference(path: Path, out: Path):
+    """The same suite trained inline on one thread (as each ray run is)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference = load_suite(path, [f"output_dir={out}"])
+        return run_suite(reference, plan_suite(reference))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def same_parameters(a: RunStore, b: RunStore) -> bool:
+    one, two = a.load_checkpoint(), b.load_checkpoint()
+    return all(
+        torch.equal(one[net][key], value) for net in ("G", "D") for key, value in two[net].items()
+    )
+
+
+def spans(folder: Path) -> list[tuple[float, float]]:
+    out = []
+    for run in sorted(folder.glob("*/events.jsonl")):
+        events = read_events(run)
+        out.append((events[0]["time"], events[-1]["time"]))
+    return out
+
+
+def test_runs_train_two_at_a_time_with_the_inline_results(write_suite, tmp_path) -> None:
+    path = write_suite(busy_suite(iterations=150, seeds=4))
+    loaded = load_suite(path)
+    summaries = launcher().run_suite(loaded, plan_suite(loaded))
+    assert [s.status for s in summaries] == ["finished"] * 4
+    assert all(s.environment["torch_threads"] == 1 for s in summaries)
+    pids = {s.environment["pid"] for s in summaries}
+    assert len(pids) >= 2 and os.getpid() not in pids  # trained in Ray's workers
+    intervals = spans(loaded.output_dir)
+    most = max(sum(a <= t < b for a, b in intervals) for t, _ in intervals)
+    assert most == 2  # two at once, never more on 2 CPUs
+    inline_reference(path, tmp_path / "inline")
+    for s in summaries:
+        ran = RunStore(loaded.output_dir / s.run_id)
+        assert same_parameters(ran, RunStore(tmp_path / "inline" / s.run_id)), s.run_id
+
+
+def watch(store: RunStore, iteration: int, limit_s: float = 120) -> dict:
+    """The start event once a checkpoint at ``iteration`` or later is written."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        events = read_events(store.events)
+        if any(e["event"] == "checkpoint" and e["iteration"] >= iteration for e in events):
+            return next(e for e in events if e["event"] in ("start", "resume"))
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint at {iteration} within {limit_s} s")
+
+
+def test_a_killed_worker_is_retried_and_resumes_to_the_same_parameters(
+    write_suite, tmp_path
+) -> None:
+    path = write_suite(busy_suite(iterations=400, seeds=1))
+    loaded = load_suite(path)
+    store = RunStore(loaded.output_dir / "tiny-seed0")
+    result: list = []
+    driver = threading.Thread(
+        target=lambda: result.extend(launcher().run_suite(loaded, plan_suite(loaded)))
+    )
+    driver.start()
+    started = watch(store, 20)
+    os.kill(started["environment"]["pid"], signal.SIGKILL)
+    driver.join(timeout=300)
+    (summary,) = result
+    assert summary.status == "finished" and summary.iterations == 400, summary.reason
+    resumes = [e for e in read_events(store.events) if e["event"] == "resume"]
+    assert resumes and resumes[0]["environment"]["pid"] != started["environment"]["pid"]
+    inline_reference(path, tmp_path / "inline")
+    assert same_parameters(store, RunStore(tmp_path / "inline" / "tiny-seed0"))
+
+
+class StopAfterFirstCheckpoint:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def requested(self) -> str | None:
+        done = any(
+            e["event"] == "checkpoint"
+            for p in self.folder.glob("*/events.jsonl")
+            for e in read_events(p)
+        )
+        return "SIGTERM" if done else None
+
+
+def test_a_stop_checkpoints_started_runs_and_leaves_the_rest_planned(write_suite) -> None:
+    path = write_suite(busy_suite(iterations=100_000, seeds=4))
+    loaded = load_suite(path)
+    stop = StopAfterFirstCheckpoint(loaded.output_dir)
+    summaries = launcher().run_suite(loaded, plan_suite(loaded), stop=stop)
+    # Runs that had begun stop with a checkpoint (at least the one that wrote one; at
+    # most the two 2 CPUs hold); queued ones return untouched and stay planned.
+    assert 1 <= len(summaries) <= 2
+    for s in summaries:
+        assert s.status == "interrupted"
+        assert s.reason.startswith("stopped by SIGTERM at iteration")
+        store = RunStore(loaded.output_dir / s.run_id)
+        assert store.load_checkpoint()["train"]["iteration"] == s.iterations
+    stopped = {s.run_id for s in summaries}
+    untouched = [p for p in plan_suite(loaded) if p.run.id not in stopped]
+    assert all(not p.store.events.exists() for p in untouched)
+    again = plan_suite(load_suite(path, ["budget.iterations=30"]))
+    actions = {p.run.id: p.action for p in again}
+    assert actions == {p.run.id: "resume" if p.run.id in stopped else "start" for p in again}
+
+
+def test_an_output_folder_the_workers_cannot_see_is_refused(write_suite, monkeypatch) -> None:
+    loaded = load_suite(write_suite(busy_suite(iterations=5, seeds=1)))
+    monkeypatch.setattr(ray_launcher, "_write_probe", lambda folder: Path("/nonexistent/probe"))
+    with pytest.raises(UserError, match="not reachable from the Ray worker on host"):
+        launcher().run_suite(loaded, plan_suite(loaded))
+
+
+def test_train_suite_with_the_ray_launcher_as_the_readme_says(write_suite) -> None:
+    path = write_suite(busy_suite(iterations=20, seeds=2))
+    result = invoke("train-suite", str(path), "--launcher", "ray", "--cpus-per-run", "1")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "tiny-seed0 finished" in output and "tiny-seed1 finished" in output
+
+
+def test_without_ray_installed_the_launcher_is_refused_before_planning(write_suite, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    path = write_suite(busy_suite(iterations=20, seeds=1))
+    result = invoke("train-suite", str(path), "--launcher", "ray")
+    assert result.exit_code == 2
+    assert "--launcher ray needs Ray: pip install 'ganbench[cluster]'" in result.output
+    assert not (path.parent / "out").exists()
