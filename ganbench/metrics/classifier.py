@@ -34,6 +34,7 @@ from ganbench.metrics.reference import (
 )
 from ganbench.metrics.stats import frechet_distance, gaussian_stats, kernel_inception_distance
 from ganbench.registry import Section
+from ganbench.results.lock import building
 from ganbench.results.store import atomic_file
 
 ARCHITECTURE = "cnn-v1"  # change when FeatureCNN changes: the cache key includes it
@@ -122,11 +123,12 @@ def trained_classifier(
     if ident not in _LOADED:
         saved, status = _read(path, recipe), "disk"
         if saved is None:
-            saved = _train(train_cfg, cfg, recipe, device)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_file(path) as partial:
-                torch.save(saved, partial)
-            status = "trained"
+            with building(path):  # another process may be training it: wait, then read
+                saved = _read(path, recipe)
+                if saved is None:
+                    saved, status = _train(train_cfg, cfg, recipe, device), "trained"
+                    with atomic_file(path) as partial:
+                        torch.save(saved, partial)
         model = FeatureCNN(recipe["channels"], saved["classes"])
         model.load_state_dict(saved["state_dict"])
         record = {k: saved[k] for k in ("test_accuracy", "train_s", "classes", "device")}

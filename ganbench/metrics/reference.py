@@ -27,6 +27,7 @@ from ganbench.data.transforms import resolve_fit
 from ganbench.errors import UserError
 from ganbench.metrics.stats import gaussian_stats
 from ganbench.registry import Section
+from ganbench.results.lock import building
 from ganbench.results.store import atomic_file
 
 CACHE_FOLDER = "ganbench-cache"
@@ -128,16 +129,27 @@ def reference_stats(
     if stats is None or (keep_features and stats.features is None):
         stats, status = _read(path, key, keep_features), "disk"
     if stats is None:
-        images = DATASETS.get(ref_cfg.name).load(ref_cfg).values
-        features = extract(images)
-        mu, sigma = gaussian_stats(features)
-        kept = np.asarray(features, dtype=np.float32) if keep_features else None
-        stats = ReferenceStats(mu, sigma, kept, len(images), key)
-        _write(path, stats)
-        status = "computed"
+        with building(path):  # another process may be computing them: wait, then read
+            stats = _read(path, key, keep_features)
+            if stats is None:
+                stats, status = _compute(ref_cfg, key, extract, keep_features), "computed"
+                _write(path, stats)
     _LOADED[path] = stats
     info = {"cache": status, "path": str(path), "seconds": time.perf_counter() - t0}
     return stats, info
+
+
+def _compute(
+    ref_cfg: DatasetConfig,
+    key: dict[str, Any],
+    extract: Callable[[torch.Tensor], np.ndarray],
+    keep_features: bool,
+) -> ReferenceStats:
+    images = DATASETS.get(ref_cfg.name).load(ref_cfg).values
+    features = extract(images)
+    mu, sigma = gaussian_stats(features)
+    kept = np.asarray(features, dtype=np.float32) if keep_features else None
+    return ReferenceStats(mu, sigma, kept, len(images), key)
 
 
 def _read(path: Path, key: dict[str, Any], keep_features: bool) -> ReferenceStats | None:

@@ -11,11 +11,13 @@ up, and the lock is taken over (``took_over`` names the dead holder).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +109,13 @@ def _describe(holder: dict[str, Any] | None) -> str:
         f"pid {holder.get('pid')} on host {holder.get('host')} since {since} "
         f"({holder.get('command', '?')})"
     )
+
+
+@contextlib.contextmanager
+def building(path: Path) -> Iterator[None]:
+    """Held while the cache file ``path`` is built (a classifier, reference statistics):
+    another process (or thread) wanting the same file waits here, then finds it built,
+    so N runs starting together build it once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(path.name + ".lock")):
+        yield

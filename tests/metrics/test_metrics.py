@@ -522,3 +522,39 @@ def test_metrics_that_cannot_score_the_data_are_refused_before_work(tmp_path: Pa
     target = tiny_suite(evaluation={"metrics": ["mixture"], "targets": {"fid": 10}})
     result = run_cli(tmp_path, target, "--dry-run")
     assert result.exit_code == 2 and "'fid' is not a value" in result.output
+
+
+def test_reference_stats_wanted_by_two_at_once_are_computed_once(tmp_path, monkeypatch) -> None:
+    """N runs starting together (ray, two suites) build a metric cache once: the second
+    waits for the first, then reads what it wrote."""
+    import threading
+
+    from ganbench.data import DATASETS
+    from ganbench.metrics import reference
+
+    monkeypatch.setenv("GANBENCH_DATA", str(tmp_path))
+    ref_cfg = DATASETS.get("synthetic").Config(num_samples=32, image_size=8)
+    calls = []
+
+    def slow_extract(images: torch.Tensor) -> np.ndarray:
+        calls.append(threading.get_ident())
+        time.sleep(0.5)  # long enough for the other thread to want it meanwhile
+        return images.flatten(1).float().numpy()[:, :4]
+
+    got = []
+
+    def want() -> None:
+        got.append(reference.reference_stats(ref_cfg, "test-extractor", slow_extract))
+
+    threads = [threading.Thread(target=want) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(calls) == 1
+    assert sorted(info["cache"] for _, info in got) in (
+        ["computed", "disk"],
+        ["computed", "memory"],
+    )
+    assert np.array_equal(got[0][0].mu, got[1][0].mu)
+    reference.forget_loaded()
