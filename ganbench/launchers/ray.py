@@ -36,6 +36,7 @@ from ganbench.results import RunStatus, RunStore, RunSummary, write_atomic
 from ganbench.results.lock import FolderLock
 from ganbench.run.plan import RunPlan
 from ganbench.run.summary import identity
+from ganbench.trackers.environment import LAUNCHER_ENV
 
 PROBE_PREFIX = ".ganbench-probe-"
 POLL_S = 0.2
@@ -272,6 +273,7 @@ def train_task(
     if Path(cwd).is_dir():
         os.chdir(cwd)  # relative data roots resolve as on the driver
     torch.set_num_threads(threads)
+    os.environ[LAUNCHER_ENV] = "ray"
     store = RunStore(Path(folder))
 
     def should_stop() -> str | None:

@@ -34,6 +34,7 @@ from ganbench.launchers.inline import InlineConfig, InlineLauncher
 from ganbench.results import RunStatus, RunSummary, write_atomic
 from ganbench.run.plan import RunPlan
 from ganbench.run.summary import identity, storage_guard
+from ganbench.trackers.environment import LAUNCHER_ENV
 
 STOP_FILE = "stop.request"
 LOG_FILE = "ddp.log"
@@ -97,6 +98,7 @@ def _run_workers(
         # Its own session: the terminal's Ctrl-C reaches only us; we pass it on (stop file).
         proc = subprocess.Popen(
             command,
+            env={**os.environ, LAUNCHER_ENV: "torchrun"},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

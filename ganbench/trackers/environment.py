@@ -42,6 +42,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+LAUNCHER_ENV = "GANBENCH_LAUNCHER"  # set by a launcher in the processes it starts
+
+
 def capture_environment(device: torch.device, seed: int | None = None) -> dict[str, Any]:
     """Versions, hardware, precision and thread settings in force for a run."""
     cuda = device.type == "cuda"
@@ -75,6 +78,7 @@ def capture_environment(device: torch.device, seed: int | None = None) -> dict[s
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "seed": seed,
         "platform": platform.platform(),
+        "launcher": os.environ.get(LAUNCHER_ENV, "inline"),
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),

@@ -80,6 +80,7 @@ def test_runs_train_two_at_a_time_with_the_inline_results(write_suite, tmp_path)
     summaries = launcher().run_suite(loaded, plan_suite(loaded))
     assert [s.status for s in summaries] == ["finished"] * 4
     assert all(s.environment["torch_threads"] == 1 for s in summaries)
+    assert all(s.environment["launcher"] == "ray" for s in summaries)
     pids = {s.environment["pid"] for s in summaries}
     assert len(pids) >= 2 and os.getpid() not in pids  # trained in Ray's workers
     intervals = spans(loaded.output_dir)
