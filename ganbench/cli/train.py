@@ -96,9 +96,24 @@ def _train(loaded, chosen, fresh: bool, dry_run: bool) -> None:
             summaries = chosen.run_suite(loaded, plans, observer, stop)
     print_summaries(console, loaded, summaries)
     if stop.requested() or RunStatus.INTERRUPTED in {s.status for s in summaries}:
-        raise typer.Exit(code=stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM
+        raise typer.Exit(code=_stop_code(stop, summaries))
     if RunStatus.FAILED in {s.status for s in summaries}:
         raise typer.Exit(code=1)
+
+
+def _stop_code(stop, summaries) -> int:
+    """128 + the stop signal (130 Ctrl-C, 143 SIGTERM): the one this process received,
+    else the one a stopped run names (its workers may have been signalled, not us)."""
+    import signal
+
+    if stop.requested():
+        return stop.exit_code
+    for summary in summaries:
+        words = (summary.reason or "").split()
+        named = words[2] if words[:2] == ["stopped", "by"] and len(words) > 2 else ""
+        if named in signal.Signals.__members__:
+            return 128 + signal.Signals[named]
+    return stop.exit_code
 
 
 @app.command("profile")
