@@ -331,7 +331,7 @@ def _latency_table(doc: dict[str, Any]) -> Table:
 
 def _notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) -> list[str]:
     runs = suite.runs
-    notes = _run_notes(suite)
+    notes = _run_notes(suite) + _device_notes(suite)
     single = [
         c
         for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()
@@ -354,6 +354,28 @@ def _notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) ->
             "to compare against another configuration)"
         )
     return notes
+
+
+def _device_notes(suite: SuiteRuns) -> list[str]:
+    """A note per configuration whose finished seeds ran on different devices (a launcher
+    spreading runs over a mixed cluster): its speed figures mix machines."""
+    notes = []
+    finished = suite.runs[suite.runs["status"] == "finished"]
+    for name, group in finished.groupby("configuration", sort=False):
+        devices = sorted({_device_of(e) for e in group.get("environment", [])} - {None})
+        if len(devices) > 1:
+            notes.append(
+                f"{name}: its seeds ran on different devices ({', '.join(devices)}); its speed "
+                "and memory figures mix them and are not comparable across seeds"
+            )
+    return notes
+
+
+def _device_of(environment: Any) -> str | None:
+    """The GPU model a run trained on, or its CPU model for a CPU run."""
+    if not isinstance(environment, dict) or not environment:
+        return None
+    return environment.get("gpu_name") or environment.get("cpu_model")
 
 
 def _run_notes(suite: SuiteRuns) -> list[str]:

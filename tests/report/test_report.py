@@ -486,3 +486,19 @@ def test_a_folder_trained_with_only_reports_without_the_suites_baseline(
     result = invoke("report", out, "--baseline", "b")
     assert result.exit_code == 0 and "has no runs in this folder" not in result.output
     assert list(pd.read_csv(out / "summary.csv")["images_per_s.vs_baseline"]) == ["baseline"]
+
+
+def test_seeds_that_ran_on_different_devices_are_noted(tmp_path: Path) -> None:
+    """A launcher spreading a configuration's seeds over a mixed cluster: the report says
+    which configuration's speed figures mix devices."""
+    h100 = {"device": "cuda", "gpu_name": "NVIDIA H100", "torch": "2.15.0", "cpu_model": "EPYC"}
+    root = suite_of(tmp_path / "mixed", {"a": [100, 110]}, environment=h100)
+    make_run(root, "a", 2, 300, environment={**h100, "gpu_name": "NVIDIA H200"})
+    make_run(root, "b", 0, 100, environment=h100)
+    make_run(root, "b", 1, 100, environment=h100)
+    result = invoke("report", root)
+    assert result.exit_code == 0, result.output
+    note = "a: its seeds ran on different devices (NVIDIA H100, NVIDIA H200)"
+    assert note in " ".join(result.output.split())
+    assert note in (root / "report.md").read_text()
+    assert "b: its seeds ran" not in (root / "report.md").read_text()
