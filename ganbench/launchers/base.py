@@ -25,6 +25,7 @@ from ganbench.registry import Registry, Section
 from ganbench.results import RunStatus, RunSummary, write_runs_csv, write_suite_meta
 from ganbench.results.lock import FolderLock
 from ganbench.run.plan import RunPlan
+from ganbench.run.summary import identity, storage_guard
 
 
 class Observer(Protocol):
@@ -117,6 +118,16 @@ class Launcher:
         if plan.action == "start":
             plan.store.clear()
         return self.launch(plan, observer, stop)
+
+
+def record_failure(plan: RunPlan, reason: str, **extra: Any) -> RunSummary:
+    """A run whose launch failed before it wrote a summary (its workers or task lost),
+    recorded by the launcher: an ``end`` event and a failed summary."""
+    summary = identity(plan.run, RunStatus.FAILED, reason, **extra)
+    with storage_guard(summary), plan.store.open_events() as events:
+        events.write("end", status=summary.status.value, reason=reason)
+        plan.store.write_summary(summary)
+    return summary
 
 
 def _write_runs_csv(output_dir: Path) -> None:

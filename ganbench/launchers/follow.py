@@ -1,5 +1,6 @@
 """Following a run from its folder: the driver of a launcher that trains runs in other
-processes (torchrun's workers, Ray tasks) reads their progress from ``events.jsonl``."""
+processes (torchrun's workers, Ray tasks) reads their progress from ``events.jsonl`` and
+asks them to stop with a stop file naming why (``SIGTERM`` ...)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from ganbench.results import write_atomic
+
+STOP_FILE = "stop.request"
+
+
+def request_stop(folder: Path, why: str) -> None:
+    """Ask the run training in ``folder`` to stop (written whole: never read half-written)."""
+    write_atomic(folder / STOP_FILE, why)
+
+
+def stop_requested(folder: Path) -> str | None:
+    """What the run folder's stop file names, or None without one."""
+    try:
+        return (folder / STOP_FILE).read_text(encoding="utf-8").strip() or "a stop request"
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "a stop request"
 
 
 class EventFollower:

@@ -29,13 +29,18 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from ganbench.config.schema import RunConfig
 from ganbench.errors import StorageFull, UserError
-from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
-from ganbench.launchers.follow import EventFollower
-from ganbench.launchers.torchrun import STOP_FILE
-from ganbench.results import RunStatus, RunStore, RunSummary, write_atomic
+from ganbench.launchers.base import (
+    LAUNCHERS,
+    Launcher,
+    LauncherConfig,
+    Observer,
+    StopSignal,
+    record_failure,
+)
+from ganbench.launchers.follow import STOP_FILE, EventFollower, request_stop, stop_requested
+from ganbench.results import RunStore, RunSummary, write_atomic
 from ganbench.results.lock import FolderLock
 from ganbench.run.plan import RunPlan
-from ganbench.run.summary import identity
 from ganbench.trackers.environment import LAUNCHER_ENV
 
 PROBE_PREFIX = ".ganbench-probe-"
@@ -203,7 +208,7 @@ class _Flights:
         (with a checkpoint), a queued one returns as soon as it starts, untouched."""
         self.stopping = True
         for flight in self.pending.values():
-            write_atomic(flight.plan.store.folder / STOP_FILE, why)
+            request_stop(flight.plan.store.folder, why)
 
     def _outcome(self, ref: Any, flight: _Flight) -> RunSummary | None:
         """The run's summary, or None for a run cancelled before it started."""
@@ -252,11 +257,7 @@ def _lost(plan: RunPlan, err: Exception, retries: int) -> RunSummary:
     times): recorded as failed by the driver."""
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     reason = f"the Ray task failed after {retries} retries ({type(err).__name__}): {first}"
-    summary = identity(plan.run, RunStatus.FAILED, reason)
-    with plan.store.open_events() as events:
-        events.write("end", status=summary.status.value, reason=reason)
-    plan.store.write_summary(summary)
-    return summary
+    return record_failure(plan, reason)
 
 
 def train_task(
@@ -267,8 +268,7 @@ def train_task(
 
     if not Path(probe).is_file():
         return {"unshared": socket.gethostname()}
-    stop_file = Path(folder) / STOP_FILE
-    if stop_file.is_file():
+    if stop_requested(Path(folder)):
         return {"not_started": True}
     if Path(cwd).is_dir():
         os.chdir(cwd)  # relative data roots resolve as on the driver
@@ -276,12 +276,9 @@ def train_task(
     os.environ[LAUNCHER_ENV] = "ray"
     store = RunStore(Path(folder))
 
-    def should_stop() -> str | None:
-        return stop_file.read_text(encoding="utf-8").strip() if stop_file.is_file() else None
-
-    device = torch.device(device_type)
+    device, stop = torch.device(device_type), lambda: stop_requested(Path(folder))
     try:
-        summary = train_run(RunConfig.model_validate(run), store, device, should_stop=should_stop)
+        summary = train_run(RunConfig.model_validate(run), store, device, should_stop=stop)
     except StorageFull as full:
         return {"summary": full.summary.to_json_dict(), "storage_full": True}
     return {"summary": summary.to_json_dict(), "storage_full": False}

@@ -22,6 +22,8 @@ class GracefulStop:
     """Catches the stop signals while the block runs; ``requested()`` names the first one
     received (``"SIGTERM"``) or is None."""
 
+    caught: tuple[signal.Signals, ...] = STOP_SIGNALS
+
     def __init__(self, notify: Callable[[], None] | None = None) -> None:
         self._signal: signal.Signals | None = None
         self._previous: dict[int, Any] = {}
@@ -47,7 +49,7 @@ class GracefulStop:
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
-            for sig in STOP_SIGNALS:
+            for sig in self.caught:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -62,12 +64,8 @@ class InterruptOnStop(GracefulStop):
     SIGTERM and SIGUSR2 raise ``KeyboardInterrupt("SIGTERM")`` as Ctrl-C raises a bare
     one, so one ``except KeyboardInterrupt`` handles them all; ``exit_code`` as above."""
 
+    caught = STOP_SIGNALS[1:]  # Ctrl-C keeps Python's own KeyboardInterrupt
+
     def _handle(self, signum: int, frame: Any) -> None:
         self._signal = signal.Signals(signum)
         raise KeyboardInterrupt(self._signal.name)
-
-    def __enter__(self) -> InterruptOnStop:
-        if threading.current_thread() is threading.main_thread():
-            for sig in STOP_SIGNALS[1:]:  # Ctrl-C keeps Python's own KeyboardInterrupt
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self

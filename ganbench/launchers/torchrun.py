@@ -28,15 +28,20 @@ from typing import Literal
 import torch
 from pydantic import Field, PositiveInt
 
-from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
-from ganbench.launchers.follow import EventFollower
+from ganbench.launchers.base import (
+    LAUNCHERS,
+    Launcher,
+    LauncherConfig,
+    Observer,
+    StopSignal,
+    record_failure,
+)
+from ganbench.launchers.follow import STOP_FILE, EventFollower, request_stop
 from ganbench.launchers.inline import InlineConfig, InlineLauncher
-from ganbench.results import RunStatus, RunSummary, write_atomic
+from ganbench.results import RunSummary
 from ganbench.run.plan import RunPlan
-from ganbench.run.summary import identity, storage_guard
 from ganbench.trackers.environment import LAUNCHER_ENV
 
-STOP_FILE = "stop.request"
 LOG_FILE = "ddp.log"
 POLL_S = 0.2
 WORKER = "ganbench.launchers.torchrun_worker"
@@ -109,7 +114,7 @@ def _run_workers(
                 time.sleep(POLL_S)
                 asked = stop.requested()
                 if asked and not stop_file.exists():
-                    write_atomic(stop_file, str(asked))  # rank 0 never reads it half-written
+                    request_stop(stop_file.parent, str(asked))
                 for record in follower.new_iterations():
                     if observer is not None:
                         fraction = budget.fraction(
@@ -151,8 +156,4 @@ def _record_failure(plan: RunPlan, code: int) -> RunSummary:
     errors = sorted(p.name for p in store.folder.glob("error*.txt"))
     where = f"{LOG_FILE}" + (f" and {', '.join(errors)}" if errors else "")
     reason = f"the ddp launch exited with code {code} before rank 0 wrote a summary; see {where}"
-    summary = identity(plan.run, RunStatus.FAILED, reason, world_size=plan.processes)
-    with storage_guard(summary), store.open_events() as events:
-        events.write("end", status=summary.status.value, reason=reason)
-        store.write_summary(summary)
-    return summary
+    return record_failure(plan, reason, world_size=plan.processes)

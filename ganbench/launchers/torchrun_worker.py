@@ -10,8 +10,8 @@ import torch
 import torch.distributed as dist
 
 from ganbench.config.schema import RunConfig
+from ganbench.launchers.follow import stop_requested
 from ganbench.launchers.signals import GracefulStop
-from ganbench.launchers.torchrun import STOP_FILE
 from ganbench.levers.distributed import init_from_env
 from ganbench.results import ReplicaStore, RunStore
 from ganbench.run.train import train_run
@@ -23,10 +23,9 @@ def worker(folder: Path, device_type: str) -> int:
     device = cuda_device or torch.device("cpu")
     run = RunConfig.model_validate(RunStore(folder).read_config())
     store = RunStore(folder) if replicas.writes else ReplicaStore(folder, replicas.rank)
-    stop_file = folder / STOP_FILE
 
     def should_stop() -> str | None:
-        return own.requested() or (_read(stop_file) if stop_file.exists() else None)
+        return own.requested() or stop_requested(folder)
 
     try:
         with GracefulStop() as own:
@@ -36,14 +35,6 @@ def worker(folder: Path, device_type: str) -> int:
     # A rank whose run failed exits non-zero, so the launcher stops the others (which may
     # be waiting for it in an all-reduce).
     return 0 if summary.status.in_step else 1
-
-
-def _read(stop_file: Path) -> str:
-    """What the driver's stop file names (``SIGTERM`` ...), or a generic request."""
-    try:
-        return stop_file.read_text(encoding="utf-8").strip() or "a stop request"
-    except OSError:
-        return "a stop request"
 
 
 if __name__ == "__main__":
