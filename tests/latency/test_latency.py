@@ -154,7 +154,9 @@ def test_larger_batches_give_more_images_per_second() -> None:
 
 def test_p50_agrees_with_torch_benchmark_timer_within_10_percent() -> None:
     """Same call, same thread count, interleaved rounds; the least disturbed round of each
-    is compared (as timeit advises on a shared machine: CPU steal only ever adds time)."""
+    is compared (as timeit advises on a shared machine: CPU steal only ever adds time).
+    A burst of load can spoil every one of a few rounds, so rounds go on (up to 24) until
+    the minima agree; a systematic difference never does and fails."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -163,7 +165,7 @@ def test_p50_agrees_with_torch_benchmark_timer_within_10_percent() -> None:
         G, _ = prepare_generator(source, settings)
         z = torch.randn(16, 128)
         ours, theirs = [], []
-        for _ in range(8):
+        for _ in range(24):
             (row,) = measure_rows(G, 128, settings, CPU, CallTimer(CPU))
             ours.append(row["latency_p50_s"])
             timer = Timer(
@@ -172,6 +174,8 @@ def test_p50_agrees_with_torch_benchmark_timer_within_10_percent() -> None:
                 num_threads=1,
             )
             theirs.append(timer.blocked_autorange(min_run_time=0.3).median)
+            if len(ours) >= 4 and min(ours) == pytest.approx(min(theirs), rel=0.10):
+                break
     finally:
         torch.set_num_threads(threads)
     assert min(ours) == pytest.approx(min(theirs), rel=0.10), (ours, theirs)
