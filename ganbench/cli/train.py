@@ -18,8 +18,9 @@ SetOption = Annotated[
 LauncherOption = Annotated[
     str | None,
     typer.Option(
-        help="Where runs execute: inline (default), torchrun (ddp runs) or ray (runs at "
-        "once on a local instance or a cluster)."
+        help="Where runs execute: inline (default), torchrun (ddp runs), ray (runs at "
+        "once on a local instance or a cluster) or slurm (a job array; see the suite's "
+        "launcher: section for partition, time ...)."
     ),
 ]
 NprocOption = Annotated[
@@ -35,10 +36,14 @@ AddressOption = Annotated[
     str | None, typer.Option(help="ray: the cluster (default $RAY_ADDRESS, else local).")
 ]
 CpusOption = Annotated[
-    float | None, typer.Option(min=0.01, help="ray: CPUs (and torch threads) per run.")
+    float | None, typer.Option(min=0.01, help="ray, slurm: CPUs (and torch threads) per run.")
 ]
 GpusOption = Annotated[
-    float | None, typer.Option(min=0, help="ray: GPUs per run (0.5: two runs share one).")
+    float | None,
+    typer.Option(min=0, help="ray, slurm: GPUs per run process (ray: 0.5 shares one)."),
+]
+DetachOption = Annotated[
+    bool, typer.Option(help="slurm: return once submitted; train-suite again to collect.")
 ]
 
 
@@ -64,6 +69,7 @@ def train_suite(
     address: AddressOption = None,
     cpus_per_run: CpusOption = None,
     gpus_per_run: GpusOption = None,
+    detach: DetachOption = False,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
@@ -72,7 +78,12 @@ def train_suite(
     loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     loaded = choose_metrics(loaded, keep, inception_weights)
-    options = {"address": address, "cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run}
+    options = {
+        "address": address,
+        "cpus_per_run": cpus_per_run,
+        "gpus_per_run": gpus_per_run,
+        "detach": detach or None,
+    }
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
     _train(loaded, chosen, fresh, dry_run)
 
@@ -86,11 +97,11 @@ def _train(loaded, chosen, fresh: bool, dry_run: bool) -> None:
     from ganbench.run.plan import plan_suite
 
     if dry_run:
-        print_plans(console, loaded, plan_suite(loaded, fresh, chosen.ddp_processes))
+        print_plans(console, loaded, plan_suite(loaded, fresh, chosen))
         return
     # Planned under the lock it runs under: no other process changes the folder between.
     with FolderLock(loaded.output_dir, "suite folder"), GracefulStop() as stop:
-        plans = plan_suite(loaded, fresh=fresh, ddp_processes=chosen.ddp_processes)
+        plans = plan_suite(loaded, fresh=fresh, placement=chosen)
         print_plans(console, loaded, plans)
         with RichObserver(console) as observer:
             summaries = chosen.run_suite(loaded, plans, observer, stop)

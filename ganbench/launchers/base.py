@@ -25,6 +25,7 @@ from ganbench.registry import Registry, Section
 from ganbench.results import RunStatus, RunSummary, write_runs_csv, write_suite_meta
 from ganbench.results.lock import FolderLock
 from ganbench.run.plan import RunPlan
+from ganbench.run.session import resolve_device
 from ganbench.run.summary import identity, storage_guard
 
 
@@ -55,6 +56,7 @@ class Launcher:
     """A registry entry: how planned runs get trained."""
 
     Config: ClassVar[type[LauncherConfig]]
+    remote: ClassVar[bool] = False  # runs train on other machines (ray, slurm)
 
     def __init__(self, cfg: LauncherConfig) -> None:
         self.cfg = cfg
@@ -62,6 +64,10 @@ class Launcher:
     def ddp_processes(self, device: torch.device) -> int:
         """Processes that train each ``levers.parallel: ddp`` run on ``device``."""
         return 1
+
+    def resolve_device(self, choice: str) -> torch.device:
+        """The device a run's ``device:`` means where this launcher trains it."""
+        return resolve_device(choice)
 
     def launch(self, plan: RunPlan, observer: Observer | None, stop: StopSignal) -> RunSummary:
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """The launcher of a suite: its ``launcher:`` section, then the command line
-(``--launcher NAME``; ``--nproc-per-node N`` is short for the torchrun launcher with N
-processes per ddp run), validated like the rest of the suite."""
+(``--launcher NAME``; ``--nproc-per-node N`` sets the processes of each ddp run, and
+alone is short for the torchrun launcher), validated like the rest of the suite."""
 
 from __future__ import annotations
 
@@ -27,15 +27,9 @@ def choose_launcher(
     section = dict(section)
     if name is not None and name != section.get("name"):
         section = {"name": name}  # another launcher: the suite's fields are for its own
-    if nproc_per_node is not None:
-        if name not in (None, "torchrun") or section.get("name", "inline") not in (
-            "inline",
-            "torchrun",
-        ):
-            raise UserError(
-                f"--nproc-per-node goes with the torchrun launcher, not {name or section['name']}"
-            )
-        section = {**section, "name": "torchrun", "nproc_per_node": nproc_per_node}
+    if nproc_per_node is not None and name is None and section.get("name", "inline") == "inline":
+        section = {"name": "torchrun"}  # the shorthand: ddp runs in N processes here
+    options = {**options, "nproc_per_node": nproc_per_node}
     chosen = section.get("name", "inline")
     if chosen not in LAUNCHERS:
         choices = ", ".join(LAUNCHERS.names())
@@ -46,7 +40,8 @@ def choose_launcher(
         if key not in entry.Config.model_fields:
             owners = [n for n in LAUNCHERS.names() if key in LAUNCHERS.get(n).Config.model_fields]
             option = "--" + key.replace("_", "-")
-            raise UserError(f"{option} goes with the {' or '.join(owners)} launcher, not {chosen}")
+            names = " or ".join([", ".join(owners[:-1]), owners[-1]] if owners[1:] else owners)
+            raise UserError(f"{option} goes with the {names} launcher, not {chosen}")
     try:
         cfg = entry.Config.model_validate({**section, **given, "name": chosen})
     except ValidationError as err:

@@ -6,7 +6,8 @@ submits one task per run that needs training, holding ``cpus_per_run`` CPUs (als
 run's torch threads) and ``gpus_per_run`` GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``: the run
 sees exactly its GPUs, recorded in its environment). A task trains its run folder with
 the same ``train_run`` as every launcher, so a task Ray retries after losing its worker or
-node (``max_retries``) resumes from the run's checkpoint.
+node (``max_retries``) resumes from the run's checkpoint. A ddp run is one task holding
+``nproc_per_node`` times the CPUs and GPUs on one node, which launches torchrun there.
 
 The run folders must be on storage every node shares (the driver writes a probe file each
 task checks first). The driver follows the runs from their ``events.jsonl``, holds each
@@ -18,33 +19,25 @@ one returns untouched as soon as it starts (it stays planned).
 from __future__ import annotations
 
 import os
-import socket
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from ganbench.config.schema import RunConfig
-from ganbench.errors import StorageFull, UserError
-from ganbench.launchers.base import (
-    LAUNCHERS,
-    Launcher,
-    LauncherConfig,
-    Observer,
-    StopSignal,
-    record_failure,
+from ganbench.errors import UserError
+from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
+from ganbench.launchers.remote import (
+    POLL_S,
+    Flight,
+    Flights,
+    TaskArgs,
+    TaskLost,
+    run_task,
+    worker_device,
 )
-from ganbench.launchers.follow import STOP_FILE, EventFollower, request_stop, stop_requested
-from ganbench.results import RunStore, RunSummary, write_atomic
-from ganbench.results.lock import FolderLock
+from ganbench.results import RunSummary
 from ganbench.run.plan import RunPlan
-from ganbench.trackers.environment import LAUNCHER_ENV
-
-PROBE_PREFIX = ".ganbench-probe-"
-POLL_S = 0.2
 
 
 class RayConfig(LauncherConfig):
@@ -59,6 +52,9 @@ class RayConfig(LauncherConfig):
     max_retries: NonNegativeInt = Field(
         3, description="retries of a run whose worker or node was lost (it resumes)"
     )
+    nproc_per_node: PositiveInt = Field(
+        2, description="processes of a ddp run: one task holding as many GPUs on one node"
+    )
     num_cpus: PositiveInt | None = Field(
         None, description="CPUs of a local instance (null: all of this machine's)"
     )
@@ -66,6 +62,7 @@ class RayConfig(LauncherConfig):
 
 @LAUNCHERS.register("ray")
 class RayLauncher(Launcher):
+    remote = True
     Config = RayConfig
     cfg: RayConfig
 
@@ -74,10 +71,10 @@ class RayLauncher(Launcher):
         require_ray()  # missing: exit 2 before anything is planned
 
     def ddp_processes(self, device: torch.device) -> int:
-        raise UserError(
-            "levers.parallel: ddp under --launcher ray is not supported yet; use "
-            "--launcher torchrun for ddp runs"
-        )
+        return self.cfg.nproc_per_node
+
+    def resolve_device(self, choice: str) -> torch.device:
+        return worker_device(choice, self.cfg.gpus_per_run)
 
     def _run_plans(
         self, plans: list[RunPlan], observer: Observer | None, stop: StopSignal
@@ -85,8 +82,7 @@ class RayLauncher(Launcher):
         ray = require_ray()
         started_here = _connect(ray, self.cfg)
         try:
-            flights = _Flights(ray, self, observer, stop)
-            return flights.run(plans)
+            return _RayFlights(ray, self, observer, stop).run(plans)
         finally:
             if started_here:
                 ray.shutdown()
@@ -115,170 +111,54 @@ def _connect(ray: Any, cfg: RayConfig) -> bool:
     return True
 
 
-@dataclass
-class _Flight:
-    """A run whose task is in flight."""
+class _RayFlights(Flights):
+    """Ray's side of the driver: a task per run, polled with ``ray.wait``."""
 
-    plan: RunPlan
-    lock: FolderLock
-    follower: EventFollower
+    def __init__(self, ray: Any, launcher: RayLauncher, observer, stop) -> None:
+        super().__init__(launcher, observer, stop)
+        self.ray = ray
 
-
-@dataclass
-class _Flights:
-    """Submits the runs, follows them and collects their summaries."""
-
-    ray: Any
-    launcher: RayLauncher
-    observer: Observer | None
-    stop: StopSignal
-    pending: dict[Any, _Flight] = field(default_factory=dict)
-    summaries: dict[str, RunSummary] = field(default_factory=dict)
-    stopping: bool = False
-    storage_full: bool = False
-
-    def run(self, plans: list[RunPlan]) -> list[RunSummary]:
-        if not plans:
-            return []
-        probe = _write_probe(plans[0].store.folder.parent)
-        try:
-            for index, plan in enumerate(plans):
-                if self.observer:
-                    self.observer.run_started(plan, index, len(plans))
-                if plan.action == "skip":
-                    self._ended(plan, self.launcher._execute(plan, None, self.stop))
-                else:
-                    self._submit(plan, probe)
-            while self.pending:
-                self._wait()
-        finally:
-            self._abandon()
-            probe.unlink(missing_ok=True)
-        return [self.summaries[p.run.id] for p in plans if p.run.id in self.summaries]
-
-    def _submit(self, plan: RunPlan, probe: Path) -> None:
-        lock = FolderLock(plan.store.folder, "run folder").__enter__()
-        (plan.store.folder / STOP_FILE).unlink(missing_ok=True)  # one a lost driver left
-        if plan.restore_config is not None:
-            plan.store.write_config(plan.restore_config)
-        if plan.action == "start":
-            plan.store.clear()
+    def submit(self, plans: list[RunPlan], probe: Path) -> list[Any]:
         cfg = self.launcher.cfg
-        gpus = (
-            cfg.gpus_per_run if cfg.gpus_per_run is not None else float(plan.device.type == "cuda")
-        )
-        task = self.ray.remote(train_task).options(
-            num_cpus=cfg.cpus_per_run, num_gpus=gpus, max_retries=cfg.max_retries
-        )
-        ref = task.remote(
-            plan.run.model_dump(mode="json"),
-            str(plan.store.folder.resolve()),
-            "cuda" if gpus > 0 else "cpu",
-            max(1, int(cfg.cpus_per_run)),
-            str(probe.resolve()),
-            os.getcwd(),
-        )
-        self.pending[ref] = _Flight(plan, lock, EventFollower(plan.store.events))
-
-    def _wait(self) -> None:
-        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=POLL_S)
-        self._follow()
-        if self.stop.requested() and not self.stopping:
-            self._stop_all(str(self.stop.requested()))
-        for ref in ready:
-            flight = self.pending.pop(ref)
-            flight.lock.__exit__(None, None, None)
-            summary = self._outcome(ref, flight)
-            if summary is not None:
-                self._ended(flight.plan, summary)
-
-    def _follow(self) -> None:
-        for flight in self.pending.values():
-            budget = flight.plan.run.budget
-            for record in flight.follower.new_iterations():
-                if self.observer is not None:
-                    fraction = budget.fraction(
-                        record["iteration"], record["epoch"], record["wall_s"]
-                    )
-                    run_id = flight.plan.run.id
-                    self.observer.logged({"run_id": run_id, "fraction": fraction, **record})
-
-    def _stop_all(self, why: str) -> None:
-        """A stop file in every run in flight: a started run stops at its next iteration
-        (with a checkpoint), a queued one returns as soon as it starts, untouched."""
-        self.stopping = True
-        for flight in self.pending.values():
-            request_stop(flight.plan.store.folder, why)
-
-    def _outcome(self, ref: Any, flight: _Flight) -> RunSummary | None:
-        """The run's summary, or None for a run cancelled before it started."""
-        plan = flight.plan
-        (plan.store.folder / STOP_FILE).unlink(missing_ok=True)
-        try:
-            result = self.ray.get(ref)
-        except self.ray.exceptions.RayError as err:
-            return _lost(plan, err, self.launcher.cfg.max_retries)
-        if "not_started" in result:
-            return None  # stopped before it began: it stays planned
-        if "unshared" in result:
-            self._stop_all("an unshared output folder")
-            raise UserError(
-                f"{plan.store.folder.parent}: not reachable from the Ray worker on host "
-                f"{result['unshared']}; the output folder must be on storage every node "
-                "shares (NFS, Lustre, GPFS), or run on one machine"
+        refs = []
+        for plan in plans:
+            gpus = _gpus(cfg, plan)
+            task = self.ray.remote(train_task).options(
+                num_cpus=cfg.cpus_per_run * plan.processes,
+                num_gpus=gpus,
+                max_retries=cfg.max_retries,
             )
-        self.storage_full = self.storage_full or result["storage_full"]
-        if self.storage_full and not self.stopping:
-            self._stop_all("a full disk")
-        return RunSummary.model_validate(result["summary"])
+            device = "cuda" if gpus > 0 else "cpu"
+            threads = max(1, int(cfg.cpus_per_run))
+            refs.append(task.remote(TaskArgs.of("ray", plan, device, threads, probe)))
+        return refs
 
-    def _ended(self, plan: RunPlan, summary: RunSummary) -> None:
-        self.summaries[plan.run.id] = summary
-        if self.observer:
-            self.observer.run_ended(plan, summary)
+    def ready(self, flights: list[Flight]) -> list[Flight]:
+        by_ref = {flight.handle: flight for flight in flights}
+        done, _ = self.ray.wait(list(by_ref), num_returns=1, timeout=POLL_S)
+        return [by_ref[ref] for ref in done]
 
-    def _abandon(self) -> None:
-        """Leaving early (an error in the driver): cancel what is in flight, free locks."""
-        for ref, flight in self.pending.items():
-            self.ray.cancel(ref, force=True)
-            flight.lock.__exit__(None, None, None)
-        self.pending.clear()
+    def result(self, flight: Flight) -> dict[str, Any]:
+        try:
+            return self.ray.get(flight.handle)
+        except self.ray.exceptions.RayError as err:
+            retries = self.launcher.cfg.max_retries
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise TaskLost(
+                f"the Ray task failed after {retries} retries ({type(err).__name__}): {first}"
+            ) from None
 
-
-def _write_probe(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f"{PROBE_PREFIX}{uuid.uuid4().hex}"
-    write_atomic(probe, socket.gethostname())
-    return probe
-
-
-def _lost(plan: RunPlan, err: Exception, retries: int) -> RunSummary:
-    """A run whose task failed in Ray itself (worker or node lost more than ``retries``
-    times): recorded as failed by the driver."""
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    reason = f"the Ray task failed after {retries} retries ({type(err).__name__}): {first}"
-    return record_failure(plan, reason)
+    def cancel(self, flight: Flight) -> None:
+        self.ray.cancel(flight.handle, force=True)
 
 
-def train_task(
-    run: dict[str, Any], folder: str, device_type: str, threads: int, probe: str, cwd: str
-) -> dict[str, Any]:
-    """What a Ray worker runs: check the shared folder, then train (or resume) the run."""
-    from ganbench.run.train import train_run
+def _gpus(cfg: RayConfig, plan: RunPlan) -> float:
+    """The run's GPUs: as configured per process, else one per process of a CUDA run."""
+    if cfg.gpus_per_run is not None:
+        return cfg.gpus_per_run * plan.processes
+    return float(plan.processes) if plan.device.type == "cuda" else 0.0
 
-    if not Path(probe).is_file():
-        return {"unshared": socket.gethostname()}
-    if stop_requested(Path(folder)):
-        return {"not_started": True}
-    if Path(cwd).is_dir():
-        os.chdir(cwd)  # relative data roots resolve as on the driver
-    torch.set_num_threads(threads)
-    os.environ[LAUNCHER_ENV] = "ray"
-    store = RunStore(Path(folder))
 
-    device, stop = torch.device(device_type), lambda: stop_requested(Path(folder))
-    try:
-        summary = train_run(RunConfig.model_validate(run), store, device, should_stop=stop)
-    except StorageFull as full:
-        return {"summary": full.summary.to_json_dict(), "storage_full": True}
-    return {"summary": summary.to_json_dict(), "storage_full": False}
+def train_task(args: TaskArgs) -> dict[str, Any]:
+    """What a Ray worker runs (the driver holds the run folder's lock meanwhile)."""
+    return run_task(args)

@@ -103,7 +103,7 @@ def _run_workers(
         # Its own session: the terminal's Ctrl-C reaches only us; we pass it on (stop file).
         proc = subprocess.Popen(
             command,
-            env={**os.environ, LAUNCHER_ENV: "torchrun"},
+            env={**os.environ, LAUNCHER_ENV: _launcher_name()},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -125,6 +125,12 @@ def _run_workers(
             _stop_workers(proc)
             raise
     return proc.returncode
+
+
+def _launcher_name() -> str:
+    """``torchrun``, or ``ray+torchrun`` for a ddp run a Ray task (or Slurm job) launched."""
+    outer = os.environ.get(LAUNCHER_ENV, "inline")
+    return "torchrun" if outer in ("inline", "torchrun") else f"{outer}+torchrun"
 
 
 def _agent_signals() -> None:

@@ -7,9 +7,8 @@ training configuration is refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -36,31 +35,53 @@ class RunPlan:
     repairs: tuple[str, ...] = ()  # damaged files found and what is done about them
 
 
-def plan_suite(
-    suite: Suite,
-    fresh: bool = False,
-    ddp_processes: Callable[[torch.device], int] = lambda device: 1,
-) -> list[RunPlan]:
+class Placement(Protocol):
+    """Where the runs will train, as the planner needs it (a launcher)."""
+
+    remote: bool  # on other machines: their GPUs are not this process's to count
+
+    def ddp_processes(self, device: torch.device) -> int:
+        """Processes that train each ``levers.parallel: ddp`` run on ``device``."""
+        ...
+
+    def resolve_device(self, choice: str) -> torch.device:
+        """The device a run's ``device:`` (auto, cpu, cuda) means where it will train."""
+        ...
+
+
+class _HereOneProcess:
+    remote = False
+
+    def ddp_processes(self, device: torch.device) -> int:
+        return 1
+
+    def resolve_device(self, choice: str) -> torch.device:
+        return resolve_device(choice)
+
+
+HERE = _HereOneProcess()
+
+
+def plan_suite(suite: Suite, fresh: bool = False, placement: Placement = HERE) -> list[RunPlan]:
     """Decide what to do with every run; raise UserError before any work on a problem.
-    ``ddp_processes``: how many processes (the launcher's choice) train each
-    ``levers.parallel: ddp`` run on a device."""
+    ``placement`` (the launcher): each run's device and the processes of a ddp run."""
     _check_datasets(suite.runs)
     _check_metrics(suite.runs)
     plans = []
     for run in suite.runs:
         store = RunStore(suite.output_dir / run.id)
-        device = resolve_device(run.device)
+        device = placement.resolve_device(run.device)
         action, note, stored = ("start", "", None) if fresh else _decide(run, store)
-        processes = ddp_processes(device) if run.levers.parallel == "ddp" else 1
+        processes = placement.ddp_processes(device) if run.levers.parallel == "ddp" else 1
         if processes > 1:
-            _check_ddp(run, device, processes)
+            _check_ddp(run, device, processes, placement.remote)
         repairs = tuple(stored.notes) if stored else ()
         restore = stored.restored_config if stored else None
         plans.append(RunPlan(run, store, device, action, note, processes, restore, repairs))
     return plans
 
 
-def _check_ddp(run: RunConfig, device: torch.device, processes: int) -> None:
+def _check_ddp(run: RunConfig, device: torch.device, processes: int, remote: bool) -> None:
     """Every batch splits evenly into the processes' micro-batches; a GPU per process."""
     k = run.levers.grad_accumulation
     for size in run.batch.sizes:
@@ -70,7 +91,7 @@ def _check_ddp(run: RunConfig, device: torch.device, processes: int) -> None:
                 f"processes x {k} micro-batches (levers.parallel: ddp); choose sizes "
                 f"divisible by {processes * k}"
             )
-    if device.type == "cuda" and processes > torch.cuda.device_count():
+    if device.type == "cuda" and not remote and processes > torch.cuda.device_count():
         raise UserError(
             f"ddp in {processes} processes (--nproc-per-node): only "
             f"{torch.cuda.device_count()} CUDA devices are visible (one process per GPU)"

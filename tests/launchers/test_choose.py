@@ -33,7 +33,7 @@ def plan_table(write_suite, *args: str, **suite_fields) -> str:
 
 
 def test_every_launcher_is_registered() -> None:
-    assert LAUNCHERS.names() == ["inline", "ray", "torchrun"]
+    assert LAUNCHERS.names() == ["inline", "ray", "slurm", "torchrun"]
 
 
 def test_inline_unless_something_says_otherwise(write_suite) -> None:
@@ -52,6 +52,9 @@ def test_the_suite_option_or_shorthand_picks_torchrun(write_suite) -> None:
     assert "cpu x8 (ddp)" in plan_table(
         write_suite, "--set", "launcher.nproc_per_node=8", launcher="torchrun"
     )
+    # Under ray (or slurm) a ddp run is one task launching torchrun with N processes.
+    assert "cpu x2 (ddp)" in plan_table(write_suite, "--launcher", "ray")
+    assert "cpu x4 (ddp)" in plan_table(write_suite, "--launcher", "ray", "--nproc-per-node", "4")
     # --launcher inline wins over the suite's torchrun.
     assert "cpu start" in plan_table(write_suite, "--launcher", "inline", launcher="torchrun")
 
@@ -62,14 +65,38 @@ def test_the_suite_option_or_shorthand_picks_torchrun(write_suite) -> None:
         (
             ["--launcher", "slurmish"],
             {},
-            "launcher: unknown 'slurmish' (choose: inline, ray, torchrun)",
+            "launcher: unknown 'slurmish' (choose: inline, ray, slurm, torchrun)",
         ),
         ([], {"launcher": {"name": "torchrun", "nproc_per_node": 0}}, "launcher.nproc_per_node:"),
         ([], {"launcher": {"name": "inline", "gpus": 2}}, "launcher.gpus: unknown field"),
         (["--set", "launcher.nproc_per_node=two"], {"launcher": "torchrun"}, "nproc_per_node"),
-        (["--cpus-per-run", "1"], {}, "--cpus-per-run goes with the ray launcher, not inline"),
-        (["--launcher", "ray"], {}, "levers.parallel: ddp under --launcher ray is not supported"),
+        (
+            ["--cpus-per-run", "1"],
+            {},
+            "--cpus-per-run goes with the ray or slurm launcher, not inline",
+        ),
+        (["--detach"], {}, "--detach goes with the slurm launcher, not inline"),
         ([], {"launcher": {"name": "ray", "gpus_per_run": -1}}, "launcher.gpus_per_run:"),
+        (
+            [],
+            {"launcher": {"name": "slurm", "cluster": "local", "time": "1 day"}},
+            "launcher.time: a time limit as [D-]HH:MM[:SS] (e.g. 2-00:00:00) or minutes",
+        ),
+        (
+            ["--launcher", "slurm", "--gpus-per-run", "0.5"],
+            {"launcher": {"name": "slurm", "cluster": "local"}},
+            "launcher.gpus_per_run:",
+        ),
+        (
+            [],
+            {"launcher": {"name": "slurm", "cluster": "local", "partiton": "gpu"}},
+            "launcher.partiton: unknown field",
+        ),
+        (
+            ["--launcher", "slurm"],
+            {},
+            "--launcher slurm: no Slurm here (srun not found); run train-suite on a login node",
+        ),
     ],
 )
 def test_launcher_mistakes_exit_2_naming_the_field(write_suite, args, suite_fields, message):
@@ -96,6 +123,8 @@ def test_nproc_per_node_goes_with_torchrun_only(write_suite) -> None:
         app, ["train-suite", str(path), "--launcher", "inline", "--nproc-per-node", "2"]
     )
     assert result.exit_code == 2
-    assert "--nproc-per-node goes with the torchrun launcher, not inline" in result.output
+    assert "--nproc-per-node goes with the ray, slurm or torchrun launcher, not inline" in " ".join(
+        result.output.split()
+    )
     # One process per ddp run: the run trains in this process (no torchrun).
     assert "cpu start" in plan_table(write_suite, "--nproc-per-node", "1", launcher="torchrun")

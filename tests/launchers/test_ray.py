@@ -8,20 +8,24 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from ganbench.config import load_suite
 from ganbench.errors import UserError
-from ganbench.launchers import ray as ray_launcher
+from ganbench.launchers import remote
 from ganbench.launchers.ray import RayConfig, RayLauncher
 from ganbench.results import RunStore, read_events
 from ganbench.run.plan import plan_suite
 from tests.cli.test_commands import invoke
-from tests.conftest import run_suite, tiny_suite
+from tests.launchers.remote_helpers import (
+    StopAfterFirstCheckpoint,
+    busy_suite,
+    inline_reference,
+    same_parameters,
+    watch,
+)
 
 ray = pytest.importorskip("ray")
 
@@ -35,35 +39,6 @@ def local_ray():
 
 def launcher() -> RayLauncher:
     return RayLauncher(RayConfig(cpus_per_run=1, max_retries=2))
-
-
-def busy_suite(iterations: int, seeds: int) -> dict:
-    suite = tiny_suite(
-        budget={"iterations": iterations},
-        checkpoint={"every_iterations": 10, "every_seconds": None},
-        model={"name": "mlp", "latent_dim": 8, "hidden": 128, "depth": 2},
-        log_every=5,
-    )
-    suite["matrix"] = {"seed": list(range(seeds))}
-    return suite
-
-
-def inline_reference(path: Path, out: Path):
-    """The same suite trained inline on one thread (as each ray run is)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        reference = load_suite(path, [f"output_dir={out}"])
-        return run_suite(reference, plan_suite(reference))
-    finally:
-        torch.set_num_threads(threads)
-
-
-def same_parameters(a: RunStore, b: RunStore) -> bool:
-    one, two = a.load_checkpoint(), b.load_checkpoint()
-    return all(
-        torch.equal(one[net][key], value) for net in ("G", "D") for key, value in two[net].items()
-    )
 
 
 def spans(folder: Path) -> list[tuple[float, float]]:
@@ -92,17 +67,6 @@ def test_runs_train_two_at_a_time_with_the_inline_results(write_suite, tmp_path)
         assert same_parameters(ran, RunStore(tmp_path / "inline" / s.run_id)), s.run_id
 
 
-def watch(store: RunStore, iteration: int, limit_s: float = 120) -> dict:
-    """The start event once a checkpoint at ``iteration`` or later is written."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        events = read_events(store.events)
-        if any(e["event"] == "checkpoint" and e["iteration"] >= iteration for e in events):
-            return next(e for e in events if e["event"] in ("start", "resume"))
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint at {iteration} within {limit_s} s")
-
-
 def test_a_killed_worker_is_retried_and_resumes_to_the_same_parameters(
     write_suite, tmp_path
 ) -> None:
@@ -123,19 +87,6 @@ def test_a_killed_worker_is_retried_and_resumes_to_the_same_parameters(
     assert resumes and resumes[0]["environment"]["pid"] != started["environment"]["pid"]
     inline_reference(path, tmp_path / "inline")
     assert same_parameters(store, RunStore(tmp_path / "inline" / "tiny-seed0"))
-
-
-class StopAfterFirstCheckpoint:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def requested(self) -> str | None:
-        done = any(
-            e["event"] == "checkpoint"
-            for p in self.folder.glob("*/events.jsonl")
-            for e in read_events(p)
-        )
-        return "SIGTERM" if done else None
 
 
 def test_a_stop_checkpoints_started_runs_and_leaves_the_rest_planned(write_suite) -> None:
@@ -161,8 +112,8 @@ def test_a_stop_checkpoints_started_runs_and_leaves_the_rest_planned(write_suite
 
 def test_an_output_folder_the_workers_cannot_see_is_refused(write_suite, monkeypatch) -> None:
     loaded = load_suite(write_suite(busy_suite(iterations=5, seeds=1)))
-    monkeypatch.setattr(ray_launcher, "_write_probe", lambda folder: Path("/nonexistent/probe"))
-    with pytest.raises(UserError, match="not reachable from the Ray worker on host"):
+    monkeypatch.setattr(remote, "write_probe", lambda folder: Path("/nonexistent/probe"))
+    with pytest.raises(UserError, match="not reachable from the worker on host"):
         launcher().run_suite(loaded, plan_suite(loaded))
 
 

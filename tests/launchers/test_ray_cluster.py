@@ -10,7 +10,8 @@ import pytest
 from ganbench.config import load_suite
 from ganbench.results import RunStore, read_events
 from ganbench.run.plan import plan_suite
-from tests.launchers.test_ray import busy_suite, inline_reference, launcher, same_parameters, watch
+from tests.launchers.remote_helpers import busy_suite, inline_reference, same_parameters, watch
+from tests.launchers.test_ray import launcher
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")

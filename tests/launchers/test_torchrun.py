@@ -63,7 +63,7 @@ def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
         for mode in ("none", "ddp")
     ]
     loaded = load_suite(write_suite(suite), [], None, [])
-    plans = plan_suite(loaded, ddp_processes=TORCHRUN.ddp_processes)
+    plans = plan_suite(loaded, placement=TORCHRUN)
     assert [p.processes for p in plans] == [1, 2] * 3
     summaries = {s.name: s for s in TORCHRUN.run_suite(loaded, plans)}
     for strategy in ("alternating", "srfb", "svre"):

@@ -1,0 +1,67 @@
+"""What the tests of launchers that train runs elsewhere (ray, slurm) share: a suite
+busy enough to watch, the inline reference it must equal, and ways to step in."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from ganbench.config import load_suite
+from ganbench.results import RunStore, read_events
+from ganbench.run.plan import plan_suite
+from tests.conftest import run_suite, tiny_suite
+
+
+def busy_suite(iterations: int, seeds: int, checkpoint_every: int = 10) -> dict:
+    suite = tiny_suite(
+        budget={"iterations": iterations},
+        checkpoint={"every_iterations": checkpoint_every, "every_seconds": None},
+        model={"name": "mlp", "latent_dim": 8, "hidden": 128, "depth": 2},
+        log_every=5,
+    )
+    suite["matrix"] = {"seed": list(range(seeds))}
+    return suite
+
+
+def inline_reference(path: Path, out: Path):
+    """The same suite trained inline on one thread (as each ray run is)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference = load_suite(path, [f"output_dir={out}"])
+        return run_suite(reference, plan_suite(reference))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def same_parameters(a: RunStore, b: RunStore) -> bool:
+    one, two = a.load_checkpoint(), b.load_checkpoint()
+    return all(
+        torch.equal(one[net][key], value) for net in ("G", "D") for key, value in two[net].items()
+    )
+
+
+def watch(store: RunStore, iteration: int, limit_s: float = 120) -> dict:
+    """The start event once a checkpoint at ``iteration`` or later is written."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        events = read_events(store.events)
+        if any(e["event"] == "checkpoint" and e["iteration"] >= iteration for e in events):
+            return next(e for e in events if e["event"] in ("start", "resume"))
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint at {iteration} within {limit_s} s")
+
+
+class StopAfterFirstCheckpoint:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def requested(self) -> str | None:
+        done = any(
+            e["event"] == "checkpoint"
+            for p in self.folder.glob("*/events.jsonl")
+            for e in read_events(p)
+        )
+        return "SIGTERM" if done else None

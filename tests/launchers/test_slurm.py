@@ -1,0 +1,193 @@
+"""The slurm launcher through submitit's local executor (the same pickles, signals and
+requeues as on a cluster, as processes of this machine): results identical to the
+inline launcher's, SIGUSR2 -> checkpoint -> requeue -> resume, a stop that checkpoints,
+a detached submission followed by a later train-suite; and the sbatch script a real
+cluster would get from the launcher's fields."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from ganbench.config import load_suite
+from ganbench.launchers.slurm import JOB_FILE, SlurmConfig, SlurmLauncher, executor_parameters
+from ganbench.results import RunStore, read_events
+from ganbench.run.plan import plan_suite
+from tests.cli.test_commands import invoke
+from tests.launchers.remote_helpers import (
+    StopAfterFirstCheckpoint,
+    busy_suite,
+    inline_reference,
+    same_parameters,
+    watch,
+)
+
+submitit = pytest.importorskip("submitit")
+
+LOCAL = {"name": "slurm", "cluster": "local", "cpus_per_run": 1, "time": "30"}
+
+
+def launcher(**fields) -> SlurmLauncher:
+    return SlurmLauncher(SlurmConfig(**{**LOCAL, **fields}))
+
+
+def test_runs_train_as_jobs_with_the_inline_results(write_suite, tmp_path) -> None:
+    path = write_suite(busy_suite(iterations=150, seeds=2))
+    loaded = load_suite(path)
+    summaries = launcher().run_suite(loaded, plan_suite(loaded))
+    assert [s.status for s in summaries] == ["finished"] * 2
+    assert {s.environment["launcher"] for s in summaries} == {"slurm"}
+    assert all(s.environment["torch_threads"] == 1 for s in summaries)
+    assert os.getpid() not in {s.environment["pid"] for s in summaries}
+    inline_reference(path, tmp_path / "inline")
+    for s in summaries:
+        store = RunStore(loaded.output_dir / s.run_id)
+        assert (store.folder / JOB_FILE).is_file()
+        assert same_parameters(store, RunStore(tmp_path / "inline" / s.run_id)), s.run_id
+
+
+def test_sigusr2_checkpoints_requeues_and_resumes_to_the_inline_parameters(
+    write_suite, tmp_path
+) -> None:
+    """What Slurm sends ahead of a time limit or preemption: the run stops at an
+    iteration with a checkpoint, submitit requeues the job, the requeued task resumes."""
+    path = write_suite(busy_suite(iterations=2000, seeds=1, checkpoint_every=100))
+    loaded = load_suite(path)
+    store = RunStore(loaded.output_dir / "tiny-seed0")
+    result: list = []
+    driver = threading.Thread(
+        target=lambda: result.extend(launcher().run_suite(loaded, plan_suite(loaded)))
+    )
+    driver.start()
+    started = watch(store, 100)
+    os.kill(started["environment"]["pid"], signal.SIGUSR2)
+    driver.join(timeout=300)
+    (summary,) = result
+    assert summary.status == "finished" and summary.iterations == 2000, summary.reason
+    events = read_events(store.events)
+    ends = [e for e in events if e["event"] == "end"]
+    assert ends[0]["status"] == "interrupted"
+    assert ends[0]["reason"].startswith("stopped by SIGUSR2 at iteration")
+    resume = next(e for e in events if e["event"] == "resume")
+    assert resume["environment"]["pid"] != started["environment"]["pid"]  # a new task
+    assert resume["iteration"] == ends[0]["iteration"]  # from the stop's checkpoint
+    inline_reference(path, tmp_path / "inline")
+    assert same_parameters(store, RunStore(tmp_path / "inline" / "tiny-seed0"))
+
+
+def test_a_stop_in_the_driver_checkpoints_every_running_job(write_suite) -> None:
+    path = write_suite(busy_suite(iterations=100_000, seeds=2))
+    loaded = load_suite(path)
+    stop = StopAfterFirstCheckpoint(loaded.output_dir)
+    summaries = launcher().run_suite(loaded, plan_suite(loaded), stop=stop)
+    assert 1 <= len(summaries) <= 2  # a job that had not started yet stays planned
+    for s in summaries:
+        assert s.status == "interrupted" and s.reason.startswith("stopped by SIGTERM")
+        store = RunStore(loaded.output_dir / s.run_id)
+        assert store.load_checkpoint()["train"]["iteration"] == s.iterations
+    again = {p.run.id: p.action for p in plan_suite(loaded)}
+    assert all(again[s.run_id] == "resume" for s in summaries)
+
+
+def test_detach_then_train_suite_again_follows_the_jobs(write_suite) -> None:
+    suite = busy_suite(iterations=5000, seeds=1, checkpoint_every=500)
+    path = write_suite({**suite, "launcher": LOCAL})
+    first = invoke("train-suite", str(path), "--detach")
+    assert first.exit_code == 0, first.output
+    output = " ".join(first.output.split())
+    assert "submitted 1 runs as job" in output and "detached:" in output
+    store = RunStore(path.parent / "out" / "tiny-seed0")
+    second = invoke("train-suite", str(path))
+    assert second.exit_code == 0, second.output
+    output = " ".join(second.output.split())
+    assert "already queued or running as Slurm job" in output
+    assert "submitted 1 runs" not in output  # followed, not submitted twice
+    assert "tiny-seed0 finished 5000" in output
+    assert [e["event"] for e in read_events(store.events)].count("start") == 1
+
+
+def test_the_sbatch_script_carries_the_launcher_fields(tmp_path) -> None:
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    cfg = SlurmConfig(
+        partition="gpu",
+        time="2-00:00:00",
+        mem_gb=16,
+        account="proj",
+        qos="high",
+        constraint="h100",
+        setup=["module load cuda/12.4"],
+        sbatch={"mail_type": "END"},
+        array_parallelism=8,
+    )
+    params = executor_parameters(cfg, "ganbench-thesis", gpus=2, cpus=8)
+    script = _make_sbatch_string(command="python -m x", folder=tmp_path, map_count=10, **params)
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=2880",
+        "#SBATCH --gpus-per-node=2",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --mem=16384M",
+        "#SBATCH --account=proj",
+        "#SBATCH --qos=high",
+        "#SBATCH --constraint=h100",
+        "#SBATCH --signal=USR2@120",
+        "#SBATCH --array=0-9%8",
+        "#SBATCH --mail-type=END",
+        "#SBATCH --job-name=ganbench-thesis",
+        "module load cuda/12.4",
+    ):
+        assert line in script, line
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"), [("90", 90), ("01:30:00", 90), ("2-00:00:00", 2880), ("0:10:30", 11)]
+)
+def test_time_limits_in_slurm_s_formats(text, minutes) -> None:
+    assert SlurmConfig(time=text).minutes == minutes
+
+
+def test_without_submitit_the_launcher_is_refused_before_planning(write_suite, monkeypatch):
+    monkeypatch.setitem(os.sys.modules, "submitit", None)
+    path = write_suite({**busy_suite(iterations=5, seeds=1), "launcher": LOCAL})
+    result = invoke("train-suite", str(path))
+    assert result.exit_code == 2
+    assert "--launcher slurm needs submitit: pip install 'ganbench[cluster]'" in result.output
+    assert not (path.parent / "out").exists()
+
+
+def test_a_run_taken_by_another_process_is_left_to_it(write_suite) -> None:
+    """A job that starts while another process holds its run (an inline train-suite
+    started after a detached submission) leaves the run alone and says so."""
+    from ganbench.results.lock import FolderLock
+
+    loaded = load_suite(write_suite(busy_suite(iterations=20, seeds=1)))
+    plans = plan_suite(loaded)
+    with FolderLock(plans[0].store.folder, "run folder"):
+        notes: list[str] = []
+        observer = Notes(notes)
+        started = time.monotonic()
+        summaries = launcher().run_suite(loaded, plans, observer)
+    assert summaries == [] and time.monotonic() - started < 120
+    assert any("is in use by" in n for n in notes), notes
+
+
+class Notes:
+    def __init__(self, notes: list[str]) -> None:
+        self.notes = notes
+
+    def run_started(self, plan, index, total) -> None:
+        pass
+
+    def logged(self, record) -> None:
+        pass
+
+    def run_ended(self, plan, summary) -> None:
+        pass
+
+    def noted(self, text: str) -> None:
+        self.notes.append(text)
