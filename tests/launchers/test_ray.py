@@ -132,3 +132,24 @@ def test_without_ray_installed_the_launcher_is_refused_before_planning(write_sui
     assert result.exit_code == 2
     assert "--launcher ray needs Ray: pip install 'ganbench[cluster]'" in result.output
     assert not (path.parent / "out").exists()
+
+
+def test_a_ddp_run_is_one_task_launching_torchrun(write_suite, tmp_path) -> None:
+    """A ``parallel: ddp`` run holds its processes' CPUs (GPUs) as one task on one node,
+    which starts torchrun there: the same parameters as the torchrun launcher's."""
+    from ganbench.launchers.torchrun import TorchrunConfig, TorchrunLauncher
+
+    suite = busy_suite(iterations=20, seeds=1)
+    suite["defaults"]["levers"] = {"parallel": "ddp"}
+    path = write_suite(suite)
+    loaded = load_suite(path)
+    ddp = RayLauncher(RayConfig(cpus_per_run=1, nproc_per_node=2))
+    (summary,) = ddp.run_suite(loaded, plan_suite(loaded, placement=ddp))
+    assert summary.status == "finished", summary.reason
+    assert summary.world_size == 2 and summary.ranks_in_sync is True
+    assert summary.environment["launcher"] == "ray+torchrun"
+    reference = load_suite(path, [f"output_dir={tmp_path / 'torchrun'}"])
+    torchrun = TorchrunLauncher(TorchrunConfig(nproc_per_node=2))
+    torchrun.run_suite(reference, plan_suite(reference, placement=torchrun))
+    store = RunStore(loaded.output_dir / "tiny-seed0")
+    assert same_parameters(store, RunStore(tmp_path / "torchrun" / "tiny-seed0"))
