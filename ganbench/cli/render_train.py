@@ -82,6 +82,8 @@ class RichObserver:
             f"{rate:6.1f} it/s  d {record['d_loss']:.3f}  g {record['g_loss']:.3f}  "
             f"bs {record['batch_size']}"
         )
+        if record.get("where"):  # a run trained elsewhere (ray, slurm): its node and GPUs
+            stats = f"{record['where']}  {stats}"
         self.progress.update(task, completed=record["fraction"] * STEPS, stats=stats)
 
     def noted(self, text: str) -> None:

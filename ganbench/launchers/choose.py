@@ -26,7 +26,11 @@ def choose_launcher(
     None: not given); UserError naming the field on a problem."""
     section = dict(section)
     if name is not None and name != section.get("name"):
-        section = {"name": name}  # another launcher: the suite's fields are for its own
+        # Another launcher: it keeps those of the section's fields it has (cpus_per_run
+        # from a ray section under slurm, ``--set launcher.cluster=local``), no others.
+        fields = LAUNCHERS.get(name).Config.model_fields if name in LAUNCHERS else {}
+        section = {k: v for k, v in section.items() if k in fields and k != "name"}
+        section["name"] = name
     if nproc_per_node is not None and name is None and section.get("name", "inline") == "inline":
         section = {"name": "torchrun"}  # the shorthand: ddp runs in N processes here
     options = {**options, "nproc_per_node": nproc_per_node}

@@ -39,13 +39,17 @@ def stop_requested(folder: Path) -> str | None:
 
 
 class EventFollower:
-    """New ``iteration`` events of a growing events.jsonl (whole lines only)."""
+    """New events of a growing events.jsonl (whole lines only)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = path.stat().st_size if path.is_file() else 0
 
     def new_iterations(self) -> list[dict[str, Any]]:
+        return [r for r in self.new_events() if r.get("event") == "iteration"]
+
+    def new_events(self) -> list[dict[str, Any]]:
+        """Every whole record written since the last call."""
         if not self.path.is_file():
             return []
         with open(self.path, "rb") as f:
@@ -62,4 +66,4 @@ class EventFollower:
                 records.append(json.loads(line))
             except ValueError:
                 continue  # not a whole record (never expected: skipped, not fatal)
-        return [r for r in records if isinstance(r, dict) and r.get("event") == "iteration"]
+        return [r for r in records if isinstance(r, dict)]

@@ -63,6 +63,7 @@ class Flight:
     follower: EventFollower
     submitted: float
     lock: FolderLock | None = None
+    where: str = ""  # the host (and GPUs) its task trains on, once it has started
 
 
 @dataclass
@@ -152,13 +153,14 @@ class Flights(ABC):
     def _follow(self) -> None:
         for flight in self.pending:
             budget = flight.plan.run.budget
-            for record in flight.follower.new_iterations():
-                if self.observer is not None:
-                    fraction = budget.fraction(
-                        record["iteration"], record["epoch"], record["wall_s"]
-                    )
-                    run_id = flight.plan.run.id
-                    self.observer.logged({"run_id": run_id, "fraction": fraction, **record})
+            for record in flight.follower.new_events():
+                if record.get("event") in ("start", "resume"):
+                    flight.where = placement(record.get("environment", {}))
+                if record.get("event") != "iteration" or self.observer is None:
+                    continue
+                fraction = budget.fraction(record["iteration"], record["epoch"], record["wall_s"])
+                run = {"run_id": flight.plan.run.id, "fraction": fraction, "where": flight.where}
+                self.observer.logged({**run, **record})
 
     def _stop_all(self, why: str) -> None:
         """A stop file in every run in flight: a started run stops at its next iteration
@@ -208,6 +210,12 @@ class Flights(ABC):
             if flight.lock is not None:
                 flight.lock.__exit__(None, None, None)
         self.pending.clear()
+
+
+def placement(environment: dict[str, Any]) -> str:
+    """``node7 gpu 2,3``: where a run trains, from its recorded environment."""
+    gpus = environment.get("cuda_visible_devices")
+    return str(environment.get("host", "?")) + (f" gpu {gpus}" if gpus else "")
 
 
 def prepare_folder(plan: RunPlan) -> None:

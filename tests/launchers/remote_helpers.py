@@ -65,3 +65,23 @@ class StopAfterFirstCheckpoint:
             for e in read_events(p)
         )
         return "SIGTERM" if done else None
+
+
+class Recorder:
+    """An observer keeping what a launcher reports."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.logged_records: list[dict] = []
+
+    def run_started(self, plan, index, total) -> None:
+        pass
+
+    def logged(self, record) -> None:
+        self.logged_records.append(record)
+
+    def run_ended(self, plan, summary) -> None:
+        pass
+
+    def noted(self, text: str) -> None:
+        self.notes.append(text)

@@ -128,3 +128,17 @@ def test_nproc_per_node_goes_with_torchrun_only(write_suite) -> None:
     )
     # One process per ddp run: the run trains in this process (no torchrun).
     assert "cpu start" in plan_table(write_suite, "--nproc-per-node", "1", launcher="torchrun")
+
+
+def test_another_launcher_keeps_the_section_fields_it_has(write_suite) -> None:
+    """``--launcher slurm --set launcher.cluster=local`` (the README's trial on one
+    machine), and a ray section's cpus_per_run carried over to slurm."""
+    pytest.importorskip("submitit")
+    suite = load_suite(
+        write_suite(ddp_suite(launcher={"name": "ray", "cpus_per_run": 2, "address": "auto"})),
+        ["launcher.cluster=local"],
+    )
+    chosen = choose_launcher(suite.launcher, suite.source, "slurm")
+    assert chosen.cfg.cluster == "local" and chosen.cfg.cpus_per_run == 2
+    inline = choose_launcher(suite.launcher, suite.source, "inline")
+    assert isinstance(inline, InlineLauncher)

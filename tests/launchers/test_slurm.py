@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -19,6 +20,7 @@ from ganbench.results import RunStore, read_events
 from ganbench.run.plan import plan_suite
 from tests.cli.test_commands import invoke
 from tests.launchers.remote_helpers import (
+    Recorder,
     StopAfterFirstCheckpoint,
     busy_suite,
     inline_reference,
@@ -38,8 +40,12 @@ def launcher(**fields) -> SlurmLauncher:
 def test_runs_train_as_jobs_with_the_inline_results(write_suite, tmp_path) -> None:
     path = write_suite(busy_suite(iterations=150, seeds=2))
     loaded = load_suite(path)
-    summaries = launcher().run_suite(loaded, plan_suite(loaded))
+    observer = Recorder()
+    summaries = launcher().run_suite(loaded, plan_suite(loaded), observer)
     assert [s.status for s in summaries] == ["finished"] * 2
+    # The live view names where each run trains (its node; its GPUs on a GPU node).
+    assert {r["where"] for r in observer.logged_records} == {socket.gethostname()}
+    assert {r["run_id"] for r in observer.logged_records} == {s.run_id for s in summaries}
     assert {s.environment["launcher"] for s in summaries} == {"slurm"}
     assert all(s.environment["torch_threads"] == 1 for s in summaries)
     assert os.getpid() not in {s.environment["pid"] for s in summaries}
@@ -168,26 +174,8 @@ def test_a_run_taken_by_another_process_is_left_to_it(write_suite) -> None:
     loaded = load_suite(write_suite(busy_suite(iterations=20, seeds=1)))
     plans = plan_suite(loaded)
     with FolderLock(plans[0].store.folder, "run folder"):
-        notes: list[str] = []
-        observer = Notes(notes)
+        observer = Recorder()
         started = time.monotonic()
         summaries = launcher().run_suite(loaded, plans, observer)
     assert summaries == [] and time.monotonic() - started < 120
-    assert any("is in use by" in n for n in notes), notes
-
-
-class Notes:
-    def __init__(self, notes: list[str]) -> None:
-        self.notes = notes
-
-    def run_started(self, plan, index, total) -> None:
-        pass
-
-    def logged(self, record) -> None:
-        pass
-
-    def run_ended(self, plan, summary) -> None:
-        pass
-
-    def noted(self, text: str) -> None:
-        self.notes.append(text)
+    assert any("is in use by" in n for n in observer.notes), observer.notes
