@@ -331,7 +331,7 @@ def _latency_table(doc: dict[str, Any]) -> Table:
 
 def _notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) -> list[str]:
     runs = suite.runs
-    notes = _run_notes(suite) + _device_notes(suite)
+    notes = _run_notes(suite) + device_notes(suite)
     single = [
         c
         for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()
@@ -356,7 +356,7 @@ def _notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) ->
     return notes
 
 
-def _device_notes(suite: SuiteRuns) -> list[str]:
+def device_notes(suite: SuiteRuns) -> list[str]:
     """A note per configuration whose finished seeds ran on different devices (a launcher
     spreading runs over a mixed cluster): its speed figures mix machines."""
     notes = []

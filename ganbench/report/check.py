@@ -20,7 +20,7 @@ from typing import Any
 
 from ganbench.errors import UserError
 from ganbench.report.aggregate import estimate, welch_t
-from ganbench.report.build import cell
+from ganbench.report.build import cell, device_notes
 from ganbench.report.collect import SPEED, SuiteRuns, load_suites
 from ganbench.results import write_atomic
 
@@ -141,6 +141,7 @@ def check(baseline_path: Path, folder: Path, tolerance_text: str | None = None) 
     known = sorted({f for c in baseline["configurations"].values() for f in c["figures"]})
     tolerances = parse_tolerances(tolerance_text, known)
     warnings = _environment_warnings(baseline.get("environment", {}), environment_of(suite))
+    warnings += device_notes(suite)  # seeds spread over a mixed cluster
     finished = suite.runs[suite.runs["status"] == "finished"]
     verdicts: list[Verdict] = []
     for name, base in baseline["configurations"].items():

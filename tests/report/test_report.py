@@ -502,3 +502,8 @@ def test_seeds_that_ran_on_different_devices_are_noted(tmp_path: Path) -> None:
     assert note in " ".join(result.output.split())
     assert note in (root / "report.md").read_text()
     assert "b: its seeds ran" not in (root / "report.md").read_text()
+    # check warns likewise: the gate's speed comparison for `a` mixes two GPU models.
+    baseline = tmp_path / "baseline.json"
+    assert invoke("baseline", "save", root, "-o", baseline).exit_code == 0
+    result = invoke("check", root, "--baseline", baseline)
+    assert note in " ".join(result.output.split()), result.output
