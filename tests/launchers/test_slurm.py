@@ -11,14 +11,17 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ganbench.config import load_suite
 from ganbench.launchers.slurm import JOB_FILE, SlurmConfig, SlurmLauncher, executor_parameters
 from ganbench.results import RunStore, read_events
 from ganbench.run.plan import plan_suite
 from tests.cli.test_commands import invoke
+from tests.conftest import needs_fmnist
 from tests.launchers.remote_helpers import (
     Recorder,
     StopAfterFirstCheckpoint,
@@ -179,3 +182,31 @@ def test_a_run_taken_by_another_process_is_left_to_it(write_suite) -> None:
         summaries = launcher().run_suite(loaded, plans, observer)
     assert summaries == [] and time.monotonic() - started < 120
     assert any("is in use by" in n for n in observer.notes), observer.notes
+
+
+def readme_section() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return readme.split("### Running a suite as a Slurm job array\n", 1)[1].split("\n### ")[0]
+
+
+def test_the_readme_s_launcher_section_is_valid_and_every_field_documented() -> None:
+    section = readme_section()
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    cfg = SlurmConfig.model_validate(yaml.safe_load(block)["launcher"])
+    assert cfg.minutes == 2880 and cfg.constraint == "h100"
+    missing = [f for f in SlurmConfig.model_fields if f != "name" and f"`{f}`" not in section]
+    assert not missing, f"launcher.slurm fields not in the README: {missing}"
+
+
+@needs_fmnist
+def test_the_readme_s_trial_command_plans_as_typed() -> None:
+    """``--launcher slurm --set launcher.cluster=local`` on the quick suite (dry run)."""
+    command = next(
+        line.split("#")[0].split()
+        for line in readme_section().splitlines()
+        if "launcher.cluster=local" in line
+    )
+    assert command[:2] == ["ganbench", "train-suite"]
+    result = invoke(*command[1:], "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "quick" in result.output
