@@ -22,19 +22,18 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ganbench.errors import UserError
-from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
+from ganbench.launchers.base import LAUNCHERS, LauncherConfig, Observer, StopSignal
 from ganbench.launchers.remote import (
     POLL_S,
     Flight,
     Flights,
+    RemoteLauncher,
     TaskArgs,
     TaskLost,
     run_task,
-    worker_device,
 )
 from ganbench.results import RunSummary
 from ganbench.run.plan import RunPlan
@@ -61,20 +60,13 @@ class RayConfig(LauncherConfig):
 
 
 @LAUNCHERS.register("ray")
-class RayLauncher(Launcher):
-    remote = True
+class RayLauncher(RemoteLauncher):
     Config = RayConfig
     cfg: RayConfig
 
     def __init__(self, cfg: RayConfig) -> None:
         super().__init__(cfg)
         require_ray()  # missing: exit 2 before anything is planned
-
-    def ddp_processes(self, device: torch.device) -> int:
-        return self.cfg.nproc_per_node
-
-    def resolve_device(self, choice: str) -> torch.device:
-        return worker_device(choice, self.cfg.gpus_per_run)
 
     def _run_plans(
         self, plans: list[RunPlan], observer: Observer | None, stop: StopSignal

@@ -50,6 +50,20 @@ def worker_device(choice: str, gpus_per_run: float | None) -> torch.device:
     return resolve_device(choice)
 
 
+class RemoteLauncher(Launcher):
+    """A launcher whose runs train on workers (its config has ``nproc_per_node`` and
+    ``gpus_per_run``): a ddp run is one task of that many processes, and a run's device
+    is what it will be on the workers."""
+
+    remote = True
+
+    def ddp_processes(self, device: torch.device) -> int:
+        return self.cfg.nproc_per_node
+
+    def resolve_device(self, choice: str) -> torch.device:
+        return worker_device(choice, self.cfg.gpus_per_run)
+
+
 class TaskLost(Exception):
     """A task that ended without returning (its worker, node or job lost for good)."""
 

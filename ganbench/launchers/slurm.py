@@ -33,18 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from ganbench.errors import UserError
-from ganbench.launchers.base import LAUNCHERS, Launcher, LauncherConfig, Observer, StopSignal
+from ganbench.launchers.base import LAUNCHERS, LauncherConfig, Observer, StopSignal
 from ganbench.launchers.remote import (
     POLL_S,
     Flight,
     Flights,
+    RemoteLauncher,
     TaskArgs,
     TaskLost,
-    worker_device,
 )
 from ganbench.results import RunStore, RunSummary, write_atomic
 from ganbench.run.plan import RunPlan
@@ -102,20 +101,13 @@ class SlurmConfig(LauncherConfig):
 
 
 @LAUNCHERS.register("slurm")
-class SlurmLauncher(Launcher):
-    remote = True
+class SlurmLauncher(RemoteLauncher):
     Config = SlurmConfig
     cfg: SlurmConfig
 
     def __init__(self, cfg: SlurmConfig) -> None:
         super().__init__(cfg)
         require_submitit(cfg.cluster)  # missing: exit 2 before anything is planned
-
-    def ddp_processes(self, device: torch.device) -> int:
-        return self.cfg.nproc_per_node
-
-    def resolve_device(self, choice: str) -> torch.device:
-        return worker_device(choice, self.cfg.gpus_per_run)
 
     def _run_plans(
         self, plans: list[RunPlan], observer: Observer | None, stop: StopSignal

@@ -3,6 +3,8 @@ busy enough to watch, the inline reference it must equal, and ways to step in.""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -85,3 +87,20 @@ class Recorder:
 
     def noted(self, text: str) -> None:
         self.notes.append(text)
+
+
+def signal_a_running_run(launcher, loaded, iteration: int, signum: int):
+    """Train the one-run suite ``loaded`` with ``launcher`` and send ``signum`` to the
+    process training it once it has a checkpoint at ``iteration``; (summary, the run's
+    store, its start event)."""
+    store = RunStore(loaded.output_dir / loaded.runs[0].id)
+    result: list = []
+    driver = threading.Thread(
+        target=lambda: result.extend(launcher.run_suite(loaded, plan_suite(loaded)))
+    )
+    driver.start()
+    started = watch(store, iteration)
+    os.kill(started["environment"]["pid"], signum)
+    driver.join(timeout=300)
+    (summary,) = result
+    return summary, store, started

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from tests.launchers.remote_helpers import (
     busy_suite,
     inline_reference,
     same_parameters,
-    watch,
+    signal_a_running_run,
 )
 
 ray = pytest.importorskip("ray")
@@ -72,16 +71,7 @@ def test_a_killed_worker_is_retried_and_resumes_to_the_same_parameters(
 ) -> None:
     path = write_suite(busy_suite(iterations=400, seeds=1))
     loaded = load_suite(path)
-    store = RunStore(loaded.output_dir / "tiny-seed0")
-    result: list = []
-    driver = threading.Thread(
-        target=lambda: result.extend(launcher().run_suite(loaded, plan_suite(loaded)))
-    )
-    driver.start()
-    started = watch(store, 20)
-    os.kill(started["environment"]["pid"], signal.SIGKILL)
-    driver.join(timeout=300)
-    (summary,) = result
+    summary, store, started = signal_a_running_run(launcher(), loaded, 20, signal.SIGKILL)
     assert summary.status == "finished" and summary.iterations == 400, summary.reason
     resumes = [e for e in read_events(store.events) if e["event"] == "resume"]
     assert resumes and resumes[0]["environment"]["pid"] != started["environment"]["pid"]

@@ -29,7 +29,9 @@ def test_a_lost_node_s_run_resumes_on_the_other_node(write_suite, tmp_path) -> N
     cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False, logging_level="warning")
     try:
-        path = write_suite(busy_suite(iterations=400, seeds=2))
+        # Long enough that the node dies mid-run, not after (a task retried after its run
+        # ended returns the finished run as it is: no resume).
+        path = write_suite(busy_suite(iterations=3000, seeds=2, checkpoint_every=50))
         loaded = load_suite(path)
         result: list = []
         driver = threading.Thread(
@@ -37,7 +39,7 @@ def test_a_lost_node_s_run_resumes_on_the_other_node(write_suite, tmp_path) -> N
         )
         driver.start()
         for seed in (0, 1):  # both running, one per node
-            watch(RunStore(loaded.output_dir / f"tiny-seed{seed}"), 20)
+            watch(RunStore(loaded.output_dir / f"tiny-seed{seed}"), 50)
         cluster.remove_node(doomed, allow_graceful=False)
         driver.join(timeout=300)
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from tests.launchers.remote_helpers import (
     busy_suite,
     inline_reference,
     same_parameters,
-    watch,
+    signal_a_running_run,
 )
 
 submitit = pytest.importorskip("submitit")
@@ -66,16 +65,7 @@ def test_sigusr2_checkpoints_requeues_and_resumes_to_the_inline_parameters(
     iteration with a checkpoint, submitit requeues the job, the requeued task resumes."""
     path = write_suite(busy_suite(iterations=2000, seeds=1, checkpoint_every=100))
     loaded = load_suite(path)
-    store = RunStore(loaded.output_dir / "tiny-seed0")
-    result: list = []
-    driver = threading.Thread(
-        target=lambda: result.extend(launcher().run_suite(loaded, plan_suite(loaded)))
-    )
-    driver.start()
-    started = watch(store, 100)
-    os.kill(started["environment"]["pid"], signal.SIGUSR2)
-    driver.join(timeout=300)
-    (summary,) = result
+    summary, store, started = signal_a_running_run(launcher(), loaded, 100, signal.SIGUSR2)
     assert summary.status == "finished" and summary.iterations == 2000, summary.reason
     events = read_events(store.events)
     ends = [e for e in events if e["event"] == "end"]
