@@ -22,7 +22,7 @@ import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -93,6 +93,8 @@ class Flights(ABC):
     storage_full: bool = False
     driver_locks = True  # the driver holds each run folder's lock while its task is out
     waits = True  # the driver waits for the tasks (not: returns once they are submitted)
+    at_once: ClassVar[int | None] = None  # tasks out at a time (None: all; the engine queues them)
+    queued: list[RunPlan] = field(default_factory=list)  # waiting for room (at_once)
 
     @abstractmethod
     def submit(self, plans: list[RunPlan], probe: Path) -> list[Any]:
@@ -130,8 +132,9 @@ class Flights(ABC):
                     self.observer.run_started(plan, index, len(plans))
                 if plan.action == "skip":
                     self._ended(plan, self.launcher._execute(plan, None, self.stop))
+            self.probe = probe
             self._submit(todo, probe)
-            while self.pending and self.waits:
+            while (self.pending or self.queued) and self.waits:
                 self._wait()
         finally:
             self._abandon()
@@ -140,14 +143,24 @@ class Flights(ABC):
         return [self.summaries[p.run.id] for p in plans if p.run.id in self.summaries]
 
     def _submit(self, plans: list[RunPlan], probe: Path) -> None:
+        """Submit ``plans``, or as many as ``at_once`` leaves room for (the rest queued
+        here, submitted as tasks end)."""
+        room = len(plans)
+        if self.at_once is not None and self.waits:
+            room = max(0, self.at_once - len(self.pending))
+        plans, self.queued = plans[:room], plans[room:]
+        flights = []
         for plan in plans:
             lock = FolderLock(plan.store.folder, "run folder") if self.driver_locks else None
             if lock is not None:
                 lock.__enter__()
-            self.pending.append(Flight(plan, None, EventFollower(plan.store.events), 0.0, lock))
+            flights.append(Flight(plan, None, EventFollower(plan.store.events), 0.0, lock))
+            self.pending.append(flights[-1])
             self.prepare(plan)
+        if not plans:
+            return
         now = time.time()
-        for flight, handle in zip(self.pending, self.submit(plans, probe), strict=True):
+        for flight, handle in zip(flights, self.submit(plans, probe), strict=True):
             flight.handle, flight.submitted = handle, now
 
     def _wait(self) -> None:
@@ -163,6 +176,10 @@ class Flights(ABC):
             summary = self._outcome(flight)
             if summary is not None:
                 self._ended(flight.plan, summary)
+        if self.stopping:
+            self.queued = []  # never submitted: they stay planned
+        elif self.queued and len(self.pending) < (self.at_once or 0):
+            self._submit(self.queued, self.probe)
 
     def _follow(self) -> None:
         for flight in self.pending:

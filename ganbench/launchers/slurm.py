@@ -232,6 +232,15 @@ class _SlurmFlights(Flights):
     def waits(self) -> bool:  # type: ignore[override]
         return not self.launcher.cfg.detach
 
+    @property
+    def at_once(self) -> int | None:  # type: ignore[override]
+        """Slurm queues the array itself (``%array_parallelism``); the local executor
+        would start every task at once, so this machine's CPUs bound it."""
+        cfg = self.launcher.cfg
+        if cfg.cluster == "slurm":
+            return None
+        return min(cfg.array_parallelism, max(1, (os.cpu_count() or 1) // cfg.cpus_per_run))
+
     def ready(self, flights: list[Flight]) -> list[Flight]:
         done = [f for f in flights if f.handle.done()]
         if not done:

@@ -104,3 +104,11 @@ def signal_a_running_run(launcher, loaded, iteration: int, signum: int):
     driver.join(timeout=300)
     (summary,) = result
     return summary, store, started
+
+
+def spans(folder: Path) -> list[tuple[float, float]]:
+    out = []
+    for run in sorted(folder.glob("*/events.jsonl")):
+        events = read_events(run)
+        out.append((events[0]["time"], events[-1]["time"]))
+    return out

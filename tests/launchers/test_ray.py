@@ -24,6 +24,7 @@ from tests.launchers.remote_helpers import (
     inline_reference,
     same_parameters,
     signal_a_running_run,
+    spans,
 )
 
 ray = pytest.importorskip("ray")
@@ -38,14 +39,6 @@ def local_ray():
 
 def launcher() -> RayLauncher:
     return RayLauncher(RayConfig(cpus_per_run=1, max_retries=2))
-
-
-def spans(folder: Path) -> list[tuple[float, float]]:
-    out = []
-    for run in sorted(folder.glob("*/events.jsonl")):
-        events = read_events(run)
-        out.append((events[0]["time"], events[-1]["time"]))
-    return out
 
 
 def test_runs_train_two_at_a_time_with_the_inline_results(write_suite, tmp_path) -> None:
