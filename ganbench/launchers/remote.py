@@ -351,6 +351,7 @@ def _train(args: TaskArgs, store: RunStore, stop: _TaskStop) -> dict[str, Any]:
     run, device = RunConfig.model_validate(args.run), torch.device(args.device)
     plan = RunPlan(run, store, device, "resume", processes=args.processes)
     launcher = TorchrunLauncher(TorchrunConfig(nproc_per_node=args.processes))
+    launcher.owns_stop_file = False  # the driver's, written whenever it asks for a stop
     try:
         summary = launcher.launch(plan, None, stop)  # one process: train_run right here
     except StorageFull as full:

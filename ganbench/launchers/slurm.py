@@ -47,6 +47,7 @@ from ganbench.launchers.remote import (
 )
 from ganbench.results import RunStore, RunSummary, write_atomic
 from ganbench.run.plan import RunPlan
+from ganbench.run.stored import read_stored
 
 JOB_FILE = "slurm-job.json"  # in a run folder: the job that trains it
 ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED"}
@@ -149,12 +150,14 @@ def executor_parameters(cfg: SlurmConfig, job_name: str, gpus: int, cpus: int) -
         "nodes": 1,
         "ntasks_per_node": 1,
         "cpus_per_task": cpus,
-        "gpus_per_node": gpus,
         "signal_delay_s": cfg.signal_delay_s,
         "array_parallelism": cfg.array_parallelism,
         "setup": list(cfg.setup),
-        "additional_parameters": dict(cfg.sbatch),
+        # A flag set to false is left out (sbatch has no --no-flag form).
+        "additional_parameters": {k: v for k, v in cfg.sbatch.items() if v is not False},
     }
+    if gpus:  # --gpus-per-node=0 fails on clusters without GPU gres
+        params["gpus_per_node"] = gpus
     if cfg.mem_gb is not None:
         params["mem"] = f"{math.ceil(cfg.mem_gb * 1024)}M"
     for key in ("partition", "account", "qos", "constraint"):
@@ -201,16 +204,22 @@ class _SlurmFlights(Flights):
             from ganbench.launchers.slurm_task import SlurmTask
 
             log_folder = Path(cfg.log_folder) if cfg.log_folder else probe.parent / ".slurm"
-            for (gpus, processes), group in _shapes(cfg, new).items():
-                executor = make_executor(submitit, cfg, log_folder)
-                name = f"ganbench-{probe.parent.name}"
-                cpus = cfg.cpus_per_run * processes
-                executor.update_parameters(**executor_parameters(cfg, name, gpus, cpus))
-                device = "cuda" if gpus else "cpu"
-                args = [TaskArgs.of("slurm", p, device, cfg.cpus_per_run, probe) for p in group]
-                for plan, job in zip(group, executor.map_array(SlurmTask(), args), strict=True):
-                    jobs[plan.run.id] = job
-                    _record_job(plan, job, cfg.cluster)
+            try:
+                for (gpus, processes), group in _shapes(cfg, new).items():
+                    executor = make_executor(submitit, cfg, log_folder)
+                    name = f"ganbench-{probe.parent.name}"
+                    cpus = cfg.cpus_per_run * processes
+                    executor.update_parameters(**executor_parameters(cfg, name, gpus, cpus))
+                    device = "cuda" if gpus else "cpu"
+                    args = [TaskArgs.of("slurm", p, device, cfg.cpus_per_run, probe) for p in group]
+                    for plan, job in zip(group, executor.map_array(SlurmTask(), args), strict=True):
+                        jobs[plan.run.id] = job
+                        _record_job(plan, job, cfg.cluster)
+            except BaseException:  # a later sbatch failed: no array left running unfollowed
+                for run_id, job in jobs.items():
+                    if run_id not in self.attached:
+                        job.cancel(check=False)
+                raise
             self._announce([jobs[p.run.id] for p in new], log_folder)
         return [jobs[p.run.id] for p in plans]
 
@@ -242,7 +251,7 @@ class _SlurmFlights(Flights):
         return min(cfg.array_parallelism, max(1, (os.cpu_count() or 1) // cfg.cpus_per_run))
 
     def ready(self, flights: list[Flight]) -> list[Flight]:
-        done = [f for f in flights if f.handle.done()]
+        done = [f for f in flights if _over(f.handle)]
         if not done:
             time.sleep(POLL_S)
         return done
@@ -263,10 +272,21 @@ class _SlurmFlights(Flights):
         flight.handle.cancel(check=False)
 
     def stop_queued(self) -> None:
-        """Jobs still waiting in the queue are cancelled: their runs stay planned."""
-        for flight in self.pending:
-            if flight.handle.state == "PENDING":
+        """Jobs still waiting in the queue are cancelled and no longer followed: their
+        runs stay planned (Slurm may take minutes to report a cancelled job)."""
+        for flight in list(self.pending):
+            handle = flight.handle
+            if (handle.state if isinstance(handle, _Attached) else job_state(handle)) == "PENDING":
                 flight.handle.cancel(check=False)
+                self.pending.remove(flight)
+
+
+def _over(job: Any) -> bool:
+    """Whether a job has ended: submitit's ``done()`` (its result written, or Slurm says
+    so), but not while Slurm still holds it (submitit counts SUSPENDED as done)."""
+    if isinstance(job, _Attached):
+        return job.done()
+    return job.done() and job_state(job) not in ACTIVE_STATES
 
 
 def _shapes(cfg: SlurmConfig, plans: list[RunPlan]) -> dict[tuple[int, int], list[RunPlan]]:
@@ -298,31 +318,36 @@ class _Attached:
     job_id: str
     record: dict[str, Any]
     store: RunStore
+    job: Any = None  # submitit's SlurmJob (one, so its status cache is shared); None: local
 
     @classmethod
     def of(cls, plan: RunPlan) -> _Attached | None:
+        """The run's job if it may still be out (an unknown state counts: submitting it
+        again could train the run twice)."""
         try:
-            text = (plan.store.folder / JOB_FILE).read_text(encoding="utf-8")
-            record = json.loads(text)
-        except (OSError, ValueError):
+            record = json.loads((plan.store.folder / JOB_FILE).read_text(encoding="utf-8"))
+            job_id = str(record["job_id"])
+            job = None
+            if record.get("cluster") != "local":
+                import submitit
+
+                job = submitit.SlurmJob(folder=record["log_folder"], job_id=job_id)
+        except Exception:  # noqa: BLE001  (no record, a damaged one, no submitit)
             return None
-        job = cls(str(record.get("job_id", "")), record, plan.store)
-        return job if job.state in ACTIVE_STATES else None
+        attached = cls(job_id, record, plan.store, job)
+        return attached if not attached.done() else None
 
     @property
     def state(self) -> str:
-        if self.record.get("cluster") == "local":
+        if self.job is None:
             return "RUNNING" if _local_job_alive(self.job_id) else "ENDED"
-        try:
-            import submitit
-
-            slurm_job = submitit.SlurmJob(folder=self.record["log_folder"], job_id=self.job_id)
-            return str(slurm_job.state).split()[0]
-        except Exception:  # noqa: BLE001  (no Slurm here any more, sacct failing ...)
-            return "UNKNOWN"
+        return job_state(self.job)
 
     def done(self) -> bool:
-        return self.state not in ACTIVE_STATES
+        state = self.state
+        if state == "UNKNOWN":  # sacct failing: over once the run says so
+            return read_stored(self.store).final
+        return state not in ACTIVE_STATES
 
     def result(self) -> dict[str, Any]:
         summary = self.store.read_summary()
@@ -331,13 +356,22 @@ class _Attached:
         return {"summary": summary}
 
     def cancel(self, check: bool = False) -> None:
-        if self.record.get("cluster") == "local":
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(self.job_id), signal.SIGINT)
+        if self.job is not None:
+            self.job.cancel(check=check)
             return
-        import submitit
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(self.job_id), signal.SIGINT)
 
-        submitit.SlurmJob(folder=self.record["log_folder"], job_id=self.job_id).cancel(check)
+
+def job_state(job: Any) -> str:
+    """A submitit job's Slurm state (``RUNNING``, ``SUSPENDED`` ...), ``COMPLETED`` once
+    its result is written, ``UNKNOWN`` when Slurm cannot say."""
+    if job.paths.result_pickle.exists():
+        return "COMPLETED"
+    try:
+        return str(job.state).split()[0] or "UNKNOWN"
+    except Exception:  # noqa: BLE001  (no Slurm here any more, sacct failing ...)
+        return "UNKNOWN"
 
 
 def _local_job_alive(job_id: str) -> bool:

@@ -3,7 +3,8 @@
 submitit, before calling the task, turns SIGUSR2 into "checkpoint and requeue" and
 ignores SIGTERM. While the run trains, ganbench's own handling takes both over: the
 run stops at its next iteration with a checkpoint. Then, for a SIGUSR2 (the time
-limit is near, or a preemption), the signal is raised again under submitit's handler,
+limit is near, or a preemption: SIGTERM then SIGUSR2), the signal is raised again under
+submitit's handler,
 which calls ``SlurmTask.checkpoint`` (the same call, resubmitted: it resumes) and
 requeues the job. A SIGTERM (``scancel``) ends the task with the run interrupted.
 """
@@ -27,12 +28,25 @@ class SlurmTask(Checkpointable):
     """Train one run folder; requeue the job when Slurm asks for it."""
 
     def __call__(self, args: TaskArgs) -> dict[str, Any]:
-        with GracefulStop() as signals:
+        with _EverySignal() as signals:
             result = run_task(args, lock=True, signals=signals)
         status = result.get("summary", {}).get("status")
-        if signals.requested() == REQUEUE_SIGNAL and status == "interrupted":
+        if REQUEUE_SIGNAL in signals.received and status == "interrupted":
             _requeue()
         return result
+
+
+class _EverySignal(GracefulStop):
+    """GracefulStop that also keeps every signal received: on preemption Slurm sends
+    SIGTERM and then SIGUSR2, and the second one is what asks for a requeue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: set[str] = set()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received.add(signal.Signals(signum).name)
+        super()._handle(signum, frame)
 
 
 def _requeue() -> None:

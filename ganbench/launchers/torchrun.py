@@ -58,6 +58,9 @@ class TorchrunConfig(LauncherConfig):
 class TorchrunLauncher(Launcher):
     Config = TorchrunConfig
     cfg: TorchrunConfig
+    # The suite's process owns the run's stop file (a stale one is removed); in a Ray or
+    # Slurm task it is the driver's, which may write it at any moment: left alone.
+    owns_stop_file = True
 
     def ddp_processes(self, device: torch.device) -> int:
         if self.cfg.nproc_per_node is not None:
@@ -72,9 +75,11 @@ class TorchrunLauncher(Launcher):
         store.write_config(plan.run.model_dump(mode="json"))  # the workers read it there
         store.summary.unlink(missing_ok=True)  # a summary after the launch is this launch's
         stop_file = store.folder / STOP_FILE
-        stop_file.unlink(missing_ok=True)
+        if self.owns_stop_file:
+            stop_file.unlink(missing_ok=True)
         code = _run_workers(plan, observer, stop, stop_file)
-        stop_file.unlink(missing_ok=True)
+        if self.owns_stop_file:
+            stop_file.unlink(missing_ok=True)
         written = store.read_summary()  # rank 0's, if it got that far
         if written is None:
             return _record_failure(plan, code)

@@ -89,10 +89,10 @@ class Recorder:
         self.notes.append(text)
 
 
-def signal_a_running_run(launcher, loaded, iteration: int, signum: int):
-    """Train the one-run suite ``loaded`` with ``launcher`` and send ``signum`` to the
-    process training it once it has a checkpoint at ``iteration``; (summary, the run's
-    store, its start event)."""
+def signal_a_running_run(launcher, loaded, iteration: int, *signums: int):
+    """Train the one-run suite ``loaded`` with ``launcher`` and send ``signums`` (in
+    turn) to the process training it once it has a checkpoint at ``iteration``;
+    (summary, the run's store, its start event)."""
     store = RunStore(loaded.output_dir / loaded.runs[0].id)
     result: list = []
     driver = threading.Thread(
@@ -100,7 +100,9 @@ def signal_a_running_run(launcher, loaded, iteration: int, signum: int):
     )
     driver.start()
     started = watch(store, iteration)
-    os.kill(started["environment"]["pid"], signum)
+    for signum in signums:
+        os.kill(started["environment"]["pid"], signum)
+        time.sleep(0.05)
     driver.join(timeout=300)
     (summary,) = result
     return summary, store, started

@@ -62,19 +62,25 @@ def test_runs_train_as_jobs_with_the_inline_results(write_suite, tmp_path) -> No
         assert same_parameters(store, RunStore(tmp_path / "inline" / s.run_id)), s.run_id
 
 
+@pytest.mark.parametrize(
+    "signals", [("SIGUSR2",), ("SIGTERM", "SIGUSR2")], ids=["time-limit", "preemption"]
+)
 def test_sigusr2_checkpoints_requeues_and_resumes_to_the_inline_parameters(
-    write_suite, tmp_path
+    write_suite, tmp_path, signals
 ) -> None:
-    """What Slurm sends ahead of a time limit or preemption: the run stops at an
-    iteration with a checkpoint, submitit requeues the job, the requeued task resumes."""
+    """What Slurm sends ahead of a time limit (SIGUSR2) or on a preemption (SIGTERM,
+    then SIGUSR2): the run stops at an iteration with a checkpoint, submitit requeues
+    the job, the requeued task resumes."""
     path = write_suite(busy_suite(iterations=2000, seeds=1, checkpoint_every=100))
     loaded = load_suite(path)
-    summary, store, started = signal_a_running_run(launcher(), loaded, 100, signal.SIGUSR2)
+    summary, store, started = signal_a_running_run(
+        launcher(), loaded, 100, *(signal.Signals[name] for name in signals)
+    )
     assert summary.status == "finished" and summary.iterations == 2000, summary.reason
     events = read_events(store.events)
     ends = [e for e in events if e["event"] == "end"]
     assert ends[0]["status"] == "interrupted"
-    assert ends[0]["reason"].startswith("stopped by SIGUSR2 at iteration")
+    assert ends[0]["reason"].startswith(f"stopped by {signals[0]} at iteration")
     resume = next(e for e in events if e["event"] == "resume")
     assert resume["environment"]["pid"] != started["environment"]["pid"]  # a new task
     assert resume["iteration"] == ends[0]["iteration"]  # from the stop's checkpoint
@@ -124,12 +130,16 @@ def test_the_sbatch_script_carries_the_launcher_fields(tmp_path) -> None:
         qos="high",
         constraint="h100",
         setup=["module load cuda/12.4"],
-        sbatch={"mail_type": "END"},
+        sbatch={"mail_type": "END", "exclusive": True, "requeue": False},
         array_parallelism=8,
     )
     params = executor_parameters(cfg, "ganbench-thesis", gpus=2, cpus=8)
     script = _make_sbatch_string(command="python -m x", folder=tmp_path, map_count=10, **params)
+    assert "--requeue" not in script  # a flag set to false is left out
+    cpu_only = executor_parameters(cfg, "ganbench-thesis", gpus=0, cpus=8)
+    assert "gpus" not in _make_sbatch_string(command="x", folder=tmp_path, **cpu_only)
     for line in (
+        "#SBATCH --exclusive",
         "#SBATCH --partition=gpu",
         "#SBATCH --time=2880",
         "#SBATCH --gpus-per-node=2",
@@ -204,3 +214,32 @@ def test_the_readme_s_trial_command_plans_as_typed() -> None:
     result = invoke(*command[1:], "--dry-run")
     assert result.exit_code == 0, result.output
     assert "quick" in result.output
+
+
+class QueuedJob:
+    """A stand-in for a submitit job in Slurm's queue (no Slurm here)."""
+
+    def __init__(self, state: str, folder: Path) -> None:
+        self.state = state
+        self.cancelled = False
+        self.paths = type("Paths", (), {"result_pickle": folder / "none_result.pkl"})()
+
+    def cancel(self, check: bool = False) -> None:
+        self.cancelled = True
+
+
+def test_a_stop_cancels_queued_jobs_and_leaves_their_runs_planned(write_suite, tmp_path):
+    """Slurm may take minutes to report a cancelled job; the driver does not wait for
+    it, and its run is not recorded as failed (it stays planned)."""
+    from ganbench.launchers.remote import Flight
+    from ganbench.launchers.slurm import _SlurmFlights
+
+    loaded = load_suite(write_suite(busy_suite(iterations=5, seeds=2)))
+    plans = plan_suite(loaded)
+    queued, running = QueuedJob("PENDING", tmp_path), QueuedJob("RUNNING", tmp_path)
+    flights = _SlurmFlights(launcher(), None, StopAfterFirstCheckpoint(loaded.output_dir))
+    flights.pending = [Flight(plans[0], queued, None, 0.0), Flight(plans[1], running, None, 0.0)]
+    flights.stop_queued()
+    assert queued.cancelled and not running.cancelled
+    assert [f.handle for f in flights.pending] == [running]
+    assert not plans[0].store.summary.exists()
