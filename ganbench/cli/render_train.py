@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -45,6 +46,16 @@ def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
     for p in plans:
         for repair in p.repairs:
             console.print(f"  {p.run.id}: {repair}", highlight=False, markup=False)
+
+
+def print_problems(console: Console, problems: list[str]) -> None:
+    """What a dry run found that would stop training, each with its fix."""
+    if not problems:
+        console.print("no problems found: ready to train")
+        return
+    console.print(f"[bold]before training, fix ({len(problems)}):[/]")
+    for i, problem in enumerate(problems, 1):
+        console.print(f"  {i}. {escape(problem)}", highlight=False)
 
 
 class RichObserver:

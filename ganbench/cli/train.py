@@ -90,14 +90,21 @@ def train_suite(
 
 def _train(loaded, chosen, fresh: bool, dry_run: bool) -> None:
     """Plan (under the suite's lock), train with ``chosen``, render, exit with the code."""
-    from ganbench.cli.render_train import RichObserver, print_plans, print_summaries
+    from ganbench.cli.render_train import (
+        RichObserver,
+        print_plans,
+        print_problems,
+        print_summaries,
+    )
     from ganbench.launchers.signals import GracefulStop
     from ganbench.results import RunStatus
     from ganbench.results.lock import FolderLock
     from ganbench.run.plan import plan_suite
 
-    if dry_run:
-        print_plans(console, loaded, plan_suite(loaded, fresh, chosen))
+    if dry_run:  # the plan, and every problem to fix before training (data not needed)
+        problems: list[str] = []
+        print_plans(console, loaded, plan_suite(loaded, fresh, chosen, problems))
+        print_problems(console, problems)
         return
     # Planned under the lock it runs under: no other process changes the folder between.
     with FolderLock(loaded.output_dir, "suite folder"), GracefulStop() as stop:

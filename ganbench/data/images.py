@@ -170,7 +170,8 @@ class CIFAR10(ImageSource):
         raise UserError(
             f"dataset.name: cifar10 not found: looked for {root / 'cifar-10-batches-py'} and "
             f"{root / CIFAR10_ARCHIVE}. Fix: put {CIFAR10_ARCHIVE} ({CIFAR10_URL}, 163 MiB) "
-            f"in {root}, or run `ganbench data fetch cifar10` where the network is reachable"
+            f"in {root}, or run `ganbench data fetch cifar10` where the network is reachable; "
+            "or train on Fashion-MNIST instead: --set dataset.name=fashion-mnist"
         )
 
     @classmethod

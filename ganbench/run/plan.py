@@ -7,6 +7,8 @@ training configuration is refused.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -62,23 +64,71 @@ class _HereOneProcess:
 HERE = _HereOneProcess()
 
 
-def plan_suite(suite: Suite, fresh: bool = False, placement: Placement = HERE) -> list[RunPlan]:
-    """Decide what to do with every run; raise UserError before any work on a problem.
-    ``placement`` (the launcher): each run's device and the processes of a ddp run."""
-    _check_datasets(suite.runs)
-    _check_metrics(suite.runs)
+def plan_suite(
+    suite: Suite,
+    fresh: bool = False,
+    placement: Placement = HERE,
+    problems: list[str] | None = None,
+) -> list[RunPlan]:
+    """Decide what to do with every run. Every problem is found before any work: raised
+    together as one UserError, or, given ``problems`` (a dry run), added to it and the
+    plan made anyway. ``placement`` (the launcher): each run's device and the processes
+    of a ddp run."""
+    found = Problems()
+    _check_datasets(suite.runs, found)
+    _check_metrics(suite.runs, found)
     plans = []
     for run in suite.runs:
         store = RunStore(suite.output_dir / run.id)
-        device = placement.resolve_device(run.device)
-        action, note, stored = ("start", "", None) if fresh else _decide(run, store)
+        device = torch.device("cuda" if run.device == "cuda" else "cpu")
+        with found.gather():
+            device = placement.resolve_device(run.device)
+        action, note, stored = "start", "", None
+        if not fresh:
+            with found.gather():
+                action, note, stored = _decide(run, store)
         processes = placement.ddp_processes(device) if run.levers.parallel == "ddp" else 1
         if processes > 1:
-            _check_ddp(run, device, processes, placement.remote)
+            with found.gather():
+                _check_ddp(run, device, processes, placement.remote)
         repairs = tuple(stored.notes) if stored else ()
         restore = stored.restored_config if stored else None
         plans.append(RunPlan(run, store, device, action, note, processes, restore, repairs))
+    if problems is None:
+        found.raise_all()
+    else:
+        problems.extend(found.items)
     return plans
+
+
+class Problems:
+    """Every problem a check found (each once, in order), so a suite reports them all
+    in one message instead of one per attempt."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    @contextlib.contextmanager
+    def gather(self) -> Iterator[None]:
+        try:
+            yield
+        except UserError as err:
+            self.add(str(err))
+
+    def add(self, message: str) -> None:
+        if message not in self.items:
+            self.items.append(message)
+
+    def raise_all(self) -> None:
+        if len(self.items) == 1:
+            raise UserError(self.items[0])
+        if self.items:
+            raise UserError(describe_problems(self.items))
+
+
+def describe_problems(items: list[str]) -> str:
+    listed = "\n".join(f"  {i}. {item}" for i, item in enumerate(items, 1))
+    return f"{len(items)} problems, each with its fix:\n{listed}"
 
 
 def _check_ddp(run: RunConfig, device: torch.device, processes: int, remote: bool) -> None:
@@ -98,17 +148,19 @@ def _check_ddp(run: RunConfig, device: torch.device, processes: int, remote: boo
         )
 
 
-def _check_datasets(runs: list[RunConfig]) -> None:
+def _check_datasets(runs: list[RunConfig], found: Problems) -> None:
     seen: set[str] = set()
     for run in runs:
         key = run.dataset.model_dump_json()
         if key not in seen:
             seen.add(key)
-            DATASETS.get(run.dataset.name).check(run.dataset)
+            with found.gather():
+                DATASETS.get(run.dataset.name).check(run.dataset)
 
 
-def _check_metrics(runs: list[RunConfig]) -> None:
-    """Every metric can run on its run's data (weights present, labels there ...)."""
+def _check_metrics(runs: list[RunConfig], found: Problems) -> None:
+    """Every metric can run on its run's data (weights present, labels there ...); a
+    problem already said (the data missing) is not said again for a metric."""
     seen: set[str] = set()
     for run in runs:
         for metric in run.evaluation.metrics:
@@ -118,7 +170,8 @@ def _check_metrics(runs: list[RunConfig]) -> None:
                 try:
                     METRICS.get(metric.name).check(metric, run.dataset)
                 except UserError as err:
-                    raise UserError(f"run {run.name!r}: {err}") from None
+                    if not any(said in str(err) for said in found.items):
+                        found.add(f"run {run.name!r}: {err}")
 
 
 def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str, StoredRun | None]:

@@ -39,7 +39,10 @@ def resolve_device(choice: str) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     if choice == "cuda":
-        raise UserError("device: cuda requested but no CUDA device is visible (use auto or cpu)")
+        raise UserError(
+            "device: cuda requested but no CUDA device is visible. Fix: --set device=cpu "
+            "(or device=auto: CUDA where there is one), or run where a GPU is"
+        )
     return torch.device("cpu")
 
 
