@@ -82,8 +82,10 @@ def latency(
 ) -> None:
     """Per-image generation latency and throughput across batch sizes, precisions and
     compile modes: a table, latency.json, latency.csv and latency.png."""
+    from rich.markup import escape
+
     from ganbench.latency.settings import LatencySettings, parse_choices
-    from ganbench.latency.sources import choose_generator
+    from ganbench.latency.sources import choose_generator, default_generator
     from ganbench.run.session import resolve_device
 
     settings = LatencySettings.from_options(
@@ -100,7 +102,11 @@ def latency(
     )
     (choice,) = parse_choices("--device", device, ("auto", "cpu", "cuda"))
     where = resolve_device(choice)
-    source = choose_generator(checkpoint, suite, run, model, set_)
+    if (checkpoint, suite, run, model, set_) == (None, None, None, None, []):
+        source, why = default_generator()
+        (err_console if json_ else console).print(f"timing {escape(why)}", highlight=False)
+    else:
+        source = choose_generator(checkpoint, suite, run, model, set_)
     _measure(source, settings, where, output, json_)
 
 

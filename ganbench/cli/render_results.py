@@ -121,3 +121,20 @@ def print_check(console: Console, err_console: Console, result: Any) -> None:
         console.print(f"[bold red]FAIL[/]: {len(failed)} regression(s) or missing result(s)")
     else:
         console.print("[bold green]PASS[/]: no regression beyond tolerance and noise")
+
+
+def print_runs(console: Console, folders: list[Any]) -> None:
+    """`ganbench runs`: the suite folders, newest first."""
+    import time
+
+    if not folders:
+        console.print("no suite folders under reports/ yet (ganbench train-suite SUITE)")
+        return
+    out = _table(
+        "result folders (newest first)", ("folder", "suite", "runs", "status", "changed"), 3
+    )
+    for f in folders:
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(f.statuses.items()))
+        changed = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.changed))
+        out.add_row(str(f.path), f.name, str(len(f.runs)), statuses or "-", changed)
+    console.print(out)

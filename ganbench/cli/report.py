@@ -13,7 +13,10 @@ from ganbench.cli.console import console, err_console
 
 @app.command("report")
 def report(
-    folders: Annotated[list[Path], typer.Argument(help="Suite folder(s), e.g. reports/quick.")],
+    folders: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Suite folder(s), e.g. reports/quick (default: the newest)."),
+    ] = None,
     baseline: Annotated[
         str | None, typer.Option(help="Configuration the ratios compare to (default: suite's).")
     ] = None,
@@ -27,16 +30,24 @@ def report(
     output: Annotated[
         Path | None, typer.Option(help="Folder for the report (default: the first suite's).")
     ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="A report for every suite folder under reports/.")
+    ] = False,
 ) -> None:
     """Aggregate runs across seeds (mean, 95% interval, ratios to the baseline): tables,
     report.md, a self-contained report.html and summary.csv beside the runs."""
     from ganbench.cli.render_results import print_report
     from ganbench.report.build import build_report
+    from ganbench.report.choose import report_folders
     from ganbench.report.render import write_report
 
-    folder = output or folders[0]
-    built = build_report(list(folders), folder, baseline, list(latency), compare)
-    print_report(console, built, write_report(built, folder))
+    chosen, why = report_folders(folders or [], all_)
+    if why:
+        console.print(why, highlight=False)
+    for group in chosen:
+        folder = output or group[0]
+        built = build_report(group, folder, baseline, list(latency), compare)
+        print_report(console, built, write_report(built, folder))
 
 
 @baseline_app.command("save")
@@ -69,3 +80,14 @@ def check(
     print_check(console, err_console, result)
     if result.failed:
         raise typer.Exit(code=1)
+
+
+@app.command("runs")
+def runs(
+    root: Annotated[Path, typer.Argument(help="Where suite folders are.")] = Path("reports"),
+) -> None:
+    """List the suite result folders: suite, runs, their statuses, last change."""
+    from ganbench.cli.render_results import print_runs
+    from ganbench.results.folders import suite_folders
+
+    print_runs(console, suite_folders(root))

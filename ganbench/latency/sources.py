@@ -25,6 +25,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.models import MODELS, ModelConfig
 from ganbench.results import RunStore
+from ganbench.results.folders import REPORTS, newest_suite_folder
 
 # A fresh model (--model) is built for this data shape unless --set dataset.* says otherwise:
 # the thesis' CIFAR-10 images.
@@ -89,6 +90,32 @@ def choose_generator(
             f"(a fresh model; choose: {', '.join(MODELS.names())})"
         )
     return fresh_generator(model, overrides)
+
+
+def default_generator(reports: Path = REPORTS) -> tuple[GeneratorSource, str]:
+    """What ``ganbench latency`` times when no generator is named, and why: the latest
+    checkpoint of the newest suite folder's baseline run, else the thesis SAGAN fresh."""
+    folder = newest_suite_folder(reports)
+    if folder is not None and folder.baseline:
+        for run_id in folder.runs:
+            store = folder.run_store(run_id)
+            if run_id.startswith(f"{folder.baseline}-") and store.checkpoint.is_file():
+                why = (
+                    f"{store.checkpoint}: the baseline run of {folder.path}, the suite "
+                    "folder written last (name another with --checkpoint, --suite/--run "
+                    "or --model)"
+                )
+                return generator_from_checkpoint(store.checkpoint), why
+    where = (
+        "no suite folder under reports/"
+        if folder is None
+        else (f"no baseline-run checkpoint in {folder.path}")
+    )
+    why = (
+        f"the thesis SAGAN (Table 3.1), freshly initialised: {where} (name one with "
+        "--checkpoint, --suite/--run or --model)"
+    )
+    return fresh_generator("sagan"), why
 
 
 def run_checkpoint(suite_path: Path, pattern: str) -> Path:

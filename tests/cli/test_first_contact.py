@@ -3,12 +3,15 @@ in one message with its fix, and a dry run that shows the plan without the data.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from ganbench.metrics.inception import hub_weights_path
 from tests.cli.test_commands import invoke
+from tests.conftest import tiny_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,3 +57,57 @@ def test_a_dry_run_shows_the_plan_and_the_same_problems_without_the_data(monkeyp
             assert problem in output
     else:
         assert "no problems found: ready to train" in output
+
+
+def train_tiny(tmp_path: Path, name: str, baseline: bool = True) -> Path:
+    """A finished two-run suite under tmp_path/reports/<name> (the cwd's reports/)."""
+    suite = tiny_suite()
+    suite.update(name=name, output_dir=f"reports/{name}", runs=[{"name": "base"}, {"name": "b"}])
+    if baseline:
+        suite["baseline"] = "base"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    result = invoke("train-suite", str(path))
+    assert result.exit_code == 0, result.output
+    return tmp_path / "reports" / name
+
+
+def test_report_runs_and_latency_with_nothing_named(tmp_path, monkeypatch) -> None:
+    """`ganbench report` reports the suite folder written last (and says so), `--all`
+    every one; `ganbench runs` lists them; `ganbench latency` times the newest suite's
+    baseline run."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("report")
+    assert result.exit_code == 2 and "no suite folders under reports/ yet" in result.output
+    train_tiny(tmp_path, "older")
+    time.sleep(0.05)  # distinct modification times
+    newer = train_tiny(tmp_path, "newer")
+    result = invoke("report")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "reporting reports/newer, the suite folder written last; 1 more there" in output
+    assert (newer / "report.md").is_file()
+    assert not (tmp_path / "reports" / "older" / "report.md").exists()
+    result = invoke("report", "--all")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "reports" / "older" / "report.md").is_file()
+    result = invoke("runs")
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0
+    assert output.index("reports/newer") < output.index("reports/older")
+    assert output.count("2 finished") == 2
+    result = invoke("latency", "--batch-sizes", "1,2", "--repeats", "3", "--warmup", "1")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "timing reports/newer/base-seed0/checkpoint.pt: the baseline run of" in output
+    assert "timing a mlp generator" in output
+
+
+def test_latency_with_nothing_to_time_falls_back_to_the_thesis_sagan(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train_tiny(tmp_path, "nobase", baseline=False)
+    result = invoke("latency", "--batch-sizes", "1", "--repeats", "2", "--warmup", "1")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "the thesis SAGAN (Table 3.1), freshly initialised: no baseline-run checkpoint" in output
+    assert "timing a sagan generator" in output
