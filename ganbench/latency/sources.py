@@ -3,6 +3,7 @@ a fresh model of a registered family. Every problem is a UserError naming the op
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,11 +136,17 @@ def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> Ge
     """Rebuild a run's generator from its ``checkpoint.pt`` (tensors only are unpickled)."""
     if not path.is_file():
         raise UserError(f"--checkpoint {path}: file not found")
+    hint = "a run's is reports/<suite>/<run>/checkpoint.pt"
+    if not zipfile.is_zipfile(path):  # what torch.save writes
+        raise UserError(f"--checkpoint {path}: not a checkpoint (not a PyTorch file; {hint})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several kinds for foreign files
-        first = f"{type(err).__name__}: {err}".splitlines()[0]
-        raise UserError(f"--checkpoint {path}: not a checkpoint torch can read ({first})") from None
+        raise UserError(
+            f"--checkpoint {path}: not a ganbench checkpoint: it holds objects other than "
+            f"tensors and plain values ({type(err).__name__}), which ganbench does not "
+            f"unpickle (that could run code from the file); {hint}"
+        ) from None
     if not isinstance(state, dict) or not {"config", "G"} <= state.keys():
         raise UserError(
             f"--checkpoint {path}: not a ganbench run checkpoint (no generator weights and run "

@@ -430,7 +430,17 @@ def test_a_checkpoint_of_another_model_or_no_checkpoint_exits_2(write_suite, tmp
     assert result.exit_code == 2 and "not a ganbench run checkpoint" in result.output
     (tmp_path / "junk.pt").write_text("not a checkpoint")
     result = invoke("--checkpoint", str(tmp_path / "junk.pt"))
-    assert result.exit_code == 2 and "not a checkpoint torch can read" in result.output
+    assert result.exit_code == 2 and "not a checkpoint (not a PyTorch file" in result.output
+    # A summary.json given by mistake, and a pickle with objects: ganbench's words, never
+    # torch's advice to load with weights_only=False (which could run the file's code).
+    (tmp_path / "summary.json").write_text('{"status": "finished"}')
+    result = invoke("--checkpoint", str(tmp_path / "summary.json"))
+    assert result.exit_code == 2 and "not a checkpoint (not a PyTorch file" in result.output
+    torch.save({"config": {}, "G": Path("x")}, tmp_path / "objects.pt")
+    result = invoke("--checkpoint", str(tmp_path / "objects.pt"))
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2 and "which ganbench does not unpickle" in output
+    assert "weights_only" not in output
     result = invoke("--checkpoint", str(checkpoint), "--set", "model.width=2")
     assert result.exit_code == 2 and "a checkpoint's model is fixed" in result.output
 
