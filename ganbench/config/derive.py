@@ -15,9 +15,10 @@ from ganbench.metrics import METRICS
 def choose_metrics(
     suite: Suite, keep: Sequence[str] | None = None, inception_weights: Path | None = None
 ) -> Suite:
-    """The suite with only the metrics named in ``keep`` (``none`` for none; their targets
-    go too) and FID/IS reading ``inception_weights``; evaluation settings only, so
-    finished runs stay finished and unfinished ones resume."""
+    """The suite with only the metrics named in ``keep`` (``none`` for none; the targets
+    of those left out go too; a named metric a run lacks is added with its defaults, and
+    the planner checks it can run there) and FID/IS reading ``inception_weights``;
+    evaluation settings only, so finished runs stay finished and unfinished ones resume."""
     if keep is None and inception_weights is None:
         return suite
     if keep is not None:
@@ -31,6 +32,8 @@ def choose_metrics(
     for run in suite.runs:
         evaluation = run.evaluation.model_dump(mode="json")
         metrics = [m for m in evaluation["metrics"] if keep is None or m["name"] in keep]
+        present = {m["name"] for m in metrics}
+        metrics += [{"name": n} for n in dict.fromkeys(keep or []) if n not in present | {"none"}]
         if inception_weights is not None:
             for m in metrics:
                 if "weights" in m:

@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from ganbench.metrics.inception import hub_weights_path
+from ganbench.results import RunStore
 from tests.cli.test_commands import invoke
 from tests.conftest import tiny_suite
 
@@ -111,3 +112,20 @@ def test_latency_with_nothing_to_time_falls_back_to_the_thesis_sagan(tmp_path, m
     output = " ".join(result.output.split())
     assert "the thesis SAGAN (Table 3.1), freshly initialised: no baseline-run checkpoint" in output
     assert "timing a sagan generator" in output
+
+
+def test_metrics_named_but_not_in_the_suite_are_added_or_refused(tmp_path, monkeypatch):
+    """``--metrics`` used to drop every metric it did not find (exit 0, no quality)."""
+    monkeypatch.chdir(tmp_path)
+    suite = tiny_suite(evaluation={"metrics": [], "every_iterations": 3, "num_samples": 64})
+    suite.update(name="m", output_dir="reports/m")
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    result = invoke("train-suite", str(path), "--metrics", "mixture")
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "reports" / "m").glob("*-seed0")
+    summary = RunStore(folder).read_summary()
+    assert "mixture" in summary["metrics_protocol"], summary["metrics_protocol"]
+    result = invoke("train-suite", str(path), "--metrics", "fd_classifier", "--fresh")
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2 and "fd_classifier" in output, output
