@@ -64,6 +64,13 @@ def train_suite(
     inception_weights: Annotated[
         Path | None, typer.Option(help="The FID/IS Inception weights file to use.")
     ] = None,
+    keep_budget: Annotated[
+        bool,
+        typer.Option(
+            help="--set budget.X adds to the suite's budget (first limit reached stops) "
+            "instead of replacing it."
+        ),
+    ] = False,
     launcher: LauncherOption = None,
     nproc_per_node: NprocOption = None,
     address: AddressOption = None,
@@ -75,7 +82,7 @@ def train_suite(
     from ganbench.config import choose_metrics, load_suite, parse_seeds
     from ganbench.launchers import choose_launcher
 
-    loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only)
+    loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only, keep_budget)
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     loaded = choose_metrics(loaded, keep, inception_weights)
     options = {

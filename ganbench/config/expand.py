@@ -59,8 +59,10 @@ def load_suite(
     overrides: Sequence[str] = (),
     seeds: Sequence[int] | None = None,
     only: Sequence[str] = (),
+    keep_budget: bool = False,
 ) -> Suite:
-    """Read, merge, expand and validate a suite file; raise UserError on any problem."""
+    """Read, merge, expand and validate a suite file; raise UserError on any problem.
+    A ``--set budget.X=`` override replaces the runs' budget unless ``keep_budget``."""
     path = find_suite(path)
     raw = _read_yaml(path)
     suite_sets, run_sets = _split_overrides(parse_overrides(overrides))
@@ -70,7 +72,7 @@ def load_suite(
         suite_file = SuiteFile.model_validate(raw)
     except ValidationError as err:
         raise UserError(describe(err, f"{path}: ", SuiteFile)) from None
-    runs = select_runs(expand_runs(suite_file, run_sets, seeds, path), only)
+    runs = select_runs(expand_runs(suite_file, run_sets, seeds, path, keep_budget), only)
     names = {run.name for run in runs}
     if suite_file.baseline is not None and suite_file.baseline not in names and not only:
         choices = ", ".join(sorted(names))
@@ -135,8 +137,10 @@ def expand_runs(
     overrides: Sequence[tuple[str, Any]] = (),
     seeds: Sequence[int] | None = None,
     source: Path | str = "suite",
+    keep_budget: bool = False,
 ) -> list[RunConfig]:
-    """Every run entry (or one empty entry) times every combination of the matrix axes."""
+    """Every run entry (or one empty entry) times every combination of the matrix axes
+    (``overrides`` of ``budget.*`` replace the budget unless ``keep_budget``)."""
     axes = {key: _axis(key, values) for key, values in suite.matrix.items()}
     if seeds is not None:
         axes.pop("seed", None)
@@ -146,7 +150,7 @@ def expand_runs(
     for index, entry in enumerate(entries):
         for combo in itertools.product(*axes.values()):
             chosen = dict(zip(axes, combo, strict=True))
-            merged, labels = _merge_run(suite, entry, chosen, overrides)
+            merged, labels = _merge_run(suite, entry, chosen, overrides, keep_budget)
             merged.setdefault("name", "-".join(labels) or suite.name)
             where = f"{source}: run {merged['name']!r}" + (
                 f" (runs[{index}])" if suite.runs else ""
@@ -161,7 +165,13 @@ def expand_runs(
     return runs
 
 
-def _merge_run(suite: SuiteFile, entry: dict[str, Any], combo: dict[str, Any], overrides):
+def _merge_run(
+    suite: SuiteFile,
+    entry: dict[str, Any],
+    combo: dict[str, Any],
+    overrides,
+    keep_budget: bool = False,
+):
     merged = _deep_merge(_deep_merge({}, suite.defaults), entry)
     labels = [str(entry["name"])] if "name" in entry else []
     merged.pop("name", None)
@@ -169,6 +179,10 @@ def _merge_run(suite: SuiteFile, entry: dict[str, Any], combo: dict[str, Any], o
         merged = _set_path(merged, key, value)
         if key != "seed":
             labels.append(label)
+    if not keep_budget and any(path.startswith("budget.") for path, _ in overrides):
+        # --set budget.iterations=30 means a budget of 30 iterations, not 30 iterations or
+        # the suite's wall_seconds, whichever comes first (--keep-budget: that).
+        merged["budget"] = {}
     for path, value in overrides:
         merged = _set_path(merged, path, value)
     for key in ("loss", "strategy"):  # sections with a default: fields alone refine it

@@ -129,3 +129,26 @@ def test_metrics_named_but_not_in_the_suite_are_added_or_refused(tmp_path, monke
     result = invoke("train-suite", str(path), "--metrics", "fd_classifier", "--fresh")
     output = " ".join(result.output.split())
     assert result.exit_code == 2 and "fd_classifier" in output, output
+
+
+def test_a_budget_override_replaces_the_suite_s_budget_unless_kept(monkeypatch) -> None:
+    """The quick suite stops at 150 iterations or 60 s: ``--set budget.iterations=30``
+    used to keep the 60 s (svre did 1 of 30 iterations on a busy machine)."""
+    from ganbench.config import load_suite
+
+    monkeypatch.chdir(ROOT)
+    (run, *_) = load_suite(Path("suites/quick.yaml"), ["budget.iterations=30"]).runs
+    assert run.budget.iterations == 30 and run.budget.wall_seconds is None
+    (run, *_) = load_suite(
+        Path("suites/quick.yaml"), ["budget.iterations=30"], keep_budget=True
+    ).runs
+    assert run.budget.iterations == 30 and run.budget.wall_seconds == 60
+    result = invoke(
+        "train-suite",
+        "suites/quick.yaml",
+        "--set",
+        "budget.iterations=30",
+        "--keep-budget",
+        "--dry-run",
+    )
+    assert result.exit_code == 0 and "30 it, 60 s" in result.output
