@@ -10,7 +10,7 @@ import copy
 import fnmatch
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +158,38 @@ def expand_runs(
             try:
                 runs.append(RunConfig.model_validate(merged))
             except ValidationError as err:
-                problems.append(describe(err, f"{where}: ", RunConfig, overrides))
-    if problems:
+                blame = _blame(source, where, entry, chosen, suite.defaults)
+                problems += describe(err, blame, RunConfig, overrides).splitlines()
+    if problems:  # each once: a typo in defaults: or a --set is not repeated per run
         raise UserError("\n".join(dict.fromkeys(problems)))
     _check_unique(runs, source)
     return runs
+
+
+def _blame(source, where: str, entry: dict, combo: dict, defaults: dict) -> Callable:
+    """Where a bad field came from, for its message: the run entry, a matrix axis, or the
+    suite's ``defaults:`` (said once for all the runs it reaches)."""
+
+    def lead(path: str) -> str:
+        if _holds(entry, path):
+            return f"{where}: "
+        axis = next((key for key in combo if path == key or path.startswith(f"{key}.")), None)
+        if axis is not None:
+            return f"{source}: matrix.{axis}: " if axis != path else f"{source}: matrix: "
+        return f"{source}: defaults: " if _holds(defaults, path) else f"{where}: "
+
+    return lead
+
+
+def _holds(mapping: Any, path: str) -> bool:
+    """Whether ``mapping`` sets the dotted ``path`` (list indices ignored), or a part of
+    it (a section holding the bad field)."""
+    node = mapping
+    for part in re.sub(r"\[\d+\]", "", path).split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _merge_run(

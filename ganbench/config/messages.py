@@ -3,29 +3,46 @@
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from ganbench.config.bounds import echo
+from ganbench.config.bounds import clip, echo
 
 
 def describe(
-    err: ValidationError, prefix: str, root: type[BaseModel], overrides: Iterable = ()
+    err: ValidationError,
+    prefix: str | Callable[[str], str],
+    root: type[BaseModel],
+    overrides: Iterable = (),
 ) -> str:
-    """One line per problem: ``field.path: problem (allowed: ...) (got ...)``."""
-    set_paths = {p for p, _ in overrides}
+    """One line per problem: ``field.path: problem (allowed: ...) (got ...)``, led by
+    ``prefix`` (or what ``prefix(path)`` says the field came from); a field a ``--set``
+    gave is blamed on that override (``--set model.widht=2: ...``), not on the file."""
+    set_values = {p: v for p, v in overrides}
     lines = []
     for e in err.errors():
         path, model = _walk(root, e["loc"])
         choices = _section_names(model, e["loc"])
         text = _problem(e, model, choices)
-        origin = " [from --set]" if path in set_paths else ""
-        lines.append(f"{prefix}{path}: {text}{origin}" if path else f"{prefix}{text}")
+        if path in set_values:
+            value = set_values[path]
+            shown = clip(value) if isinstance(value, str) else echo(value)
+            lines.append(f"--set {path}={shown}: {text}")
+            continue
+        lead = prefix(path) if callable(prefix) else prefix
+        lines.append(f"{lead}{path}: {text}" if path else f"{lead}{text}")
     return "\n".join(lines)
+
+
+def _closest(word: str, choices: list[str]) -> str:
+    """`` (did you mean `width`?)`` for a near miss among ``choices``, else ``""``."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def _section_names(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
@@ -45,10 +62,12 @@ def _problem(e: dict[str, Any], model: type[BaseModel] | None, choices: list[str
     kind, ctx = e["type"], e.get("ctx", {})
     if kind == "extra_forbidden":
         allowed = ", ".join(model.model_fields) if model else "see the README"
-        return f"unknown field (allowed: {allowed})"
+        guess = _closest(str(e["loc"][-1]), list(model.model_fields) if model else [])
+        return f"unknown field{guess} (allowed: {allowed})"
     if kind == "union_tag_invalid":
         tags = ctx.get("expected_tags", "").replace("'", "")
-        return f"unknown {ctx.get('tag')!r} (choose: {tags})"
+        guess = _closest(str(ctx.get("tag")), [t.strip() for t in tags.split(",")])
+        return f"unknown {ctx.get('tag')!r}{guess} (choose: {tags})"
     if kind == "union_tag_not_found":
         return "missing name" + (f" (choose: {', '.join(choices)})" if choices else "")
     if kind == "missing":

@@ -42,7 +42,10 @@ def test_list_shows_every_registry() -> None:
 
 
 BAD = {
-    "unknown strategy": ({"strategy": "svrg"}, "strategy: unknown 'svrg' (choose: alternating"),
+    "unknown strategy": (
+        {"strategy": "svrg"},
+        "strategy: unknown 'svrg' (did you mean `svre`?) (choose: alternating",
+    ),
     "delta out of range": (
         {"strategy": {"name": "srfb", "delta": 1.5}},
         "strategy.delta: Input should be less than or equal to 1",
@@ -78,7 +81,10 @@ def test_bad_options_exit_2(write_suite) -> None:
     for args, message in (
         (["--seeds", "0,x"], "--seeds 0,x"),
         (["--set", "nofield"], "--set nofield: expected path=value"),
-        (["--set", "model.depth=0"], "model.depth: Input should be greater than or equal to 1"),
+        (
+            ["--set", "model.depth=0"],
+            "--set model.depth=0: Input should be greater than or equal to 1",
+        ),
         (["--only", "nothing"], "--only nothing: no run matches"),
     ):
         result = invoke("train-suite", str(path), *args)

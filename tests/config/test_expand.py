@@ -135,7 +135,8 @@ def test_quick_suite_compares_the_four_strategies_on_fashion_mnist() -> None:
 BAD_RUNS = [
     (
         {"strategy": "svrg"},
-        "strategy: unknown 'svrg' (choose: alternating, extragradient, srfb, svre)",
+        "strategy: unknown 'svrg' (did you mean `svre`?) (choose: alternating, extragradient, "
+        "srfb, svre)",
     ),
     (
         {"strategy": {"name": "srfb", "delta": 0.5}},
@@ -144,7 +145,8 @@ BAD_RUNS = [
     ({"batch": {"size": -4}}, "batch.size: Input should be greater than 0 (got -4)"),
     (
         {"model": {"name": "mlp", "widht": 2}},
-        "model.widht: unknown field (allowed: name, latent_dim, width, hidden, depth",
+        "model.widht: unknown field (did you mean `width`?) (allowed: name, latent_dim, width, "
+        "hidden, depth",
     ),
     ({"optimiser": "adam"}, "optimiser: unknown field (allowed: name, seed, dataset, model"),
     ({"model": "sagan"}, "model: sagan needs images (C, H, W), the dataset gives (2,)"),
@@ -201,12 +203,34 @@ def test_every_problem_of_a_suite_is_reported_at_once(write_suite) -> None:
     assert len(str(info.value).splitlines()) == 2
 
 
-def test_set_errors_point_at_the_override(write_suite) -> None:
-    path = write_suite(tiny_suite())
-    with pytest.raises(UserError, match=r"strategy.delta: .* \[from --set\]"):
+def test_set_errors_point_at_the_override_once(write_suite) -> None:
+    suite = tiny_suite()
+    suite["matrix"] = {"seed": [0, 1, 2]}
+    path = write_suite(suite)
+    with pytest.raises(UserError) as info:
         load_suite(path, ["strategy=srfb", "strategy.delta=2"])
+    assert str(info.value).startswith("--set strategy.delta=2: Input should be less than")
+    assert len(str(info.value).splitlines()) == 1  # not once per run
+    with pytest.raises(UserError, match=r"--set model.widht=2: unknown field \(did you mean"):
+        load_suite(path, ["model.widht=2"])
     with pytest.raises(UserError, match="--set budget: expected path=value"):
         load_suite(path, ["budget"])
+
+
+def test_a_typo_in_defaults_is_blamed_on_defaults_once(write_suite) -> None:
+    suite = tiny_suite(model={"name": "mlp", "hiden": 64}, strategy={"name": "srbf"})
+    suite["runs"] = [{"name": "a"}, {"name": "b", "batch": {"sise": 3}}]
+    with pytest.raises(UserError) as info:
+        load_suite(write_suite(suite))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].endswith(
+        "suite.yaml: defaults: model.hiden: unknown field (did you mean `hidden`?) "
+        "(allowed: name, latent_dim, width, hidden, depth, g_norm, g_spectral_norm, "
+        "d_spectral_norm)"
+    )
+    assert "defaults: strategy: unknown 'srbf' (did you mean `srfb`?)" in lines[1]
+    assert "run 'b' (runs[1]): batch.sise: unknown field (did you mean `size`?)" in lines[2]
 
 
 def test_suite_level_errors(write_suite, tmp_path: Path) -> None:

@@ -499,16 +499,17 @@ def test_metrics_that_cannot_score_the_data_are_refused_before_work(tmp_path: Pa
         suite = tiny_suite(evaluation={"metrics": metrics})
         suite["output_dir"] = str(tmp_path / "out")
         result = run_cli(tmp_path, suite, "--dry-run")
-        if expected is None:
-            assert result.exit_code == 0, result.output
-        else:
+        assert result.exit_code == 0, result.output  # a dry run lists problems, exit 0
+        if expected is not None:
+            assert "before training, fix (1):" in result.output
+            result = run_cli(tmp_path, suite)
             assert result.exit_code == 2 and expected in " ".join(result.output.split())
     synthetic = tiny_suite(
         dataset={"name": "synthetic", "num_samples": 64, "image_size": 16},
         model={"name": "dcgan", "width": 0.125},
         evaluation={"metrics": ["fd_classifier"]},
     )
-    result = run_cli(tmp_path, synthetic, "--dry-run")
+    result = run_cli(tmp_path, synthetic)
     assert result.exit_code == 2 and "speed runs only" in " ".join(result.output.split())
     folder = tiny_suite(
         dataset={"name": "image-folder", "root": str(tmp_path)},
@@ -517,7 +518,7 @@ def test_metrics_that_cannot_score_the_data_are_refused_before_work(tmp_path: Pa
         evaluation={"metrics": ["fd_classifier"]},
     )
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
-    result = run_cli(tmp_path, folder, "--dry-run")
+    result = run_cli(tmp_path, folder)
     assert result.exit_code == 2 and "class labels" in " ".join(result.output.split())
     target = tiny_suite(evaluation={"metrics": ["mixture"], "targets": {"fid": 10}})
     result = run_cli(tmp_path, target, "--dry-run")
