@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 
 from ganbench.cli.console import fmt as _fmt
+from ganbench.cli.console import show
 from ganbench.cli.console import table as _table
 
 
@@ -65,7 +66,7 @@ def print_latency(console: Console, result: Any, folder: Any) -> None:
             _fmt(r["first_call_s"], ".3g"),
             _fmt(peak / 2**20 if peak is not None else None, ".1f"),
         )
-    console.print(table)
+    show(console, table)
     for status, reason in dict.fromkeys((r["status"], r["reason"]) for r in result.rows):
         if reason:
             console.print(f"{status}: {reason}", highlight=False)
@@ -85,7 +86,7 @@ def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:
         table = _table(t.title, tuple(t.headers))
         for row in t.rows:
             table.add_row(*(str(c) for c in row))
-        console.print(table)
+        show(console, table)
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
     console.print(
@@ -113,7 +114,7 @@ def print_check(console: Console, err_console: Console, result: Any) -> None:
             _pct(v.noise, ".1f"),
             f"[{style}]{v.verdict}[/]" if style else v.verdict,
         )
-    console.print(table)
+    show(console, table)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     failed = [v for v in result.verdicts if v.failed]
@@ -137,4 +138,4 @@ def print_runs(console: Console, folders: list[Any]) -> None:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(f.statuses.items()))
         changed = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.changed))
         out.add_row(str(f.path), f.name, str(len(f.runs)), statuses or "-", changed)
-    console.print(out)
+    show(console, out)

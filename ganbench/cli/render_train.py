@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from ganbench.cli.console import fmt as _fmt
+from ganbench.cli.console import show
 from ganbench.cli.console import table as _table
 from ganbench.config import Suite
 from ganbench.errors import stopped_by_storage
@@ -42,7 +43,7 @@ def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
         action = p.action + (f" ({p.note})" if p.note else "")
         device = str(p.device) + (f" x{p.processes} (ddp)" if p.processes > 1 else "")
         table.add_row(r.id, r.strategy.name, sizes, budget, device, action)
-    console.print(table)
+    show(console, table)
     for p in plans:
         for repair in p.repairs:
             console.print(f"  {p.run.id}: {repair}", highlight=False, markup=False)
@@ -142,7 +143,7 @@ def print_summaries(console: Console, suite: Suite, summaries: list[RunSummary])
             _scaled(s.peak_rss_bytes or None, 2**-20, ".0f"),
             _scaled(s.peak_cuda_alloc_bytes or None, 2**-20, ".0f"),
         )
-    console.print(table)
+    show(console, table)
     print_reasons(console, summaries)
     print_phases(console, summaries)
     print_quality(console, summaries)
@@ -200,7 +201,7 @@ def print_quality(console: Console, summaries: list[RunSummary]) -> None:
             else:
                 cells.append("not reached")
         table.add_row(s.run_id, *cells)
-    console.print(table)
+    show(console, table)
 
 
 def print_phases(console: Console, summaries: list[RunSummary]) -> None:
@@ -214,7 +215,7 @@ def print_phases(console: Console, summaries: list[RunSummary]) -> None:
         shares = [s.phases.get(p, {}).get("share") for p in present]
         bound = {True: "yes", False: "no", None: "-"}[s.data_bound]
         table.add_row(s.run_id, *(_scaled(v, 100, ".1f") for v in shares), bound)
-    console.print(table)
+    show(console, table)
 
 
 def print_top_operators(console: Console, frame: Any, title: str) -> None:
@@ -237,7 +238,7 @@ def print_top_operators(console: Console, frame: Any, title: str) -> None:
     table = _table(title, tuple(columns))
     for row in frame.itertuples(index=False):
         table.add_row(*(render(row) for render in columns.values()))
-    console.print(table)
+    show(console, table)
 
 
 def print_overhead(console: Console, r: Any) -> None:
@@ -256,4 +257,4 @@ def print_overhead(console: Console, r: Any) -> None:
         f"null-step cost ({r.phases_per_iteration} phases/it)",
         f"{r.null_step_cost_s * 1e6:.1f} us/it = {r.null_step_overhead_pct:.3f} % of the bare step",
     )
-    console.print(table)
+    show(console, table)
