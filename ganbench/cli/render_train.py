@@ -89,6 +89,12 @@ class RichObserver:
         task = self.tasks.get(record.get("run_id", ""))
         if task is None:
             return
+        if record.get("event") == "setup":  # one-off work before the first iteration
+            left = record.get("setup_left_s")
+            eta = f", about {left:.0f} s left" if left is not None else ""
+            stats = f"{record['what']}: {record['setup_fraction']:.0%}{eta}"
+            self.progress.update(task, completed=0, stats=stats)
+            return
         rate = record["iteration"] / record["train_s"] if record["train_s"] > 0 else 0.0
         stats = (
             f"{rate:6.1f} it/s  d {record['d_loss']:.3f}  g {record['g_loss']:.3f}  "

@@ -32,6 +32,7 @@ from ganbench.metrics.reference import (
     reference_dataset,
     reference_stats,
 )
+from ganbench.metrics.setup import setup_step
 from ganbench.metrics.stats import frechet_distance, gaussian_stats, kernel_inception_distance
 from ganbench.registry import Section
 from ganbench.results.lock import building
@@ -174,9 +175,12 @@ def _train(
         )
         order_gen = torch.Generator().manual_seed(cfg.seed)
         model.train()
-        for _ in range(cfg.epochs):
+        what = f"training the fd_classifier classifier on {train_cfg.name}"
+        for epoch in range(cfg.epochs):
             order = torch.randperm(len(images), generator=order_gen).to(device)
             for start in range(0, len(images), cfg.batch_size):
+                step = epoch * steps_per_epoch + start // cfg.batch_size
+                setup_step(what, step, cfg.epochs * steps_per_epoch)
                 idx = order[start : start + cfg.batch_size]
                 loss = F.cross_entropy(model(_scaled(images[idx], device)), labels[idx])
                 opt.zero_grad(set_to_none=True)

@@ -21,6 +21,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import StorageFull, classify_failure, storage_error
 from ganbench.levers import applied_levers
 from ganbench.levers.distributed import LOCAL, Replicas
+from ganbench.metrics.setup import SetupStopped, SetupWatch, watching
 from ganbench.results import EventLog, RunStatus, RunStore, RunSummary, write_atomic
 from ganbench.run.checkpoint import restore_session
 from ganbench.run.evaluation import prepare_metrics
@@ -58,10 +59,20 @@ def train_run(
             state = restore_session(session, checkpoint) if checkpoint else TrainState()
             clock.resume(state.train_s, state.wall_s)
             store.write_config(run.model_dump(mode="json"))
-            loop = _open_loop(opened, session, state, store, events, clock, on_log, should_stop)
+            # Set-up work (a classifier to train ...) shows progress and stops when asked.
+            with watching(SetupWatch(_setup_reporter(run, on_log), should_stop)):
+                loop = _open_loop(opened, session, state, store, events, clock, on_log, should_stop)
             resumed = checkpoint is not None
             _announce(session, state, events, resumed, opened.environment)
             status, reason = loop.run(resumed)
+        except SetupStopped as stopped:
+            status, reason = (
+                RunStatus.INTERRUPTED,
+                (
+                    f"stopped by {stopped.reason} during set-up ({stopped.what}); the set-up "
+                    "starts over next time"
+                ),
+            )
         except KeyboardInterrupt:
             # A second stop signal: record what we have (the last checkpoint stays) and stop.
             reason = "a second stop signal during an iteration"
@@ -73,6 +84,18 @@ def train_run(
                 summary = _record_end(opened, store, events, status, reason)
                 raise StorageFull(summary, reason) from err
         return _record_end(opened, store, events, status, reason)
+
+
+def _setup_reporter(run: RunConfig, on_log: OnLog | None):
+    """Set-up progress as a record for the console (``event: setup``)."""
+
+    def report(what: str, fraction: float, seconds: float) -> None:
+        if on_log is not None:
+            left = seconds / fraction - seconds if fraction > 0 else None
+            record = {"event": "setup", "what": what, "fraction": 0.0, "setup_left_s": left}
+            on_log({"run_id": run.id, "setup_fraction": fraction, **record})
+
+    return report
 
 
 def _failed(err: Exception, store: RunStore, device: torch.device) -> tuple[RunStatus, str]:
