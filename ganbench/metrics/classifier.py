@@ -92,6 +92,8 @@ def extract_features(
     out = []
     with torch.autocast(device.type, enabled=False):
         for start in range(0, images.shape[0], batch):
+            # Only while a run sets up (reference statistics): progress, and a stop.
+            setup_step("classifier features of the reference images", start, images.shape[0])
             out.append(model.features(_scaled(images[start : start + batch], device)).cpu())
     return torch.cat(out).double().numpy()
 

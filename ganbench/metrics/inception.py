@@ -38,6 +38,7 @@ from ganbench.metrics.reference import (
     reference_dataset,
     reference_stats,
 )
+from ganbench.metrics.setup import setup_step
 from ganbench.metrics.stats import frechet_distance, gaussian_stats, inception_score
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -207,6 +208,8 @@ def inception_features(
     pools, probs = [], []
     with strict_fp32(), torch.autocast(device.type, enabled=False):
         for start in range(0, images.shape[0], batch):
+            # Only while a run sets up (reference statistics): progress, and a stop.
+            setup_step("Inception features of the reference images", start, images.shape[0])
             x = images[start : start + batch].to(device).float().div_(255.0)
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
