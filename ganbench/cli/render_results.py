@@ -101,7 +101,7 @@ def _pct(fraction: float | None, spec: str) -> str:
 def print_check(console: Console, err_console: Console, result: Any) -> None:
     """The regression verdicts, environment warnings on stderr, and the overall verdict."""
     columns = ("configuration", "figure", "baseline", "current", "change", "tolerance")
-    table = _table("check against the baseline", (*columns, "noise", "verdict"), left=2)
+    table = _table("check against the baseline", (*columns, "detectable", "verdict"), left=2)
     for v in result.verdicts:
         style = "bold red" if v.failed else ("green" if v.verdict == "improved" else "")
         table.add_row(
@@ -118,8 +118,21 @@ def print_check(console: Console, err_console: Console, result: Any) -> None:
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     failed = [v for v in result.verdicts if v.failed]
+    blind = [v for v in failed if v.verdict == "blind"]
+    for v in blind:
+        console.print(
+            f"[bold red]blind[/]: {v.configuration} {v.figure}: the smallest change this "
+            f"comparison can see is {_pct(v.noise, '.1f')}, wider than the "
+            f"{_pct(v.tolerance, '.0f')} tolerance (run more seeds or longer, widen "
+            "--tolerance, or pass --allow-blind)",
+            highlight=False,
+        )
     if failed:
-        console.print(f"[bold red]FAIL[/]: {len(failed)} regression(s) or missing result(s)")
+        others = len(failed) - len(blind)
+        console.print(
+            f"[bold red]FAIL[/]: {others} regression(s) or missing result(s), "
+            f"{len(blind)} figure(s) the gate cannot judge"
+        )
     else:
         console.print("[bold green]PASS[/]: no regression beyond tolerance and noise")
 

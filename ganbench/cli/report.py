@@ -71,12 +71,16 @@ def check(
         str | None,
         typer.Option(help="figure=5%,... on top of the defaults (images_per_s=5% ...)."),
     ] = None,
+    allow_blind: Annotated[
+        bool,
+        typer.Option(help="Pass figures whose noise is wider than their tolerance."),
+    ] = False,
 ) -> None:
     """Exit 1 when a figure is worse than the baseline beyond tolerance and noise (CI)."""
     from ganbench.cli.render_results import print_check
     from ganbench.report.check import check as run_check
 
-    result = run_check(baseline, folder, tolerance)
+    result = run_check(baseline, folder, tolerance, allow_blind)
     print_check(console, err_console, result)
     if result.failed:
         raise typer.Exit(code=1)

@@ -107,6 +107,10 @@ def parse_tolerances(text: str | None, known: list[str]) -> dict[str, float]:
     return tolerances
 
 
+BLIND = "blind"  # the noise is wider than the tolerance: the gate cannot see such a change
+BLOCKING = ("missing", "status", BLIND)
+
+
 @dataclass
 class Verdict:
     configuration: str
@@ -115,12 +119,13 @@ class Verdict:
     current: str
     change: float | None  # relative, signed: + is higher
     tolerance: float | None
-    noise: float | None  # relative half-width of the difference's interval
-    verdict: str  # ok, improved, within noise, regression, missing, status
+    noise: float | None  # relative half-width of the difference's interval: the smallest
+    # change this comparison can tell from noise
+    verdict: str  # ok, improved, within noise, regression, blind, missing, status
 
     @property
     def failed(self) -> bool:
-        return self.verdict.startswith("regression") or self.verdict in ("missing", "status")
+        return self.verdict.startswith("regression") or self.verdict in BLOCKING
 
 
 @dataclass
@@ -133,8 +138,15 @@ class CheckResult:
         return any(v.failed for v in self.verdicts)
 
 
-def check(baseline_path: Path, folder: Path, tolerance_text: str | None = None) -> CheckResult:
-    """Compare a suite folder with a baseline; raise UserError on unusable input."""
+def check(
+    baseline_path: Path,
+    folder: Path,
+    tolerance_text: str | None = None,
+    allow_blind: bool = False,
+) -> CheckResult:
+    """Compare a suite folder with a baseline; raise UserError on unusable input. A figure
+    whose noise is wider than its tolerance is ``blind`` (a failure: the gate could not
+    see a change of that size) unless ``allow_blind``."""
     baseline = read_baseline(baseline_path)
     suite = load_suites([folder])
     directions = {**baseline.get("directions", {}), **suite.directions}
@@ -163,9 +175,10 @@ def check(baseline_path: Path, folder: Path, tolerance_text: str | None = None) 
             values = base["figures"].get(figure) or []
             if not values or figure not in done:
                 continue
-            verdicts.append(
-                _compare(name, figure, values, done[figure].tolist(), tolerance, directions)
-            )
+            verdict = _compare(name, figure, values, done[figure].tolist(), tolerance, directions)
+            if allow_blind and verdict.verdict == BLIND:
+                verdict.verdict = "blind (allowed)"
+            verdicts.append(verdict)
     return CheckResult(verdicts, warnings)
 
 
@@ -184,10 +197,12 @@ def _compare(name, figure, old, new, tolerance, directions) -> Verdict:
     beyond_noise = noise is None or abs(change) > noise
     if worse > tolerance:
         verdict = "regression" if beyond_noise else "within noise"
+        if not beyond_noise and noise > tolerance:
+            verdict = BLIND
     elif -worse > tolerance and beyond_noise:
         verdict = "improved"
     else:
-        verdict = "ok"
+        verdict = BLIND if noise is not None and noise > tolerance else "ok"
     if noise is None and verdict in ("regression", "improved"):
         verdict += " (one seed: tolerance only)"
     return Verdict(name, figure, _show(a), _show(b), change, tolerance, noise, verdict)

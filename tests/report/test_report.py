@@ -256,12 +256,19 @@ def test_a_planted_10_percent_slowdown_fails_and_1_percent_passes(tmp_path: Path
     )
 
 
-def test_a_slowdown_within_the_noise_passes_and_a_tighter_tolerance_is_honoured(tmp_path):
+def test_a_gate_too_noisy_for_its_tolerance_fails_unless_allowed(tmp_path):
+    """A 5 % tolerance means nothing when the noise is +-60 %: check says so (the smallest
+    change it could see) and fails, unless --allow-blind; a tighter tolerance is honoured."""
     noisy = {"a": [1000, 1300, 700]}  # 1000 +- 745
     baseline = baseline_file(tmp_path, noisy)
     slower = suite_of(tmp_path / "slower", {"a": [920, 1220, 620]})  # -8 %, inside the noise
     result = invoke("check", slower, "--baseline", baseline)
-    assert result.exit_code == 0 and "within noise" in result.output, result.output
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, output
+    assert "blind: a images_per_s: the smallest change this comparison can see is" in output
+    assert "wider than the 5 % tolerance" in output and "--allow-blind" in output
+    result = invoke("check", slower, "--baseline", baseline, "--allow-blind")
+    assert result.exit_code == 0 and "blind (allowed)" in result.output, result.output
     steady = baseline_file(tmp_path / "steady", SPEEDS)
     slightly = suite_of(tmp_path / "slightly", {"a": [970, 975, 965], "b": [500, 502, 498]})
     assert invoke("check", slightly, "--baseline", steady).exit_code == 0  # -3 % < 5 %
