@@ -400,7 +400,7 @@ def test_a_fresh_model_says_its_weights_are_random(tmp_path: Path) -> None:
         (["--model", "mlp", "--set", "model.depth=99"], "model.depth"),
         (["--model", "mlp", "--set", "budget.iterations=5"], "model.* and dataset.*"),
         (["--checkpoint", "missing.pt"], "--checkpoint missing.pt: file not found"),
-        ([], "choose a generator"),
+        (["--set", "model.width=2"], "choose a generator"),  # none given, but a --set
         (["--suite", "quick"], "--suite and --run go together"),
     ],
 )
