@@ -331,7 +331,7 @@ def _latency_table(doc: dict[str, Any]) -> Table:
 
 def _notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) -> list[str]:
     runs = suite.runs
-    notes = _run_notes(suite) + device_notes(suite)
+    notes = _run_notes(suite) + device_notes(suite) + noise_notes(suite)
     single = [
         c
         for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()
@@ -369,6 +369,41 @@ def device_notes(suite: SuiteRuns) -> list[str]:
                 "and memory figures mix them and are not comparable across seeds"
             )
     return notes
+
+
+UNSTEADY_CV = 0.5  # iteration times' std over their mean
+BUSY_PCT = 25.0  # CPU share other processes took while a run ran
+STEAL_PCT = 5.0  # CPU time a VM's host took away
+
+
+def noise_notes(suite: SuiteRuns) -> list[str]:
+    """A note per finished run measured on a busy machine (other processes' CPU share,
+    CPU steal) or whose iteration times varied widely: its speed figures are unsteady."""
+    notes = []
+    finished = suite.runs[suite.runs["status"] == "finished"]
+    for _, r in finished.iterrows():
+        said = []
+        mean, std = r.get("iter_time_mean_s"), r.get("iter_time_std_s")
+        if _number(mean) and _number(std) and mean > 0 and std / mean > UNSTEADY_CV:
+            said.append(f"its iteration times varied widely (CV {std / mean:.2f})")
+        env = r.get("environment")
+        load = env.get("host_load") if isinstance(env, dict) else None
+        if isinstance(load, dict):
+            others, steal = load.get("others_cpu_pct"), load.get("cpu_steal_pct")
+            if _number(others) and others > BUSY_PCT:
+                said.append(f"other processes took {others:.0f} % of the CPUs meanwhile")
+            if _number(steal) and steal > STEAL_PCT:
+                said.append(f"the VM's host took {steal:.0f} % of the CPU time (steal)")
+        if said:
+            notes.append(
+                f"{r['run_id']}: {'; '.join(said)}: its speed figures are unsteady, "
+                "compare them with care (or re-run it on a quiet machine)"
+            )
+    return notes
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value)
 
 
 def _device_of(environment: Any) -> str | None:

@@ -32,6 +32,7 @@ from ganbench.run.state import TrainState
 from ganbench.run.summary import identity, storage_guard, summarize
 from ganbench.trackers.clock import RunClock
 from ganbench.trackers.environment import capture_environment
+from ganbench.trackers.load import LoadWatch
 
 
 def train_run(
@@ -120,6 +121,7 @@ class _Opened:
     run: RunConfig
     loop: TrainingLoop | None = None
     environment: dict[str, Any] = field(default_factory=dict)
+    load: LoadWatch | None = None
 
 
 def _open_loop(
@@ -136,6 +138,7 @@ def _open_loop(
     prepared (rank 0 evaluates): a failure from here on still gets a full summary."""
     opened.loop = TrainingLoop.build(session, state, store, events, clock, on_log, should_stop)
     opened.environment = capture_environment(session.device, session.run.seed)
+    opened.load = LoadWatch()
     if session.replicas.writes:
         opened.loop.parts.evaluation.attach(prepare_metrics(session.run, session, events, clock))
     return opened.loop
@@ -166,6 +169,8 @@ def _record_end(
     else:
         parts = loop.parts
         d_loss, g_loss = parts.log.last_losses
+        if opened.load is not None:  # how busy the machine was while the run ran
+            opened.environment["host_load"] = opened.load.during()
         figures = {
             "final_d_loss": d_loss,
             "final_g_loss": g_loss,

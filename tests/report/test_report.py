@@ -514,3 +514,22 @@ def test_seeds_that_ran_on_different_devices_are_noted(tmp_path: Path) -> None:
     assert invoke("baseline", "save", root, "-o", baseline).exit_code == 0
     result = invoke("check", root, "--baseline", baseline)
     assert note in " ".join(result.output.split()), result.output
+
+
+def test_runs_measured_on_a_busy_machine_or_unsteadily_are_noted(tmp_path: Path) -> None:
+    """The report says which runs' speed figures are unsteady, and why: other processes'
+    CPU share, CPU steal, or widely varying iteration times."""
+    root = suite_of(tmp_path / "noisy", {"a": [100, 110]})
+    busy = {"host_load": {"others_cpu_pct": 61.0, "cpu_steal_pct": 12.0}}
+    make_run(root, "a", 2, 90, environment=busy)
+    make_run(root, "b", 0, 100, iter_time_mean_s=0.01, iter_time_std_s=0.02)
+    make_run(root, "b", 1, 100, iter_time_mean_s=0.01, iter_time_std_s=0.001)
+    result = invoke("report", root)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (
+        "a-seed2: other processes took 61 % of the CPUs meanwhile; the VM's host took 12 % "
+        "of the CPU time (steal): its speed figures are unsteady" in text
+    )
+    assert "b-seed0: its iteration times varied widely (CV 2.00)" in text
+    assert "b-seed1:" not in text and "a-seed0:" not in text
