@@ -33,6 +33,24 @@ def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) ->
     )
 
 
+UNSTEADY_CV = 0.5  # a row's call times' std over their mean
+
+
+def unsteady_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """A line per measured row whose call times varied widely (std over half the mean):
+    its figures are not to be trusted as they stand."""
+    out = []
+    for r in rows:
+        mean, std = r.get("latency_mean_s"), r.get("latency_std_s")
+        if r["status"] == "ok" and mean and std is not None and std / mean > UNSTEADY_CV:
+            out.append(
+                f"{r['precision']} compile {r['compile']} batch {r['batch_size']}: std "
+                f"{_ms(std)} ms is {std / mean:.0%} of the mean; another process probably "
+                "competed (re-run on a quiet machine, or with a longer --min-time)"
+            )
+    return out
+
+
 def print_latency(console: Console, result: Any, folder: Any) -> None:
     """The latency table: one row per precision x compile x batch size."""
     cuda = result.device.startswith("cuda")
@@ -67,6 +85,8 @@ def print_latency(console: Console, result: Any, folder: Any) -> None:
             _fmt(peak / 2**20 if peak is not None else None, ".1f"),
         )
     show(console, table)
+    for line in unsteady_rows(result.rows):
+        console.print(f"[bold yellow]unsteady:[/] {line}", highlight=False)
     for status, reason in dict.fromkeys((r["status"], r["reason"]) for r in result.rows):
         if reason:
             console.print(f"{status}: {reason}", highlight=False)

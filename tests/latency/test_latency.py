@@ -486,3 +486,13 @@ def test_precisions_use_the_levers_names_with_fp16_and_bf16_as_aliases() -> None
     settings = LatencySettings.from_options(precision="fp32,bf16,amp-bf16,fp16")
     assert settings.precisions == ("fp32", "amp-bf16", "amp-fp16")  # one name each, once
     assert LatencySettings(precisions=("bf16",)).precisions == ("amp-bf16",)
+
+
+def test_a_row_whose_calls_varied_widely_is_flagged_unsteady() -> None:
+    from ganbench.cli.render_results import unsteady_rows
+
+    row = base_row("fp32", "off", 32, LatencySettings())
+    steady = {**row, "status": "ok", "latency_mean_s": 0.010, "latency_std_s": 0.001}
+    shaky = {**steady, "batch_size": 256, "latency_std_s": 0.009}
+    (line,) = unsteady_rows([steady, shaky])
+    assert line.startswith("fp32 compile off batch 256: std 9 ms is 90% of the mean")
