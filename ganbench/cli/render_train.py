@@ -31,7 +31,8 @@ STEPS = 1000  # progress bar resolution: the fraction of the run's budget
 
 def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
     columns = ("run", "strategy", "batch", "budget", "device", "action")
-    table = _table(f"suite {suite.name}: {len(plans)} runs -> {suite.output_dir}", columns, 6)
+    runs = f"{len(plans)} run{'s' if len(plans) != 1 else ''}"
+    table = _table(f"suite {suite.name}: {runs} -> {suite.output_dir}", columns, 6)
     for p in plans:
         r, b = p.run, p.run.budget
         budget = ", ".join(

@@ -228,7 +228,8 @@ class _SlurmFlights(Flights):
             return
         ids = sorted({str(job.job_id).split("_")[0] for job in jobs})
         self.observer.noted(
-            f"submitted {len(jobs)} runs as job {', '.join(ids)} (logs: {log_folder})"
+            f"submitted {len(jobs)} run{'s' if len(jobs) != 1 else ''} as job "
+            f"{', '.join(ids)} (logs: {log_folder})"
         )
         if not self.waits:
             self.observer.noted(

@@ -22,7 +22,7 @@ from ganbench.errors import UserError
 from ganbench.report.aggregate import estimate, welch_t
 from ganbench.report.build import cell, device_notes
 from ganbench.report.collect import SPEED, SuiteRuns, load_suites
-from ganbench.results import write_atomic
+from ganbench.results import read_suite_meta, write_atomic
 
 KIND, FORMAT = "ganbench-baseline", 1
 # Figures gated unless --tolerance says otherwise (relative tolerances).
@@ -62,6 +62,7 @@ def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
         "format": FORMAT,
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "suite": str(folder),
+        "suite_name": read_suite_meta(folder).get("name"),
         "environment": environment_of(suite),
         "directions": suite.directions,
         "configurations": configurations,
@@ -154,6 +155,7 @@ def check(
     tolerances = parse_tolerances(tolerance_text, known)
     warnings = _environment_warnings(baseline.get("environment", {}), environment_of(suite))
     warnings += device_notes(suite)  # seeds spread over a mixed cluster
+    _same_suite(baseline, baseline_path, folder, suite)
     finished = suite.runs[suite.runs["status"] == "finished"]
     verdicts: list[Verdict] = []
     for name, base in baseline["configurations"].items():
@@ -206,6 +208,19 @@ def _compare(name, figure, old, new, tolerance, directions) -> Verdict:
     if noise is None and verdict in ("regression", "improved"):
         verdict += " (one seed: tolerance only)"
     return Verdict(name, figure, _show(a), _show(b), change, tolerance, noise, verdict)
+
+
+def _same_suite(baseline: dict[str, Any], path: Path, folder: Path, suite: SuiteRuns) -> None:
+    """A baseline of another suite, sharing no configuration with the folder: said as
+    such (exit 2), not as every configuration missing."""
+    theirs, mine = baseline.get("suite_name"), read_suite_meta(folder).get("name")
+    shared = set(baseline["configurations"]) & set(suite.runs["configuration"])
+    if theirs and mine and theirs != mine and not shared:
+        raise UserError(
+            f"--baseline {path}: this baseline is for suite {theirs!r}, and {folder} holds "
+            f"suite {mine!r} (no configuration in common); check against {mine!r}'s "
+            f"baseline (make one: ganbench baseline save {folder} -o baseline.json)"
+        )
 
 
 def _show(e) -> str:

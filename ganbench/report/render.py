@@ -102,7 +102,7 @@ def _environment_line(report: Report) -> str:
     envs = report.suite.environments()
     counts = runs["status"].value_counts()
     status = ", ".join(f"{n} {s}" for s, n in counts.items())
-    line = f"{len(runs)} runs ({status})"
+    line = f"{len(runs)} run{'s' if len(runs) != 1 else ''} ({status})"
     if envs:
         e = envs[0]
         where = e.get("gpu_name") or f"{e.get('cpu_model')}, {e.get('torch_threads')} threads"

@@ -108,13 +108,13 @@ def test_detach_then_train_suite_again_follows_the_jobs(write_suite) -> None:
     first = invoke("train-suite", str(path), "--detach")
     assert first.exit_code == 0, first.output
     output = " ".join(first.output.split())
-    assert "submitted 1 runs as job" in output and "detached:" in output
+    assert "submitted 1 run as job" in output and "detached:" in output
     store = RunStore(path.parent / "out" / "tiny-seed0")
     second = invoke("train-suite", str(path))
     assert second.exit_code == 0, second.output
     output = " ".join(second.output.split())
     assert "already queued or running as Slurm job" in output
-    assert "submitted 1 runs" not in output  # followed, not submitted twice
+    assert "submitted 1 run" not in output  # followed, not submitted twice
     assert "tiny-seed0 finished 5000" in output
     assert [e["event"] for e in read_events(store.events)].count("start") == 1
 

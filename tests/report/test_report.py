@@ -533,3 +533,14 @@ def test_runs_measured_on_a_busy_machine_or_unsteadily_are_noted(tmp_path: Path)
     )
     assert "b-seed0: its iteration times varied widely (CV 2.00)" in text
     assert "b-seed1:" not in text and "a-seed0:" not in text
+
+
+def test_a_baseline_of_another_suite_is_named_as_such(tmp_path: Path) -> None:
+    baseline = baseline_file(tmp_path, SPEEDS)
+    other = suite_of(tmp_path / "other", {"c": [100, 101]})
+    meta = json.loads((other / "suite.json").read_text())
+    (other / "suite.json").write_text(json.dumps({**meta, "name": "another"}))
+    result = invoke("check", other, "--baseline", baseline)
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, output
+    assert "this baseline is for suite" in output and "holds suite 'another'" in output
