@@ -143,12 +143,12 @@ def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | N
     columns = [c for c in SPEED_COLUMNS if c[0] in suite.figures()]
     if memory in suite.figures():
         columns.insert(min(len(columns), 5), (memory, f"{memory_header} MiB", 2**20, ""))
-    headers = ["configuration", "runs", *(h for _, h, _, _ in columns)]
+    headers = ["configuration", "runs", "iterations", *(h for _, h, _, _ in columns)]
     if baseline and "images_per_s" in suite.figures():
         headers.append(f"images/s vs {baseline}")
     rows = []
     for name in summary.index:
-        row = [name, summary.at[name, "runs"]]
+        row = [name, summary.at[name, "runs"], _iterations_cell(suite, name)]
         row += [cell(est[(name, col)], scale, unit) for col, _, scale, unit in columns]
         if len(headers) > len(row):
             base = est[(baseline, "images_per_s")]
@@ -331,7 +331,7 @@ def _latency_table(doc: dict[str, Any]) -> Table:
 
 def _notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) -> list[str]:
     runs = suite.runs
-    notes = _run_notes(suite) + device_notes(suite) + noise_notes(suite)
+    notes = _run_notes(suite) + device_notes(suite) + noise_notes(suite) + budget_notes(suite)
     single = [
         c
         for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()
@@ -374,6 +374,48 @@ def device_notes(suite: SuiteRuns) -> list[str]:
 UNSTEADY_CV = 0.5  # iteration times' std over their mean
 BUSY_PCT = 25.0  # CPU share other processes took while a run ran
 STEAL_PCT = 5.0  # CPU time a VM's host took away
+
+
+def _stopped_at(suite: SuiteRuns, name: str) -> list[int]:
+    """The iterations a configuration's finished seeds stopped at, sorted."""
+    runs = suite.runs
+    mine = runs[(runs["configuration"] == name) & (runs["status"] == "finished")]
+    if "iterations" not in mine:
+        return []
+    return sorted(int(i) for i in mine["iterations"] if _number(i))
+
+
+def _iterations_cell(suite: SuiteRuns, name: str) -> str:
+    stopped = _stopped_at(suite, name)
+    if not stopped:
+        return "-"
+    low, high = stopped[0], stopped[-1]
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
+
+
+def budget_notes(suite: SuiteRuns) -> list[str]:
+    """Seeds, or configurations, that stopped at different iterations (a wall-clock
+    limit on a busy machine ...): their quality figures are at different points."""
+    notes = []
+    ends = {}
+    for name in suite.runs["configuration"].drop_duplicates():
+        stopped = _stopped_at(suite, name)
+        if stopped:
+            ends[name] = stopped
+        if len(set(stopped)) > 1:
+            notes.append(
+                f"{name}: its seeds stopped at different iterations "
+                f"({', '.join(f'{i:,}' for i in stopped)}); their quality figures are "
+                "not at the same point of training"
+            )
+    finals = {name: stopped[-1] for name, stopped in ends.items()}
+    if len(set(finals.values())) > 1:
+        shown = ", ".join(f"{n} {i:,}" for n, i in finals.items())
+        notes.append(
+            f"configurations stopped at different iterations ({shown}): quality is compared "
+            "at different points of training (a wall_seconds or epoch limit?)"
+        )
+    return notes
 
 
 def noise_notes(suite: SuiteRuns) -> list[str]:

@@ -544,3 +544,19 @@ def test_a_baseline_of_another_suite_is_named_as_such(tmp_path: Path) -> None:
     output = " ".join(result.output.split())
     assert result.exit_code == 2, output
     assert "this baseline is for suite" in output and "holds suite 'another'" in output
+
+
+def test_iterations_are_shown_and_different_stopping_points_noted(tmp_path: Path) -> None:
+    """A wall-clock limit on a busy machine stops seeds at different iterations: the
+    report shows the iterations and says quality is compared at different points."""
+    root = suite_of(tmp_path / "stops", {"a": [100, 110]})
+    make_run(root, "b", 0, 100)
+    make_run(root, "b", 1, 100, iterations=60)
+    result = invoke("report", root)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "b: its seeds stopped at different iterations (60, 100)" in text
+    assert "configurations stopped at different iterations (a 100, b 100)" not in text
+    markdown = (root / "report.md").read_text()
+    assert "| iterations |" in markdown.replace("iterations | ", "iterations |")
+    assert "60-100" in markdown
