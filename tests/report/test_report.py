@@ -560,3 +560,15 @@ def test_iterations_are_shown_and_different_stopping_points_noted(tmp_path: Path
     markdown = (root / "report.md").read_text()
     assert "| iterations |" in markdown.replace("iterations | ", "iterations |")
     assert "60-100" in markdown
+
+
+def test_iteration_times_that_vary_by_design_are_not_called_unsteady(tmp_path: Path) -> None:
+    """SVRE's full-batch passes and a growing batch make some iterations longer on
+    purpose: no unsteadiness note for them."""
+    root = suite_of(tmp_path / "design", {"a": [100, 110]})
+    make_run(root, "svre", 0, 100, iter_time_mean_s=0.01, iter_time_std_s=0.02,
+             full_batch_passes=3)  # fmt: skip
+    make_run(root, "srfb-grow", 0, 100, iter_time_mean_s=0.01, iter_time_std_s=0.02)
+    result = invoke("report", root)
+    assert result.exit_code == 0, result.output
+    assert "varied widely" not in result.output
