@@ -77,7 +77,10 @@ def choose_generator(
             raise UserError("--suite and --run go together: the suite file and the run's name")
         if checkpoint is not None:
             raise UserError("--checkpoint or --suite/--run: choose one generator")
-        checkpoint = run_checkpoint(suite, run)
+        # Suite fields (output_dir: where its runs are) apply; a run's model is fixed.
+        suite_sets = [o for o in overrides if "." not in o.split("=", 1)[0]]
+        checkpoint = run_checkpoint(suite, run, suite_sets)
+        overrides = [o for o in overrides if o not in suite_sets]
     if checkpoint is not None:
         if overrides:
             raise UserError(
@@ -119,9 +122,10 @@ def default_generator(reports: Path = REPORTS) -> tuple[GeneratorSource, str]:
     return fresh_generator("sagan"), why
 
 
-def run_checkpoint(suite_path: Path, pattern: str) -> Path:
-    """The latest checkpoint of the first run of the suite matching ``pattern``."""
-    suite = load_suite(suite_path)
+def run_checkpoint(suite_path: Path, pattern: str, overrides: Sequence[str] = ()) -> Path:
+    """The latest checkpoint of the first run of the suite matching ``pattern``
+    (``overrides``: suite fields such as ``output_dir=...``)."""
+    suite = load_suite(suite_path, overrides)
     chosen = choose_run(suite, pattern)
     path = RunStore(suite.output_dir / chosen.id).checkpoint
     if not path.is_file():

@@ -376,6 +376,13 @@ def test_a_suite_runs_checkpoint_is_timed_with_its_trained_weights(write_suite, 
     saved = torch.load(checkpoint, weights_only=True)["G"]
     for name, tensor in source.generator.state_dict().items():
         torch.testing.assert_close(tensor, saved[name])
+    # --set output_dir finds a suite's runs where they were trained to.
+    (tmp_path / "out").rename(tmp_path / "moved")
+    moved = ["--set", f"output_dir={tmp_path / 'moved'}", "--output", str(tmp_path / "lat2")]
+    result = invoke(*args, "--warmup", "1", *moved)
+    assert result.exit_code == 0, result.output
+    result = invoke(*args, *moved[:2], "--set", "model.width=2")
+    assert result.exit_code == 2 and "a checkpoint's model is fixed" in result.output
 
 
 def test_a_fresh_model_says_its_weights_are_random(tmp_path: Path) -> None:
