@@ -285,7 +285,10 @@ def compare_table(pair: tuple[str, str], suite: SuiteRuns, est) -> Table:
         ea = eb = est
         pairs = [("", (a, b))]
         directions, figures, label_a, label_b = suite.directions, suite.figures(), a, b
-    headers = ["configuration", "figure", label_a, label_b, f"{label_b} / {label_a}", "verdict"]
+    # One pair of configurations: the title names it, so rows need no label column.
+    labelled = len(pairs) > 1 or bool(pairs[0][0])
+    headers = ["figure", label_a, label_b, f"{label_b} / {label_a}", "verdict"]
+    headers = (["configuration"] if labelled else []) + headers
     rows = []
     for name, (ca, cb) in pairs:
         for f in figures:
@@ -295,8 +298,8 @@ def compare_table(pair: tuple[str, str], suite: SuiteRuns, est) -> Table:
             label = "no clear difference" if overlap(mb, ma) else verdict(mb, ma, directions[f])
             scale, unit = (2**20, " MiB") if f.endswith("_bytes") else (1.0, "")
             rows.append(
-                [
-                    name or f"{ca} vs {cb}",
+                ([name] if labelled else [])
+                + [
                     f,
                     cell(ma, scale, unit),
                     cell(mb, scale, unit),

@@ -204,6 +204,7 @@ def test_compare_two_configurations_and_two_suites(tmp_path: Path) -> None:
     result = invoke("report", first, "--compare", "a", "b")
     assert result.exit_code == 0, result.output
     assert "b against a" in result.output and "1.83x" in result.output
+    assert "a vs b" not in result.output  # rows agree with the heading: b / a
     second = suite_of(tmp_path / "second", {"a": [20, 24, 28]})
     result = invoke("report", first, "--compare", first, second, "--output", tmp_path / "cmp")
     assert result.exit_code == 0, result.output
