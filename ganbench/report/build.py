@@ -530,10 +530,26 @@ def _plots(report: Report, est, folder: Path, latency_docs: list[dict[str, Any]]
         report.plots.append(
             ("where the time goes", plots.plot_phases(shares, folder / "phases.png"))
         )
+    report.plots += _sample_grids(suite)
     for i, doc in enumerate(latency_docs):
         title = f"{doc['generator']['model']['name']} generator on {doc['device']}"
         path = plots.plot_latency(doc["rows"], title, folder / f"latency_{i}.png")
         report.plots.append(("generation latency and throughput against batch size", path))
+
+
+def _sample_grids(suite: SuiteRuns) -> list[tuple[str, Path]]:
+    """Each configuration's fixed-noise samples at its last evaluation (its first seed
+    that has them): what the GAN draws, beside the figures."""
+    if "samples_png" not in suite.runs:
+        return []
+    grids = []
+    for name, runs in suite.runs.groupby("configuration", sort=False):
+        with_samples = runs[runs["samples_png"].notna()]
+        if not with_samples.empty:
+            first = with_samples.iloc[0]
+            caption = f"samples of {name} ({first['run_id']}, fixed noise, last evaluation)"
+            grids.append((caption, Path(first["samples_png"])))
+    return grids
 
 
 def _phase_shares(suite: SuiteRuns) -> pd.DataFrame | None:

@@ -107,6 +107,7 @@ def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]
     name = prefix + str(config.get("name", store.folder.name))
     seed = config.get("seed")
     row: dict[str, Any] = {"configuration": name, "run_id": store.folder.name, "seed": seed}
+    row["samples_png"] = str(store.samples) if store.samples.is_file() else None
     row.update(_summary_fields(store, events))
     curve = [
         {

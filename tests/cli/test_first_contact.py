@@ -152,3 +152,16 @@ def test_a_budget_override_replaces_the_suite_s_budget_unless_kept(monkeypatch) 
         "--dry-run",
     )
     assert result.exit_code == 0 and "30 it, 60 s" in result.output
+
+
+def test_the_report_shows_each_configuration_s_samples(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = train_tiny(tmp_path, "pictures")
+    result = invoke("report", str(folder))
+    assert result.exit_code == 0, result.output
+    markdown = (folder / "report.md").read_text()
+    for name in ("base", "b"):
+        caption = f"samples of {name} ({name}-seed0, fixed noise, last evaluation)"
+        assert f"![{caption}](" in markdown, markdown
+    html = (folder / "report.html").read_text()
+    assert html.count("<img") >= 2 and "samples of base" in html
