@@ -50,4 +50,5 @@ def _idle(times: Any) -> float:
 
 
 def _pct(part: float, whole: float) -> float | None:
-    return round(max(0.0, 100.0 * part / whole), 1) if whole > 0 else None
+    # The counters and the clock are read a moment apart: kept within 0-100 %.
+    return round(min(100.0, max(0.0, 100.0 * part / whole)), 1) if whole > 0 else None
