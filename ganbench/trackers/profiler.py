@@ -10,6 +10,7 @@ the profiler runs), each iteration as ``ProfilerStep#N``.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -39,6 +40,7 @@ class ProfileConfig(Protocol):
     def iterations(self) -> int: ...
 
 
+QUIET_KINETO = "7"  # above kineto's highest level: nothing logged
 TRACE_FILE = "trace.json"
 TABLE_FILE = "top_ops.csv"
 
@@ -50,6 +52,9 @@ class RunProfiler:
         self.cfg, self.folder = cfg, folder
         self.cuda = device.type == "cuda"
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.cuda else [])
+        if not self.cuda:  # a CUDA build of torch on a machine without a GPU: kineto logs a
+            # false "gpuGetDeviceCount failed" ERROR; a CPU window needs none of its logs
+            os.environ.setdefault("KINETO_LOG_LEVEL", QUIET_KINETO)
         self._profile = torch.profiler.profile(
             activities=activities,
             schedule=torch.profiler.schedule(
