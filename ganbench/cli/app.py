@@ -4,6 +4,7 @@ likewise, with exit code 1."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -15,8 +16,54 @@ from ganbench.cli.console import console, err_console
 from ganbench.errors import UserError, classify_failure, storage_error
 
 
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Help without Python types: a flag takes no value (no ``<bool>``), and an argument
+    named by its metavar (``FOLDER``) needs no ``<list[Path]>`` beside it."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, typer.core.TyperArgument) and param.metavar:
+            param.display_type_rich = lambda ctx: None
+    return params
+
+
+def _usage_error(err: Any) -> None:
+    message = (err.format_message() if hasattr(err, "format_message") else str(err)).rstrip(".")
+    ctx = getattr(err, "ctx", None)
+    where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    err_console.print(
+        f"[bold red]error:[/] {escape(message)}{escape(where)}", highlight=False, soft_wrap=True
+    )
+
+
 class _Commands(TyperGroup):
-    """ganbench's top-level group: turns a user error into one message and exit code 2."""
+    """ganbench's command groups: a user error anywhere below becomes one message and exit
+    code 2; help shows flags without a value type."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """As Typer's, but a usage mistake (unknown option, missing argument, bad value)
+        is one ``error:`` line like every other ganbench error, with where to look."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as err:  # typer's click: usage errors
+            if type(err).__name__ != "NoArgsIsHelpError":  # help already printed
+                _usage_error(err)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            err_console.print("[bold red]error:[/] aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: typer.Context, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            _plain_flags(command.get_params(ctx))
+        return command
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -46,10 +93,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Get datasets ready for offline runs.", no_args_is_help=True)
-selftest_app = typer.Typer(help="Check ganbench's own measurements.", no_args_is_help=True)
-baseline_app = typer.Typer(help="Baselines for `ganbench check`.", no_args_is_help=True)
-weights_app = typer.Typer(help="The FID/IS Inception weights (never downloaded unasked).")
+data_app = typer.Typer(
+    cls=_Commands, help="Get datasets ready for offline runs.", no_args_is_help=True
+)
+selftest_app = typer.Typer(
+    cls=_Commands, help="Check ganbench's own measurements.", no_args_is_help=True
+)
+baseline_app = typer.Typer(
+    cls=_Commands, help="Baselines for `ganbench check`.", no_args_is_help=True
+)
+weights_app = typer.Typer(
+    cls=_Commands, help="The FID/IS Inception weights (never downloaded unasked)."
+)
 app.add_typer(data_app, name="data")
 app.add_typer(selftest_app, name="selftest")
 app.add_typer(baseline_app, name="baseline")

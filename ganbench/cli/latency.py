@@ -25,14 +25,16 @@ ModelName = Annotated[
 ]
 Sets = Annotated[
     list[str],
-    typer.Option("--set", help="With --model: model.* or dataset.* field=value (repeatable)."),
+    typer.Option("--set", metavar="PATH=VALUE", help="With --model: a model.* or dataset.* field."),
 ]
 BatchSizes = Annotated[str, typer.Option(help="Batch sizes, e.g. 1,32,256.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Precision = Annotated[
     str, typer.Option(help="Any of fp32,amp-bf16,amp-fp16 (each measured; bf16, fp16 also do).")
 ]
-ChannelsLast = Annotated[bool, typer.Option(help="Use channels_last memory format.")]
+ChannelsLast = Annotated[
+    bool, typer.Option("--channels-last", help="Use channels_last memory format.")
+]
 Compile = Annotated[
     str,
     typer.Option(
@@ -49,9 +51,15 @@ MinTime = Annotated[
     typer.Option(min=0.001, help="Or: time calls for at least this many seconds (default 2)."),
 ]
 Threads = Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")]
-IncludeSampling = Annotated[bool, typer.Option(help="Draw the noise inside the timed call.")]
+IncludeSampling = Annotated[
+    bool, typer.Option("--include-sampling", help="Draw the noise inside the timed call.")
+]
 KeepSpectralNorm = Annotated[
-    bool, typer.Option(help="Time spectral norm as trained instead of folded into weights.")
+    bool,
+    typer.Option(
+        "--keep-spectral-norm",
+        help="Time spectral norm as trained instead of folded into weights.",
+    ),
 ]
 Output = Annotated[Path | None, typer.Option(help="Folder (default reports/latency/<timestamp>).")]
 Json = Annotated[

@@ -15,13 +15,16 @@ from ganbench.cli.console import console, err_console
 def report(
     folders: Annotated[
         list[Path] | None,
-        typer.Argument(help="Suite folder(s), e.g. reports/quick (default: the newest)."),
+        typer.Argument(
+            metavar="FOLDER", help="Suite folder(s), e.g. reports/quick (default: the newest)."
+        ),
     ] = None,
     baseline: Annotated[
         str | None, typer.Option(help="Configuration the ratios compare to (default: suite's).")
     ] = None,
     latency: Annotated[
-        list[Path], typer.Option(help="A ganbench latency folder to include (repeatable).")
+        list[Path],
+        typer.Option(metavar="DIR", help="A ganbench latency folder to include (repeatable)."),
     ] = [],  # noqa: B006  (Typer reads the default)
     compare: Annotated[
         tuple[str, str] | None,
@@ -73,7 +76,9 @@ def check(
     ] = None,
     allow_blind: Annotated[
         bool,
-        typer.Option(help="Pass figures whose noise is wider than their tolerance."),
+        typer.Option(
+            "--allow-blind", help="Pass figures whose noise is wider than their tolerance."
+        ),
     ] = False,
 ) -> None:
     """Exit 1 when a figure is worse than the baseline beyond tolerance and noise (CI)."""

@@ -50,7 +50,8 @@ def selftest_overhead(
     rounds: Annotated[int, typer.Option(min=2, help="Paired blocks (bare, instrumented).")] = 200,
     block: Annotated[int, typer.Option(min=1, help="Iterations per block.")] = 1,
     set_: Annotated[
-        list[str], typer.Option("--set", help="Override a field: path=value (repeatable).")
+        list[str],
+        typer.Option("--set", metavar="PATH=VALUE", help="Override a field (repeatable)."),
     ] = [],  # noqa: B006  (Typer reads the default)
     output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
 ) -> None:
@@ -82,7 +83,8 @@ def selftest_overhead(
 def weights_install(
     path: Annotated[Path, typer.Argument(help="A copy of pt_inception-2015-12-05-6726825d.pth.")],
     force: Annotated[
-        bool, typer.Option(help="Install even when the SHA-256 is not the official one.")
+        bool,
+        typer.Option("--force", help="Install even when the SHA-256 is not the official one."),
     ] = False,
 ) -> None:
     """Check a weights file (hash, tensor names and shapes) and copy it to torch's hub cache."""

@@ -11,7 +11,7 @@ from ganbench.cli.app import app
 from ganbench.cli.console import console, err_console
 
 SetOption = Annotated[
-    list[str], typer.Option("--set", help="Override a field: path=value (repeatable).")
+    list[str], typer.Option("--set", metavar="PATH=VALUE", help="Override a field (repeatable).")
 ]
 
 
@@ -43,7 +43,8 @@ GpusOption = Annotated[
     typer.Option(min=0, help="ray, slurm: GPUs per run process (ray: 0.5 shares one)."),
 ]
 DetachOption = Annotated[
-    bool, typer.Option(help="slurm: return once submitted; train-suite again to collect.")
+    bool,
+    typer.Option("--detach", help="slurm: return once submitted; train-suite again to collect."),
 ]
 
 
@@ -53,10 +54,13 @@ def train_suite(
     set_: SetOption = [],  # noqa: B006  (Typer reads the default)
     seeds: Annotated[str | None, typer.Option(help="Run these seeds, e.g. 0,1,2.")] = None,
     only: Annotated[
-        list[str], typer.Option(help="Run only these names or ids (glob patterns, repeatable).")
+        list[str],
+        typer.Option(metavar="NAME", help="Run only these names or ids (glob, repeatable)."),
     ] = [],  # noqa: B006
-    fresh: Annotated[bool, typer.Option(help="Start every selected run over.")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Print the resolved runs and exit.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start every selected run over.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the resolved runs and exit.")
+    ] = False,
     metrics: Annotated[
         str | None,
         typer.Option(help="Score only these metrics, e.g. fd_classifier (or none)."),
@@ -67,8 +71,9 @@ def train_suite(
     keep_budget: Annotated[
         bool,
         typer.Option(
+            "--keep-budget",
             help="--set budget.X adds to the suite's budget (first limit reached stops) "
-            "instead of replacing it."
+            "instead of replacing it.",
         ),
     ] = False,
     launcher: LauncherOption = None,

@@ -32,6 +32,46 @@ def test_help_lists_the_commands() -> None:
         assert command in result.output
 
 
+COMMANDS = [
+    ["train-suite"],
+    ["profile"],
+    ["latency"],
+    ["report"],
+    ["runs"],
+    ["check"],
+    ["list"],
+    ["baseline", "save"],
+    ["selftest", "overhead"],
+    ["weights", "install"],
+    ["data", "fetch"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_shows_no_python_types_and_no_negative_flags(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for leak in ("<bool>", "list[", "--no-", "default: no-"):
+        assert leak not in result.output, (command, leak)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train-suite"], "error: Missing argument 'suite' (see: ganbench train-suite --help)"),
+        (["check", "x", "--bogus"], "error: No such option: --bogus (see: ganbench check --help)"),
+        (["latency", "--warmup", "0"], "error: Invalid value for '--warmup'"),
+        (["bogus"], "error: No such command 'bogus' (see: ganbench --help)"),
+        (["report", "/nonexistent"], "error: /nonexistent: no such suite folder"),
+    ],
+)
+def test_usage_mistakes_are_one_error_line_like_every_other_error(args, message) -> None:
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.output
+
+
 def test_list_shows_every_registry() -> None:
     result = invoke("list")
     assert result.exit_code == 0
