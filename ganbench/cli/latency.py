@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ganbench.cli.app import app
-from ganbench.cli.console import console, err_console
+from ganbench.cli.formats import Format, FormatOption, emit, latency_text, people
 
 # The command's options, one alias each (the command's signature stays readable).
 Checkpoint = Annotated[
@@ -62,9 +61,7 @@ KeepSpectralNorm = Annotated[
     ),
 ]
 Output = Annotated[Path | None, typer.Option(help="Folder (default reports/latency/<timestamp>).")]
-Json = Annotated[
-    bool, typer.Option("--json", help="Print latency.json to stdout (tables to stderr).")
-]
+Json = Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json.")]
 
 
 @app.command("latency")
@@ -86,6 +83,7 @@ def latency(
     include_sampling: IncludeSampling = False,
     keep_spectral_norm: KeepSpectralNorm = False,
     output: Output = None,
+    fmt: FormatOption = Format.table,
     json_: Json = False,
 ) -> None:
     """Per-image generation latency and throughput across batch sizes, precisions and
@@ -108,27 +106,26 @@ def latency(
         include_sampling=include_sampling,
         fold_spectral_norm=not keep_spectral_norm,
     )
+    fmt = Format.json if json_ else fmt
     (choice,) = parse_choices("--device", device, ("auto", "cpu", "cuda"))
     where = resolve_device(choice)
     if (checkpoint, suite, run, model, set_) == (None, None, None, None, []):
         source, why = default_generator()
-        (err_console if json_ else console).print(f"timing {escape(why)}", highlight=False)
+        people(fmt).print(f"timing {escape(why)}", highlight=False)
     else:
         source = choose_generator(checkpoint, suite, run, model, set_)
-    _measure(source, settings, where, output, json_)
+    _measure(source, settings, where, output, fmt)
 
 
-def _measure(source: Any, settings: Any, where: Any, output: Path | None, json_: bool) -> None:
+def _measure(source: Any, settings: Any, where: Any, output: Path | None, fmt: Format) -> None:
     """Time every row (a line each as it is measured), draw, print, exit with the code."""
-    import json
-
     from ganbench.cli.render_results import latency_line, print_latency
     from ganbench.latency.measure import run_latency
     from ganbench.launchers.signals import InterruptOnStop
     from ganbench.report.plots import latency_title, plot_latency
     from ganbench.results.latency import PLOT_FILE, default_output_dir
 
-    out = err_console if json_ else console
+    out = people(fmt)
     folder = output or default_output_dir()
     out.print(f"timing a {source.model.name} generator ({source.weights}) on {where}")
     shown: list[dict[str, Any]] = []
@@ -142,8 +139,8 @@ def _measure(source: Any, settings: Any, where: Any, output: Path | None, json_:
     document = result.as_dict()
     plot_latency(result.rows, latency_title(document), folder / PLOT_FILE)
     print_latency(out, result, folder)
-    if json_:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    if fmt is not Format.table:
+        emit(latency_text(fmt, document))
     if result.interrupted:
         raise typer.Exit(code=stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM
     if any(r["status"] == "failed" for r in result.rows):

@@ -33,6 +33,18 @@ def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) ->
     )
 
 
+def latency_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The figures compared first, per row, as shown (for a Markdown table)."""
+    headers = ["precision", "compile", "batch", "status", "p50 ms", "std ms", "ms/image"]
+    cells = [
+        [r["precision"], r["compile"], str(r["batch_size"]), r["status"],
+         _ms(r["latency_p50_s"]), _ms(r["latency_std_s"]), _ms(r["per_image_latency_s"]),
+         _rate(r["images_per_s"])]
+        for r in rows
+    ]  # fmt: skip
+    return [*headers, "images/s"], cells
+
+
 UNSTEADY_CV = 0.5  # a row's call times' std over their mean
 
 
@@ -114,47 +126,21 @@ def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:
     )
 
 
-def _pct(fraction: float | None, spec: str) -> str:
-    return "-" if fraction is None else f"{fraction * 100:{spec}} %"
-
-
 def print_check(console: Console, err_console: Console, result: Any) -> None:
     """The regression verdicts, environment warnings on stderr, and the overall verdict."""
-    columns = ("configuration", "figure", "baseline", "current", "change", "tolerance")
-    table = _table("check against the baseline", (*columns, "detectable", "verdict"), left=2)
-    for v in result.verdicts:
+    shown = result.table()
+    table = _table(shown.title, tuple(shown.headers), left=2)
+    for v, row in zip(result.verdicts, shown.rows, strict=True):
         style = "bold red" if v.failed else ("green" if v.verdict == "improved" else "")
-        table.add_row(
-            v.configuration,
-            v.figure,
-            v.baseline,
-            v.current,
-            _pct(v.change, "+.1f"),
-            _pct(v.tolerance, ".0f"),
-            _pct(v.noise, ".1f"),
-            f"[{style}]{v.verdict}[/]" if style else v.verdict,
-        )
+        table.add_row(*row[:-1], f"[{style}]{v.verdict}[/]" if style else v.verdict)
     show(console, table)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
-    failed = [v for v in result.verdicts if v.failed]
-    blind = [v for v in failed if v.verdict == "blind"]
-    for v in blind:
-        console.print(
-            f"[bold red]blind[/]: {v.configuration} {v.figure}: the smallest change this "
-            f"comparison can see is {_pct(v.noise, '.1f')}, wider than the "
-            f"{_pct(v.tolerance, '.0f')} tolerance (run more seeds or longer, widen "
-            "--tolerance, or pass --allow-blind)",
-            highlight=False,
-        )
-    if failed:
-        others = len(failed) - len(blind)
-        console.print(
-            f"[bold red]FAIL[/]: {others} regression(s) or missing result(s), "
-            f"{len(blind)} figure(s) the gate cannot judge"
-        )
-    else:
-        console.print("[bold green]PASS[/]: no regression beyond tolerance and noise")
+    for line in result.blind_lines():
+        console.print(f"[bold red]blind[/]: {line}", highlight=False)
+    verdict, _, rest = result.headline().partition(":")
+    style = "bold red" if result.failed else "bold green"
+    console.print(f"[{style}]{verdict}[/]:{rest}", highlight=False)
 
 
 def print_runs(console: Console, folders: list[Any]) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from ganbench.cli.app import app, baseline_app
 from ganbench.cli.console import console, err_console
+from ganbench.cli.formats import Format, FormatOption, emit, people, reports_text
 
 
 @app.command("report")
@@ -36,6 +37,7 @@ def report(
     all_: Annotated[
         bool, typer.Option("--all", help="A report for every suite folder under reports/.")
     ] = False,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Aggregate runs across seeds (mean, 95% interval, ratios to the baseline): tables,
     report.md, a self-contained report.html and summary.csv beside the runs."""
@@ -46,11 +48,19 @@ def report(
 
     chosen, why = report_folders(folders or [], all_)
     if why:
-        console.print(why, highlight=False)
+        people(fmt).print(why, highlight=False)
+    built = []
     for group in chosen:
         folder = output or group[0]
-        built = build_report(group, folder, baseline, list(latency), compare)
-        print_report(console, built, write_report(built, folder))
+        report = build_report(group, folder, baseline, list(latency), compare)
+        paths = write_report(report, folder)
+        built.append((report, folder, paths))
+        if fmt is Format.table:
+            print_report(console, report, paths)
+        else:
+            err_console.print(f"report: {paths['md']}, {paths['html']}", highlight=False)
+    if fmt is not Format.table:
+        emit(reports_text(fmt, built))
 
 
 @baseline_app.command("save")
@@ -80,13 +90,25 @@ def check(
             "--allow-blind", help="Pass figures whose noise is wider than their tolerance."
         ),
     ] = False,
+    fmt: FormatOption = Format.table,
 ) -> None:
-    """Exit 1 when a figure is worse than the baseline beyond tolerance and noise (CI)."""
+    """Exit 1 when a figure is worse than the baseline beyond tolerance and noise (CI).
+    In a GitHub Actions job the verdicts are added to the job summary too."""
+    from ganbench.cli.formats import append_step_summary, check_text
     from ganbench.cli.render_results import print_check
     from ganbench.report.check import check as run_check
 
     result = run_check(baseline, folder, tolerance, allow_blind)
-    print_check(console, err_console, result)
+    if fmt is Format.table:
+        print_check(console, err_console, result)
+    else:
+        emit(check_text(fmt, result))
+        for warning in result.warnings:
+            err_console.print(f"warning: {warning}", highlight=False)
+        err_console.print(result.headline(), highlight=False)
+    written = append_step_summary(result.markdown(f"ganbench check {folder}"))
+    if written:
+        people(fmt).print(f"job summary: {written}", highlight=False)
     if result.failed:
         raise typer.Exit(code=1)
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ganbench.errors import UserError
 from ganbench.report.aggregate import estimate, welch_t
-from ganbench.report.build import cell, device_notes
+from ganbench.report.build import Table, cell, device_notes
 from ganbench.report.collect import SPEED, SuiteRuns, load_suites
+from ganbench.report.render import markdown_table
 from ganbench.results import read_suite_meta, write_atomic
 
 KIND, FORMAT = "ganbench-baseline", 1
@@ -137,6 +138,56 @@ class CheckResult:
     @property
     def failed(self) -> bool:
         return any(v.failed for v in self.verdicts)
+
+    def as_document(self) -> dict[str, Any]:
+        """For machines: the verdict and every figure's comparison (changes as fractions)."""
+        return {
+            "passed": not self.failed,
+            "verdicts": [{**asdict(v), "failed": v.failed} for v in self.verdicts],
+            "warnings": self.warnings,
+        }
+
+    def table(self) -> Table:
+        """The verdicts as shown (changes and tolerances in per cent)."""
+        rows = [
+            [v.configuration, v.figure, v.baseline, v.current, _pct(v.change, "+.1f"),
+             _pct(v.tolerance, ".0f"), _pct(v.noise, ".1f"), v.verdict]
+            for v in self.verdicts
+        ]  # fmt: skip
+        headers = ["configuration", "figure", "baseline", "current", "change", "tolerance"]
+        return Table("check against the baseline", [*headers, "detectable", "verdict"], rows)
+
+    def blind_lines(self) -> list[str]:
+        """Why each blind figure fails: the smallest change this comparison could see."""
+        return [
+            f"{v.configuration} {v.figure}: the smallest change this comparison can see is "
+            f"{_pct(v.noise, '.1f')}, wider than the {_pct(v.tolerance, '.0f')} tolerance "
+            "(run more seeds or longer, widen --tolerance, or pass --allow-blind)"
+            for v in self.verdicts
+            if v.verdict == BLIND
+        ]
+
+    def headline(self) -> str:
+        failed = [v for v in self.verdicts if v.failed]
+        if not failed:
+            return "PASS: no regression beyond tolerance and noise"
+        blind = sum(v.verdict == BLIND for v in failed)
+        return (
+            f"FAIL: {len(failed) - blind} regression(s) or missing result(s), "
+            f"{blind} figure(s) the gate cannot judge"
+        )
+
+    def markdown(self, title: str) -> str:
+        """For a CI job summary: the headline, the table, the blind figures, warnings."""
+        icon = "x" if self.failed else "white_check_mark"
+        lines = [f"### :{icon}: {title}: {self.headline()}", "", markdown_table(self.table())]
+        lines += [f"- blind: {line}" for line in self.blind_lines()]
+        lines += [f"- warning: {w}" for w in self.warnings]
+        return "\n".join(lines) + "\n"
+
+
+def _pct(fraction: float | None, spec: str) -> str:
+    return "-" if fraction is None else f"{fraction * 100:{spec}} %"
 
 
 def check(

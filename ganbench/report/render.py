@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import os
 from pathlib import Path
 
@@ -110,3 +111,25 @@ def _environment_line(report: Report) -> str:
         commits = sorted({str(x.get("git_commit")) for x in envs})
         line += f"; ganbench {', '.join(commits)}"
     return line + (f". Plots in {PLOTS_DIR}/." if report.plots else ". No plots yet.")
+
+
+def as_document(report: Report, paths: dict[str, Path]) -> dict:
+    """The report for machines: the per-configuration summary (numbers, null when
+    missing), the tables as shown, the notes and where the files are."""
+    summary = report.summary.reset_index()
+    return {
+        "title": report.title,
+        "files": {kind: str(path) for kind, path in paths.items()},
+        "summary": [
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in row.items()
+            }
+            for row in summary.to_dict(orient="records")
+        ],
+        "tables": [
+            {"title": t.title, "headers": t.headers, "rows": t.rows, "note": t.note}
+            for t in report.tables
+        ],
+        "notes": report.notes,
+    }
