@@ -24,7 +24,8 @@ from ganbench.errors import UserError
 
 
 def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
-    """``a.b=value`` pairs; values are YAML scalars or lists (``0.5``, ``true``, ``[1,2]``)."""
+    """``a.b=value`` pairs; values are YAML (``0.5``, ``true``, ``[1,2]``, ``{}``): a list or
+    mapping replaces what the suite has there."""
     parsed = []
     for item in items:
         path, sep, raw = item.partition("=")
@@ -67,7 +68,7 @@ def load_suite(
     raw = _read_yaml(path)
     suite_sets, run_sets = _split_overrides(parse_overrides(overrides))
     for key, value in suite_sets:
-        raw = _set_path(raw, key, value)
+        raw = _set_path(raw, key, value, replace=True)
     try:
         suite_file = SuiteFile.model_validate(raw)
     except ValidationError as err:
@@ -211,7 +212,7 @@ def _merge_run(
         # the suite's wall_seconds, whichever comes first (--keep-budget: that).
         merged["budget"] = {}
     for path, value in overrides:
-        merged = _set_path(merged, path, value)
+        merged = _set_path(merged, path, value, replace=True)
     for key in ("loss", "strategy"):  # sections with a default: fields alone refine it
         if isinstance(merged.get(key), dict) and "name" not in merged[key]:
             merged[key]["name"] = (
@@ -266,9 +267,18 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-def _set_path(tree: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """Set ``a.b.c`` (merging a mapping value into what is there)."""
+def _set_path(tree: dict[str, Any], path: str, value: Any, replace: bool = False) -> dict[str, Any]:
+    """Set ``a.b.c``: a mapping value is merged into what is there (a matrix axis), or
+    with ``replace`` (a ``--set``) takes its place, so ``{}`` clears it; a named section
+    replaced by a mapping without a name keeps its name."""
     head, _, rest = path.partition(".")
+    if not rest and replace and isinstance(value, dict):
+        old = _normalise(head, tree.get(head))
+        named = head in NAMED_SECTIONS or head == "launcher"
+        if named and isinstance(old, dict) and "name" in old and "name" not in value:
+            value = {"name": old["name"], **value}
+        tree[head] = copy.deepcopy(value)
+        return tree
     if not rest:
         return _deep_merge(tree, {head: value})
     child = _normalise(head, tree.get(head))
@@ -278,12 +288,12 @@ def _set_path(tree: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         i = int(index)
         if i >= len(child):
             raise UserError(f"--set {path}: {head} has {len(child)} entries")
-        child[i] = value if not tail else _set_path(dict(child[i]), tail, value)
+        child[i] = value if not tail else _set_path(dict(child[i]), tail, value, replace)
         tree[head] = child
         return tree
     if not isinstance(child, dict):
         child = {}
-    tree[head] = _set_path(child, rest, value)
+    tree[head] = _set_path(child, rest, value, replace)
     return tree
 
 

@@ -30,13 +30,20 @@ def describe(
         choices = _section_names(model, e["loc"])
         text = _problem(e, model, choices)
         if path in set_values:
-            value = set_values[path]
-            shown = clip(value) if isinstance(value, str) else echo(value)
-            lines.append(f"--set {path}={shown}: {text}")
+            lines.append(f"{_override(path, set_values[path])}: {text}")
+            continue
+        inside = [p for p in set_values if path and p.startswith(f"{path}.")]
+        if inside:  # a section's own check, failed by a field a --set changed
+            shown = ", ".join(_override(p, set_values[p]) for p in inside)
+            lines.append(f"{shown}: {path}: {text}")
             continue
         lead = prefix(path) if callable(prefix) else prefix
         lines.append(f"{lead}{path}: {text}" if path else f"{lead}{text}")
     return "\n".join(lines)
+
+
+def _override(path: str, value: Any) -> str:
+    return f"--set {path}={clip(value) if isinstance(value, str) else echo(value)}"
 
 
 def _closest(word: str, choices: list[str]) -> str:

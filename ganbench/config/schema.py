@@ -124,7 +124,8 @@ class EvaluationConfig(Section):
             if reported.get(target) is None:
                 choices = ", ".join(v for v, d in reported.items() if d) or "none: add metrics"
                 raise ValueError(
-                    f"targets: {target!r} is not a value of the metrics (choose: {choices})"
+                    f"targets: {target!r} is not a value of the metrics (choose: {choices};"
+                    " or drop the targets: --set evaluation.targets={} on the command line)"
                 )
         return self
 

@@ -217,6 +217,34 @@ def test_set_errors_point_at_the_override_once(write_suite) -> None:
         load_suite(path, ["budget"])
 
 
+def test_a_set_mapping_or_list_replaces_what_the_suite_has(write_suite) -> None:
+    """``--set X={...}`` makes X that mapping (``{}`` clears it); a dotted path changes one
+    field; a named section keeps its name; a matrix axis still merges into defaults."""
+    suite = tiny_suite(
+        strategy={"name": "srfb", "lr_g": 0.01, "delta": 0.7},
+        evaluation={"every_iterations": 3, "metrics": [{"name": "fd_classifier"}],
+                    "targets": {"fd_classifier": 250}},
+    )  # fmt: skip
+    suite["matrix"] = {"model": [{"hidden": 8}, {"hidden": 32}]}
+    path = write_suite(suite)
+    with pytest.raises(UserError) as info:  # the suite's target is of a metric now dropped
+        load_suite(path, ["evaluation.metrics=[{name: mixture}]"])
+    message = str(info.value)
+    assert message.startswith("--set evaluation.metrics=") and "evaluation: targets:" in message
+    assert "--set evaluation.targets={}" in message and len(message.splitlines()) == 1
+    runs = load_suite(path, ["evaluation.metrics=[{name: mixture}]", "evaluation.targets={}"]).runs
+    assert [m.name for m in runs[0].evaluation.metrics] == ["mixture"]
+    assert runs[0].evaluation.targets == {} and runs[0].evaluation.every_iterations == 3
+    (run,) = load_suite(path, ["strategy={delta: 0.9}"], only=["model0"]).runs
+    assert (run.strategy.name, run.strategy.delta) == ("srfb", 0.9)
+    assert run.strategy.lr_g != 0.01  # replaced: the suite's lr_g is gone
+    (run,) = load_suite(path, ["strategy.delta=0.9"], only=["model0"]).runs
+    assert (run.strategy.delta, run.strategy.lr_g) == (0.9, 0.01)  # one field changed
+    assert [r.model.latent_dim for r in runs] == [4, 4]  # the axis merged into defaults
+    (run,) = load_suite(path, ["model={name: mlp, hidden: 5}"], only=["model1"]).runs
+    assert (run.model.hidden, run.model.latent_dim) == (5, 128)  # defaults, not the suite's
+
+
 def test_a_typo_in_defaults_is_blamed_on_defaults_once(write_suite) -> None:
     suite = tiny_suite(model={"name": "mlp", "hiden": 64}, strategy={"name": "srbf"})
     suite["runs"] = [{"name": "a"}, {"name": "b", "batch": {"sise": 3}}]
