@@ -22,6 +22,7 @@ from ganbench.report.aggregate import (
 )
 from ganbench.report.collect import SuiteRuns, load_suites
 from ganbench.results.latency import read_latency
+from ganbench.results.summary import in_phase_order
 
 PLOTS_DIR = "report"  # beside the runs: reports/<suite>/report/*.png
 
@@ -530,25 +531,38 @@ def _plots(report: Report, est, folder: Path, latency_docs: list[dict[str, Any]]
         report.plots.append(
             ("where the time goes", plots.plot_phases(shares, folder / "phases.png"))
         )
-    report.plots += _sample_grids(suite)
+    report.plots += _sample_grids(suite, folder)
     for i, doc in enumerate(latency_docs):
         title = f"{doc['generator']['model']['name']} generator on {doc['device']}"
         path = plots.plot_latency(doc["rows"], title, folder / f"latency_{i}.png")
         report.plots.append(("generation latency and throughput against batch size", path))
 
 
-def _sample_grids(suite: SuiteRuns) -> list[tuple[str, Path]]:
-    """Each configuration's fixed-noise samples at its last evaluation (its first seed
-    that has them): what the GAN draws, beside the figures."""
+def _sample_grids(suite: SuiteRuns, folder: Path) -> list[tuple[str, Path]]:
+    """Each configuration's fixed-noise samples (its first seed that has them): at the
+    first and the last evaluation side by side, or the last alone: what the GAN draws,
+    beside the figures."""
     if "samples_png" not in suite.runs:
         return []
     grids = []
-    for name, runs in suite.runs.groupby("configuration", sort=False):
+    for i, (name, runs) in enumerate(suite.runs.groupby("configuration", sort=False)):
         with_samples = runs[runs["samples_png"].notna()]
-        if not with_samples.empty:
-            first = with_samples.iloc[0]
-            caption = f"samples of {name} ({first['run_id']}, fixed noise, last evaluation)"
-            grids.append((caption, Path(first["samples_png"])))
+        if with_samples.empty:
+            continue
+        run = with_samples.iloc[0]
+        last = Path(run["samples_png"])
+        evaluations = sorted((last.parent / "samples").glob("iter*.png"))
+        if len(evaluations) < 2:
+            caption = f"samples of {name} ({run['run_id']}, fixed noise, last evaluation)"
+            grids.append((caption, last))
+            continue
+        from ganbench.report import plots  # matplotlib only when drawing
+
+        first, final = evaluations[0], evaluations[-1]
+        labels = [f"iteration {int(p.stem.removeprefix('iter'))}" for p in (first, final)]
+        path = plots.plot_side_by_side([first, final], labels, folder / f"samples_{i}.png")
+        caption = f"samples of {name} ({run['run_id']}, fixed noise): first and last evaluation"
+        grids.append((caption, path))
     return grids
 
 
@@ -559,4 +573,5 @@ def _phase_shares(suite: SuiteRuns) -> pd.DataFrame | None:
         return None
     shares = runs.groupby("configuration", sort=False)[columns].mean()
     shares.columns = [c.split(".")[1] for c in columns]
+    shares = shares[in_phase_order(list(shares.columns))]  # same order in every report
     return shares.loc[:, shares.fillna(0).sum() > 0]

@@ -153,6 +153,17 @@ def plot_phases(shares: Any, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_side_by_side(images: list[Path], labels: list[str], path: Path) -> Path:
+    """PNG images in one row, each under its label (first and last samples of a run)."""
+    fig, axes = plt.subplots(1, len(images), figsize=(3.2 * len(images), 3.6))
+    for axis, image, label in zip(axes, images, labels, strict=True):
+        axis.imshow(plt.imread(image))
+        axis.set_title(label, fontsize=10)
+        axis.axis("off")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -48,6 +48,20 @@ class RunStatus(str, Enum):
 
 # Directions of the quality values that summaries written before ganbench recorded them
 # (0.1, before the redesign) carry without one; newer summaries record their own.
+# The phases a summary's ``phases`` can hold, in the order every table and plot shows
+# them: a step's own (run/summary.py's PHASES, checked equal by a test), then the loop's.
+PHASE_ORDER = (
+    "data", "d_step", "g_step", "joint_step", "extrapolation", "snapshot",
+    "other", "evaluation", "checkpoint",
+)  # fmt: skip
+
+
+def in_phase_order(names: list[str]) -> list[str]:
+    """``names`` in PHASE_ORDER, unknown ones (a newer ganbench's) last as they came."""
+    rank = {name: i for i, name in enumerate(PHASE_ORDER)}
+    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
 LEGACY_DIRECTIONS = {
     "fid": "min",
     "is": "max",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import matplotlib.pyplot as plt
 import torch
 import yaml
 
@@ -60,9 +62,9 @@ def test_a_dry_run_shows_the_plan_and_the_same_problems_without_the_data(monkeyp
         assert "no problems found: ready to train" in output
 
 
-def train_tiny(tmp_path: Path, name: str, baseline: bool = True) -> Path:
+def train_tiny(tmp_path: Path, name: str, baseline: bool = True, **defaults: Any) -> Path:
     """A finished two-run suite under tmp_path/reports/<name> (the cwd's reports/)."""
-    suite = tiny_suite()
+    suite = tiny_suite(**defaults)
     suite.update(name=name, output_dir=f"reports/{name}", runs=[{"name": "base"}, {"name": "b"}])
     if baseline:
         suite["baseline"] = "base"
@@ -165,3 +167,11 @@ def test_the_report_shows_each_configuration_s_samples(tmp_path, monkeypatch) ->
         assert f"![{caption}](" in markdown, markdown
     html = (folder / "report.html").read_text()
     assert html.count("<img") >= 2 and "samples of base" in html
+    # Evaluated during training too: the first and the last grids side by side.
+    folder = train_tiny(tmp_path, "progress", evaluation={"every_iterations": 3})
+    assert len(list((folder / "base-seed0" / "samples").glob("iter*.png"))) == 2  # 3, 6
+    assert invoke("report", str(folder)).exit_code == 0
+    caption = "samples of base (base-seed0, fixed noise): first and last evaluation"
+    assert f"![{caption}](report/samples_0.png)" in (folder / "report.md").read_text()
+    height, width, _ = plt.imread(folder / "report" / "samples_0.png").shape
+    assert width > 1.5 * height  # two grids in a row

@@ -573,3 +573,23 @@ def test_iteration_times_that_vary_by_design_are_not_called_unsteady(tmp_path: P
     result = invoke("report", root)
     assert result.exit_code == 0, result.output
     assert "varied widely" not in result.output
+
+
+def test_phases_keep_one_order_in_every_report(tmp_path: Path) -> None:
+    """Strategies time different phases; the report shows them in the summary's phase
+    order (data, d_step, g_step, joint_step ...), whatever order the runs came in."""
+    from ganbench.report.build import _phase_shares
+
+    root = tmp_path / "s"
+    make_run(root, "srfb", 0, phases={"joint_step": {"share": 0.7}, "data": {"share": 0.3}})
+    make_run(root, "alt", 0, phases={"g_step": {"share": 0.5}, "d_step": {"share": 0.5}})
+    write_suite_meta(root, "s", Path("suite.yaml"), "srfb", [])
+    shares = _phase_shares(load_suites([root]))
+    assert list(shares.columns) == ["data", "d_step", "g_step", "joint_step"]
+
+
+def test_the_report_s_phase_order_is_the_summary_s() -> None:
+    from ganbench.results.summary import PHASE_ORDER
+    from ganbench.run.summary import PHASES
+
+    assert PHASES == PHASE_ORDER
