@@ -94,6 +94,8 @@ class RichObserver:
             left = record.get("setup_left_s")
             eta = f", about {left:.0f} s left" if left is not None else ""
             stats = f"{record['what']}: {record['setup_fraction']:.0%}{eta}"
+            if record.get("where"):
+                stats = f"{record['where']}  {stats}"
             self.progress.update(task, completed=0, stats=stats)
             return
         rate = record["iteration"] / record["train_s"] if record["train_s"] > 0 else 0.0

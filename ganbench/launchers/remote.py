@@ -187,7 +187,10 @@ class Flights(ABC):
             for record in flight.follower.new_events():
                 if record.get("event") in ("start", "resume"):
                     flight.where = placement(record.get("environment", {}))
-                if record.get("event") != "iteration" or self.observer is None:
+                if self.observer is None or record.get("event") not in ("iteration", "setup"):
+                    continue
+                if record["event"] == "setup":  # a classifier being trained ...
+                    self.observer.logged(setup_record(flight.plan.run.id, flight.where, record))
                     continue
                 fraction = budget.fraction(record["iteration"], record["epoch"], record["wall_s"])
                 run = {"run_id": flight.plan.run.id, "fraction": fraction, "where": flight.where}
@@ -264,6 +267,19 @@ def write_probe(folder: Path) -> Path:
     probe = folder / f"{PROBE_PREFIX}{uuid.uuid4().hex}"
     write_atomic(probe, socket.gethostname())
     return probe
+
+
+def setup_record(run_id: str, where: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A ``setup`` event of a run's events.jsonl as the console's set-up record."""
+    return {
+        "run_id": run_id,
+        "where": where,
+        "event": "setup",
+        "what": event.get("what", "set-up"),
+        "fraction": 0.0,
+        "setup_fraction": event.get("done", 0.0),
+        "setup_left_s": event.get("left_s"),
+    }
 
 
 def written_since(plan: RunPlan, since: float) -> RunSummary | None:

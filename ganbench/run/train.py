@@ -61,7 +61,7 @@ def train_run(
             clock.resume(state.train_s, state.wall_s)
             store.write_config(run.model_dump(mode="json"))
             # Set-up work (a classifier to train ...) shows progress and stops when asked.
-            with watching(SetupWatch(_setup_reporter(run, on_log), should_stop)):
+            with watching(SetupWatch(_setup_reporter(run, on_log, events), should_stop)):
                 loop = _open_loop(opened, session, state, store, events, clock, on_log, should_stop)
             resumed = checkpoint is not None
             _announce(session, state, events, resumed, opened.environment)
@@ -87,12 +87,20 @@ def train_run(
         return _record_end(opened, store, events, status, reason)
 
 
-def _setup_reporter(run: RunConfig, on_log: OnLog | None):
-    """Set-up progress as a record for the console (``event: setup``)."""
+SETUP_EVENT_EVERY_S = 5.0  # set-up progress in events.jsonl (what remote drivers show)
+
+
+def _setup_reporter(run: RunConfig, on_log: OnLog | None, events: EventLog):
+    """Set-up progress as a record for the console (``event: setup``), and now and then
+    as a ``setup`` event, so a driver following the run's events (ray, slurm) shows it."""
+    written = [-SETUP_EVENT_EVERY_S]
 
     def report(what: str, fraction: float, seconds: float) -> None:
+        left = seconds / fraction - seconds if fraction > 0 else None
+        if seconds - written[0] >= SETUP_EVENT_EVERY_S or fraction >= 1:
+            written[0] = seconds
+            events.write("setup", what=what, done=fraction, setup_s=seconds, left_s=left)
         if on_log is not None:
-            left = seconds / fraction - seconds if fraction > 0 else None
             record = {"event": "setup", "what": what, "fraction": 0.0, "setup_left_s": left}
             on_log({"run_id": run.id, "setup_fraction": fraction, **record})
 

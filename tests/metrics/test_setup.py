@@ -3,15 +3,19 @@ its next step when a stop is asked for, not after minutes of training."""
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
 import torch
 import yaml
+from rich.console import Console
 
+from ganbench.cli.render_train import RichObserver
 from ganbench.config import load_suite
+from ganbench.launchers.remote import setup_record
 from ganbench.metrics.classifier import forget_classifiers
-from ganbench.results import RunStore
+from ganbench.results import RunStore, read_events
 from ganbench.run.train import train_run
 from tests.conftest import needs_fmnist
 from tests.metrics.test_metrics import fmnist_suite
@@ -47,3 +51,14 @@ def test_a_stop_during_classifier_training_ends_the_run_within_a_second(tmp_path
     setup = [r for r in records if r.get("event") == "setup"]
     assert setup[0]["setup_fraction"] == 0.0 and setup[0]["run_id"] == run.id
     assert not list((tmp_path / "data").rglob("classifiers/*.pt"))  # nothing half-trained kept
+    # In the run's events too, for drivers that follow them (ray, slurm): their console
+    # shows the same progress as an inline run's.
+    (event, *_) = [e for e in read_events(store.events) if e["event"] == "setup"]
+    assert event["what"] == "training the fd_classifier classifier on fashion-mnist"
+    shown = setup_record(run.id, "node1", event)
+    assert shown["setup_fraction"] == 0.0 and shown["what"] == event["what"]
+    observer = RichObserver(Console(file=io.StringIO(), width=120))
+    observer.tasks[run.id] = observer.progress.add_task(run.id, total=100, stats="")
+    observer.logged(shown)
+    (task,) = observer.progress.tasks
+    assert task.fields["stats"].startswith("node1  training the fd_classifier classifier")
