@@ -65,12 +65,22 @@ def report(
 
 @baseline_app.command("save")
 def baseline_save(
-    folder: Annotated[Path, typer.Argument(help="Suite folder, e.g. reports/quick.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Baseline JSON to write.")],
+    folder: Annotated[
+        Path | None, typer.Argument(help="Suite folder, e.g. reports/quick (default: newest).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Baseline JSON (default: baselines/<suite>.json)."),
+    ] = None,
 ) -> None:
     """Store every configuration's figures (each seed's value) and the environment."""
     from ganbench.report.check import save_baseline
+    from ganbench.report.choose import default_baseline, newest_folder
 
+    if folder is None:
+        folder, why = newest_folder()
+        console.print(why, highlight=False)
+    output = output or default_baseline(folder)
     document = save_baseline(folder, output)
     configurations = document["configurations"]
     console.print(f"baseline of {len(configurations)} configurations written: {output}")
@@ -78,8 +88,13 @@ def baseline_save(
 
 @app.command("check")
 def check(
-    folder: Annotated[Path, typer.Argument(help="Suite folder to check, e.g. reports/quick.")],
-    baseline: Annotated[Path, typer.Option(help="From `ganbench baseline save`.")],
+    folder: Annotated[
+        Path | None, typer.Argument(help="Suite folder to check (default: the newest).")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="From `ganbench baseline save` (default: baselines/<suite>.json)."),
+    ] = None,
     tolerance: Annotated[
         str | None,
         typer.Option(help="figure=5%,... on top of the defaults (images_per_s=5% ...)."),
@@ -97,7 +112,11 @@ def check(
     from ganbench.cli.formats import append_step_summary, check_text
     from ganbench.cli.render_results import print_check
     from ganbench.report.check import check as run_check
+    from ganbench.report.choose import check_inputs
 
+    folder, baseline, why = check_inputs(folder, baseline)
+    if why:
+        people(fmt).print(why, highlight=False)
     result = run_check(baseline, folder, tolerance, allow_blind)
     if fmt is Format.table:
         print_check(console, err_console, result)

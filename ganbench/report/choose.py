@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganbench.errors import UserError
+from ganbench.results import read_suite_meta
 from ganbench.results.folders import REPORTS, suite_folders
+
+BASELINES = Path("baselines")  # a suite's baseline by default: baselines/<suite>.json
 
 
 def report_folders(
@@ -29,3 +32,31 @@ def report_folders(
     newest = found[0]
     more = f"; {len(found) - 1} more there (--all, or name one)" if len(found) > 1 else ""
     return [[newest.path]], f"reporting {newest.path}, the suite folder written last{more}"
+
+
+def newest_folder(root: Path = REPORTS) -> tuple[Path, str]:
+    """The suite folder written last, and a line saying so."""
+    (group,), why = report_folders([], False, root)
+    return group[0], why.replace("reporting", "using", 1)
+
+
+def default_baseline(folder: Path) -> Path:
+    """Where a suite's baseline lives unless named: baselines/<suite name>.json."""
+    return BASELINES / f"{read_suite_meta(folder).get('name') or folder.name}.json"
+
+
+def check_inputs(folder: Path | None, baseline: Path | None) -> tuple[Path, Path, str]:
+    """``ganbench check`` as typed: the newest suite folder against its suite's baseline
+    in baselines/, or what was named; and a line saying what was chosen ("" if named)."""
+    chosen = folder is None or baseline is None
+    if folder is None:
+        folder, _ = newest_folder()
+    if baseline is None:
+        baseline = default_baseline(folder)
+        if not baseline.is_file():
+            raise UserError(
+                f"no baseline for {folder} at {baseline}: save one from runs you trust "
+                f"(ganbench baseline save {folder}, then commit {baseline}), or name one "
+                "(--baseline FILE)"
+            )
+    return folder, baseline, f"checking {folder} against {baseline}" if chosen else ""

@@ -175,3 +175,29 @@ def test_the_report_shows_each_configuration_s_samples(tmp_path, monkeypatch) ->
     assert f"![{caption}](report/samples_0.png)" in (folder / "report.md").read_text()
     height, width, _ = plt.imread(folder / "report" / "samples_0.png").shape
     assert width > 1.5 * height  # two grids in a row
+
+
+def test_check_as_typed_gates_the_newest_folder_against_its_suite_s_baseline(
+    tmp_path, monkeypatch
+) -> None:
+    """`ganbench check` with nothing named: the suite folder written last against
+    baselines/<suite>.json, which `ganbench baseline save` writes; missing, it says how
+    to make one."""
+    from tests.report.test_report import SPEEDS, suite_of
+
+    monkeypatch.chdir(tmp_path)
+    suite_of(Path("reports") / "gate", SPEEDS)
+    result = invoke("check")
+    assert result.exit_code == 2
+    assert "no baseline for reports/gate at baselines/gate.json: save one" in result.output
+    assert "ganbench baseline save reports/gate" in result.output
+    result = invoke("baseline", "save")
+    assert result.exit_code == 0, result.output
+    assert "written: baselines/gate.json" in result.output
+    result = invoke("check")
+    assert result.exit_code == 0, result.output
+    assert "checking reports/gate against baselines/gate.json" in result.output
+    assert "PASS" in result.output
+    suite_of(Path("reports") / "slower", {"a": [900, 904.5, 895.5], "b": [500, 502, 498]})
+    result = invoke("check", "reports/slower", "--baseline", "baselines/gate.json")
+    assert result.exit_code == 1 and "regression" in result.output  # named: as before
