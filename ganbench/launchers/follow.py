@@ -14,18 +14,10 @@ from ganbench.results import write_atomic
 STOP_FILE = "stop.request"
 
 
-def request_stop(folder: Path, why: str, tries: int = 3) -> None:
-    """Ask the run training in ``folder`` to stop (written whole: never read half-written).
-
-    A worker starting the run at that moment removes the temp files a killed writer left
-    (``RunStore.remove_leftovers``), this one's included: the write is tried again."""
-    for attempt in range(tries):
-        try:
-            write_atomic(folder / STOP_FILE, why)
-            return
-        except FileNotFoundError:
-            if attempt == tries - 1 or not folder.is_dir():
-                raise
+def request_stop(folder: Path, why: str) -> None:
+    """Ask the run training in ``folder`` to stop (written whole: never read half-written;
+    a worker's start-of-run cleanup leaves this write's temp file alone)."""
+    write_atomic(folder / STOP_FILE, why)
 
 
 def stop_requested(folder: Path) -> str | None:

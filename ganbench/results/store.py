@@ -292,10 +292,13 @@ class RunStore:
         return None
 
     def remove_leftovers(self) -> None:
-        """Temp files of writes a kill cut short (a checkpoint's can be large); only the
-        holder of the run's lock calls this."""
-        for path in self.folder.glob(".*.tmp"):
-            path.unlink(missing_ok=True)
+        """Temp files of this run's own writes that a kill cut short (a checkpoint's can
+        be large); only the holder of the run's lock calls this. Other processes' writes
+        in the folder (a driver's stop request or job record, a lock's holder file) are
+        theirs to finish: their temp files stay."""
+        for own in (self.config, self.summary, self.checkpoint, self.error):
+            for path in self.folder.glob(f".{own.name}.*.tmp"):
+                path.unlink(missing_ok=True)
 
 
 def checkpoint_intact(path: Path) -> bool:

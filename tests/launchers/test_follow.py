@@ -14,8 +14,9 @@ from ganbench.results import store as store_module
 
 
 def test_a_stop_survives_a_worker_clearing_leftovers_mid_write(tmp_path, monkeypatch) -> None:
-    """The worker's start-of-run cleanup removes every ``.*.tmp`` in the folder, the
-    driver's half-written stop file's included (seen once in CI): the write is retried."""
+    """The worker's start-of-run cleanup ran between the driver's write of its stop file
+    and the rename (seen once in CI, when the cleanup removed every ``.*.tmp``): it
+    removes only the run's own temp files, so the stop arrives on the first write."""
     run = RunStore(tmp_path / "run")
     run.create()
     real_replace, cleared = os.replace, []
@@ -31,6 +32,17 @@ def test_a_stop_survives_a_worker_clearing_leftovers_mid_write(tmp_path, monkeyp
     assert cleared, "the cleanup did not run between the write and the rename"
     assert stop_requested(run.folder) == "SIGTERM"
     assert not list(run.folder.glob(".*.tmp"))
+
+
+def test_the_cleanup_removes_the_run_s_own_leftovers_only(tmp_path) -> None:
+    run = RunStore(tmp_path / "run")
+    run.create()
+    own = [f".{f.name}.k1ll3d.tmp" for f in (run.checkpoint, run.summary, run.config)]
+    others = [".stop.request.x.tmp", ".slurm-job.json.y.tmp", ".run.lock.holder.z.tmp"]
+    for name in own + others:
+        (run.folder / name).write_text("partial")
+    run.remove_leftovers()
+    assert sorted(p.name for p in run.folder.glob(".*.tmp")) == sorted(others)
 
 
 def test_a_stop_into_a_missing_folder_still_fails(tmp_path) -> None:
