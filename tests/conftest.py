@@ -11,7 +11,36 @@ import yaml
 
 from ganbench.config import RunConfig
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout: README.md, suites/
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: README.md, docs/, suites/
+DOCS = ROOT / "docs"
+
+
+def doc_pages() -> list[Path]:
+    """README.md and every page under docs/."""
+    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def docs_text(page: str | None = None) -> str:
+    """One documentation page ("README.md", or a page under docs/ such as "cluster.md"),
+    or README.md and every docs/ page together when none is named."""
+    if page is None:
+        return "\n".join(path.read_text() for path in doc_pages())
+    return (ROOT / page if page == "README.md" else DOCS / page).read_text()
+
+
+def doc_section(page: str, heading: str) -> str:
+    """The text under ``heading`` (a whole heading line, e.g. "## Data") of one page, up
+    to the next heading of the same or a higher level outside code blocks."""
+    lines = docs_text(page).splitlines()
+    level = len(heading) - len(heading.lstrip("#"))
+    start = lines.index(heading) + 1
+    fenced = False
+    for end in range(start, len(lines)):
+        fenced ^= lines[end].startswith("```")
+        depth = len(lines[end]) - len(lines[end].lstrip("#"))
+        if not fenced and 0 < depth <= level and lines[end][depth : depth + 1] == " ":
+            return "\n".join(lines[start:end])
+    return "\n".join(lines[start:])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

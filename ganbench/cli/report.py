@@ -78,7 +78,7 @@ def baseline_save(
     from ganbench.report.choose import default_baseline, newest_folder
 
     if folder is None:
-        folder, why = newest_folder()
+        folder, why = newest_folder(command="baseline save")
         console.print(why, highlight=False)
     output = output or default_baseline(folder)
     document = save_baseline(folder, output)

@@ -12,10 +12,11 @@ BASELINES = Path("baselines")  # a suite's baseline by default: baselines/<suite
 
 
 def report_folders(
-    named: list[Path], every: bool, root: Path = REPORTS
+    named: list[Path], every: bool, root: Path = REPORTS, command: str = "report"
 ) -> tuple[list[list[Path]], str]:
     """The reports to build (each a list of folders reported together) and a line saying
-    which were chosen and why ("" when the user named them)."""
+    which were chosen and why ("" when the user named them); ``command``: the ganbench
+    command asking, for the hint when there is no folder."""
     if named and every:
         raise UserError("name suite folders or give --all, not both")
     if named:
@@ -24,7 +25,7 @@ def report_folders(
     if not found:
         raise UserError(
             f"no suite folders under {root}/ yet: train a suite first (ganbench train-suite "
-            "suites/quick.yaml), or name a folder (ganbench report path/to/suite)"
+            f"suites/quick.yaml), or name a folder (ganbench {command} path/to/suite)"
         )
     if every:
         shown = ", ".join(str(f.path) for f in found)
@@ -34,9 +35,9 @@ def report_folders(
     return [[newest.path]], f"reporting {newest.path}, the suite folder written last{more}"
 
 
-def newest_folder(root: Path = REPORTS) -> tuple[Path, str]:
+def newest_folder(root: Path = REPORTS, command: str = "check") -> tuple[Path, str]:
     """The suite folder written last, and a line saying so."""
-    (group,), why = report_folders([], False, root)
+    (group,), why = report_folders([], False, root, command)
     return group[0], why.replace("reporting", "using", 1)
 
 

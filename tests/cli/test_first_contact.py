@@ -186,6 +186,11 @@ def test_check_as_typed_gates_the_newest_folder_against_its_suite_s_baseline(
     from tests.report.test_report import SPEEDS, suite_of
 
     monkeypatch.chdir(tmp_path)
+    for command in (["check"], ["baseline", "save"]):  # nothing trained yet
+        result = invoke(*command)
+        assert result.exit_code == 2
+        hint = f"ganbench {' '.join(command)} path/to/suite"
+        assert "no suite folders under reports/ yet" in result.output and hint in result.output
     suite_of(Path("reports") / "gate", SPEEDS)
     result = invoke("check")
     assert result.exit_code == 2

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ganbench.config import RunConfig, load_suite, parse_overrides, parse_seeds
 from ganbench.errors import UserError
-from tests.conftest import ROOT, mixture_run, tiny_suite
+from tests.conftest import ROOT, docs_text, mixture_run, tiny_suite
 
 
 def test_matrix_is_the_cartesian_product_with_readable_names(write_suite) -> None:
@@ -314,8 +314,8 @@ def test_training_identity_ignores_budget_and_bookkeeping() -> None:
     assert isinstance(a, RunConfig)
 
 
-def test_the_readme_example_suite_expands_as_documented(tmp_path: Path) -> None:
-    text = (ROOT / "README.md").read_text()
+def test_the_suite_files_page_example_expands_as_documented(tmp_path: Path) -> None:
+    text = docs_text("suites.md")
     start = text.index("```yaml\nname: demo") + len("```yaml\n")
     example = tmp_path / "demo.yaml"
     example.write_text(text[start : text.index("```", start)])

@@ -131,8 +131,8 @@ def test_nproc_per_node_goes_with_torchrun_only(write_suite) -> None:
 
 
 def test_another_launcher_keeps_the_section_fields_it_has(write_suite) -> None:
-    """``--launcher slurm --set launcher.cluster=local`` (the README's trial on one
-    machine), and a ray section's cpus_per_run carried over to slurm."""
+    """``--launcher slurm --set launcher.cluster=local`` (the trial on one machine in
+    docs/cluster.md), and a ray section's cpus_per_run carried over to slurm."""
     pytest.importorskip("submitit")
     suite = load_suite(
         write_suite(ddp_suite(launcher={"name": "ray", "cpus_per_run": 2, "address": "auto"})),

@@ -100,7 +100,8 @@ def test_an_output_folder_the_workers_cannot_see_is_refused(write_suite, monkeyp
         launcher().run_suite(loaded, plan_suite(loaded))
 
 
-def test_train_suite_with_the_ray_launcher_as_the_readme_says(write_suite) -> None:
+def test_train_suite_with_the_ray_launcher_as_documented(write_suite) -> None:
+    """As docs/cluster.md types it: ``--launcher ray --cpus-per-run 1``."""
     path = write_suite(busy_suite(iterations=20, seeds=2))
     result = invoke("train-suite", str(path), "--launcher", "ray", "--cpus-per-run", "1")
     assert result.exit_code == 0, result.output

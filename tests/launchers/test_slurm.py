@@ -20,7 +20,7 @@ from ganbench.launchers.slurm import JOB_FILE, SlurmConfig, SlurmLauncher, execu
 from ganbench.results import RunStore, read_events
 from ganbench.run.plan import plan_suite
 from tests.cli.test_commands import invoke
-from tests.conftest import needs_fmnist
+from tests.conftest import doc_section, needs_fmnist
 from tests.launchers.remote_helpers import (
     Recorder,
     StopAfterFirstCheckpoint,
@@ -188,26 +188,25 @@ def test_a_run_taken_by_another_process_is_left_to_it(write_suite) -> None:
     assert any("is in use by" in n for n in observer.notes), observer.notes
 
 
-def readme_section() -> str:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    return readme.split("### Running a suite as a Slurm job array\n", 1)[1].split("\n### ")[0]
+def slurm_docs() -> str:
+    return doc_section("cluster.md", "## Running a suite as a Slurm job array")
 
 
-def test_the_readme_s_launcher_section_is_valid_and_every_field_documented() -> None:
-    section = readme_section()
+def test_the_docs_slurm_section_is_valid_and_documents_every_field() -> None:
+    section = slurm_docs()
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     cfg = SlurmConfig.model_validate(yaml.safe_load(block)["launcher"])
     assert cfg.minutes == 2880 and cfg.constraint == "h100"
     missing = [f for f in SlurmConfig.model_fields if f != "name" and f"`{f}`" not in section]
-    assert not missing, f"launcher.slurm fields not in the README: {missing}"
+    assert not missing, f"launcher.slurm fields not in docs/cluster.md: {missing}"
 
 
 @needs_fmnist
-def test_the_readme_s_trial_command_plans_as_typed() -> None:
+def test_the_docs_slurm_trial_command_plans_as_typed() -> None:
     """``--launcher slurm --set launcher.cluster=local`` on the quick suite (dry run)."""
     command = next(
         line.split("#")[0].split()
-        for line in readme_section().splitlines()
+        for line in slurm_docs().splitlines()
         if "launcher.cluster=local" in line
     )
     assert command[:2] == ["ganbench", "train-suite"]
