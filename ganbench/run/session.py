@@ -22,6 +22,7 @@ from ganbench.losses import LOSSES
 from ganbench.models import MODELS
 from ganbench.strategies import STRATEGIES, GradientOracle, Strategy
 from ganbench.strategies.base import Phases, no_phases
+from ganbench.strategies.lr_schedules import LrSchedule, LrScheduleConfig
 from ganbench.strategies.schedules import BatchSchedule
 
 # Independent random streams per run, so that e.g. SVRE's refresh draws never shift the
@@ -109,6 +110,7 @@ class Session:
     levers: AppliedLevers = field(default_factory=AppliedLevers)
     replicas: Replicas = LOCAL
     phases: PhaseLabels = field(default_factory=PhaseLabels)
+    lr_schedule: LrSchedule = field(default_factory=lambda: LrSchedule(LrScheduleConfig()))
 
     def noise(self, n: int) -> torch.Tensor:
         """Noise for a global batch of ``n`` (every replica draws it all, keeps its rows)."""
@@ -120,7 +122,14 @@ class Session:
     def set_batch_size(self, size: int) -> None:
         self.batches.batch_size = size
         self.strategy.oracle.set_micro_batch(self.schedule.micro_batch(size))
-        self.strategy.set_lr_scale(self.schedule.lr_scale(size))
+
+    def lr_scale(self, iteration: int) -> float:
+        """The factor on the configured learning rates for the iteration about to run: the
+        batch schedule's scaling rule at the current size times the rate schedule."""
+        epoch = self.sampler.epoch
+        return self.schedule.lr_scale(self.batches.batch_size) * self.lr_schedule.factor(
+            iteration, epoch
+        )
 
 
 def build_session(
@@ -159,6 +168,7 @@ def build_session(
         fixed_z=fixed_z.to(device),
         levers=levers,
         replicas=replicas,
+        lr_schedule=LrSchedule(run.strategy.lr_schedule),
     )
     session.strategy = _strategy(session)
     return session

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from ganbench.registry import Registry, Section
+from ganbench.strategies.lr_schedules import LrScheduleConfig
 from ganbench.strategies.oracle import GradientOracle, Grads, trainable
 
 # The phases a strategy labels inside an iteration, in the order reports show them.
@@ -48,6 +49,15 @@ class StrategyConfig(Section):
     lr_d: float = Field(2e-4, gt=0, le=1, description="discriminator learning rate")
     betas: tuple[float, float] = (0.5, 0.9)
     eps: float = Field(1e-8, gt=0)
+    lr_schedule: LrScheduleConfig = Field(
+        default_factory=LrScheduleConfig, description="none, step (milestones) or cosine"
+    )
+
+    @field_validator("lr_schedule", mode="before")
+    @classmethod
+    def _schedule_shorthand(cls, value: Any) -> Any:
+        """``lr_schedule: cosine`` means ``{name: cosine}`` (then asks for its span)."""
+        return {"name": value} if isinstance(value, str) else value
 
     @field_validator("betas")
     @classmethod

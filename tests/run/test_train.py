@@ -256,3 +256,59 @@ def test_a_finished_run_frees_its_session_before_the_next_one(write_suite, monke
     finally:
         gc.enable()
     assert [s.status for s in summaries] == ["finished", "finished"] and len(alive) == 2
+
+
+def test_a_step_lr_schedule_multiplies_with_the_batch_scaling_rule(tmp_path: Path) -> None:
+    """Rates x0.5 from iteration 2 and x0.25 from 4, where the batch also doubles with
+    linear scaling (x2): the factors multiply; a step writes an ``lr`` event, growth its
+    ``batch_size`` event with the new rates."""
+    schedule = {
+        "name": "step",
+        "milestones": [{"iteration": 2, "factor": 0.5}, {"iteration": 4, "factor": 0.25}],
+    }
+    run = mixture_run(
+        strategy={"lr_schedule": schedule},
+        batch={"size": 32, "milestones": [{"iteration": 4, "size": 64}], "lr_scaling": "linear"},
+        budget={"iterations": 6},
+    )
+    store = RunStore(tmp_path / "run")
+    train_run(run, store, CPU)
+    events = read_events(store.events)
+    lr = [e["lr_d"] for e in events if e["event"] == "iteration"]
+    assert lr == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 5e-4])
+    assert [e["lr_g"] for e in events if e["event"] == "iteration"] == lr
+    steps = [(e["iteration"], e["lr_factor"], e["lr_d"]) for e in events if e["event"] == "lr"]
+    assert steps == [(2, 0.5, pytest.approx(5e-4))]
+    (grown,) = [e for e in events if e["event"] == "batch_size"]
+    assert grown["iteration"] == 4 and grown["lr_d"] == pytest.approx(5e-4)
+
+
+def test_a_cosine_schedule_resumes_bit_identically(tmp_path: Path) -> None:
+    """Cosine from 1e-3 to 1e-4 over 20 iterations; a crash at 12 resumes from the
+    checkpoint at 10 with the rates it had, ending bit-identical to an unbroken run."""
+    import math
+
+    run = mixture_run(
+        strategy={
+            "name": "srfb",
+            "lr_g": 1e-3,
+            "lr_schedule": {"name": "cosine", "iterations": 20, "final": 0.1},
+        }
+    )
+    reference = RunStore(tmp_path / "reference")
+    train_run(run, reference, CPU)
+    store = RunStore(tmp_path / "crashed")
+
+    def crash(record: dict) -> None:
+        if record["iteration"] == 12:
+            raise RuntimeError("simulated crash")
+
+    assert train_run(run, store, CPU, on_log=crash).status == "failed"
+    assert train_run(run, store, CPU).status == "finished"
+    got, want = checkpoint_params(store), checkpoint_params(reference)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    rates = [e["lr_g"] for e in read_events(store.events) if e["event"] == "iteration"]
+    assert rates == [e["lr_g"] for e in read_events(reference.events) if e["event"] == "iteration"]
+    expected = [1e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / 20))) for i in range(20)]
+    assert rates == pytest.approx(expected, rel=1e-12)
