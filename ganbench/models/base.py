@@ -14,6 +14,15 @@ class ModelConfig(Section):
     name: str
     latent_dim: PositiveInt = Field(128, description="size of the noise vector z ~ N(0, I)")
     width: float = Field(1.0, gt=0, le=16, description="multiplier on every layer's width")
+    d_minibatch_std: int = Field(
+        0, ge=0, le=64, description="group size of D's minibatch stddev feature (0: off; ProGAN 4)"
+    )
+    d_minibatch_kernels: int = Field(
+        0, ge=0, le=1024, description="D's minibatch discrimination kernels B (0: off; 100)"
+    )
+    d_minibatch_kernel_dim: int = Field(
+        5, ge=1, le=256, description="minibatch discrimination kernel dimension C"
+    )
 
 
 class ModelFamily:

@@ -17,6 +17,7 @@ from torch import nn
 
 from ganbench.models.base import ModelConfig
 from ganbench.models.blocks import ConvType, Norm, SelfAttention, conv, norm2d
+from ganbench.models.minibatch import conv_head
 
 
 class ConvGANConfig(ModelConfig):
@@ -135,7 +136,9 @@ class ConvDiscriminator(nn.Module):
             layers += [conv(c, c_next, 4, 2, 1, transposed=False, sn=sn, kind=cfg.conv)]
             layers += [norm2d(cfg.d_norm, c_next), nn.LeakyReLU(cfg.d_leaky_slope)]
             c, r = c_next, r // 2
-        layers.append(conv(c, 1, 4, 1, 0, transposed=False, sn=False, kind=cfg.conv))
+        layers += conv_head(
+            cfg, c, 4, cfg.conv
+        )  # Table 3.1's last 4x4 convolution, no spectral norm
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch import nn
 
 from ganbench.models.base import MODELS, ModelConfig, ModelFamily
 from ganbench.models.blocks import maybe_sn
+from ganbench.models.minibatch import flat_head
 
 
 class MLPConfig(ModelConfig):
@@ -51,7 +52,7 @@ class MLPDiscriminator(nn.Module):
             layers += [maybe_sn(nn.Linear(width_in, hidden), cfg.d_spectral_norm)]
             layers.append(nn.LeakyReLU(0.2))
             width_in = hidden
-        layers.append(nn.Linear(width_in, 1))
+        layers += flat_head(cfg, width_in)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
