@@ -135,6 +135,16 @@ class CheckpointConfig(Section):
     every_seconds: PositiveFloat | None = Field(600.0, description="wall seconds between")
 
 
+class NoiseScaleConfig(Section):
+    """The gradient noise scale B_simple of each player, measured on the step's own batch
+    (ganbench.trackers.noise_scale); its time is not training time."""
+
+    every: PositiveInt = Field(..., description="iterations between measurements")
+    smoothing: float = Field(
+        0.9, ge=0, lt=1, description="moving-average factor of |G|^2 and tr(Sigma) estimates"
+    )
+
+
 class MeasureConfig(Section):
     """What the trackers record; none of it changes what is trained."""
 
@@ -149,6 +159,15 @@ class MeasureConfig(Section):
         10.0, ge=0, le=100, description="NVML sampling rate in Hz (0: no sampler)"
     )
     flops: bool = Field(True, description="count FLOPs per iteration (FlopCounterMode)")
+    noise_scale: NoiseScaleConfig | None = Field(
+        None, description="gradient noise scale every N iterations (null: off)"
+    )
+
+    @field_validator("noise_scale", mode="before")
+    @classmethod
+    def _noise_scale_shorthand(cls, value: Any) -> Any:
+        """``noise_scale: 50`` means every 50 iterations with the default smoothing."""
+        return {"every": value} if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class ProfileConfig(Section):

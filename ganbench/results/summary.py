@@ -152,6 +152,9 @@ class _RunFigures(BaseModel):
     time_to_target: dict[str, dict[str, Any]] | None = None
     metrics_protocol: dict[str, Any] | None = None
     metrics_setup_s: float | None = None
+    # the gradient noise scale (measure.noise_scale)
+    noise_scale: dict[str, dict[str, Any]] | None = None
+    noise_scale_s: float | None = None
     environment: dict[str, Any] | None = None
     # not written: set when a re-run of the suite skipped the run
     skipped: bool = Field(False, exclude=True)

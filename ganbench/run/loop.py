@@ -2,7 +2,8 @@
 
 The loop decides only when to stop; each iteration's bookkeeping belongs to the parts it
 calls at fixed points: the batch schedule before the step, the trackers around it, then
-the log, evaluation and checkpoints. A NaN/inf loss raises ``Diverged`` from the log.
+the log, the noise scale, evaluation and checkpoints. A NaN/inf loss raises ``Diverged``
+from the log.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ganbench.run.evaluation import Evaluation
 from ganbench.run.growth import BatchGrowth
 from ganbench.run.log import IterationLog, OnLog
 from ganbench.run.measurement import RunTrackers, build_trackers
+from ganbench.run.noise_scale import NoiseScale
 from ganbench.run.session import Session
 from ganbench.run.state import TrainState
 from ganbench.strategies import StepLosses
@@ -34,6 +36,7 @@ class LoopParts:
     trackers: RunTrackers
     growth: BatchGrowth
     log: IterationLog
+    noise_scale: NoiseScale
     evaluation: Evaluation
     checkpoints: Checkpoints
 
@@ -75,6 +78,7 @@ class TrainingLoop:
             trackers=trackers,
             growth=BatchGrowth(ctx),
             log=IterationLog(ctx, on_log),
+            noise_scale=NoiseScale(ctx),
             evaluation=Evaluation(ctx),
             checkpoints=Checkpoints(ctx),
         )
@@ -131,6 +135,8 @@ class TrainingLoop:
         state.iteration += 1
         parts.log.add(losses)
         parts.log.after_iteration()
+        if parts.noise_scale.due():
+            parts.noise_scale.run()
         if parts.evaluation.due():
             parts.evaluation.run()
         if parts.checkpoints.due():

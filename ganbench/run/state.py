@@ -24,3 +24,5 @@ class TrainState:
     epoch_times_s: list[float] = field(default_factory=list)
     measure: dict[str, Any] = field(default_factory=dict)  # the trackers' running totals
     quality: dict[str, Any] = field(default_factory=dict)  # best values, targets reached
+    noise_scale_s: float = 0.0  # time spent measuring the gradient noise scale
+    noise_scale: dict[str, Any] = field(default_factory=dict)  # its running estimates

@@ -183,6 +183,7 @@ def _record_end(
             "final_d_loss": d_loss,
             "final_g_loss": g_loss,
             **parts.evaluation.summary(),
+            **parts.noise_scale.summary(),
             "environment": opened.environment,
         }
         summary = summarize(

@@ -145,6 +145,7 @@ class Strategy:
         self.phases = phases  # labels regions of step() for whoever measures them
         self.g_params, self.d_params = trainable(G), trainable(D)
         self.counts = GradCounts()
+        self.last_sample: tuple[torch.Tensor, torch.Tensor] | None = None
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lr: dict[str, float] = {}
         self.opt_g = self.add_adam("g", self.g_params, cfg.lr_g)
@@ -166,9 +167,11 @@ class Strategy:
         return {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """A fresh real mini-batch and as many noise vectors."""
+        """A fresh real mini-batch and as many noise vectors (kept as ``last_sample``: the
+        step's own batch, on which the gradient noise scale is measured)."""
         with self.phases("data"):
-            return self.batches.next(), self.noise(self.batches.batch_size)
+            self.last_sample = self.batches.next(), self.noise(self.batches.batch_size)
+            return self.last_sample
 
     def apply(
         self, player: str, opt: torch.optim.Optimizer, params: list[nn.Parameter], grads: Grads
