@@ -40,7 +40,7 @@ def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
             for k, v in (("it", b.iterations), ("ep", b.epochs), ("s", b.wall_seconds))
             if v is not None
         )
-        sizes = "->".join(str(s) for s in r.batch.sizes)
+        sizes = r.batch.label
         action = p.action + (f" ({p.note})" if p.note else "")
         device = str(p.device) + (f" x{p.processes} (ddp)" if p.processes > 1 else "")
         table.add_row(r.id, r.strategy.name, sizes, budget, device, action)

@@ -241,13 +241,44 @@ class RunConfig(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _growth_has_its_signal(self) -> RunConfig:
+        """Adaptive growth needs what it observes: a periodic quality value, or the
+        measured noise scale."""
+        growth, evaluation = self.batch.growth, self.evaluation
+        if growth is None:
+            return self
+        if growth.name == "noise_scale" and self.measure.noise_scale is None:
+            raise ValueError(
+                "batch.growth: noise_scale growth needs the noise scale measured: "
+                "measure.noise_scale: N (every N iterations)"
+            )
+        if growth.name == "plateau":
+            values = {
+                v: d for m in evaluation.metrics for v, d in METRICS.get(m.name).values.items()
+            }
+            if values.get(growth.metric) is None:
+                choices = ", ".join(v for v, d in values.items() if d) or "none: add metrics"
+                raise ValueError(
+                    f"batch.growth.metric: {growth.metric!r} is not a value of the "
+                    f"evaluation metrics (choose: {choices})"
+                )
+            if not (evaluation.every_iterations or evaluation.every_seconds):
+                raise ValueError(
+                    "batch.growth: plateau growth needs periodic evaluation: "
+                    "evaluation.every_iterations (or every_seconds)"
+                )
+        return self
+
     def timed_only(self, iterations: int, profile: ProfileConfig | None = None) -> RunConfig:
-        """This run for exactly ``iterations``, periodic evaluation and checkpoints off:
-        what `ganbench profile` and `ganbench selftest overhead` train."""
+        """This run for exactly ``iterations``, periodic evaluation, checkpoints and
+        adaptive growth off (the start size): what `ganbench profile` and `ganbench
+        selftest overhead` train."""
         return RunConfig.model_validate(
             {
                 **self.model_dump(mode="json"),
                 "budget": {"iterations": iterations},
+                "batch": {**self.batch.model_dump(mode="json"), "growth": None},
                 "evaluation": {"num_samples": self.evaluation.num_samples},
                 "checkpoint": {"every_iterations": None, "every_seconds": None},
                 "profile": None if profile is None else profile.model_dump(),
@@ -255,8 +286,10 @@ class RunConfig(Section):
         )
 
     def training_identity(self) -> dict[str, Any]:
-        """The fields that decide what is trained (budget and bookkeeping excluded)."""
-        return self.model_dump(
+        """The fields that decide what is trained (budget and bookkeeping excluded; what
+        adaptive growth observes included: the evaluation for plateau growth, the noise
+        scale's settings for noise-scale growth)."""
+        identity = self.model_dump(
             mode="json",
             exclude={
                 "budget",
@@ -268,6 +301,16 @@ class RunConfig(Section):
                 "profile",
             },
         )
+        growth = self.batch.growth
+        if growth is not None and growth.name == "plateau":
+            identity["evaluation"] = self.evaluation.model_dump(
+                mode="json", include={"every_iterations", "every_seconds", "metrics"}
+            )
+        if growth is not None and growth.name == "noise_scale":
+            identity["measure"] = {
+                "noise_scale": self.measure.model_dump(mode="json")["noise_scale"]
+            }
+        return identity
 
 
 class SuiteFile(Section):

@@ -51,6 +51,7 @@ class Evaluation(RunPart):
         super().__init__(ctx)
         self.evaluator: Evaluator | None = None
         self.quality = QualityTracker({}, {})
+        self.last_values: dict[str, Any] = {}  # the values the last evaluation scored
 
     def attach(self, evaluator: Evaluator) -> None:
         """Score quality with ``evaluator`` at every evaluation (time to target included),
@@ -93,6 +94,7 @@ class Evaluation(RunPart):
         }
         quality: dict[str, Any] = {}
         if scored is not None:
+            self.last_values = scored.values
             reached = self.quality.update(scored.values, at)
             state.quality = self.quality.state_dict()
             quality = {

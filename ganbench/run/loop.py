@@ -111,11 +111,13 @@ class TrainingLoop:
     def _until_stopped(self) -> tuple[str | None, str | bool | None]:
         """Iterate; (the budget limit reached, None), or (None, what asked to stop) once
         a stop was asked for (after a checkpoint). ddp: every rank stops where rank 0's
-        clock and signals say."""
+        clock and signals say, and take rank 0's growth decisions."""
+        growth = self.parts.growth
         while True:
-            reached, stop = self.session.replicas.from_rank0(
-                (self.budget_reached(), self.should_stop())
+            reached, stop, decided = self.session.replicas.from_rank0(
+                (self.budget_reached(), self.should_stop(), growth.decision())
             )
+            growth.take(decided)
             if reached is not None:
                 return reached, None
             if stop:
@@ -137,7 +139,9 @@ class TrainingLoop:
         parts.log.after_iteration()
         if parts.noise_scale.due():
             parts.noise_scale.run()
+            parts.growth.observe_noise(parts.noise_scale.estimator)
         if parts.evaluation.due():
             parts.evaluation.run()
+            parts.growth.observe_quality(parts.evaluation.evaluator, parts.evaluation.last_values)
         if parts.checkpoints.due():
             parts.checkpoints.save()

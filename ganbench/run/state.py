@@ -26,3 +26,4 @@ class TrainState:
     quality: dict[str, Any] = field(default_factory=dict)  # best values, targets reached
     noise_scale_s: float = 0.0  # time spent measuring the gradient noise scale
     noise_scale: dict[str, Any] = field(default_factory=dict)  # its running estimates
+    growth: dict[str, Any] = field(default_factory=dict)  # adaptive growth's decisions

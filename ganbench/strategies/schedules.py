@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from ganbench.registry import Section
+from ganbench.strategies.adaptive import AdaptiveGrowth, GrowthConfig
 
 
 class Milestone(Section):
@@ -31,6 +32,15 @@ class Milestone(Section):
     def at(self) -> float:
         return self.epoch if self.epoch is not None else float(self.iteration or 0)
 
+    def reached(self, iteration: int, epoch: float) -> bool:
+        if self.epoch is not None:
+            return epoch >= self.epoch
+        return iteration >= (self.iteration or 0)
+
+    def __str__(self) -> str:
+        unit = f"epoch {self.epoch:g}" if self.epoch is not None else f"iteration {self.iteration}"
+        return f"milestone: {unit}"
+
 
 class BatchConfig(Section):
     size: PositiveInt = Field(64, description="mini-batch size at the start")
@@ -39,9 +49,19 @@ class BatchConfig(Section):
         "none", description="learning rate x (size/start) or x sqrt(size/start) after growth"
     )
     growth_mode: Literal["batch", "accumulate"] = "batch"
+    growth: GrowthConfig | None = Field(
+        None, description="adaptive growth: plateau or noise_scale (instead of milestones)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> BatchConfig:
+        if self.growth is not None:
+            if self.milestones:
+                raise ValueError("growth: adaptive growth replaces milestones; give one of them")
+            if self.growth.max_size <= self.size:
+                raise ValueError(
+                    f"growth.max_size: {self.growth.max_size} must exceed size {self.size}"
+                )
         units = {"epoch" if m.epoch is not None else "iteration" for m in self.milestones}
         if len(units) > 1:
             raise ValueError("milestones: use either epoch or iteration for all, not both")
@@ -49,7 +69,7 @@ class BatchConfig(Section):
         if any(b <= a for a, b in itertools.pairwise(points)):
             raise ValueError(f"milestones: must be strictly increasing, got {points}")
         if self.growth_mode == "accumulate":
-            bad = [m.size for m in self.milestones if m.size % self.size]
+            bad = [s for s in self.sizes[1:] if s % self.size]
             if bad:
                 raise ValueError(
                     f"milestones: with growth_mode accumulate every size must be a multiple "
@@ -59,7 +79,17 @@ class BatchConfig(Section):
 
     @property
     def sizes(self) -> list[int]:
+        """Every size a run can train at (adaptive growth: every size it may reach)."""
+        if self.growth is not None:
+            return AdaptiveGrowth(self.growth, self.size).sizes(self.size)
         return [self.size] + [m.size for m in self.milestones]
+
+    @property
+    def label(self) -> str:
+        """The schedule in a few characters: ``64->128->256``, ``64->256 (plateau)``."""
+        if self.growth is not None:
+            return f"{self.size}->{self.growth.max_size} ({self.growth.name})"
+        return "->".join(str(s) for s in self.sizes)
 
 
 class BatchSchedule:
@@ -74,15 +104,22 @@ class BatchSchedule:
         self.cfg = cfg
         self.accumulation = accumulation
         self.world = world
+        self.adaptive = AdaptiveGrowth(cfg.growth, cfg.size) if cfg.growth else None
 
     def size_at(self, iteration: int, epoch: float) -> int:
         """Scheduled (effective) size for the iteration about to run (0-based)."""
+        if self.adaptive is not None:
+            return self.adaptive.size
         size = self.cfg.size
         for m in self.cfg.milestones:
-            reached = epoch >= m.epoch if m.epoch is not None else iteration >= (m.iteration or 0)
-            if reached:
+            if m.reached(iteration, epoch):
                 size = m.size
         return size
+
+    def milestone_at(self, iteration: int, epoch: float) -> str:
+        """Why the size changed at this point: the last milestone reached."""
+        reached = [str(m) for m in self.cfg.milestones if m.reached(iteration, epoch)]
+        return reached[-1] if reached else "start"
 
     def lr_scale(self, size: int) -> float:
         ratio = size / self.cfg.size

@@ -146,7 +146,7 @@ BAD_RUNS = [
     (
         {"model": {"name": "mlp", "widht": 2}},
         "model.widht: unknown field (did you mean `width`?) (allowed: name, latent_dim, width, "
-        "hidden, depth",
+        "d_minibatch_std",
     ),
     ({"optimiser": "adam"}, "optimiser: unknown field (allowed: name, seed, dataset, model"),
     ({"model": "sagan"}, "model: sagan needs images (C, H, W), the dataset gives (2,)"),
@@ -254,8 +254,8 @@ def test_a_typo_in_defaults_is_blamed_on_defaults_once(write_suite) -> None:
     assert len(lines) == 3, lines
     assert lines[0].endswith(
         "suite.yaml: defaults: model.hiden: unknown field (did you mean `hidden`?) "
-        "(allowed: name, latent_dim, width, hidden, depth, g_norm, g_spectral_norm, "
-        "d_spectral_norm)"
+        "(allowed: name, latent_dim, width, d_minibatch_std, d_minibatch_kernels, "
+        "d_minibatch_kernel_dim, hidden, depth, g_norm, g_spectral_norm, d_spectral_norm)"
     )
     assert "defaults: strategy: unknown 'srbf' (did you mean `srfb`?)" in lines[1]
     assert "run 'b' (runs[1]): batch.sise: unknown field (did you mean `size`?)" in lines[2]

@@ -12,7 +12,7 @@ from ganbench.cli import app
 from ganbench.config import load_suite
 from ganbench.launchers.torchrun import STOP_FILE, TorchrunConfig, TorchrunLauncher
 from ganbench.levers.distributed import Replicas
-from ganbench.results import RunStore
+from ganbench.results import RunStore, read_events
 from ganbench.run.plan import RunPlan, plan_suite
 from tests.conftest import mixture_run, tiny_suite
 
@@ -146,3 +146,26 @@ def test_a_stop_signal_stops_every_rank_at_one_iteration_then_resumes(tmp_path: 
     resumed = launch(ddp_run(stopped_at + 5), store, "cpu")
     assert resumed.status == "finished" and resumed.iterations == stopped_at + 5
     assert resumed.ranks_in_sync is True
+
+
+def test_noise_scale_and_adaptive_growth_under_ddp(tmp_path: Path) -> None:
+    """Every rank measures its own half-shards (2 x 8 rows of its 16), the all-reduce
+    makes the big batch both ranks' (32); rank 0 decides growth and every rank follows,
+    so the ranks end identical at 128."""
+    from tests.run.test_adaptive_growth import noise_growth_run
+
+    run = noise_growth_run(levers={"parallel": "ddp"})
+    store = RunStore(tmp_path / "ddp")
+    summary = launch(run, store, "cpu")
+    assert summary.status == "finished", summary.reason
+    assert summary.ranks_in_sync is True and summary.batch_size_final == 128
+    events = read_events(store.events)
+    measured = [
+        (e["batch_size"], e["b_small"], e["b_big"]) for e in events if e["event"] == "noise_scale"
+    ]
+    assert measured and all(
+        b_big == batch and b_small == batch // 4 for batch, b_small, b_big in measured
+    )
+    grown = [e for e in events if e["event"] == "batch_size"]
+    assert [e["batch_size"] for e in grown] == [64, 128]
+    assert all(e["reason"].startswith("B_simple (max) ") for e in grown)

@@ -197,6 +197,10 @@ def test_batch_growth_happens_at_the_stated_epoch(tmp_path: Path) -> None:
         (e["iteration"], e["epoch"], e["batch_size"]) for e in events if e["event"] == "batch_size"
     ]
     assert growth == [(16, 2.0, 64), (20, 3.0, 128)]
+    assert [e["reason"] for e in events if e["event"] == "batch_size"] == [
+        "milestone: epoch 2",
+        "milestone: epoch 3",
+    ]
     sizes = [e["batch_size"] for e in events if e["event"] == "iteration"]
     assert sizes == [32] * 16 + [64] * 4 + [128] * 4
     # The growth step's training time lies between the iterations logged around it.
