@@ -531,6 +531,9 @@ def _plots(report: Report, est, folder: Path, latency_docs: list[dict[str, Any]]
         report.plots.append(
             ("where the time goes", plots.plot_phases(shares, folder / "phases.png"))
         )
+    if suite.noise["b_simple"].notna().any():
+        path = plots.plot_noise_scale(suite.noise, folder / "noise_scale.png")
+        report.plots.append(("gradient noise scale and batch size against training time", path))
     report.plots += _sample_grids(suite, folder)
     for i, doc in enumerate(latency_docs):
         title = f"{doc['generator']['model']['name']} generator on {doc['device']}"

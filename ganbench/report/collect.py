@@ -8,7 +8,7 @@ without a summary is ``incomplete``, and its last logged iteration says how far 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +36,22 @@ TARGET_FIELDS = ("train_s", "iteration", "images_seen")
 
 CURVE_COLUMNS = ["configuration", "run_id", "seed", "iteration", "train_s", "wall_s"]
 CURVE_COLUMNS += ["images_seen", "value", "score"]
+GROWTH_COLUMNS = ["configuration", "run_id", "iteration", "train_s", "batch_size"]
+NOISE_COLUMNS = [*GROWTH_COLUMNS, "player", "b_simple"]
 
 
 @dataclass
 class SuiteRuns:
     """Every run of the folders read: ``runs`` (a row per run), ``curves`` (a row per
-    evaluation), ``growth`` (a row per batch-size change) and each figure's direction."""
+    evaluation), ``growth`` (a row per batch-size change), ``noise`` (a row per player
+    and gradient-noise-scale measurement) and each figure's direction."""
 
     runs: pd.DataFrame
     curves: pd.DataFrame
     growth: pd.DataFrame
     directions: dict[str, str]
     baseline: str | None = None
+    noise: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NOISE_COLUMNS))
 
     def environments(self) -> list[dict[str, Any]]:
         """The recorded environment of every run that has one, in run order."""
@@ -63,7 +67,7 @@ def load_suites(folders: list[Path]) -> SuiteRuns:
     with the folder's name (``quick/srfb``) so they never merge by accident."""
     if not folders:
         raise UserError("report: give at least one suite folder, e.g. reports/quick")
-    rows, curves, growth = [], [], []
+    rows, curves, growth, noise = [], [], [], []
     prefix = len(folders) > 1
     names = [f.name for f in folders]
     if prefix and len(set(names)) != len(names):
@@ -75,10 +79,11 @@ def load_suites(folders: list[Path]) -> SuiteRuns:
         if not stores:
             raise UserError(f"{folder}: no run folders in it (each has a config.yaml)")
         for store in stores:
-            row, curve, grew = _read_run(store, f"{folder.name}/" if prefix else "")
+            row, curve, grew, measured = _read_run(store, f"{folder.name}/" if prefix else "")
             rows.append(row)
             curves += curve
             growth += grew
+            noise += measured
     runs = pd.DataFrame(rows)
     directions = {**SPEED, **MEMORY, **COST, **_quality_directions(runs)}
     metas = [read_suite_meta(f) for f in folders]
@@ -86,11 +91,10 @@ def load_suites(folders: list[Path]) -> SuiteRuns:
     return SuiteRuns(
         runs=runs,
         curves=pd.DataFrame(curves, columns=CURVE_COLUMNS),
-        growth=pd.DataFrame(
-            growth, columns=["configuration", "run_id", "iteration", "train_s", "batch_size"]
-        ),
+        growth=pd.DataFrame(growth, columns=GROWTH_COLUMNS),
         directions=directions,
         baseline=baseline,
+        noise=pd.DataFrame(noise, columns=NOISE_COLUMNS),
     )
 
 
@@ -101,7 +105,7 @@ def _in_suite_order(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
-def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]:
+def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list, list]:
     config = _read_config(store)
     events = [e for e in read_events(store.events) if isinstance(e, dict) and "event" in e]
     name = prefix + str(config.get("name", store.folder.name))
@@ -126,7 +130,7 @@ def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]
         for value in e
         if isinstance(e.get(value), int | float) and value not in _EVAL_BOOKKEEPING
     ]
-    grew = [
+    where = [
         {
             "configuration": name,
             "run_id": row["run_id"],
@@ -135,9 +139,16 @@ def _read_run(store: RunStore, prefix: str) -> tuple[dict[str, Any], list, list]
             "batch_size": e.get("batch_size"),
         }
         for e in events
-        if e["event"] == "batch_size"
     ]
-    return row, curve, grew
+    grew = [w for w, e in zip(where, events, strict=True) if e["event"] == "batch_size"]
+    noise = [
+        {**w, "player": player, "b_simple": e[player].get("b_simple")}
+        for w, e in zip(where, events, strict=True)
+        if e["event"] == "noise_scale"
+        for player in ("d", "g")
+        if isinstance(e.get(player), dict)
+    ]
+    return row, curve, grew, noise
 
 
 def _read_config(store: RunStore) -> dict[str, Any]:

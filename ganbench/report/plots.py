@@ -111,6 +111,45 @@ def plot_quality(
     return _save(fig, path)
 
 
+def plot_noise_scale(noise: Any, path: Path) -> Path:
+    """Each player's gradient noise scale B_simple against training time (mean over seeds
+    per configuration, a thin line per seed) beside the batch size the run trained at
+    (dashed steps, same colour): both are numbers of examples, so one log axis shows
+    whether the batch is below or above the noise scale."""
+    names = list(dict.fromkeys(noise["configuration"]))
+    colors = _colors(names)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained", sharey=True)
+    for axis, (player, title) in zip(axes, (("d", "D"), ("g", "G")), strict=True):
+        mine = noise[(noise["player"] == player) & noise["b_simple"].notna()]
+        for name in names:
+            runs = mine[mine["configuration"] == name]
+            if runs.empty:
+                continue
+            for _, run in runs.groupby("run_id"):
+                axis.plot(run["train_s"], run["b_simple"], color=colors[name], alpha=0.3, lw=0.8)
+            mean = runs.groupby("iteration")[["train_s", "b_simple", "batch_size"]].mean()
+            axis.plot(mean["train_s"], mean["b_simple"], color=colors[name], lw=2, label=name)
+            axis.step(
+                mean["train_s"],
+                mean["batch_size"],
+                where="post",
+                color=colors[name],
+                linestyle="--",
+                lw=1,
+            )
+        axis.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        axis.yaxis.set_major_formatter(plain)
+        axis.yaxis.set_minor_formatter(plain)
+        axis.set_xlabel("training time (s)")
+        axis.set_title(f"{title}: B_simple (solid) and batch size (dashed)", fontsize=10)
+        axis.grid(True, alpha=0.3, which="both")
+    axes[0].set_ylabel("examples")
+    if names:
+        axes[0].legend(fontsize="small")
+    return _save(fig, path)
+
+
 def plot_bars(table: Any, figures: Sequence[tuple[str, str, float]], path: Path) -> Path:
     """One panel per figure ``(column, label, scale)``: a bar per configuration at its
     mean, with its 95% interval as an error bar (none with one seed)."""

@@ -10,7 +10,7 @@ import torch
 
 from ganbench.results import RunStore, read_events
 from ganbench.run.train import train_run
-from tests.conftest import mixture_run
+from tests.conftest import mixture_run, tiny_suite
 from tests.run.test_train import checkpoint_params
 
 CPU = torch.device("cpu")
@@ -97,3 +97,30 @@ def test_plateau_growth_on_a_quality_value(tmp_path: Path) -> None:
         (scored[2], 128),
     ]
     assert grown[0]["reason"].startswith("high_quality_fraction did not improve by 99% on its best")
+
+
+def test_the_report_plots_the_noise_scale_beside_the_batch_size(write_suite) -> None:
+    from ganbench.report.collect import load_suites
+    from tests.cli.test_commands import invoke
+
+    growth = {"name": "noise_scale", "threshold": 0.001, "max_size": 64}
+    suite = tiny_suite(
+        measure={"noise_scale": 2},
+        evaluation={"metrics": []},
+        budget={"iterations": 8},
+    )
+    suite["runs"] = [{"name": "fixed"}, {"name": "grow", "batch": {"size": 32, "growth": growth}}]
+    suite["matrix"] = {"seed": [0, 1]}
+    path = write_suite(suite)
+    assert invoke("train-suite", str(path)).exit_code == 0
+    folder = path.parent / "out"
+    noise = load_suites([folder]).noise
+    assert set(noise["player"]) == {"d", "g"} and set(noise["configuration"]) == {"fixed", "grow"}
+    assert len(noise) == 2 * 2 * 2 * 4  # configurations x seeds x players x measurements
+    assert set(noise[noise["configuration"] == "grow"]["batch_size"]) == {32, 64}
+    result = invoke("report", str(folder))
+    assert result.exit_code == 0, result.output
+    markdown = (folder / "report.md").read_text()
+    caption = "gradient noise scale and batch size against training time"
+    assert f"![{caption}](report/noise_scale.png)" in markdown
+    assert (folder / "report" / "noise_scale.png").stat().st_size > 10_000
