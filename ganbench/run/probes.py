@@ -64,9 +64,13 @@ def probe_iteration(session: Session, batch_size: int) -> IterationFlops:
     """Count one ``step()`` of the session's strategy at ``batch_size`` on meta copies."""
     run = session.run
     shape = tuple(session.data.sample_shape)
-    with torch.device(META):
-        G, D = MODELS.get(run.model.name).build(run.model, shape)
-    G.train(), D.train()
+
+    def meta_networks() -> tuple[torch.nn.Module, torch.nn.Module]:
+        with torch.device(META):
+            G, D = MODELS.get(run.model.name).build(run.model, shape)
+        return G.train(), D.train()
+
+    G, D = meta_networks()
     # One chunk per "full pass": the probe's refresh is scaled to the dataset below.
     batches = _ShapeBatches(shape, batch_size, batch_size)
     latent = run.model.latent_dim
@@ -85,6 +89,7 @@ def probe_iteration(session: Session, batch_size: int) -> IterationFlops:
         noise,
         torch.Generator(),
         phases=phases,
+        fresh_networks=meta_networks,
     )
     with counter:
         strategy.step()

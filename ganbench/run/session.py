@@ -195,7 +195,15 @@ def _strategy(session: Session) -> Strategy:
     G, D = session.G, session.D
     calls_g, calls_d = (nn.DataParallel(G), nn.DataParallel(D)) if levers.data_parallel else (G, D)
     strategy = STRATEGIES.get(run.strategy.name)(
-        run.strategy, calls_g, calls_d, oracle, session.batches, session.noise, rng, session.phases
+        run.strategy,
+        calls_g,
+        calls_d,
+        oracle,
+        session.batches,
+        session.noise,
+        rng,
+        session.phases,
+        fresh_networks=lambda: _networks(run, session.data, session.device, levers),
     )
     if levers.compile_mode:
         compile_networks(

@@ -139,8 +139,10 @@ class Strategy:
         noise: Noise,
         rng: torch.Generator,
         phases: Phases = no_phases,
+        fresh_networks: Callable[[], tuple[nn.Module, nn.Module]] | None = None,
     ) -> None:
         self.cfg, self.G, self.D = cfg, G, D
+        self._fresh_networks = fresh_networks  # another G and D, independently initialised
         self.oracle, self.batches, self.noise, self.rng = oracle, batches, noise, rng
         self.phases = phases  # labels regions of step() for whoever measures them
         self.g_params, self.d_params = trainable(G), trainable(D)
@@ -150,6 +152,13 @@ class Strategy:
         self.base_lr: dict[str, float] = {}
         self.opt_g = self.add_adam("g", self.g_params, cfg.lr_g)
         self.opt_d = self.add_adam("d", self.d_params, cfg.lr_d)
+
+    def fresh_networks(self) -> tuple[nn.Module, nn.Module]:
+        """A new G and D of the run's model, initialised independently of G and D (the
+        thesis code's shadow networks)."""
+        if self._fresh_networks is None:
+            raise ValueError(f"{self.cfg.name}: this strategy needs fresh_networks")
+        return self._fresh_networks()
 
     def add_adam(self, key: str, params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
         opt = torch.optim.Adam(params, lr=lr, betas=self.cfg.betas, eps=self.cfg.eps)

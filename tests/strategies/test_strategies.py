@@ -171,6 +171,64 @@ def test_srfb_does_not_use_the_public_codes_weighting() -> None:
     assert gap > 1e-4
 
 
+def double_models() -> tuple[torch.nn.Module, torch.nn.Module]:
+    G, D = tiny_models()
+    return G.double(), D.double()
+
+
+def test_srfb_thesis_code_matches_the_public_code_s_rules() -> None:
+    """Three steps of ``variant: thesis-code`` (delta 0.7: below the formula's bound, as
+    the code allows) in float64 against the rules written out: D's gradient at D with
+    fakes from G's shadow; D_bar <- delta D + (1 - delta) D_bar; D <- D_bar - Adam step;
+    G's gradient through the new D_bar with its own noise; the same for G. The shadows
+    start at an independent initialisation; formula SRFB ends elsewhere."""
+    delta = 0.7
+    G, D = double_models()
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    gen = torch.Generator().manual_seed(5)
+    inputs = [torch.randn(4, 2, generator=gen, dtype=torch.float64) for _ in range(9)]
+    xs, zds, zgs = inputs[0:3], inputs[3:6], inputs[6:9]
+    fresh = double_models_from_seed  # independent of G and D: another seed
+    noise = ListNoise([z for pair in zip(zds, zgs, strict=True) for z in pair])
+    cls = STRATEGIES.get("srfb")
+    config = cls.Config(lr_g=LR, lr_d=LR, betas=BETAS, eps=EPS, delta=delta, variant="thesis-code")
+    oracle = GradientOracle(LOSSES.get("hinge")(LOSSES.get("hinge").Config()))
+    strategy = cls(
+        config, G, D, oracle, ListBatches(xs), noise, torch.Generator(), fresh_networks=fresh
+    )
+    Gb, Db = copy.deepcopy(strategy.G_bar), copy.deepcopy(strategy.D_bar)
+    assert max((a - b).abs().max() for a, b in zip(values(Gb), values(G0), strict=True)) > 0.01
+    for _ in range(3):
+        strategy.step()
+
+    Gr, Dr, adam_g, adam_d = G0, D0, RefAdam(), RefAdam()
+    for x, zd, zg in zip(xs, zds, zgs, strict=True):
+        d_loss = F.relu(1 - Dr(x)).mean() + F.relu(1 + Dr(Gb(zd))).mean()
+        gd = torch.autograd.grad(d_loss, list(Dr.parameters()))
+        load(Db, [delta * p + (1 - delta) * s for p, s in zip(values(Dr), values(Db), strict=True)])
+        load(Dr, adam_d.step(values(Db), list(gd)))
+        gg = torch.autograd.grad(-Db(Gr(zg)).mean(), list(Gr.parameters()))
+        load(Gb, [delta * p + (1 - delta) * s for p, s in zip(values(Gr), values(Gb), strict=True)])
+        load(Gr, adam_g.step(values(Gb), list(gg)))
+    for net, ref in ((G, Gr), (D, Dr), (strategy.G_bar, Gb), (strategy.D_bar, Db)):
+        for p, e in zip(net.parameters(), values(ref), strict=True):
+            torch.testing.assert_close(p.detach(), e, rtol=0, atol=1e-12)
+
+    G2, D2 = double_models()
+    formula = make("srfb", G2, D2, ListBatches(xs), ListNoise(zds), delta=0.7)
+    for _ in range(3):
+        formula.step()
+    gap = max((a - b).abs().max().item() for a, b in zip(values(G2), values(G), strict=True))
+    assert gap > 1e-4
+
+
+def double_models_from_seed() -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(99)
+    family = MODELS.get("mlp")
+    G, D = family.build(family.Config(latent_dim=2, hidden=3, depth=1), (2,))
+    return G.double(), D.double()
+
+
 def test_extragradient_extrapolates_then_updates_from_the_start_point() -> None:
     G, D = tiny_models()
     Gr, Dr = copy.deepcopy(G), copy.deepcopy(D)
@@ -369,3 +427,46 @@ def test_every_strategy_runs_every_loss_on_a_small_sagan(name: str, loss: str) -
     ]
     assert any(moved)
     assert session.sampler.images_seen >= 8 + 8 + 16
+
+
+def test_delta_s_bound_applies_to_the_formula_variant_only() -> None:
+    cls = STRATEGIES.get("srfb").Config
+    assert cls(delta=0.3, variant="thesis-code").delta == 0.3
+    with pytest.raises(ValueError, match="greater than or equal to 0.618"):
+        cls(delta=0.3)
+    with pytest.raises(ValueError, match="variant"):
+        cls(variant="paper")
+
+
+def test_a_thesis_code_srfb_run_trains_and_resumes_exactly(tmp_path) -> None:
+    """Through the session (shadows from the model's own initialisation, checkpointed
+    with their buffers: spectral norm in D, batch norm in G)."""
+    from ganbench.results import RunStore
+    from ganbench.run.train import train_run
+    from tests.run.test_train import checkpoint_params
+
+    model = {
+        "name": "mlp",
+        "latent_dim": 4,
+        "hidden": 16,
+        "depth": 1,
+        "g_norm": "batch",
+        "d_spectral_norm": True,
+    }
+    run = mixture_run(model=model, strategy={"name": "srfb", "variant": "thesis-code"})
+    cpu = torch.device("cpu")
+    reference = RunStore(tmp_path / "reference")
+    assert train_run(run, reference, cpu).status == "finished"
+    store = RunStore(tmp_path / "crashed")
+
+    def crash(record: dict) -> None:
+        if record["iteration"] == 12:
+            raise RuntimeError("simulated crash")
+
+    assert train_run(run, store, cpu, on_log=crash).status == "failed"
+    assert train_run(run, store, cpu).status == "finished"
+    got, want = checkpoint_params(store), checkpoint_params(reference)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    extra = store.load_checkpoint()["strategy"]["extra"]
+    assert set(extra) == {"G_bar", "D_bar"}
