@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ganbench.config.expand import choose_run
-from ganbench.config.schema import EvaluationConfig, ProfileConfig, Suite
+from ganbench.config.schema import EvaluationConfig, ProfileConfig, RunConfig, Suite
 from ganbench.errors import UserError
 from ganbench.metrics import METRICS
 
@@ -39,10 +39,23 @@ def choose_metrics(
                 if "weights" in m:
                     m["weights"] = str(inception_weights)
         kept = {v for m in metrics for v in METRICS.get(m["name"]).values}
+        _keeps_growth_metric(run, kept)
         evaluation["metrics"] = metrics
         evaluation["targets"] = {k: v for k, v in evaluation["targets"].items() if k in kept}
         runs.append(run.model_copy(update={"evaluation": EvaluationConfig(**evaluation)}))
     return suite.model_copy(update={"runs": runs})
+
+
+def _keeps_growth_metric(run: RunConfig, kept: set[str]) -> None:
+    """A run growing its batch on a plateau of a value needs that value scored."""
+    growth = run.batch.growth
+    metric = getattr(growth, "metric", None)
+    if metric is not None and metric not in kept:
+        raise UserError(
+            f"--metrics: run {run.name!r} grows its batch when {metric} plateaus "
+            f"(batch.growth.metric), which --metrics leaves out: keep its metric, or leave "
+            f"the run out (--only other runs)"
+        )
 
 
 def parse_steps(text: str) -> tuple[int, int, int]:

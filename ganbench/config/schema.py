@@ -242,6 +242,28 @@ class RunConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _code_variant_levers(self) -> RunConfig:
+        """SVRE's thesis-code variant keeps gradients as the code does: no loss scaling,
+        micro-batches, data parallelism or gradient penalty."""
+        if self.strategy.name != "svre" or getattr(self.strategy, "variant", "") != "thesis-code":
+            return self
+        levers, batch = self.levers, self.batch
+        refused = [
+            (levers.precision == "amp-fp16", "levers.precision: amp-fp16"),
+            (levers.grad_accumulation > 1, "levers.grad_accumulation > 1"),
+            (levers.parallel != "none", f"levers.parallel: {levers.parallel}"),
+            (batch.growth_mode == "accumulate", "batch.growth_mode: accumulate"),
+            (self.loss.name == "wgan-gp", "loss: wgan-gp"),
+        ]
+        found = [what for bad, what in refused if bad]
+        if found:
+            raise ValueError(
+                f"strategy.variant: svre's thesis-code variant does not support "
+                f"{', '.join(found)} (use variant: formula)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _growth_has_its_signal(self) -> RunConfig:
         """Adaptive growth needs what it observes: a periodic quality value, or the
         measured noise scale."""

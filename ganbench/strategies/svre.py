@@ -9,6 +9,10 @@ with the same real batch and the same noise in both gradient terms. The snapshot
 refreshed at the first iteration and then with probability p per iteration, where
 p = multiplier * |B| / |D| by default (one refresh per epoch on average; the thesis'
 half/double experiments are multiplier 0.5 / 2).
+
+``variant: thesis-code`` runs the thesis' public code's SVRE instead
+(``ganbench.strategies.svre_code``: gradients leaking between the players, D's update at
+G extrapolated, G's at D extrapolated), with the same refresh draws.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import torch
 from pydantic import Field
 
 from ganbench.errors import Diverged
-from ganbench.strategies.base import STRATEGIES, Grads, StrategyConfig, trainable
+from ganbench.strategies.base import STRATEGIES, Grads, StepLosses, StrategyConfig, trainable
 from ganbench.strategies.extragradient import ExtrapolatingStrategy
+from ganbench.strategies.svre_code import ThesisCodeSVRE
 
 MAX_REFRESHES = 24  # each overflow halves the scale: 2**16 -> 2**-8
 
@@ -33,6 +38,9 @@ class SVREConfig(StrategyConfig):
     )
     snapshot_prob_multiplier: float = Field(
         1.0, gt=0, description="scales the refresh probability (thesis: 0.5, 1, 2)"
+    )
+    variant: Literal["formula", "thesis-code"] = Field(
+        "formula", description="eq. 3.5-3.8, or the thesis' public code (svre_code)"
     )
 
 
@@ -46,6 +54,7 @@ class SVRE(ExtrapolatingStrategy):
         self.G_snap, self.D_snap = copy.deepcopy(self.G), copy.deepcopy(self.D)
         self.mu_g: Grads | None = None
         self.mu_d: Grads | None = None
+        self.code = ThesisCodeSVRE(self) if self.cfg.variant == "thesis-code" else None
 
     @property
     def snapshot_prob(self) -> float:
@@ -54,6 +63,8 @@ class SVRE(ExtrapolatingStrategy):
 
     def step(self):
         due = torch.rand((), generator=self.rng).item() < self.snapshot_prob
+        if self.code is not None:
+            return self._code_step(due)
         if self.mu_g is None or due:
             with self.phases("snapshot"):
                 self.refresh_snapshot()
@@ -65,13 +76,27 @@ class SVRE(ExtrapolatingStrategy):
                     raise Diverged("SVRE's full-batch gradient overflows at every loss scale")
         return super().step()
 
+    def _code_step(self, due: bool) -> StepLosses:
+        assert self.code is not None
+        if self.code.mu_g is None or due:
+            with self.phases("snapshot"):
+                self.code.refresh(self.G_snap, self.D_snap)
+            self.counts.full_batch_passes += 1
+        losses = self.code.step(self.G_snap, self.D_snap)
+        self.counts.grad_evals += 2
+        self.counts.d_grad_evals += 2
+        self.counts.g_grad_evals += 2
+        self.counts.snapshot_grad_evals += 2
+        return losses
+
     def _finite_mean(self) -> bool:
         if not self.oracle.scalers:
             return True
         return all([self.oracle.accept("g", self.mu_g), self.oracle.accept("d", self.mu_d)])
 
     def networks(self) -> dict[str, torch.nn.Module]:
-        return {**super().networks(), "G_snap": self.G_snap, "D_snap": self.D_snap}
+        code = self.code.networks() if self.code is not None else {}
+        return {**super().networks(), "G_snap": self.G_snap, "D_snap": self.D_snap, **code}
 
     def extra_tensors(self) -> list[torch.Tensor]:
         """The snapshot means (the snapshot networks' parameters are among networks();
@@ -113,11 +138,14 @@ class SVRE(ExtrapolatingStrategy):
             "D_snap": self.D_snap.state_dict(),
             "mu_g": self.mu_g,
             "mu_d": self.mu_d,
+            **({"code": self.code.state_dict()} if self.code is not None else {}),
         }
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.G_snap.load_state_dict(state["G_snap"])
         self.D_snap.load_state_dict(state["D_snap"])
+        if self.code is not None:
+            self.code.load_state_dict(state["code"])
         device = trainable(self.G)[0].device
         self.mu_g = None if state["mu_g"] is None else [t.to(device) for t in state["mu_g"]]
         self.mu_d = None if state["mu_d"] is None else [t.to(device) for t in state["mu_d"]]

@@ -52,7 +52,7 @@ def test_a_dry_run_shows_the_plan_and_the_same_problems_without_the_data(monkeyp
     result = invoke("train-suite", "suites/thesis.yaml", "--dry-run")
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert "suite thesis: 10 runs" in output and "svre-double-seed1" in output
+    assert "suite thesis: 18 runs" in output and "svre-thesis-code-seed1" in output
     expected = expected_thesis_problems()
     if expected:
         assert f"before training, fix ({len(expected)}):" in output

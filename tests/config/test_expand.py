@@ -92,7 +92,7 @@ def test_run_config_is_immutable() -> None:
 def test_thesis_suite_reproduces_the_thesis_setup() -> None:
     suite = load_suite(ROOT / "suites" / "thesis.yaml")
     by_id = {r.id: r for r in suite.runs}
-    assert len(suite.runs) == 10 and suite.baseline == "srfb-fixed"
+    assert len(suite.runs) == 18 and suite.baseline == "srfb-fixed"
     for run in suite.runs:
         assert run.dataset.name == "cifar10" and run.dataset.image_size == 32
         assert run.model.name == "sagan" and run.model.latent_dim == 128 and run.model.width == 1
@@ -114,9 +114,16 @@ def test_thesis_suite_reproduces_the_thesis_setup() -> None:
     multipliers = sorted(
         r.strategy.snapshot_prob_multiplier
         for r in suite.runs
-        if r.strategy.name == "svre" and r.seed == 0
+        if r.strategy.name == "svre" and r.seed == 0 and r.strategy.variant == "formula"
     )
     assert multipliers == [0.5, 1.0, 2.0]
+    # Beyond the thesis: adaptive growth (noise scale measured) and the code's variants.
+    assert by_id["srfb-plateau-seed0"].batch.growth.metric == "fd_classifier"
+    assert by_id["srfb-noise-scale-seed0"].batch.growth.name == "noise_scale"
+    assert by_id["srfb-noise-scale-seed0"].measure.noise_scale.every == 500
+    variants = {r.name: r.strategy.variant for r in suite.runs if r.seed == 0}
+    assert variants["srfb-thesis-code"] == variants["svre-thesis-code"] == "thesis-code"
+    assert sum(v == "formula" for v in variants.values()) == 7
 
 
 def test_quick_suite_compares_the_four_strategies_on_fashion_mnist() -> None:

@@ -114,3 +114,19 @@ def test_impossible_growth_settings_are_refused_naming_the_field(
     with pytest.raises(UserError) as raised:
         load_suite(path)
     assert message in str(raised.value), str(raised.value)
+
+
+def test_metrics_cannot_drop_the_value_a_plateau_run_watches(write_suite) -> None:
+    from ganbench.config.derive import choose_metrics
+
+    growth = {"name": "plateau", "metric": "high_quality_fraction", "max_size": 64}
+    suite = tiny_suite(
+        batch={"size": 32, "growth": growth},
+        evaluation={"every_iterations": 2, "metrics": ["mixture"]},
+    )
+    loaded = load_suite(write_suite(suite))
+    assert (
+        choose_metrics(loaded, ["mixture"]).runs[0].batch.growth.metric == "high_quality_fraction"
+    )
+    with pytest.raises(UserError, match="grows its batch when high_quality_fraction plateaus"):
+        choose_metrics(loaded, ["none"])
