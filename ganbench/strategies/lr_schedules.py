@@ -18,23 +18,11 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ganbench.registry import Section
+from ganbench.strategies.schedules import SchedulePoint
 
 
-class LrMilestone(Section):
+class LrMilestone(SchedulePoint):
     factor: PositiveFloat = Field(..., description="learning rates x factor from this point on")
-    epoch: float | None = Field(None, gt=0, description="after this many passes over the data")
-    iteration: PositiveInt | None = Field(None, description="from this iteration on")
-
-    @model_validator(mode="after")
-    def _one_unit(self) -> LrMilestone:
-        if (self.epoch is None) == (self.iteration is None):
-            raise ValueError("give exactly one of epoch or iteration")
-        return self
-
-    def reached(self, iteration: int, epoch: float) -> bool:
-        if self.epoch is not None:
-            return epoch >= self.epoch
-        return iteration >= (self.iteration or 0)
 
 
 class LrScheduleConfig(Section):
@@ -56,7 +44,7 @@ class LrScheduleConfig(Section):
             units = {m.epoch is not None for m in self.milestones}
             if len(units) > 1:
                 raise ValueError("milestones: use either epoch or iteration for all, not both")
-            points = [m.epoch or float(m.iteration or 0) for m in self.milestones]
+            points = [m.at for m in self.milestones]
             if any(b <= a for a, b in itertools.pairwise(points)):
                 raise ValueError(f"milestones: must be strictly increasing, got {points}")
         elif self.milestones:

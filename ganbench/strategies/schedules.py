@@ -17,13 +17,14 @@ from ganbench.registry import Section
 from ganbench.strategies.adaptive import AdaptiveGrowth, GrowthConfig
 
 
-class Milestone(Section):
-    size: PositiveInt = Field(..., description="batch size from this point on")
+class SchedulePoint(Section):
+    """A point of a schedule, in passes over the data or in iterations (one of them)."""
+
     epoch: float | None = Field(None, gt=0, description="after this many passes over the data")
     iteration: PositiveInt | None = Field(None, description="from this iteration on")
 
     @model_validator(mode="after")
-    def _one_unit(self) -> Milestone:
+    def _one_unit(self) -> SchedulePoint:
         if (self.epoch is None) == (self.iteration is None):
             raise ValueError("give exactly one of epoch or iteration")
         return self
@@ -40,6 +41,10 @@ class Milestone(Section):
     def __str__(self) -> str:
         unit = f"epoch {self.epoch:g}" if self.epoch is not None else f"iteration {self.iteration}"
         return f"milestone: {unit}"
+
+
+class Milestone(SchedulePoint):
+    size: PositiveInt = Field(..., description="batch size from this point on")
 
 
 class BatchConfig(Section):

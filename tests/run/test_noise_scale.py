@@ -11,7 +11,7 @@ import torch
 from ganbench.results import RunStore, read_events
 from ganbench.run.train import train_run
 from tests.conftest import mixture_run
-from tests.run.test_train import checkpoint_params
+from tests.run.test_train import assert_same_parameters, crash_and_resume
 
 CPU = torch.device("cpu")
 # Batch norm in G, spectral norm in D, WGAN-GP's random weights: all a measurement could
@@ -37,9 +37,7 @@ def test_measuring_leaves_training_bit_identical_and_records_both_players(tmp_pa
     plain, measured = RunStore(tmp_path / "plain"), RunStore(tmp_path / "measured")
     train_run(mixture_run(**TOUCHY), plain, CPU)
     summary = train_run(mixture_run(**TOUCHY, measure={"noise_scale": 5}), measured, CPU)
-    got, want = checkpoint_params(measured), checkpoint_params(plain)
-    for key in want:
-        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    assert_same_parameters(measured, plain)
     events = noise_events(measured)
     assert [e["iteration"] for e in events] == [5, 10, 15, 20]
     assert {(e["b_small"], e["b_big"], e["batch_size"]) for e in events} == {(16, 32, 32)}
@@ -65,16 +63,7 @@ def test_under_accumulation_the_chunks_are_the_micro_batches(tmp_path) -> None:
 
 def test_the_estimates_survive_a_crash_and_resume_exactly(tmp_path) -> None:
     run = mixture_run(strategy={"name": "srfb", "lr_g": 1e-3}, measure={"noise_scale": 3})
-    reference = RunStore(tmp_path / "reference")
-    train_run(run, reference, CPU)
-    store = RunStore(tmp_path / "crashed")
-
-    def crash(record: dict) -> None:
-        if record["iteration"] == 13:
-            raise RuntimeError("simulated crash")
-
-    assert train_run(run, store, CPU, on_log=crash).status == "failed"
-    resumed = train_run(run, store, CPU)
+    reference, store, resumed = crash_and_resume(run, tmp_path, at=13)
     keep = ("iteration", "b_small", "b_big", "d", "g")
     want = [{k: e[k] for k in keep} for e in noise_events(reference)]
     got = [{k: e[k] for k in keep} for e in noise_events(store)]

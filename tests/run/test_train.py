@@ -26,6 +26,31 @@ def checkpoint_params(store: RunStore) -> dict[str, torch.Tensor]:
     }
 
 
+def assert_same_parameters(store: RunStore, reference: RunStore) -> None:
+    """The checkpoints' G and D parameters are bit-identical."""
+    got, want = checkpoint_params(store), checkpoint_params(reference)
+    assert got.keys() == want.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+
+
+def crash_and_resume(run, tmp_path: Path, at: int = 12):
+    """``run`` trained unbroken into reference/, and into crashed/ with a crash logged at
+    iteration ``at`` then a resume: (reference, crashed, the resumed run's summary)."""
+    reference = RunStore(tmp_path / "reference")
+    assert train_run(run, reference, CPU).status == "finished"
+    store = RunStore(tmp_path / "crashed")
+
+    def crash(record: dict) -> None:
+        if record["iteration"] == at:
+            raise RuntimeError("simulated crash")
+
+    assert train_run(run, store, CPU, on_log=crash).status == "failed"
+    summary = train_run(run, store, CPU)
+    assert summary.status == "finished", summary.reason
+    return reference, store, summary
+
+
 def test_run_folder_holds_config_events_summary_samples_checkpoint(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run")
     summary = train_run(mixture_run(evaluation={"every_iterations": 10}), store, CPU)
@@ -299,19 +324,8 @@ def test_a_cosine_schedule_resumes_bit_identically(tmp_path: Path) -> None:
             "lr_schedule": {"name": "cosine", "iterations": 20, "final": 0.1},
         }
     )
-    reference = RunStore(tmp_path / "reference")
-    train_run(run, reference, CPU)
-    store = RunStore(tmp_path / "crashed")
-
-    def crash(record: dict) -> None:
-        if record["iteration"] == 12:
-            raise RuntimeError("simulated crash")
-
-    assert train_run(run, store, CPU, on_log=crash).status == "failed"
-    assert train_run(run, store, CPU).status == "finished"
-    got, want = checkpoint_params(store), checkpoint_params(reference)
-    for key in want:
-        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    reference, store, _ = crash_and_resume(run, tmp_path)
+    assert_same_parameters(store, reference)
     rates = [e["lr_g"] for e in read_events(store.events) if e["event"] == "iteration"]
     assert rates == [e["lr_g"] for e in read_events(reference.events) if e["event"] == "iteration"]
     expected = [1e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / 20))) for i in range(20)]

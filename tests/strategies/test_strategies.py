@@ -441,9 +441,7 @@ def test_delta_s_bound_applies_to_the_formula_variant_only() -> None:
 def test_a_thesis_code_srfb_run_trains_and_resumes_exactly(tmp_path) -> None:
     """Through the session (shadows from the model's own initialisation, checkpointed
     with their buffers: spectral norm in D, batch norm in G)."""
-    from ganbench.results import RunStore
-    from ganbench.run.train import train_run
-    from tests.run.test_train import checkpoint_params
+    from tests.run.test_train import assert_same_parameters, crash_and_resume
 
     model = {
         "name": "mlp",
@@ -454,19 +452,7 @@ def test_a_thesis_code_srfb_run_trains_and_resumes_exactly(tmp_path) -> None:
         "d_spectral_norm": True,
     }
     run = mixture_run(model=model, strategy={"name": "srfb", "variant": "thesis-code"})
-    cpu = torch.device("cpu")
-    reference = RunStore(tmp_path / "reference")
-    assert train_run(run, reference, cpu).status == "finished"
-    store = RunStore(tmp_path / "crashed")
-
-    def crash(record: dict) -> None:
-        if record["iteration"] == 12:
-            raise RuntimeError("simulated crash")
-
-    assert train_run(run, store, cpu, on_log=crash).status == "failed"
-    assert train_run(run, store, cpu).status == "finished"
-    got, want = checkpoint_params(store), checkpoint_params(reference)
-    for key in want:
-        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    reference, store, _ = crash_and_resume(run, tmp_path)
+    assert_same_parameters(store, reference)
     extra = store.load_checkpoint()["strategy"]["extra"]
     assert set(extra) == {"G_bar", "D_bar"}

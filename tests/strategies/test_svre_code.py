@@ -137,27 +137,13 @@ def test_a_thesis_code_svre_run_resumes_exactly_and_refuses_what_it_cannot_do(
 ) -> None:
     from ganbench.config import load_suite
     from ganbench.errors import UserError
-    from ganbench.results import RunStore
-    from ganbench.run.train import train_run
     from tests.conftest import mixture_run, tiny_suite
-    from tests.run.test_train import checkpoint_params
+    from tests.run.test_train import assert_same_parameters, crash_and_resume
 
     run = mixture_run(strategy={"name": "svre", "variant": "thesis-code", "snapshot_prob": 0.3})
-    cpu = torch.device("cpu")
-    reference = RunStore(tmp_path / "reference")
-    assert train_run(run, reference, cpu).status == "finished"
-    store = RunStore(tmp_path / "crashed")
-
-    def crash(record: dict) -> None:
-        if record["iteration"] == 12:
-            raise RuntimeError("simulated crash")
-
-    assert train_run(run, store, cpu, on_log=crash).status == "failed"
-    summary = train_run(run, store, cpu)
+    reference, store, summary = crash_and_resume(run, tmp_path)
     assert summary.status == "finished" and summary.grad_evals == 40
-    got, want = checkpoint_params(store), checkpoint_params(reference)
-    for key in want:
-        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    assert_same_parameters(store, reference)
 
     strategy = {"name": "svre", "variant": "thesis-code"}
     path = write_suite(
