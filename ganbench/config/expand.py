@@ -73,7 +73,7 @@ def load_suite(
         suite_file = SuiteFile.model_validate(raw)
     except ValidationError as err:
         raise UserError(describe(err, f"{path}: ", SuiteFile)) from None
-    runs = select_runs(expand_runs(suite_file, run_sets, seeds, path, keep_budget), only)
+    runs = select_runs(expand_runs(suite_file, run_sets, seeds, path, keep_budget, only), only)
     names = {run.name for run in runs}
     if suite_file.baseline is not None and suite_file.baseline not in names and not only:
         choices = ", ".join(sorted(names))
@@ -139,9 +139,12 @@ def expand_runs(
     seeds: Sequence[int] | None = None,
     source: Path | str = "suite",
     keep_budget: bool = False,
+    only: Sequence[str] = (),
 ) -> list[RunConfig]:
     """Every run entry (or one empty entry) times every combination of the matrix axes
-    (``overrides`` of ``budget.*`` replace the budget unless ``keep_budget``)."""
+    (``overrides`` of ``budget.*`` replace the budget unless ``keep_budget``). A run that
+    ``only`` leaves out is not held against the suite when it is invalid (an override
+    meant for the chosen runs may not suit the others)."""
     axes = {key: _axis(key, values) for key, values in suite.matrix.items()}
     if seeds is not None:
         axes.pop("seed", None)
@@ -159,12 +162,23 @@ def expand_runs(
             try:
                 runs.append(RunConfig.model_validate(merged))
             except ValidationError as err:
+                if not _chosen(merged, only):
+                    continue
                 blame = _blame(source, where, entry, chosen, suite.defaults)
                 problems += describe(err, blame, RunConfig, overrides).splitlines()
     if problems:  # each once: a typo in defaults: or a --set is not repeated per run
         raise UserError("\n".join(dict.fromkeys(problems)))
     _check_unique(runs, source)
     return runs
+
+
+def _chosen(merged: dict, only: Sequence[str]) -> bool:
+    """Whether ``--only`` patterns (none: all) may pick this merged run entry."""
+    wanted = [p for item in only for p in item.split(",") if p]
+    ident = f"{merged['name']}-seed{merged.get('seed', 0)}"
+    return not wanted or any(
+        fnmatch.fnmatchcase(merged["name"], p) or fnmatch.fnmatchcase(ident, p) for p in wanted
+    )
 
 
 def _blame(source, where: str, entry: dict, combo: dict, defaults: dict) -> Callable:

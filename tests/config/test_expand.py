@@ -83,6 +83,22 @@ def test_only_selects_by_name_or_id_with_globs(write_suite) -> None:
         load_suite(path, only=["nope"])
 
 
+def test_only_leaves_out_runs_an_override_does_not_suit(write_suite) -> None:
+    """A --set meant for the chosen runs may make a left-out run invalid: that run is not
+    held against the suite, but a chosen one still is."""
+    suite = tiny_suite()
+    plateau = {"name": "plateau", "metric": "fd_classifier", "patience": 2, "max_size": 16}
+    suite["runs"] = [{"name": "fixed"}, {"name": "grow", "batch": {"size": 8, "growth": plateau}}]
+    suite["defaults"]["evaluation"] = {"every_iterations": 5, "metrics": ["fd_classifier"]}
+    path = write_suite(suite)
+    unset = ["evaluation.every_iterations=null"]
+    assert [r.name for r in load_suite(path, unset, only=["fixed"]).runs] == ["fixed"]
+    with pytest.raises(UserError, match=r"run 'grow'.*periodic evaluation"):
+        load_suite(path, unset)
+    with pytest.raises(UserError, match=r"run 'grow'.*periodic evaluation"):
+        load_suite(path, unset, only=["grow-seed0"])
+
+
 def test_run_config_is_immutable() -> None:
     run = mixture_run()
     with pytest.raises(ValidationError):
