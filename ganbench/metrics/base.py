@@ -90,6 +90,11 @@ class Metric:
                 f"dataset {dataset.name} is {source.kind} data "
                 f"(choose: {', '.join(names_for(source.kind))})"
             )
+
+    @classmethod
+    def check_values(cls, cfg: MetricConfig, dataset: DatasetConfig) -> None:
+        """Raise UserError where its values would mean nothing (random pixels); a timing
+        of the metric (`selftest metric-time`) runs there all the same."""
         if dataset.name == "synthetic":
             raise UserError(
                 f"evaluation.metrics: {cfg.name} on dataset synthetic (random pixels) measures "

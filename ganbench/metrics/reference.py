@@ -54,9 +54,11 @@ def digest(key: dict[str, Any], length: int = 12) -> str:
 
 
 def reference_dataset(dataset: DatasetConfig, ref: ReferenceConfig, field: str) -> DatasetConfig:
-    """The run's dataset settings (size, channels, fit) on the reference split."""
-    data = {**dataset.model_dump(), "split": ref.split, "subset": ref.num_samples}
-    data["subset_seed"] = 0
+    """The run's dataset settings (size, channels, fit) on the reference split (a
+    dataset without splits, synthetic, is its own reference: it is only ever timed)."""
+    data = {**dataset.model_dump(), "subset": ref.num_samples, "subset_seed": 0}
+    if "split" in type(dataset).model_fields:
+        data["split"] = ref.split
     try:
         cfg = type(dataset).model_validate(data)
     except ValidationError as err:
@@ -96,9 +98,9 @@ def describe_reference(ref_cfg: DatasetConfig, count: int) -> dict[str, Any]:
     """The reference as a value's protocol names it."""
     return {
         "dataset": ref_cfg.name,
-        "split": ref_cfg.split,
+        "split": getattr(ref_cfg, "split", None),
         "image_size": ref_cfg.image_size,
-        "fit": ref_cfg.fit,
+        "fit": getattr(ref_cfg, "fit", None),
         "num_examples": count,
     }
 

@@ -168,6 +168,7 @@ def _check_metrics(runs: list[RunConfig], found: Problems) -> None:
             if key not in seen:
                 seen.add(key)
                 try:
+                    METRICS.get(metric.name).check_values(metric, run.dataset)
                     METRICS.get(metric.name).check(metric, run.dataset)
                 except UserError as err:
                     if not any(said in str(err) for said in found.items):
