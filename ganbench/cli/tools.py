@@ -1,4 +1,4 @@
-"""`ganbench list`, `data fetch`, `weights ...` and `selftest overhead`."""
+"""`ganbench list`, `data fetch` and `weights ...`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ganbench.cli.app import app, data_app, selftest_app, weights_app
+from ganbench.cli.app import app, data_app, weights_app
 from ganbench.cli.console import console
 from ganbench.errors import UserError
 
@@ -41,42 +41,6 @@ def data_fetch(
     from ganbench.data.fetch import fetch_dataset
 
     console.print(fetch_dataset(name, root or default_data_root()))
-
-
-@selftest_app.command("overhead")
-def selftest_overhead(
-    suite: Annotated[Path, typer.Option(help="Suite whose run is timed.")] = Path("quick"),
-    run: Annotated[str, typer.Option("--run", help="Run name or id (glob).")] = "alternating",
-    rounds: Annotated[int, typer.Option(min=2, help="Paired blocks (bare, instrumented).")] = 200,
-    block: Annotated[int, typer.Option(min=1, help="Iterations per block.")] = 1,
-    set_: Annotated[
-        list[str],
-        typer.Option("--set", metavar="PATH=VALUE", help="Override a field (repeatable)."),
-    ] = [],  # noqa: B006  (Typer reads the default)
-    output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
-) -> None:
-    """Time the bare training step against the fully instrumented loop, in one process."""
-    import json
-    import tempfile
-
-    from ganbench.cli.render_train import print_overhead
-    from ganbench.config import choose_run, load_suite
-    from ganbench.run.plan import plan_suite
-    from ganbench.selftest.overhead import measure_overhead
-
-    loaded = load_suite(suite, set_)
-    chosen = choose_run(loaded, run)
-    (plan,) = plan_suite(loaded.model_copy(update={"runs": [chosen]}), fresh=True)
-    console.print(
-        f"timing {chosen.id} on {plan.device}: {rounds} rounds x 2 blocks x {block} iterations"
-    )
-    with tempfile.TemporaryDirectory(prefix="ganbench-overhead-") as workdir:
-        result = measure_overhead(chosen, plan.device, rounds, block, Path(workdir))
-    print_overhead(console, result)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
-        console.print(f"written: {output}")
 
 
 @weights_app.command("install")

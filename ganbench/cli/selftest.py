@@ -1,0 +1,138 @@
+"""`ganbench selftest overhead`, `selftest metric-time` and `selftest gpu`: ganbench
+checking its own measurements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ganbench.cli.app import selftest_app
+from ganbench.cli.console import console
+
+Sets = Annotated[
+    list[str],
+    typer.Option("--set", metavar="PATH=VALUE", help="Override a field (repeatable)."),
+]
+
+
+@selftest_app.command("overhead")
+def selftest_overhead(
+    suite: Annotated[Path, typer.Option(help="Suite whose run is timed.")] = Path("quick"),
+    run: Annotated[str, typer.Option("--run", help="Run name or id (glob).")] = "alternating",
+    rounds: Annotated[int, typer.Option(min=2, help="Paired blocks (bare, instrumented).")] = 200,
+    block: Annotated[int, typer.Option(min=1, help="Iterations per block.")] = 1,
+    set_: Sets = [],  # noqa: B006  (Typer reads the default)
+    output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
+) -> None:
+    """Time the bare training step against the fully instrumented loop, in one process."""
+    import json
+    import tempfile
+
+    from ganbench.cli.render_train import print_overhead
+    from ganbench.config import choose_run, load_suite
+    from ganbench.run.plan import plan_suite
+    from ganbench.selftest.overhead import measure_overhead
+
+    loaded = load_suite(suite, set_)
+    chosen = choose_run(loaded, run)
+    (plan,) = plan_suite(loaded.model_copy(update={"runs": [chosen]}), fresh=True)
+    console.print(
+        f"timing {chosen.id} on {plan.device}: {rounds} rounds x 2 blocks x {block} iterations"
+    )
+    with tempfile.TemporaryDirectory(prefix="ganbench-overhead-") as workdir:
+        result = measure_overhead(chosen, plan.device, rounds, block, Path(workdir))
+    print_overhead(console, result)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"written: {output}")
+
+
+@selftest_app.command("metric-time")
+def selftest_metric_time(
+    metric: Annotated[str, typer.Option(help="fid, is, fd_classifier ...")] = "fd_classifier",
+    suite: Annotated[Path, typer.Option(help="Suite whose run's generator is scored.")] = Path(
+        "quick"
+    ),
+    run: Annotated[str, typer.Option("--run", help="Run name or id (glob).")] = "alternating",
+    set_: Sets = [],  # noqa: B006  (Typer reads the default)
+    num_samples: Annotated[int, typer.Option(min=2, help="Generated images scored.")] = 10_000,
+    reference_samples: Annotated[
+        int | None, typer.Option(min=2, help="Reference images (default: the metric's).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="FID/IS: this Inception weights file.")
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Evaluations timed.")] = 3,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
+) -> None:
+    """Time one metric's evaluation of a fresh generator: set-up once, then the median of
+    the repeats, split into generation and scoring."""
+    import json
+
+    from ganbench.config import choose_run, load_suite
+    from ganbench.run.session import resolve_device
+    from ganbench.selftest.metric_time import metric_settings, time_metric
+
+    chosen = choose_run(load_suite(suite, set_), run)
+    config = metric_settings(metric, num_samples, reference_samples, weights)
+    where = resolve_device(device)
+    console.print(f"timing {metric} on {num_samples} samples of {chosen.id}'s generator, {where}")
+    result = time_metric(chosen, config, where, repeats)
+    console.print(f"set-up {result.setup_s:.2f} s: {result.setup}", highlight=False)
+    for part, seconds in result.median_s.items():
+        console.print(f"  {part:<14} median {seconds:8.2f} s  (of {repeats})")
+    console.print(f"  values: {result.values}", highlight=False)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"written: {output}")
+
+
+@selftest_app.command("gpu")
+def selftest_gpu(
+    output: Annotated[Path, typer.Option(help="Folder for every figure and gpu_check.md.")] = Path(
+        "reports/gpu-check"
+    ),
+    device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
+    budget: Annotated[
+        float, typer.Option(min=30, help="Seconds for the whole check; steps past it are skipped.")
+    ] = 420.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Every step at its smallest: checks the kit.")
+    ] = False,
+) -> None:
+    """Run every CUDA path once, time-boxed: the gpu tests, overhead, the levers, SRFB's
+    pace, latency, FID/IS time, NVML and MFU; figures against targets in gpu_check.md.
+    Without CUDA (and without --device cpu) it says what it would run and exits 0."""
+    from ganbench.selftest.gpu_check import CheckOptions, run_check
+    from ganbench.selftest.gpu_report import write_check
+    from ganbench.selftest.gpu_steps import STEPS, no_gpu_plan
+
+    chosen = _gpu_check_device(device)
+    if chosen is None:
+        console.print(no_gpu_plan(STEPS), highlight=False)
+        return
+    options = CheckOptions(output, chosen, dry_run, budget, Path.cwd())
+    result = run_check(options, STEPS, lambda line: console.print(line, highlight=False))
+    console.print(f"written: {write_check(result, output)}")
+
+
+def _gpu_check_device(choice: str) -> str | None:
+    """cuda where there is one (auto), cpu when asked; None: no GPU, nothing to run."""
+    import torch
+
+    from ganbench.errors import UserError
+
+    if choice not in ("auto", "cuda", "cpu"):
+        raise UserError(f"--device {choice}: choose auto, cuda or cpu")
+    if choice == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if choice == "cuda":
+        raise UserError("--device cuda: no CUDA device is visible here")
+    return None
