@@ -7,7 +7,7 @@ SUITE ?= suites/quick.yaml
 REPORT ?= reports/$(basename $(notdir $(SUITE)))
 DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: install data demo test lint format clean
+.PHONY: install data demo test lint format clean gpu-check gpu-wheels
 
 # torch and torchvision are resolved together by pip (CUDA builds, which also run on CPU).
 $(STAMP): pyproject.toml
@@ -45,6 +45,21 @@ format: install
 
 test: data lint
 	$(BIN)/python -m pytest -q
+
+# Every CUDA path once, time-boxed (7 minutes at most on a GPU): reports/gpu-check/gpu_check.md.
+# Needs no make install where the Python has the dependencies (see benchmarks/gpu_check.sh).
+gpu-check:
+	bash benchmarks/gpu_check.sh $(GPU_CHECK_ARGS)
+
+# The packages a GPU image with torch but no network lacks, as cp312 wheels in .whl/
+# (the versions this venv resolved), for benchmarks/gpu_check.sh to unpack there.
+GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection pytorch-image-generation-metrics
+gpu-wheels: install
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d .whl \
+		$$($(BIN)/python -m pip list --format=freeze 2>/dev/null | grep -i -E \
+			"^($$(echo $(GPU_WHEELS) | tr ' ' '|'))==" )
 
 clean:
 	rm -rf $(VENV) data reports/*/ .pytest_cache .ruff_cache

@@ -1,0 +1,403 @@
+"""The GPU check's steps, in the order they run: each runs ganbench's own commands (or a
+short in-process probe) and reads its figures back from the files they wrote.
+
+A step has ``name`` (its folder), ``title``, ``budget_s``, ``run(context)`` (returns a
+note or None; raises StepFailed, StepSkipped) and ``figures(context)``. In a dry run the
+same commands run at their smallest (a 1/8-width model, batches of 8, a few iterations)
+so the kit itself is checked on a CPU in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganbench.selftest.gpu_check import Figure, StepContext, StepFailed, StepSkipped
+
+THESIS_V100_IT_S = 15.7  # SRFB at batch 64 on the thesis' V100 (sec. 4.1.1)
+SPEEDUP_RUNS = "fp32,amp-bf16,amp-fp16,channels-last,compile,combined"
+SYNTHETIC = "{name: synthetic, image_size: 32, channels: 3}"
+TINY_SYNTHETIC = "{name: synthetic, image_size: 32, channels: 3, num_samples: 256}"
+
+
+def sized(context: StepContext, batch: int | None = None) -> list[str]:
+    """``--set`` overrides: the device; in a dry run a 1/8-width model on batches of 8,
+    else the batch size ``batch`` (None: the suite's)."""
+    sets = ["--set", f"device={context.options.device}"]
+    if context.options.dry_run:
+        sets += ["--set", "model.width=0.125", "--set", "batch.size=8"]
+    elif batch is not None:
+        sets += ["--set", f"batch.size={batch}"]
+    return sets
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def ratio_figure(name: str, top: float | None, bottom: float | None, least: float) -> Figure:
+    value = top / bottom if top and bottom else None
+    met = None if value is None else value >= least
+    return Figure(name, None if value is None else round(value, 2), "x", f">= {least:g}x", met)
+
+
+# --------------------------------------------------------------------------- 1. tests
+
+
+class GpuTests:
+    name, title, budget_s = "gpu-tests", "the gpu-marked tests", 60.0
+
+    def run(self, context: StepContext) -> str | None:
+        if not (context.options.root / "tests" / "test_gpu.py").is_file():
+            raise StepSkipped("tests/ is not in this checkout")
+        args = [context.options.python, "-m", "pytest", "-q", "-m", "gpu"]
+        args += ["-p", "no:cacheprovider", "tests"]
+        if context.options.dry_run:
+            args.append("--collect-only")
+        done = context.call(args, check=False)
+        if done.returncode not in (0, 5):  # 5: none collected
+            raise StepFailed(f"pytest exit {done.returncode}\n{context.tail()}")
+        return None
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        last = context.tail(3)
+        counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|error)", last)}
+        collected = re.search(r"(\d+)(?:/\d+)? tests? collected", last)
+        if context.options.dry_run:
+            yield Figure("gpu tests collected", int(collected.group(1)) if collected else 0)
+            return
+        total = sum(counts.values())
+        bad = counts.get("failed", 0) + counts.get("error", 0)
+        yield Figure(
+            "gpu tests passed",
+            f"{counts.get('passed', 0)}/{total}",
+            target="all",
+            met=total > 0 and bad == 0 and counts.get("skipped", 0) == 0,
+        )
+
+
+# ------------------------------------------------------------------------ 2. overhead
+
+
+class Overhead:
+    name, title, budget_s = "overhead", "instrumentation overhead, thesis SAGAN (SRFB, 64)", 35.0
+
+    def run(self, context: StepContext) -> str | None:
+        rounds, block = ("2", "1") if context.options.dry_run else ("60", "5")
+        context.ganbench(
+            "selftest", "overhead", "--suite", "speedups", "--run", "fp32",
+            *sized(context, 64),
+            "--rounds", rounds, "--block", block,
+            "--output", str(context.folder / "overhead.json"),
+        )  # fmt: skip
+        return None
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        r = read_json(context.folder / "overhead.json")
+        pct = r["overhead_pct"]
+        yield Figure("overhead (paired blocks)", round(pct, 2), "%", "<= 1 %", pct <= 1.0)
+        yield Figure("null-step cost", round(r["null_step_overhead_pct"], 3), "% of a step")
+        yield Figure("bare step", round(1 / r["bare_iter_s"], 2), "it/s")
+
+
+# ------------------------------------------------------------------------ 3. speedups
+
+
+def summaries(folder: Path) -> dict[str, dict[str, Any]]:
+    """Each run's summary.json under a suite folder, by configuration name."""
+    found = {}
+    for path in sorted(folder.glob("*/summary.json")):
+        summary = read_json(path)
+        found[summary["name"]] = summary
+    return found
+
+
+def run_figures(name: str, summary: dict[str, Any]) -> Iterator[Figure]:
+    """A training run's speed, MFU and memory (its status when it did not finish)."""
+    if summary.get("status") != "finished":
+        yield Figure(f"{name}: status", f"{summary.get('status')}: {summary.get('reason')}")
+    if summary.get("images_per_s"):
+        yield Figure(f"{name}: images/s", round(summary["images_per_s"], 1), "img/s")
+    if summary.get("mfu") is not None:
+        precision = summary.get("mfu_precision")
+        yield Figure(f"{name}: MFU ({precision} peak)", round(100 * summary["mfu"], 1), "%")
+    elif summary.get("mfu_reason"):
+        yield Figure(f"{name}: MFU", f"none: {summary['mfu_reason']}")
+    if summary.get("peak_cuda_alloc_bytes"):
+        yield Figure(
+            f"{name}: peak CUDA memory", round(summary["peak_cuda_alloc_bytes"] / 2**30, 2), "GiB"
+        )
+    for lever, why in (summary.get("levers_skipped") or {}).items():
+        yield Figure(f"{name}: lever {lever} skipped", why)
+
+
+class Speedups:
+    name, title, budget_s = "speedups", "the levers on the thesis SAGAN at batch 256", 130.0
+
+    def suite_args(self, context: StepContext, runs: str) -> list[str]:
+        suite = str(context.options.root / "suites" / "speedups.yaml")
+        iterations = "3" if context.options.dry_run else "80"
+        args = ["train-suite", suite, "--fresh", "--only", runs, "--seeds", "0"]
+        args += ["--set", f"budget.iterations={iterations}", *sized(context)]
+        args += ["--set", f"output_dir={context.folder / 'suite'}"]
+        if context.options.dry_run:
+            args += ["--set", "measure.warmup_iterations=1", "--set", "dataset.num_samples=256"]
+        return args
+
+    def run(self, context: StepContext) -> str | None:
+        if context.options.dry_run:  # every lever resolves; two that a CPU runs train
+            context.ganbench(*self.suite_args(context, SPEEDUP_RUNS), "--dry-run")
+            runs = "fp32,channels-last"
+        else:
+            runs = SPEEDUP_RUNS
+        trained = context.ganbench(*self.suite_args(context, runs), check=False)
+        if trained.returncode not in (0, 1):  # 1: a run failed, recorded in its folder
+            raise StepFailed(f"train-suite exit {trained.returncode}\n{context.tail()}")
+        context.ganbench("report", str(context.folder / "suite"))
+        return "report: speedups/suite/report.md" if trained.returncode == 0 else "a run failed"
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        runs = summaries(context.folder / "suite")
+        for name, summary in runs.items():
+            yield from run_figures(name, summary)
+        fp32 = runs.get("fp32", {}).get("images_per_s")
+        top = "channels-last" if context.options.dry_run else "combined"
+        best = runs.get(top, {}).get("images_per_s")
+        yield ratio_figure(f"{top} / fp32 images/s (training)", best, fp32, 2.0)
+
+
+# --------------------------------------------------------------------- 4. thesis pace
+
+
+class ThesisPace:
+    name, title, budget_s = "thesis-pace", "SRFB at batch 64 on the thesis SAGAN", 35.0
+
+    def run(self, context: StepContext) -> str | None:
+        dry = context.options.dry_run
+        suite = str(context.options.root / "suites" / "thesis.yaml")
+        context.ganbench(
+            "train-suite", suite, "--fresh", "--metrics", "none", "--only", "srfb-fixed",
+            "--seeds", "0", "--set", f"dataset={TINY_SYNTHETIC if dry else SYNTHETIC}",
+            "--set", f"budget.iterations={3 if dry else 200}",
+            "--set", "evaluation.every_iterations=null",
+            "--set", "checkpoint.every_iterations=null",
+            *sized(context), "--set", f"output_dir={context.folder / 'suite'}",
+            *(["--set", "measure.warmup_iterations=1"] if dry else []),
+        )  # fmt: skip
+        return None
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        summary = summaries(context.folder / "suite").get("srfb-fixed")
+        if summary is None:
+            return
+        pace = summary.get("iterations_per_s")
+        met = None if pace is None else pace >= THESIS_V100_IT_S
+        value = None if pace is None else round(pace, 2)
+        yield Figure("SRFB it/s at batch 64", value, "it/s", f">= {THESIS_V100_IT_S} (V100)", met)
+        yield from run_figures("srfb-fixed", summary)
+
+
+# ------------------------------------------------------------------------- 5. latency
+
+
+class Latency:
+    name, title, budget_s = "latency", "generation latency: fp32/bf16, eager/compile/graphs", 80.0
+
+    def latency_args(self, context: StepContext, folder: str, *options: str) -> list[str]:
+        args = ["latency", "--model", "sagan", "--device", context.options.device]
+        if context.options.dry_run:  # fp32 eager: a CPU's; channels_last kept
+            args += ["--set", "model.width=0.125", "--batch-sizes", "1,2", "--repeats", "2"]
+            args += ["--warmup", "1", "--precision", "fp32", "--compile", "off"]
+            args += [o for o in options if o == "--channels-last"]
+        else:
+            args += ["--batch-sizes", "1,32,256", "--min-time", "0.5", *options]
+        return [*args, "--output", str(context.folder / folder)]
+
+    def run(self, context: StepContext) -> str | None:
+        modes = ("--precision", "fp32,amp-bf16", "--compile", "off,default,cuda-graphs")
+        context.ganbench(*self.latency_args(context, "modes", *modes))
+        best = ("--precision", "amp-bf16", "--compile", "default", "--channels-last")
+        context.ganbench(*self.latency_args(context, "bf16-cl-compile", *best))
+        return None
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        rows = []
+        for folder in ("modes", "bf16-cl-compile"):
+            path = context.folder / folder / "latency.json"
+            if path.is_file():
+                rows += read_json(path)["rows"]
+        largest = max((r["batch_size"] for r in rows), default=None)
+        speed = {}
+        for r in rows:
+            if r["batch_size"] != largest:
+                continue
+            label = f"{r['precision']} {r['compile']}" + (
+                " channels-last" if r["channels_last"] else ""
+            )
+            if r["status"] != "ok":
+                yield Figure(f"generate at {largest}: {label}", f"{r['status']}: {r.get('reason')}")
+                continue
+            speed[label] = r["images_per_s"]
+            yield Figure(f"generate at {largest}: {label}", round(r["images_per_s"]), "img/s")
+        best = (
+            "fp32 off channels-last"
+            if context.options.dry_run
+            else "amp-bf16 default channels-last"
+        )
+        yield ratio_figure(
+            f"{best} / fp32 eager (generation)", speed.get(best), speed.get("fp32 off"), 2.0
+        )
+
+
+# ------------------------------------------------------------------------- 6. metrics
+
+
+def stand_in_weights(path: Path) -> Path:
+    """Randomly initialised tensors of the FID Inception's names and shapes: the time per
+    evaluation is the real one, the values are not FID (``weights_official: false``)."""
+    if not path.is_file():
+        from torchvision.models import inception_v3
+
+        torch.manual_seed(0)
+        net = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+        torch.save(net.state_dict(), path)
+    return path
+
+
+class Metrics:
+    name, title, budget_s = "metrics", "FID, IS (stand-in weights) and fd_classifier", 60.0
+
+    def metric_args(self, context: StepContext, suite: str, run: str, metric: str) -> list[str]:
+        samples = "20" if context.options.dry_run else "10000"
+        args = ["selftest", "metric-time", "--suite", suite, "--run", run, "--metric", metric]
+        args += ["--num-samples", samples, "--repeats", "1", "--device", context.options.device]
+        if context.options.dry_run:
+            args += ["--set", "model.width=0.125"]
+        return [*args, "--output", str(context.folder / f"{metric}.json")]
+
+    def run(self, context: StepContext) -> str | None:
+        weights = str(stand_in_weights(context.folder / "stand-in-inception.pth"))
+        refs = "20" if context.options.dry_run else "10000"
+        fid = self.metric_args(context, "speedups", "fp32", "fid")
+        context.ganbench(*fid, "--weights", weights, "--reference-samples", refs)
+        context.ganbench(*self.metric_args(context, "speedups", "fp32", "is"), "--weights", weights)
+        if context.options.dry_run:
+            return "dry run: fd_classifier left out (its classifier trains once, for minutes)"
+        labelled = context.ganbench(
+            *self.metric_args(context, "quick", "alternating", "fd_classifier"), check=False
+        )
+        if labelled.returncode == 2:  # no Fashion-MNIST here: said in the log's last line
+            return f"fd_classifier not timed: {context.tail(1)}"
+        if labelled.returncode != 0:
+            raise StepFailed(f"fd_classifier: exit {labelled.returncode}\n{context.tail()}")
+        return None
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        for metric in ("fid", "is", "fd_classifier"):
+            path = context.folder / f"{metric}.json"
+            if not path.is_file():
+                continue
+            r = read_json(path)
+            samples = r["num_samples"]
+            yield Figure(
+                f"{metric}: per evaluation of {samples}", round(r["median_s"]["total"], 2), "s"
+            )
+            score = r["median_s"].get(metric)
+            if score is not None:
+                yield Figure(f"{metric}: scoring alone", round(score, 2), "s")
+            yield Figure(f"{metric}: one-off set-up", round(r["setup_s"], 1), "s")
+
+
+# ---------------------------------------------------------------------- 7. NVML, MFU
+
+
+class NvmlAndPeak:
+    name, title, budget_s = "nvml", "NVML sample under load, and the peak FLOP/s table", 15.0
+
+    def run(self, context: StepContext) -> str | None:
+        if not context.cuda:
+            raise StepSkipped("no CUDA device: nothing for NVML to sample")
+        from ganbench.trackers.nvml import GpuMonitor
+
+        device = torch.device("cuda")
+        monitor = GpuMonitor(device, 20.0, context.folder / "nvml.csv")
+        if not monitor.active:
+            raise StepFailed(monitor.reason or "NVML unavailable")
+        with monitor:
+            flops, seconds = bf16_matmuls(device, 2.0)
+        use = monitor.summary(images=0)
+        record = {
+            **use.__dict__,
+            "energy_counter_j": monitor.totals.energy_counter_j,
+            "energy_power_integral_j": monitor.totals.energy_power_j,
+            "matmul_flops": flops,
+            "matmul_s": seconds,
+            "gpu_name": torch.cuda.get_device_name(device),
+        }
+        (context.folder / "nvml.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        return None
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        from ganbench.trackers.flops import peak_flops
+
+        path = context.folder / "nvml.json"
+        if not path.is_file():
+            return
+        r = read_json(path)
+        yield Figure("power (sampled mean)", r["power_mean_w"], "W")
+        yield Figure(
+            "SM clock min/mean/max",
+            f"{r['sm_clock_min_mhz']}/{r['sm_clock_mean_mhz']:.0f}/{r['sm_clock_max_mhz']}",
+            "MHz",
+        )
+        yield Figure("throttle reasons seen", json.dumps(r["throttle_reason_share"]))
+        counter, integral = r["energy_counter_j"], r["energy_power_integral_j"]
+        agree = counter / integral if counter and integral else None
+        met = None if agree is None else abs(agree - 1) <= 0.15
+        yield Figure(
+            "energy: counter / sampled power", agree and round(agree, 3), "", "within 15 %", met
+        )
+        achieved = r["matmul_flops"] / r["matmul_s"]
+        peak = peak_flops(r["gpu_name"], "bf16")
+        yield Figure("bf16 matmul", round(achieved / 1e12), "TFLOP/s")
+        if peak is None:
+            yield Figure(
+                f"peak table: {r['gpu_name']}", "missing: MFU is None on this GPU", met=False
+            )
+            return
+        share = achieved / peak
+        yield Figure(
+            "bf16 matmul / table peak", round(share, 2), "", "0.5 to 1.0", 0.5 <= share <= 1.0
+        )
+
+
+def bf16_matmuls(device: torch.device, seconds: float, n: int = 8192) -> tuple[float, float]:
+    """Square bf16 matmuls for about ``seconds``: the FLOPs done and the time they took."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    torch.mm(a, b)
+    torch.cuda.synchronize(device)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(10):
+            torch.mm(a, b)
+        count += 10
+        torch.cuda.synchronize(device)
+    return 2.0 * n**3 * count, time.perf_counter() - started
+
+
+STEPS = (GpuTests(), Overhead(), Speedups(), ThesisPace(), Latency(), Metrics(), NvmlAndPeak())
+
+
+def no_gpu_plan(steps=STEPS) -> str:
+    """What the check would run, for a machine without CUDA."""
+    lines = ["no CUDA device here: nothing measured. On a GPU `ganbench selftest gpu` runs:"]
+    lines += [f"  {n}. {s.title} (up to {s.budget_s:.0f} s)" for n, s in enumerate(steps, 1)]
+    lines.append("`--device cpu --dry-run` walks every step at its smallest, to check the kit.")
+    return "\n".join(lines)
