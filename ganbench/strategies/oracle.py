@@ -17,6 +17,15 @@ from ganbench.losses import GANLoss
 Grads = list[torch.Tensor]
 
 
+def add_scaled(total: Grads | None, grads: Grads, weight: float = 1.0) -> Grads:
+    """``total + weight * grads`` in place (a new list when ``total`` is None)."""
+    if total is None:
+        return [g * weight for g in grads]
+    for t, g in zip(total, grads, strict=True):
+        t.add_(g, alpha=weight)
+    return total
+
+
 def trainable(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
 

@@ -26,6 +26,7 @@ from pydantic import Field
 from ganbench.errors import Diverged
 from ganbench.strategies.base import STRATEGIES, Grads, StepLosses, StrategyConfig, trainable
 from ganbench.strategies.extragradient import ExtrapolatingStrategy
+from ganbench.strategies.oracle import add_scaled
 from ganbench.strategies.svre_code import ThesisCodeSVRE
 
 MAX_REFRESHES = 24  # each overflow halves the scale: 2**16 -> 2**-8
@@ -117,8 +118,8 @@ class SVRE(ExtrapolatingStrategy):
             z = self.noise(size)
             g, d, _, _ = self.oracle.joint(self.G_snap, self.D_snap, real, z)
             weight = size / n
-            mu_g = _add_scaled(mu_g, g, weight)
-            mu_d = _add_scaled(mu_d, d, weight)
+            mu_g = add_scaled(mu_g, g, weight)
+            mu_d = add_scaled(mu_d, d, weight)
         self.mu_g, self.mu_d = mu_g, mu_d
         self.counts.full_batch_passes += 1
 
@@ -149,14 +150,6 @@ class SVRE(ExtrapolatingStrategy):
         device = trainable(self.G)[0].device
         self.mu_g = None if state["mu_g"] is None else [t.to(device) for t in state["mu_g"]]
         self.mu_d = None if state["mu_d"] is None else [t.to(device) for t in state["mu_d"]]
-
-
-def _add_scaled(total: Grads | None, grads: Grads, weight: float) -> Grads:
-    if total is None:
-        return [g * weight for g in grads]
-    for t, g in zip(total, grads, strict=True):
-        t.add_(g, alpha=weight)
-    return total
 
 
 def _reduce(mu: Grads, at_theta: Grads, at_snapshot: Grads) -> Grads:

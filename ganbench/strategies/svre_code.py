@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ganbench.strategies.base import Grads, StepLosses, Strategy, apply_step, trainable
+from ganbench.strategies.oracle import add_scaled
 
 
 class HeldGrads:
@@ -44,11 +45,7 @@ class HeldGrads:
         self.held: dict[str, Grads] = {}
 
     def add(self, key: str, grads: Grads, scale: float = 1.0) -> None:
-        if key not in self.held:
-            self.held[key] = [g * scale for g in grads]
-            return
-        for total, g in zip(self.held[key], grads, strict=True):
-            total.add_(g, alpha=scale)
+        self.held[key] = add_scaled(self.held.get(key), grads, scale)
 
     def take(self, key: str, like: Grads) -> Grads:
         """Empty the network's gradients; what was there (zeros if nothing)."""
