@@ -8,7 +8,9 @@ so, not at fixed milestones, answering the thesis' open question of when to grow
   ``threshold`` times the current batch (McCandlish et al. 2018: below B_simple a larger
   batch still buys nearly proportional progress).
 
-Both wait ``cooldown`` observations after a growth and stop at ``max_size``. A decision
+Both wait ``warmup`` observations before the first growth (early evaluations are noisy,
+and B_simple is at its largest at initialisation), ``cooldown`` after each, and stop at
+``max_size``. A decision
 is a pure function of the observations, kept with its reason in a history that is
 checkpointed, so a resumed run decides as an unbroken one.
 """
@@ -29,6 +31,7 @@ class _GrowthConfig(Section):
     cooldown: int = Field(
         0, ge=0, description="observations after a growth before the next can happen"
     )
+    warmup: int = Field(0, ge=0, description="observations before the first growth can happen")
 
 
 class PlateauConfig(_GrowthConfig):
@@ -111,7 +114,8 @@ class AdaptiveGrowth:
     def _grow(self, why: str, iteration: int) -> str | None:
         cfg, s = self.cfg, self.state
         new = min(s.size * cfg.factor, cfg.max_size)
-        if new <= s.size or (s.history and s.since_growth <= cfg.cooldown):
+        wait = cfg.cooldown if s.history else cfg.warmup
+        if new <= s.size or s.since_growth <= wait:
             return None
         s.history.append({"iteration": iteration, "previous": s.size, "size": new, "why": why})
         s.size, s.since_growth, s.since_best = new, 0, 0

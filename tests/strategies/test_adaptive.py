@@ -59,6 +59,19 @@ def test_noise_scale_growth_fires_above_threshold_times_the_batch() -> None:
     assert d_only.observe_noise({"d": 10.0, "g": 1e6}, 1) is None and d_only.size == 64
 
 
+def test_warmup_holds_the_first_growth_back() -> None:
+    """warmup 3: the first three observations cannot grow the batch however high B_simple
+    is; the fourth can, and then the cooldown (0) applies, not the warmup."""
+    cfg = NoiseScaleGrowthConfig(threshold=0.1, max_size=512, warmup=3)
+    growth = AdaptiveGrowth(cfg, start=64)
+    seen = [growth.observe_noise({"d": 500.0, "g": 500.0}, i) for i in range(6)]
+    assert [s is not None for s in seen] == [False, False, False, True, True, True]
+    assert [h["iteration"] for h in growth.state.history] == [3, 4, 5]
+    patient = plateau(patience=1, warmup=2)  # flat from the start: grows at the third
+    grew = [patient.observe_quality(9.0, True, i) is not None for i in range(4)]
+    assert grew == [False, False, True, True]
+
+
 @pytest.mark.parametrize(
     ("batch", "extra", "message"),
     [
