@@ -61,11 +61,13 @@ class GracefulStop:
 
 class InterruptOnStop(GracefulStop):
     """For commands that stop at once rather than after an iteration (``latency``):
-    SIGTERM and SIGUSR2 raise ``KeyboardInterrupt("SIGTERM")`` as Ctrl-C raises a bare
-    one, so one ``except KeyboardInterrupt`` handles them all; ``exit_code`` as above."""
-
-    caught = STOP_SIGNALS[1:]  # Ctrl-C keeps Python's own KeyboardInterrupt
+    SIGTERM and SIGUSR2 raise ``KeyboardInterrupt("SIGTERM")`` and Ctrl-C a bare one, so
+    one ``except KeyboardInterrupt`` handles them all; ``exit_code`` as above. SIGINT is
+    caught too: a process started in the background inherits it ignored, and a
+    ``kill -INT`` must still stop it (as it stops ``train-suite``)."""
 
     def _handle(self, signum: int, frame: Any) -> None:
         self._signal = signal.Signals(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise KeyboardInterrupt(self._signal.name)

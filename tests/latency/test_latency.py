@@ -457,7 +457,13 @@ def test_a_stop_in_a_real_process_keeps_the_measured_rows(tmp_path: Path, stop) 
     command = [sys.executable, "-m", "ganbench", "latency", "--model", "mlp"]
     command += ["--set", "dataset.image_size=8", "--batch-sizes", "1,2,4", "--min-time", "5"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([*command, "--output", str(out)], env=env, stdout=subprocess.PIPE)
+    # Started as a background job is (SIGINT ignored, inherited): a kill -INT still stops it.
+    proc = subprocess.Popen(
+        [*command, "--output", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until the first row is written (5 s of calls)
         assert proc.poll() is None
