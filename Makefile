@@ -46,14 +46,15 @@ format: install
 test: data lint
 	$(BIN)/python -m pytest -q
 
-# Every CUDA path once, time-boxed (7 minutes at most on a GPU): reports/gpu-check/gpu_check.md.
+# Every CUDA path once, time-boxed (8 minutes at most on a GPU): reports/gpu-check/gpu_check.md.
 # Needs no make install where the Python has the dependencies (see benchmarks/gpu_check.sh).
 gpu-check:
 	bash benchmarks/gpu_check.sh $(GPU_CHECK_ARGS)
 
 # The packages a GPU image with torch but no network lacks, as cp312 wheels in .whl/
 # (the versions this venv resolved), for benchmarks/gpu_check.sh to unpack there.
-GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection pytorch-image-generation-metrics
+GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection typing_extensions \
+	pytorch-image-generation-metrics
 gpu-wheels: install
 	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \

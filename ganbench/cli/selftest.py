@@ -100,14 +100,15 @@ def selftest_gpu(
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
     budget: Annotated[
         float, typer.Option(min=30, help="Seconds for the whole check; steps past it are skipped.")
-    ] = 420.0,
+    ] = 480.0,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Every step at its smallest: checks the kit.")
     ] = False,
 ) -> None:
     """Run every CUDA path once, time-boxed: the gpu tests, overhead, the levers, SRFB's
     pace, latency, FID/IS time, NVML and MFU; figures against targets in gpu_check.md.
-    Without CUDA (and without --device cpu) it says what it would run and exits 0."""
+    Exit 1 when a step failed or ran out of time. Without CUDA (and without --device
+    cpu) it says what it would run and exits 0."""
     from ganbench.selftest.gpu_check import CheckOptions, run_check
     from ganbench.selftest.gpu_report import write_check
     from ganbench.selftest.gpu_steps import STEPS, no_gpu_plan
@@ -119,6 +120,10 @@ def selftest_gpu(
     options = CheckOptions(output, chosen, dry_run, budget, Path.cwd())
     result = run_check(options, STEPS, lambda line: console.print(line, highlight=False))
     console.print(f"written: {write_check(result, output)}")
+    if result.exit_code:
+        bad = [s.name for s in result.steps if s.status in ("failed", "timed out")]
+        console.print(f"steps that failed or ran out of time: {', '.join(bad)}")
+        raise typer.Exit(code=result.exit_code)
 
 
 def _gpu_check_device(choice: str) -> str | None:

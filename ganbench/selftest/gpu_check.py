@@ -5,13 +5,14 @@ Each step (``gpu_steps.STEPS``, in order) runs ganbench's own commands in child
 processes, so a crash, a hang or an out-of-memory in one step costs that step only. A
 step gets its own budget or what is left of the whole one, whichever is less; a child
 still running at its deadline gets SIGTERM (ganbench then checkpoints and writes its
-summary as ``interrupted``, so what it measured is kept), then SIGKILL. A step whose
-budget is gone is skipped with a note. The figures are read from what the children
-wrote, also after a failure or a time-out.
+summary as ``interrupted``, so what it measured is kept; ``latency`` keeps its rows),
+then SIGKILL. A step whose budget is gone is skipped with a note. The figures are read
+from what the children wrote, also after a failure or a time-out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
@@ -29,7 +30,7 @@ import torch
 
 from ganbench.errors import UserError
 
-TERM_GRACE_S = 20.0  # after SIGTERM, time for a child to checkpoint and write its summary
+TERM_GRACE_S = 10.0  # after SIGTERM, time for a child to checkpoint and write its summary
 MIN_STEP_S = 5.0  # less than this left: the step is skipped
 
 
@@ -41,7 +42,7 @@ class CheckOptions:
     output: Path
     device: str = "cuda"
     dry_run: bool = False
-    budget_s: float = 420.0
+    budget_s: float = 480.0
     root: Path = Path(".")
     python: str = sys.executable
 
@@ -135,16 +136,18 @@ class StepContext:
 
 
 def _stop(child: subprocess.Popen) -> None:
-    """SIGTERM to the child's process group (ganbench stops at the end of the iteration
-    and writes what it has), SIGKILL after the grace period."""
+    """SIGTERM to the child alone (ganbench stops at the end of the iteration and writes
+    what it has; its helpers, such as Inductor's compile workers, keep running until it
+    is done with them), then SIGKILL to its whole process group after the grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        child.send_signal(signal.SIGTERM)
     try:
-        os.killpg(child.pid, signal.SIGTERM)
         child.wait(timeout=TERM_GRACE_S)
     except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-    except ProcessLookupError:
-        child.wait()
+    child.wait()
 
 
 def run_step(step: Any, options: CheckOptions, ends_at: float) -> StepResult:
@@ -156,7 +159,8 @@ def run_step(step: Any, options: CheckOptions, ends_at: float) -> StepResult:
         result.note = f"skipped: the check's budget ({options.budget_s:.0f} s) is spent"
         return result
     budget = left if options.dry_run else min(step.budget_s, left)
-    context = StepContext(options, result, time.monotonic() + budget)
+    # a child stopped at its deadline may take the grace period to finish writing
+    context = StepContext(options, result, time.monotonic() + max(budget - TERM_GRACE_S, 1.0))
     started = time.monotonic()
     try:
         note = step.run(context)
@@ -217,6 +221,11 @@ class CheckResult:
     environment: dict[str, Any]
     steps: list[StepResult]
     seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a step failed or ran out of time (gpu_check.md says which), else 0."""
+        return int(any(s.status in ("failed", "timed out") for s in self.steps))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
