@@ -4,6 +4,7 @@ alternating rounds in one process, so a shared machine's load hits both sides.
 
     .venv/bin/python benchmarks/noise_scale_overhead.py                 # every 10, 60 it, 5 rounds
     .venv/bin/python benchmarks/noise_scale_overhead.py --every 50 --iterations 200
+    .venv/bin/python benchmarks/noise_scale_overhead.py --accumulation 4   # measured in-step
 
 Prints, per round, the untracked run's training time, the tracked run's training time
 and its measurement time (kept out of training time), and the median ratio of the
@@ -31,6 +32,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--accumulation", type=int, default=1, help="micro-batches per step (>1: in-step)"
+    )
     args = parser.parse_args()
     overrides = [
         f"budget.iterations={args.iterations}",
@@ -39,13 +43,17 @@ def main() -> None:
         "evaluation.targets={}",
         "evaluation.every_iterations=null",
         "device=cpu",
+        f"levers.grad_accumulation={args.accumulation}",
     ]
     (plain,) = load_suite(ROOT / "suites" / "quick.yaml", overrides, [0], ["srfb"]).runs
     tracked = type(plain).model_validate(
         {**plain.model_dump(mode="json"), "measure": {"noise_scale": args.every}}
     )
     ratios = []
-    print(f"srfb, {args.iterations} iterations, noise scale every {args.every}, cpu")
+    print(
+        f"srfb, {args.iterations} iterations, noise scale every {args.every}, "
+        f"accumulation {args.accumulation}, cpu"
+    )
     print("round  untracked train_s  tracked train_s  measuring_s  ratio")
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):

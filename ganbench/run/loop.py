@@ -131,6 +131,7 @@ class TrainingLoop:
         """One iteration: schedule, the trained step inside the trackers, bookkeeping."""
         parts, state = self.parts, self.state
         parts.growth.apply()
+        parts.noise_scale.before_step()
         parts.trackers.stack.begin_iteration(state.iteration)
         losses = self.train_step()
         parts.trackers.stack.end_iteration(state.iteration + 1, state.batch_size)

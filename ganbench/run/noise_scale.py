@@ -1,9 +1,13 @@
 """The gradient noise scale measured as the loop goes (``measure.noise_scale``): every N
-iterations, each player's gradient is taken at the current parameters on equal chunks of
-the step's own batch (its micro-batches under accumulation, else its two halves; under
-ddp every process's chunks), which gives the two batch sizes the estimator needs
-(ganbench.trackers.noise_scale). Its time is not training time, and it leaves training
-as it was: random streams, batch-norm statistics and spectral-norm vectors are restored.
+iterations, each player's gradient at two batch sizes, which the estimator needs
+(ganbench.trackers.noise_scale).
+
+Where the step's own passes give two sizes (micro-batches under accumulation, each
+process's share under ddp), the oracle records their squared norms during the step: no
+extra pass (``source: in-step``). Otherwise (one pass over the whole batch, or fp16 loss
+scaling) the gradients are taken after the step on equal chunks of its batch, its two
+halves at least (``source: extra pass``): that time is not training time, and training
+is left as it was (random streams, batch-norm statistics, spectral-norm vectors).
 """
 
 from __future__ import annotations
@@ -66,34 +70,65 @@ class NoiseScale(RunPart):
             and self.session.strategy.last_sample is not None
         )
 
+    def before_step(self) -> None:
+        """Arm the oracle when the coming step is measured and its own passes give two
+        batch sizes (micro-batches under accumulation, shares under ddp; not under fp16
+        loss scaling). The decision uses only what every process knows alike."""
+        state, session = self.state, self.session
+        oracle = session.strategy.oracle
+        if not self.cfg or (state.iteration + 1) % self.cfg.every or oracle.scalers:
+            return
+        world = session.replicas.world
+        if state.batch_size % world:
+            return
+        rows = state.batch_size // world
+        micro = session.schedule.micro_batch(state.batch_size)
+        if (micro and micro < rows and rows % micro == 0) or world > 1:
+            oracle.arm_norms(rows)
+
     def run(self) -> None:
         """Measure on the last step's batch; a ``noise_scale`` event (rank 0)."""
         session, state = self.session, self.state
-        real, z = session.strategy.last_sample or (None, None)
-        assert real is not None and z is not None
-        size = self._chunk(real.shape[0])
-        if size is None:
-            return
-        with self.clock.excluded() as span, self.trackers.excluded("noise_scale"):
-            with training_untouched(session):
-                chunks = chunk_gradients(session, real, z, size)
-                norms = {p: two_batch_norms(c, session.replicas.mean) for p, c in chunks.items()}
-        b_big = size * len(chunks["d"]) * session.replicas.world
-        estimates = {p: self.estimator.update(p, *norms[p], size, b_big) for p in PLAYERS}
+        norms = session.strategy.oracle.take_norms() or {}
+        if all(p in norms for p in PLAYERS):  # from the step's own passes: nothing extra
+            measured, seconds, source = norms, 0.0, "in-step"
+        else:
+            measured, seconds = self._extra_pass()
+            source = "extra pass"
+            if measured is None:
+                return
+        estimates = {p: self.estimator.update(p, *measured[p]) for p in PLAYERS}
+        _, _, b_small, b_big = measured["d"]
         state.noise_scale = self.estimator.state_dict()
-        state.noise_scale_s += span.seconds
-        self.last = {"iteration": state.iteration, "b_small": size, "b_big": b_big}
+        state.noise_scale_s += seconds
+        self.last = {"iteration": state.iteration, "b_small": b_small, "b_big": b_big}
         if session.replicas.writes:
             self.events.write(
                 "noise_scale",
                 iteration=state.iteration,
                 train_s=self.clock.train_s(),
                 batch_size=state.batch_size,
-                b_small=size,
+                b_small=b_small,
                 b_big=b_big,
-                noise_scale_time_s=span.seconds,
+                source=source,
+                noise_scale_time_s=seconds,
                 **estimates,
             )
+
+    def _extra_pass(self) -> tuple[dict[str, tuple[float, float, int, int]] | None, float]:
+        """Gradients on chunks of the last step's batch, outside training time."""
+        session = self.session
+        real, z = session.strategy.last_sample or (None, None)
+        assert real is not None and z is not None
+        size = self._chunk(real.shape[0])
+        if size is None:
+            return None, 0.0
+        with self.clock.excluded() as span, self.trackers.excluded("noise_scale"):
+            with training_untouched(session):
+                chunks = chunk_gradients(session, real, z, size)
+                norms = {p: two_batch_norms(c, session.replicas.mean) for p, c in chunks.items()}
+        b_big = size * len(chunks["d"]) * session.replicas.world
+        return {p: (*norms[p], size, b_big) for p in PLAYERS}, span.seconds
 
     def _chunk(self, rows: int) -> int | None:
         """Chunk size for a batch of ``rows`` on this process (None: too small to split)."""

@@ -13,6 +13,7 @@ from torch import nn
 from ganbench.levers.distributed import LOCAL, Replicas
 from ganbench.levers.precision import LossScaler
 from ganbench.losses import GANLoss
+from ganbench.trackers.noise_scale import squared_norm
 
 Grads = list[torch.Tensor]
 
@@ -40,6 +41,11 @@ class GradientOracle:
     gradients unscaled before they are returned; ``accept`` decides whether a step may use
     them. With ``replicas`` (ddp), the returned gradients and losses are the global batch's
     (``Replicas.mean``). Returned gradients are always those of the unscaled loss.
+
+    Armed by ``arm_norms`` (the noise scale, for one step), the first gradient of each
+    player on the step's batch also leaves its squared norms at two batch sizes: a
+    micro-batch's (or one process's share) and the global batch's, from the passes the
+    step makes anyway (``take_norms``).
     """
 
     def __init__(
@@ -55,6 +61,33 @@ class GradientOracle:
         self.autocast = autocast  # forward passes and losses (levers.precision)
         self.scalers = scalers
         self.replicas = replicas
+        self._norms: dict[str, tuple[float, float, int, int]] | None = None
+        self._norm_rows = 0  # the step's rows on this process, while armed
+
+    def arm_norms(self, rows: int) -> None:
+        """Record the next gradient of each player on a batch of ``rows`` examples here."""
+        self._norms, self._norm_rows = {}, rows
+
+    def take_norms(self) -> dict[str, tuple[float, float, int, int]] | None:
+        """Per player (|G_small|^2, |G_big|^2, b_small, b_big) recorded since armed; disarms."""
+        norms, self._norms = self._norms, None
+        return norms
+
+    def _recording(self, player: str, rows: int) -> bool:
+        return self._norms is not None and player not in self._norms and rows == self._norm_rows
+
+    def _record(self, player: str, chunk_sq: list[torch.Tensor], grads: Grads, rows: int) -> None:
+        """One player's two squared norms: the chunks' mean (over processes too) and the
+        returned (global) gradient's."""
+        assert self._norms is not None
+        (small,) = self.replicas.mean([torch.stack(chunk_sq).mean()], rows)
+        size = self.micro_batch or rows
+        self._norms[player] = (
+            float(small),
+            float(squared_norm(grads)),
+            size,
+            rows * self.replicas.world,
+        )
 
     def set_micro_batch(self, micro_batch: int | None) -> None:
         """Examples per forward pass from now on (None: each batch whole)."""
@@ -102,25 +135,35 @@ class GradientOracle:
     def discriminator(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor):
         """(grads of D's loss w.r.t. D's parameters, loss) with G's samples held fixed."""
         params, total, value = trainable(D), None, 0.0
+        record, chunk_sq = self._recording("d", real.shape[0]), []
         for part, weight in self._chunks(real.shape[0]):
             with self.autocast():
                 with torch.no_grad():
                     fake = G(z[part])
                 loss = self._d_loss(D, real[part], fake, D(fake))
             grads = self._grad("d", loss, weight, params)
+            if record:  # the chunk's own mean-loss gradient: weight undone
+                chunk_sq.append(squared_norm(grads) / weight**2)
             total, value = _accumulate(total, grads), value + loss.detach().float() * weight
         grads, value = self._finish(("d",), [total], [value], real.shape[0])
+        if record:
+            self._record("d", chunk_sq, grads, real.shape[0])
         return grads, value
 
     def generator(self, G: nn.Module, D: nn.Module, z: torch.Tensor):
         """(grads of G's loss w.r.t. G's parameters, loss)."""
         params, total, value = trainable(G), None, 0.0
+        record, chunk_sq = self._recording("g", z.shape[0]), []
         for part, weight in self._chunks(z.shape[0]):
             with self.autocast():
                 loss = self.loss.generator(D(G(z[part])))
             grads = self._grad("g", loss, weight, params)
+            if record:
+                chunk_sq.append(squared_norm(grads) / weight**2)
             total, value = _accumulate(total, grads), value + loss.detach().float() * weight
         grads, value = self._finish(("g",), [total], [value], z.shape[0])
+        if record:
+            self._record("g", chunk_sq, grads, z.shape[0])
         return grads, value
 
     def joint(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor):
@@ -128,7 +171,11 @@ class GradientOracle:
         g_params, d_params = trainable(G), trainable(D)
         g_total = d_total = None
         g_value = d_value = 0.0
-        for part, weight in self._chunks(real.shape[0]):
+        rows = real.shape[0]
+        record = self._recording("g", rows) and self._recording("d", rows)
+        g_sq: list[torch.Tensor] = []
+        d_sq: list[torch.Tensor] = []
+        for part, weight in self._chunks(rows):
             with self.autocast():
                 fake = G(z[part])
                 d_fake = D(fake)  # shared: D's loss needs it w.r.t. D, G's loss w.r.t. G
@@ -136,12 +183,18 @@ class GradientOracle:
                 g_loss = self.loss.generator(d_fake)
             d_grads = self._grad("d", d_loss, weight, d_params, retain=True)
             g_grads = self._grad("g", g_loss, weight, g_params)
+            if record:
+                g_sq.append(squared_norm(g_grads) / weight**2)
+                d_sq.append(squared_norm(d_grads) / weight**2)
             d_total, g_total = _accumulate(d_total, d_grads), _accumulate(g_total, g_grads)
             d_value = d_value + d_loss.detach().float() * weight
             g_value = g_value + g_loss.detach().float() * weight
         g, d, g_value, d_value = self._finish(
-            ("g", "d"), [g_total, d_total], [g_value, d_value], real.shape[0]
+            ("g", "d"), [g_total, d_total], [g_value, d_value], rows
         )
+        if record:
+            self._record("g", g_sq, g, rows)
+            self._record("d", d_sq, d, rows)
         return g, d, g_value, d_value
 
 

@@ -149,9 +149,9 @@ def test_a_stop_signal_stops_every_rank_at_one_iteration_then_resumes(tmp_path: 
 
 
 def test_noise_scale_and_adaptive_growth_under_ddp(tmp_path: Path) -> None:
-    """Every rank measures its own half-shards (2 x 8 rows of its 16), the all-reduce
-    makes the big batch both ranks' (32); rank 0 decides growth and every rank follows,
-    so the ranks end identical at 128."""
+    """Measured in the step, no extra pass: each rank's share is the small batch (16 of
+    32), the all-reduced gradient the big one (32); rank 0 decides growth and every rank
+    follows, so the ranks end identical at 128."""
     from tests.run.test_adaptive_growth import noise_growth_run
 
     run = noise_growth_run(levers={"parallel": "ddp"})
@@ -161,10 +161,13 @@ def test_noise_scale_and_adaptive_growth_under_ddp(tmp_path: Path) -> None:
     assert summary.ranks_in_sync is True and summary.batch_size_final == 128
     events = read_events(store.events)
     measured = [
-        (e["batch_size"], e["b_small"], e["b_big"]) for e in events if e["event"] == "noise_scale"
+        (e["batch_size"], e["b_small"], e["b_big"], e["source"])
+        for e in events
+        if e["event"] == "noise_scale"
     ]
     assert measured and all(
-        b_big == batch and b_small == batch // 4 for batch, b_small, b_big in measured
+        b_big == batch and b_small == batch // 2 and source == "in-step"
+        for batch, b_small, b_big, source in measured
     )
     grown = [e for e in events if e["event"] == "batch_size"]
     assert [e["batch_size"] for e in grown] == [64, 128]
