@@ -10,7 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
 
@@ -113,7 +113,7 @@ def plot_quality(
 
 def plot_noise_scale(noise: Any, path: Path) -> Path:
     """Each player's gradient noise scale B_simple against training time (mean over seeds
-    per configuration, a thin line per seed) beside the batch size the run trained at
+    per configuration, a thin line per seed) beside the batch size each seed trained at
     (dashed steps, same colour): both are numbers of examples, so one log axis shows
     whether the batch is below or above the noise scale."""
     names = list(dict.fromkeys(noise["configuration"]))
@@ -125,21 +125,23 @@ def plot_noise_scale(noise: Any, path: Path) -> Path:
             runs = mine[mine["configuration"] == name]
             if runs.empty:
                 continue
-            for _, run in runs.groupby("run_id"):
+            for _, run in runs.groupby("run_id"):  # seeds may grow at different times
                 axis.plot(run["train_s"], run["b_simple"], color=colors[name], alpha=0.3, lw=0.8)
-            mean = runs.groupby("iteration")[["train_s", "b_simple", "batch_size"]].mean()
+                axis.step(
+                    run["train_s"],
+                    run["batch_size"],
+                    where="post",
+                    color=colors[name],
+                    linestyle="--",
+                    alpha=0.6,
+                    lw=1,
+                )
+            mean = runs.groupby("iteration")[["train_s", "b_simple"]].mean()
             axis.plot(mean["train_s"], mean["b_simple"], color=colors[name], lw=2, label=name)
-            axis.step(
-                mean["train_s"],
-                mean["batch_size"],
-                where="post",
-                color=colors[name],
-                linestyle="--",
-                lw=1,
-            )
         axis.set_yscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")
         axis.yaxis.set_major_formatter(plain)
+        axis.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
         axis.yaxis.set_minor_formatter(plain)
         axis.set_xlabel("training time (s)")
         axis.set_title(f"{title}: B_simple (solid) and batch size (dashed)", fontsize=10)
