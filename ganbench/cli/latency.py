@@ -90,7 +90,7 @@ def latency(
     compile modes: a table, latency.json, latency.csv and latency.png."""
     from rich.markup import escape
 
-    from ganbench.latency.settings import LatencySettings, parse_choices
+    from ganbench.latency.settings import LatencySettings, one_choice
     from ganbench.latency.sources import choose_generator, default_generator
     from ganbench.run.session import resolve_device
 
@@ -107,8 +107,8 @@ def latency(
         fold_spectral_norm=not keep_spectral_norm,
     )
     fmt = Format.json if json_ else fmt
-    (choice,) = parse_choices("--device", device, ("auto", "cpu", "cuda"))
-    where = resolve_device(choice)
+    choice = one_choice("--device", device, ("auto", "cpu", "cuda"))
+    where = resolve_device(choice, "--device")
     if (checkpoint, suite, run, model, set_) == (None, None, None, None, []):
         source, why = default_generator()
         people(fmt).print(f"timing {escape(why)}", highlight=False)

@@ -74,15 +74,19 @@ def selftest_metric_time(
     import json
 
     from ganbench.config import choose_run, load_suite
+    from ganbench.latency.settings import one_choice
     from ganbench.run.session import resolve_device
     from ganbench.selftest.metric_time import metric_settings, time_metric
 
     chosen = choose_run(load_suite(suite, set_), run)
     config = metric_settings(metric, num_samples, reference_samples, weights)
-    where = resolve_device(device)
+    where = resolve_device(one_choice("--device", device, ("auto", "cpu", "cuda")), "--device")
     console.print(f"timing {metric} on {num_samples} samples of {chosen.id}'s generator, {where}")
     result = time_metric(chosen, config, where, repeats)
-    console.print(f"set-up {result.setup_s:.2f} s: {result.setup}", highlight=False)
+    console.print(f"set-up {result.setup_s:.2f} s (cached parts load, not rebuild)")
+    for name, parts in result.setup.items():
+        described = ", ".join(f"{k} {v}" for k, v in parts.items() if not isinstance(v, dict))
+        console.print(f"  {name}: {described}", highlight=False)
     for part, seconds in result.median_s.items():
         console.print(f"  {part:<14} median {seconds:8.2f} s  (of {repeats})")
     console.print(f"  values: {result.values}", highlight=False)

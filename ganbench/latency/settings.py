@@ -81,3 +81,10 @@ def parse_choices(option: str, text: str, choices: Sequence[str]) -> tuple[str, 
             f"(choose one or more of: {', '.join(choices)})"
         )
     return tuple(dict.fromkeys(parts))
+
+
+def one_choice(option: str, text: str, choices: Sequence[str]) -> str:
+    """``text`` when it is one of ``choices``, else UserError naming ``option``."""
+    if text not in choices:
+        raise UserError(f"{option} {text}: choose one of {', '.join(choices)}")
+    return text

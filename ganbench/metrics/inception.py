@@ -60,7 +60,8 @@ def how_to_provide() -> str:
     return (
         f"copy {WEIGHTS_FILE} from a machine that has it and run `ganbench weights install "
         "PATH`, or run `ganbench weights download` where the network is reachable, or give "
-        "its path (--inception-weights PATH, or weights: in the metric's settings); or leave "
+        "its path (train-suite --inception-weights PATH, selftest metric-time --weights PATH, "
+        "or weights: in the metric's settings); or leave "
         "the metric out (--metrics fd_classifier uses no download)"
     )
 
@@ -70,6 +71,8 @@ def find_weights(explicit: Path | None, field: str = "evaluation.metrics") -> Pa
     place = explicit if explicit is not None else hub_weights_path()
     if place.is_file():
         return place
+    if place.is_dir():
+        raise UserError(f"{field}: {place} is a folder; give the weights file {WEIGHTS_FILE}")
     where = "the given path" if explicit is not None else "torch's hub cache"
     raise UserError(
         f"{field}: the Inception weights {WEIGHTS_FILE} are missing: looked for {place} "
@@ -118,7 +121,11 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (any unreadable file gets the same message)
-        raise UserError(f"{path}: not a readable PyTorch weights file ({err})") from None
+        # torch's own text advises weights_only=False, which would run the file's code
+        raise UserError(
+            f"{path}: not a readable PyTorch weights file ({type(err).__name__}); expected "
+            f"{WEIGHTS_FILE}"
+        ) from None
     if not isinstance(state, dict):
         raise UserError(f"{path}: expected a state dict, found {type(state).__name__}")
     expected = _expected_shapes()

@@ -34,15 +34,18 @@ def stream_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def resolve_device(choice: str) -> torch.device:
+def resolve_device(choice: str, option: str | None = None) -> torch.device:
+    """cpu, or cuda (auto: where there is one); ``option``: the command's own flag that
+    chose it (``--device``), named in the fix instead of ``--set device=``."""
     if choice == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if choice == "cuda":
+        fix = f"{option} cpu (or {option} auto" if option else "--set device=cpu (or device=auto"
         raise UserError(
-            "device: cuda requested but no CUDA device is visible. Fix: --set device=cpu "
-            "(or device=auto: CUDA where there is one), or run where a GPU is"
+            f"{option or 'device'}: cuda requested but no CUDA device is visible. Fix: {fix}: "
+            "CUDA where there is one), or run where a GPU is"
         )
     return torch.device("cpu")
 

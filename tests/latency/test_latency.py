@@ -400,7 +400,7 @@ def test_a_fresh_model_says_its_weights_are_random(tmp_path: Path) -> None:
         (["--model", "mlp", "--batch-sizes", "0,abc"], "--batch-sizes 0,abc: expected positive"),
         (["--model", "mlp", "--precision", "fp32,fp8"], "--precision fp32,fp8: unknown fp8"),
         (["--model", "mlp", "--compile", "fastest"], "--compile fastest: unknown fastest"),
-        (["--model", "mlp", "--device", "tpu"], "--device tpu: unknown tpu"),
+        (["--model", "mlp", "--device", "tpu"], "--device tpu: choose one of auto, cpu, cuda"),
         (["--model", "mlp", "--repeats", "3", "--min-time", "1"], "choose one"),
         (["--model", "gan9000"], "unknown 'gan9000'"),
         (["--model", "mlp", "--set", "model.depth=99"], "model.depth"),
