@@ -52,7 +52,7 @@ class RunStatus(str, Enum):
 # them: a step's own (run/summary.py's PHASES, checked equal by a test), then the loop's.
 PHASE_ORDER = (
     "data", "d_step", "g_step", "joint_step", "extrapolation", "snapshot",
-    "other", "evaluation", "checkpoint",
+    "other", "evaluation", "checkpoint", "noise_scale",
 )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from ganbench.trackers.phases import OTHER
 from ganbench.trackers.stats import IterationTimes
 
 # Every phase a summary can show, in report order: a step's, then the loop's own.
-PHASES = (*STEP_PHASES, OTHER, "evaluation", "checkpoint")
+PHASES = (*STEP_PHASES, OTHER, "evaluation", "checkpoint", "noise_scale")
 IN_ITERATION = (*STEP_PHASES, OTHER)
 DATA_BOUND_SHARE = 0.2  # a run whose data phase takes this share of iteration time or more
 
@@ -160,9 +160,14 @@ def _iteration_times(state: TrainState, trackers: RunTrackers) -> dict[str, Any]
 
 def _phases(state: TrainState, trackers: RunTrackers) -> dict[str, Any]:
     """Per phase: total seconds, mean per iteration, share of all measured time (iteration
-    phases plus evaluation and checkpointing), CUDA memory peaks; the data phase's share."""
+    phases plus evaluation, checkpointing and the noise scale's extra passes), CUDA memory
+    peaks; the data phase's share."""
     totals = dict(trackers.iterations.phase_s)
-    for phase, seconds in (("evaluation", state.eval_s), ("checkpoint", state.checkpoint_s)):
+    for phase, seconds in (
+        ("evaluation", state.eval_s),
+        ("checkpoint", state.checkpoint_s),
+        ("noise_scale", state.noise_scale_s),
+    ):
         if seconds > 0:
             totals[phase] = seconds
     measured = sum(totals.values())

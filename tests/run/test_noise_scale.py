@@ -56,6 +56,7 @@ def test_measuring_leaves_training_bit_identical_and_records_both_players(tmp_pa
     assert figures["d"]["b_simple"] == events[-1]["d"]["b_simple"]
     assert summary.noise_scale_s > 0  # time kept apart from training
     assert summary.noise_scale_s == sum(e["noise_scale_time_s"] for e in events)
+    assert summary.phases["noise_scale"]["time_s"] == summary.noise_scale_s  # where time goes
 
 
 def test_under_accumulation_the_micro_batches_are_measured_in_the_step(tmp_path) -> None:
