@@ -27,7 +27,6 @@ def selftest_overhead(
     output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
 ) -> None:
     """Time the bare training step against the fully instrumented loop, in one process."""
-    import json
     import tempfile
 
     from ganbench.cli.render_train import print_overhead
@@ -44,10 +43,7 @@ def selftest_overhead(
     with tempfile.TemporaryDirectory(prefix="ganbench-overhead-") as workdir:
         result = measure_overhead(chosen, plan.device, rounds, block, Path(workdir))
     print_overhead(console, result)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
-        console.print(f"written: {output}")
+    _write_json(result.as_dict(), output)
 
 
 @selftest_app.command("metric-time")
@@ -71,7 +67,6 @@ def selftest_metric_time(
 ) -> None:
     """Time one metric's evaluation of a fresh generator: set-up once, then the median of
     the repeats, split into generation and scoring."""
-    import json
 
     from ganbench.config import choose_run, load_suite
     from ganbench.latency.settings import one_choice
@@ -90,10 +85,7 @@ def selftest_metric_time(
     for part, seconds in result.median_s.items():
         console.print(f"  {part:<14} median {seconds:8.2f} s  (of {repeats})")
     console.print(f"  values: {result.values}", highlight=False)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
-        console.print(f"written: {output}")
+    _write_json(result.as_dict(), output)
 
 
 @selftest_app.command("gpu")
@@ -145,3 +137,13 @@ def _gpu_check_device(choice: str) -> str | None:
     if choice == "cuda":
         raise UserError("--device cuda: no CUDA device is visible here")
     return None
+
+
+def _write_json(figures: dict, output: Path | None) -> None:
+    """The figures as JSON at ``output`` (nothing when None)."""
+    import json
+
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        console.print(f"written: {output}")
