@@ -16,6 +16,7 @@ training precision.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -114,6 +115,21 @@ def _expected_shapes() -> dict[str, tuple[int, ...]]:
 
     net = inception_v3(weights=None, aux_logits=False, num_classes=CLASSES, init_weights=False)
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def write_stand_in_weights(path: Path) -> Path:
+    """Randomly initialised tensors of the FID Inception's names and shapes at ``path``
+    (kept when there): the time per evaluation is the real one, the values are not FID
+    (``weights_official: false``). For tests and timings where the file cannot be had."""
+    if not path.is_file():
+        from torchvision.models import inception_v3
+
+        torch.manual_seed(0)
+        net = inception_v3(weights=None, aux_logits=False, num_classes=CLASSES, init_weights=False)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        torch.save(net.state_dict(), partial)
+        partial.replace(path)  # never a half-written file under the name
+    return path
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

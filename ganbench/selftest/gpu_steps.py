@@ -10,7 +10,6 @@ so the kit itself is checked on a CPU in seconds.
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ganbench.metrics.inception import write_stand_in_weights
 from ganbench.selftest.gpu_check import Figure, StepContext, StepFailed, StepSkipped
 
 THESIS_V100_IT_S = 15.7  # SRFB at batch 64 on the thesis' V100 (sec. 4.1.1)
@@ -292,20 +292,6 @@ class Latency:
 # ------------------------------------------------------------------------- 7. metrics
 
 
-def stand_in_weights(path: Path) -> Path:
-    """Randomly initialised tensors of the FID Inception's names and shapes: the time per
-    evaluation is the real one, the values are not FID (``weights_official: false``)."""
-    if not path.is_file():
-        from torchvision.models import inception_v3
-
-        torch.manual_seed(0)
-        net = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        torch.save(net.state_dict(), partial)
-        partial.replace(path)  # never a half-written file under the name
-    return path
-
-
 class Metrics:
     name, title, budget_s = "metrics", "FID, IS (stand-in weights) and fd_classifier", 60.0
 
@@ -319,7 +305,7 @@ class Metrics:
 
     def run(self, context: StepContext) -> str | None:
         # 95 MB of random tensors: kept out of the results folder
-        weights = str(stand_in_weights(Path(tempfile.gettempdir()) / "ganbench-stand-in.pth"))
+        weights = str(write_stand_in_weights(Path(tempfile.gettempdir()) / "ganbench-stand-in.pth"))
         refs = "20" if context.options.dry_run else "10000"
         fid = self.metric_args(context, "speedups", "fp32", "fid")
         context.ganbench(*fid, "--weights", weights, "--reference-samples", refs)

@@ -10,9 +10,8 @@ so, not at fixed milestones, answering the thesis' open question of when to grow
 
 Both wait ``warmup`` observations before the first growth (early evaluations are noisy,
 and B_simple is at its largest at initialisation), ``cooldown`` after each, and stop at
-``max_size``. A decision
-is a pure function of the observations, kept with its reason in a history that is
-checkpointed, so a resumed run decides as an unbroken one.
+``max_size``. A decision is a pure function of the observations, kept with its reason in
+a history that is checkpointed, so a resumed run decides as an unbroken one.
 """
 
 from __future__ import annotations

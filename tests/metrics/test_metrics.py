@@ -392,13 +392,9 @@ def test_fd_classifier_in_a_suite_with_reference_stats_cached_once(
 def stand_in_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Randomly initialised tensors of the FID Inception's names and shapes (not the real
     file, whose download is impossible here)."""
-    from torchvision.models import inception_v3
+    from ganbench.metrics.inception import write_stand_in_weights
 
-    torch.manual_seed(0)
-    net = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
-    path = tmp_path_factory.mktemp("weights") / "stand-in.pth"
-    torch.save(net.state_dict(), path)
-    return path
+    return write_stand_in_weights(tmp_path_factory.mktemp("weights") / "stand-in.pth")
 
 
 @pytest.fixture
