@@ -18,7 +18,7 @@ import csv
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -89,8 +89,11 @@ class GpuMonitor(Tracker):
         rate_hz: float,
         csv_path: Path | None = None,
         nvml: ModuleType | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.rate_hz, self.csv_path = rate_hz, csv_path
+        """``clock``: seconds for the samples' times and the power integral (a test's
+        stand-in; the sampling period is waited for on the real clock)."""
+        self.rate_hz, self.csv_path, self.clock = rate_hz, csv_path, clock
         self.reason: str | None = None
         self.nvml: ModuleType | None = None
         self.handle: Any = None
@@ -132,7 +135,7 @@ class GpuMonitor(Tracker):
     def start(self) -> None:
         if not self.active:
             return
-        self._t0 = time.perf_counter()
+        self._t0 = self.clock()
         self._energy_start_mj = self._energy_mj()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="ganbench-nvml", daemon=True)
@@ -206,7 +209,7 @@ class GpuMonitor(Tracker):
     def sample_once(self) -> dict[str, Any]:
         """Query every field once and fold it into the totals; return the row."""
         nv, h = self.nvml, self.handle
-        now = time.perf_counter()
+        now = self.clock()
         util = self._query("utilization", nv.nvmlDeviceGetUtilizationRates, h)
         memory = self._query("memory", nv.nvmlDeviceGetMemoryInfo, h)
         power_mw = self._query("power", nv.nvmlDeviceGetPowerUsage, h)

@@ -83,9 +83,26 @@ def sleeper_source(module: nn.Module) -> GeneratorSource:
     return GeneratorSource(generator=module, model=config, shape=(1, 2, 2), origin="fresh")
 
 
-def rows_for(source: GeneratorSource, settings: LatencySettings) -> list[dict]:
+class RecordingTimer(CallTimer):
+    """The CPU timer (perf_counter), keeping every duration it hands back, warm-up calls
+    included."""
+
+    def __init__(self) -> None:
+        super().__init__(CPU)
+        self.times: list[float] = []
+
+    def __call__(self, fn):
+        elapsed, out = super().__call__(fn)
+        self.times.append(elapsed)
+        return elapsed, out
+
+
+def rows_for(
+    source: GeneratorSource, settings: LatencySettings, timer: CallTimer | None = None
+) -> list[dict]:
     G, _ = prepare_generator(source, settings)
-    return list(measure_rows(G, source.model.latent_dim, settings, CPU, CallTimer(CPU)))
+    timer = timer or CallTimer(CPU)
+    return list(measure_rows(G, source.model.latent_dim, settings, CPU, timer))
 
 
 def invoke(*args: str):
@@ -95,25 +112,38 @@ def invoke(*args: str):
 # ------------------------------------------------------------------- measurement
 
 
-def test_a_sleeping_generator_measures_the_injected_time_within_5_percent() -> None:
-    """The injected time is what the generator's sleeps really took (the VM's wake-up
-    latency makes a 20 ms sleep last 20-21 ms), timed inside the generator."""
+def test_a_sleeping_generator_is_timed_around_its_sleep_and_summarised() -> None:
+    """Call by call, the timer's duration against the sleep the generator timed inside
+    itself (the injected time: a VM's wake-up latency and load make a 20 ms sleep last
+    longer): never below it (the timer encloses the call), and in the median within 1 ms
+    (5 % of the sleep; the call's own work is 0.1-0.2 ms, also under load). Load delays
+    some calls, not most, so the median holds where a mean would not. The row's figures
+    are those of its timed calls, warm-up left out."""
     sleeper = Sleeper(0.02)
     settings = LatencySettings(batch_sizes=(1, 4), warmup=2, repeats=25)
-    rows = rows_for(sleeper_source(sleeper), settings)
+    timer = RecordingTimer()
+    rows = rows_for(sleeper_source(sleeper), settings, timer)
+    assert len(timer.times) == len(sleeper.slept) == 2 * 27  # one timed call per sleep
+    overhead = [t - s for t, s in zip(timer.times, sleeper.slept, strict=True)]
+    assert min(overhead) >= 0, min(overhead)  # perf_counter around perf_counter
+    assert statistics.median(overhead) < 0.001, sorted(overhead)
     for i, row in enumerate(rows):
-        injected = sleeper.slept[27 * i + 2 : 27 * (i + 1)]  # after the 2 warm-up calls
-        assert row["status"] == "ok" and row["latency_count"] == len(injected) == 25
-        assert row["latency_p50_s"] == pytest.approx(statistics.median(injected), rel=0.05)
-        assert row["latency_mean_s"] == pytest.approx(statistics.mean(injected), rel=0.05)
-        assert row["latency_min_s"] >= min(injected) >= 0.02  # sleep never returns early
+        timed = timer.times[27 * i + 2 : 27 * (i + 1)]  # after the 2 warm-up calls
+        injected = sleeper.slept[27 * i + 2 : 27 * (i + 1)]
+        assert row["status"] == "ok" and row["latency_count"] == len(timed) == 25
+        # torch's float64 quantile and mean against statistics': rounding only
+        assert row["latency_p50_s"] == pytest.approx(statistics.median(timed), rel=1e-9)
+        assert row["latency_mean_s"] == pytest.approx(statistics.mean(timed), rel=1e-9)
+        assert row["latency_min_s"] == min(timed) and row["latency_max_s"] == max(timed)
+        assert row["first_call_s"] == timer.times[27 * i] >= 0.02
+        assert min(injected) >= 0.02  # sleep never returns early
         assert row["latency_min_s"] <= row["latency_p50_s"] <= row["latency_p90_s"]
         assert row["latency_p90_s"] <= row["latency_p99_s"] <= row["latency_max_s"]
         assert row["per_image_latency_s"] == pytest.approx(
             row["latency_mean_s"] / row["batch_size"]
         )
         assert row["images_per_s"] == pytest.approx(row["batch_size"] / row["latency_mean_s"])
-        assert row["first_call_s"] >= 0.02 and row["output_finite"] is True
+        assert row["output_finite"] is True
 
 
 def test_min_time_keeps_calling_until_the_time_and_the_minimum_count() -> None:
@@ -131,25 +161,36 @@ def test_min_time_keeps_calling_until_the_time_and_the_minimum_count() -> None:
 def test_larger_batches_give_more_images_per_second() -> None:
     """Per image, a batch's typical (median) call against a smaller batch's: on one thread
     (other processes' load stalls a parallel region waiting for a descheduled worker, at
-    random and by far more than the batch size changes), in interleaved rounds, each batch
-    size's best round. Load only ever adds to a call; the mean (``images_per_s``) has every
-    stall in it, the median of hundreds of calls hardly any."""
+    random and by far more than the batch size changes), paired: each round measures the
+    three sizes back to back (a second in all), so a round's sizes share the machine's
+    load, which changes over seconds; the median of the rounds' ratios is compared. The
+    mean (``images_per_s``) has every stall in it, the median of hundreds of calls hardly
+    any."""
     source = fresh_generator("mlp", ["dataset.image_size=16", "dataset.channels=1"])
     settings = LatencySettings(batch_sizes=(1, 16, 128), warmup=3, min_time_s=0.1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rounds = [rows_for(source, settings) for _ in range(3)]
+        rounds = [rows_for(source, settings) for _ in range(5)]
     finally:
         torch.set_num_threads(threads)
-    rate: dict[int, float] = {}
-    for row in (r for rows in rounds for r in rows):
-        assert row["status"] == "ok" and row["latency_count"] >= 10
-        assert row["images_per_s"] <= row["batch_size"] / row["latency_min_s"]
-        size = row["batch_size"]
-        rate[size] = max(rate.get(size, 0.0), size / row["latency_p50_s"])
-    assert rate[1] < rate[16] < rate[128]
-    assert rate[128] > 10 * rate[1]  # one call costs far less than 128 single-image calls
+    gains: dict[tuple[int, int], list[float]] = {(1, 16): [], (16, 128): [], (1, 128): []}
+    for rows in rounds:
+        per_image: dict[int, float] = {}
+        for row in rows:
+            assert row["status"] == "ok" and row["latency_count"] >= 10
+            assert row["images_per_s"] <= row["batch_size"] / row["latency_min_s"]
+            per_image[row["batch_size"]] = row["latency_p50_s"] / row["batch_size"]
+        for small, large in gains:
+            gains[small, large].append(per_image[small] / per_image[large])
+    median = {pair: statistics.median(values) for pair, values in gains.items()}
+    assert median[1, 16] > 1 and median[16, 128] > 1, gains
+    # An image alone pays a whole call's overhead (Python, dispatch: ~60 us on one core);
+    # in a batch of 128 it shares it and costs ~3 us of arithmetic: about 15-20 x per image
+    # on an idle machine. 5 x leaves room for load that slows the batch's arithmetic more
+    # than the single call's overhead; a batch timed image by image, or rows mixed up,
+    # gives ~1 x.
+    assert median[1, 128] > 5, gains
 
 
 def test_p50_agrees_with_torch_benchmark_timer_within_10_percent() -> None:

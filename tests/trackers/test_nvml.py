@@ -101,22 +101,42 @@ def test_sampler_aggregates_nvml_readings_and_subtracts_excluded_energy(tmp_path
     assert rows[0].startswith("time_s,gpu_util_pct") and len(rows) == s.gpu_samples + 1
 
 
+class FakeClock:
+    """A clock that moves only when told to: training time as the test decides it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def wait_for(condition, limit_s: float = 30.0) -> None:
+    """Until the sampler thread has done something (a limit for a hang, not a timing)."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "the sampler thread did not sample"
+        time.sleep(0.001)
+
+
 def test_without_an_energy_counter_power_is_integrated(tmp_path, monkeypatch) -> None:
+    """On an injected clock, so a busy machine's delays to the sampler thread change
+    nothing: a sample at the start, 0.5 s of training, a sample after it, the stop. The
+    power is integrated over exactly that: 250 W x 0.5 s."""
     monkeypatch.setattr(gpu_module, "open_device", lambda device, nvml: "handle")
     csv = tmp_path / "gpu.csv"
-    monitor = GpuMonitor(torch.device("cuda"), 100, csv, nvml=FakeNvml(energy=False))
-    t0 = time.perf_counter()  # before start: every sample lies inside the stopwatch
-    monitor.start()
-    time.sleep(0.5)
-    monitor.stop()
-    elapsed = time.perf_counter() - t0
+    fake, clock = FakeNvml(energy=False), FakeClock()
+    monitor = GpuMonitor(torch.device("cuda"), 100, csv, nvml=fake, clock=clock)
+    monitor.start()  # the clock read as the start
+    wait_for(lambda: fake.calls >= 1)  # a sample began, its time read before this
+    clock.now += 0.5
+    seen = fake.calls
+    wait_for(lambda: fake.calls >= seen + 2)  # the second of them began after the move
+    monitor.stop()  # the sample under way finishes first
     s = monitor.summary(images=10)
     assert s.energy_method == "power_integral"
     assert "energy" in s.gpu_unsupported_queries
-    # 250 W over the sampled span: first to last sample, as the samples' own times say ...
     times = [float(row.split(",")[0]) for row in csv.read_text().splitlines()[1:]]
-    assert len(times) == s.gpu_samples >= 2
-    assert s.energy_j == pytest.approx(250 * (times[-1] - times[0]))
-    # ... inside the stopwatch, and a little under it (0.2 s for the sampler thread to
-    # start and to see the stop, which a busy machine may delay).
-    assert 250 * (elapsed - 0.2) <= s.energy_j <= 250 * elapsed
+    assert len(times) == s.gpu_samples >= 3
+    assert times[0] == 0.0 and times[-1] == 0.5  # from the start's reading of the clock
+    assert s.energy_j == pytest.approx(250 * 0.5)  # the whole span, nothing more
