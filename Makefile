@@ -7,18 +7,35 @@ SUITE ?= suites/quick.yaml
 REPORT ?= reports/$(basename $(notdir $(SUITE)))
 DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: install data demo test lint format clean gpu-check gpu-wheels
+LOCK := lock/requirements.txt
+LOCK_PYTHON := 3.10
+PYTEST_WORKERS ?= 2
 
-# torch and torchvision are resolved together by pip (CUDA builds, which also run on CPU).
-$(STAMP): pyproject.toml
+.PHONY: install lock data demo test test-quick wheel-check lint format clean gpu-check gpu-wheels
+
+# The tested set: every package at the version and hash in the lock (dev extra included),
+# nothing resolved today; then ganbench itself, editable, without dependencies.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# A fresh resolution of pyproject's ranges for every supported Python (uv's universal
+# mode, hashes from the registry), torch held at lock/torch.txt; prints what moved.
+lock: install
+	@cp $(LOCK) $(LOCK).previous
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version $(LOCK_PYTHON) \
+		--generate-hashes --upgrade -c lock/torch.txt --custom-compile-command "make lock" \
+		--no-progress --quiet -o $(LOCK)
+	@$(BIN)/python lock/diff.py $(LOCK).previous $(LOCK); rm -f $(LOCK).previous
+
 # Fashion-MNIST offline from Debian's dataset-fashion-mnist when root with apt,
-# else torchvision's download; either way it lands in data/FashionMNIST/raw.
+# else torchvision's download; either way it lands in ganbench's data folder
+# (ganbench data fetch says where: $GANBENCH_DATA, else data/ in ganbench's home).
 data: install
 	@if [ ! -f $(DEBIAN_FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing Debian's dataset-fashion-mnist"; \
@@ -36,15 +53,24 @@ demo: data
 	$(BIN)/ganbench report $(REPORT) --latency reports/latency/demo
 
 lint: install
-	$(BIN)/ruff check ganbench tests benchmarks
-	$(BIN)/ruff format --check ganbench tests benchmarks
+	$(BIN)/ruff check ganbench tests benchmarks lock
+	$(BIN)/ruff format --check ganbench tests benchmarks lock
 
 format: install
 	$(BIN)/ruff format ganbench tests benchmarks
 	$(BIN)/ruff check --fix ganbench tests benchmarks
 
 test: data lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
+
+# The inner loop: no lint, no slow tests, stop at the first failure.
+test-quick: install
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m "not slow" -x
+
+# The wheel outside the checkout: built, installed from the lock into a fresh venv, and
+# run from an empty folder (CI runs it after make test).
+wheel-check: install
+	bash .ci/wheel_check.sh
 
 # Every CUDA path once, time-boxed (8 minutes at most on a GPU): reports/gpu-check/gpu_check.md.
 # Needs no make install where the Python has the dependencies (see benchmarks/gpu_check.sh).
@@ -53,7 +79,7 @@ gpu-check:
 
 # The packages a GPU image with torch but no network lacks, as cp312 wheels in .whl/
 # (the versions this venv resolved), for benchmarks/gpu_check.sh to unpack there.
-GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection typing_extensions \
+GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection typing_extensions platformdirs \
 	pytorch-image-generation-metrics
 gpu-wheels: install
 	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
@@ -63,4 +89,4 @@ gpu-wheels: install
 			"^($$(echo $(GPU_WHEELS) | tr ' ' '|'))==" )
 
 clean:
-	rm -rf $(VENV) data reports/*/ .pytest_cache .ruff_cache
+	rm -rf $(VENV) data reports/*/ .pytest_cache .ruff_cache dist build
