@@ -1,15 +1,25 @@
-"""Shared fixtures: tiny run configs, suite files, and the gpu marker."""
+"""Shared fixtures: tiny run configs, suite files, the gpu marker, Fashion-MNIST, and a
+ganbench home of the test session's own."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # xdist hands its workers COLUMNS=80; a plain run's piped output is 140 wide: the
+    # same words either way (ganbench's console reads it once, at import).
+    os.environ.pop("COLUMNS", None)
 
 import pytest
 import torch
 import yaml
 
 from ganbench.config import RunConfig
+from ganbench.data.images import DEBIAN_FASHION_MNIST, FashionMNIST, has_idx
+from ganbench.home import DATA_ENV, HOME_ENV, data_root
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: README.md, docs/, suites/
 DOCS = ROOT / "docs"
@@ -108,14 +118,65 @@ def tiny_suite(**defaults: Any) -> dict[str, Any]:
     return {"name": "tiny", "defaults": base}
 
 
-needs_fmnist = pytest.mark.skipif(
-    not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
-    reason="Debian's dataset-fashion-mnist is not installed (make data installs it)",
-)
+# Where `make data` put Fashion-MNIST (ganbench's data folder, as every command finds it),
+# read before the session's own home replaces the user's; the Debian files otherwise.
+FMNIST_RAW = data_root() / FashionMNIST.folder / "raw"
+FMNIST_FOUND = has_idx(FMNIST_RAW) or has_idx(DEBIAN_FASHION_MNIST, ".gz")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory: pytest.TempPathFactory):
+    """ganbench's home for this test session, shared by its xdist workers (a classifier
+    is trained once, the other worker waits for it as a second process would): metric
+    caches start empty, and the suite folders tests write are not the user's. A test
+    that needs to be the only writer of remembered folders takes ``own_home``."""
+    base = tmp_path_factory.getbasetemp()
+    home = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "home"
+    before = {key: os.environ.get(key) for key in (HOME_ENV, DATA_ENV)}
+    os.environ[HOME_ENV] = str(home)
+    os.environ[DATA_ENV] = str(home / "data")
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    if has_idx(FMNIST_RAW):  # the data `make data` fetched, read where it is
+        try:
+            (home / "data" / FashionMNIST.folder).symlink_to(FMNIST_RAW.parent)
+        except FileExistsError:  # the other worker's
+            pass
+    yield home
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ganbench home of this test's alone: the suite folders it writes are the only
+    ones remembered (what `report`, `check` and `latency` take when nothing is named)."""
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def fashion_mnist_present() -> None:
+    """Skip where Fashion-MNIST is not to be had, but fail under CI: there a skip would
+    be a set-up that did not run `make data`, not a pass."""
+    if FMNIST_FOUND:
+        return
+    why = f"Fashion-MNIST is neither in {FMNIST_RAW} nor in {DEBIAN_FASHION_MNIST} (make data)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}: CI must not skip these tests")
+    pytest.skip(why)
+
+
+needs_fmnist = pytest.mark.usefixtures("fashion_mnist_present")
 
 
 @pytest.fixture(scope="session")
 def fmnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder of this test session: Fashion-MNIST is copied in from the Debian files
-    on first use, and the metric caches (classifier, reference statistics) start empty."""
-    return tmp_path_factory.mktemp("data")
+    """A data folder of this test session holding Fashion-MNIST (copied from where `make
+    data` put it, else from the Debian files on first use)."""
+    root = tmp_path_factory.mktemp("data")
+    if has_idx(FMNIST_RAW):
+        shutil.copytree(FMNIST_RAW, root / FashionMNIST.folder / "raw")
+    return root

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field, PositiveInt
 
 from ganbench.registry import Registry, Section
-
-DATA_ROOT_ENV = "GANBENCH_DATA"
-
-
-def default_data_root() -> Path:
-    """Where datasets live unless a suite says otherwise: $GANBENCH_DATA, else ./data."""
-    return Path(os.environ.get(DATA_ROOT_ENV, "data"))
 
 
 class DatasetConfig(Section):
@@ -70,6 +61,12 @@ class DataSource:
     def num_examples(cls, cfg: DatasetConfig) -> int | None:
         """How many examples a run will see (after the subset), if known without loading."""
         return None
+
+    @classmethod
+    def cache_identity(cls, cfg: DatasetConfig) -> dict[str, str]:
+        """What, beyond the name and pixel format, tells this dataset's examples apart in
+        the shared metric caches (a named dataset is the same files wherever it lies)."""
+        return {}
 
     @classmethod
     def check(cls, cfg: DatasetConfig) -> None:

@@ -12,9 +12,9 @@ import torch
 from pydantic import Field
 
 from ganbench.data.base import DATASETS, Data, DatasetConfig, DataSource, choose_subset
-from ganbench.data.base import default_data_root as _default_root
 from ganbench.data.transforms import Fit, convert_channels, fit_size
 from ganbench.errors import UserError
+from ganbench.home import data_root as default_data_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = (
@@ -26,14 +26,16 @@ IDX_FILES = (
 
 
 class ImageDatasetConfig(DatasetConfig):
-    root: Path | None = Field(None, description="data folder (null: $GANBENCH_DATA or ./data)")
+    root: Path | None = Field(
+        None, description="data folder (null: $GANBENCH_DATA, else data/ in ganbench's home)"
+    )
     split: Literal["train", "test"] = "train"
     image_size: int = Field(32, ge=4, le=1024, description="side of the square model input, px")
     channels: Literal[1, 3] | None = Field(None, description="null: the dataset's own")
     fit: Fit = Field("auto", description="pad, resize, or auto (pad when at most 25% smaller)")
 
     def data_root(self) -> Path:
-        return self.root if self.root is not None else _default_root()
+        return self.root if self.root is not None else default_data_root()
 
 
 def check_folder(path: Path, field: str = "dataset.root") -> None:
@@ -225,6 +227,11 @@ class ImageFolder(ImageSource):
             return []
         found = (p for p in cfg.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         return sorted(found)
+
+    @classmethod
+    def cache_identity(cls, cfg: ImageFolderConfig) -> dict[str, str]:
+        """Two folders of images are two datasets: the folder keys the metric caches."""
+        return {"root": str(cfg.root.resolve())}
 
     @classmethod
     def num_examples(cls, cfg: ImageFolderConfig) -> int | None:

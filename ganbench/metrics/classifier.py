@@ -22,10 +22,10 @@ from torch import nn
 
 from ganbench.data import DATASETS, DatasetConfig
 from ganbench.errors import UserError
+from ganbench.home import cache_dir
 from ganbench.metrics.base import METRICS, Metric, MetricConfig, Samples, Scorer
 from ganbench.metrics.reference import (
     ReferenceConfig,
-    cache_dir,
     describe_reference,
     digest,
     pixel_recipe,
@@ -120,7 +120,7 @@ def trained_classifier(
     train_cfg = reference_dataset(dataset, ReferenceConfig(split="train"), "fd_classifier")
     recipe = _recipe(train_cfg, cfg)
     ident = f"{ARCHITECTURE}-{digest(recipe, 10)}"
-    path = cache_dir(train_cfg, "classifiers") / f"{train_cfg.name}-{ident}.pt"
+    path = cache_dir("classifiers") / f"{train_cfg.name}-{ident}.pt"
     t0 = time.perf_counter()
     status = "memory"
     if ident not in _LOADED:

@@ -1,6 +1,6 @@
 """Reference statistics of a dataset split: computed once, cached on disk, reused by every run.
 
-The cache lives under the data folder (``<data root>/ganbench-cache/reference-stats``) and
+The cache lives in ganbench's home (``cache/reference-stats``, see ``ganbench.home``) and
 is keyed by dataset, split, image size, channels, fit, example count and the feature
 extractor's id (which includes its weights' hash), so a change to any of them computes
 new statistics instead of reusing wrong ones. A process also keeps what it loaded, so
@@ -22,15 +22,14 @@ import torch
 from pydantic import Field, PositiveInt, ValidationError
 
 from ganbench.data import DATASETS, DatasetConfig
-from ganbench.data.base import default_data_root
 from ganbench.data.transforms import resolve_fit
 from ganbench.errors import UserError
+from ganbench.home import cache_dir
 from ganbench.metrics.stats import gaussian_stats
 from ganbench.registry import Section
 from ganbench.results.lock import building
 from ganbench.results.store import atomic_file
 
-CACHE_FOLDER = "ganbench-cache"
 CacheStatus = Literal["memory", "disk", "computed"]
 
 
@@ -41,11 +40,6 @@ class ReferenceConfig(Section):
     num_samples: PositiveInt | None = Field(
         None, description="examples of the split (a fixed seeded choice); null: all"
     )
-
-
-def cache_dir(dataset: DatasetConfig, kind: str) -> Path:
-    root = dataset.data_root() if hasattr(dataset, "data_root") else default_data_root()
-    return root / CACHE_FOLDER / kind
 
 
 def digest(key: dict[str, Any], length: int = 12) -> str:
@@ -91,7 +85,8 @@ def pixel_recipe(cfg: DatasetConfig) -> dict[str, Any]:
     fit, native = getattr(cfg, "fit", None), getattr(source, "native_size", None)
     if fit is not None and native is not None:
         fit = resolve_fit(fit, native, native, size)
-    return {"dataset": cfg.name, "image_size": size, "channels": channels, "fit": fit}
+    recipe = {"dataset": cfg.name, "image_size": size, "channels": channels, "fit": fit}
+    return {**recipe, **source.cache_identity(cfg)}
 
 
 def describe_reference(ref_cfg: DatasetConfig, count: int) -> dict[str, Any]:
@@ -125,7 +120,7 @@ def reference_stats(
     """Statistics of ``extract`` over the reference images, and where they came from."""
     key = reference_key(ref_cfg, extractor_id)
     name = f"{key['dataset']}-{key['split']}-{key['image_size']}px-{key['count']}"
-    path = cache_dir(ref_cfg, "reference-stats") / f"{name}-{digest(key)}.npz"
+    path = cache_dir("reference-stats") / f"{name}-{digest(key)}.npz"
     t0 = time.perf_counter()
     stats, status = _LOADED.get(path), "memory"
     if stats is None or (keep_features and stats.features is None):

@@ -17,9 +17,10 @@ from ganbench.data.toy import mixture_centres
 from ganbench.data.transforms import convert_channels, fit_size
 from ganbench.errors import UserError
 
-needs_fmnist = pytest.mark.skipif(
+needs_debian_fmnist = pytest.mark.skipif(
     not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
-    reason="Debian's dataset-fashion-mnist is not installed (make data installs it)",
+    reason="Debian's dataset-fashion-mnist is not installed (this test is about copying "
+    "from it; make data installs it when run as root)",
 )
 
 
@@ -28,7 +29,7 @@ def load(name: str, **cfg):
     return source.load(source.Config(**cfg))
 
 
-@needs_fmnist
+@needs_debian_fmnist
 def test_fashion_mnist_loads_from_the_debian_files_padded_to_32(tmp_path: Path) -> None:
     data = load("fashion-mnist", root=tmp_path, subset=100, subset_seed=3, image_size=32)
     assert data.values.shape == (100, 1, 32, 32) and data.values.dtype == torch.uint8
