@@ -18,7 +18,7 @@ if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-NEEDS='import pydantic, pytorch_image_generation_metrics, typer, rich, pandas, scipy, psutil, pynvml, filelock, yaml, torchvision, matplotlib, tqdm, pytest'
+NEEDS='import pydantic, pytorch_image_generation_metrics, typer, rich, pandas, scipy, psutil, pynvml, filelock, platformdirs, yaml, torchvision, matplotlib, tqdm, pytest'
 if ! "$PY" -c "$NEEDS" 2>/dev/null; then
   if compgen -G ".whl/*.whl" >/dev/null; then
     echo "installing the missing dependencies from .whl/ into /tmp/ganbench-site"

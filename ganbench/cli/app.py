@@ -113,14 +113,41 @@ app.add_typer(weights_app, name="weights")
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"ganbench {__version__}")
+        console.print(version_lines(), highlight=False)
         raise typer.Exit()
+
+
+def version_lines() -> str:
+    """ganbench's version, torch's and CUDA's (the build's, and the devices it sees)."""
+    import platform
+
+    import torch
+
+    if torch.version.cuda is None:
+        cuda = "a CPU build"
+    else:
+        count = torch.cuda.device_count()
+        seen = f"{count} device(s): {torch.cuda.get_device_name(0)}" if count else "no device"
+        cuda = f"CUDA {torch.version.cuda}, {seen}"
+    return (
+        f"ganbench {__version__}\ntorch {torch.__version__} ({cuda})\n"
+        f"python {platform.python_version()}"
+    )
 
 
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print ganbench's, torch's and CUDA's versions.",
+        ),
     ] = False,
 ) -> None:
     """ganbench: which way of training or running this GAN is cheapest for the quality I need?"""
+    from ganbench.home import migrate_legacy_data
+
+    migrate_legacy_data(lambda line: err_console.print(f"note: {line}", highlight=False))

@@ -143,12 +143,25 @@ def print_check(console: Console, err_console: Console, result: Any) -> None:
     console.print(f"[{style}]{verdict}[/]:{rest}", highlight=False)
 
 
+def print_builtin_suites(console: Console, suites: list[Any]) -> None:
+    """`ganbench suites`: a line per built-in suite, its name and description (a list, not
+    a table: the descriptions wrap under their name at any width)."""
+    width = max((len(s.name) for s in suites), default=0)
+    for suite in suites:
+        console.print(f"[bold]{suite.name:<{width}}[/]  {suite.description}", highlight=False)
+    console.print(
+        "train one by name from any folder (ganbench train-suite quick); "
+        "ganbench init NAME copies one to edit",
+        highlight=False,
+    )
+
+
 def print_runs(console: Console, folders: list[Any]) -> None:
     """`ganbench runs`: the suite folders, newest first."""
     import time
 
     if not folders:
-        console.print("no suite folders under reports/ yet (ganbench train-suite SUITE)")
+        console.print("no suite folders written yet (ganbench train-suite SUITE)")
         return
     out = _table(
         "result folders (newest first)", ("folder", "suite", "runs", "status", "changed"), 3

@@ -1,4 +1,4 @@
-"""`ganbench list`, `data fetch` and `weights ...`."""
+"""`ganbench list`, `suites`, `init`, `data fetch` and `weights ...`."""
 
 from __future__ import annotations
 
@@ -29,18 +29,47 @@ def list_registered(
         console.print(f"[bold]{name}[/]: {', '.join(registry.names())}")
 
 
+@app.command("suites")
+def suites() -> None:
+    """List the built-in suites (by name from any folder: ganbench train-suite quick)."""
+    from ganbench.cli.render_results import print_builtin_suites
+    from ganbench.config.builtin import builtin_suites
+
+    print_builtin_suites(console, builtin_suites())
+
+
+@app.command("init")
+def init(
+    name: Annotated[str, typer.Argument(help="A built-in suite (ganbench suites lists them).")],
+    dest: Annotated[
+        Path | None, typer.Argument(help="File or folder to write (default: ./NAME.yaml).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Copy a built-in suite to edit, then train it: ganbench train-suite FILE."""
+    from ganbench.config.builtin import copy_suite
+
+    written = copy_suite(name, dest, force)
+    console.print(
+        f"wrote {written} (the built-in suite {name}): edit it, then "
+        f"ganbench train-suite {written}",
+        highlight=False,
+    )
+
+
 @data_app.command("fetch")
 def data_fetch(
     name: Annotated[str, typer.Argument(help="Dataset name, e.g. fashion-mnist.")],
     root: Annotated[
-        Path | None, typer.Option(help="Data folder (default: $GANBENCH_DATA or ./data).")
+        Path | None,
+        typer.Option(help="Data folder (default: $GANBENCH_DATA, else data/ in ganbench's home)."),
     ] = None,
 ) -> None:
     """Copy (from a local Debian package) or download a dataset into the data folder."""
-    from ganbench.data.base import default_data_root
     from ganbench.data.fetch import fetch_dataset
+    from ganbench.home import data_root
 
-    console.print(fetch_dataset(name, root or default_data_root()))
+    console.print(fetch_dataset(name, root or data_root()))
 
 
 @weights_app.command("install")

@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from ganbench.config.bounds import check_bounds, check_file_size, clip
+from ganbench.config.builtin import find_suite, not_found
 from ganbench.config.messages import describe
 from ganbench.config.schema import NAMED_SECTIONS, RunConfig, Suite, SuiteFile
 from ganbench.errors import UserError
@@ -91,21 +92,9 @@ def load_suite(
     )
 
 
-def find_suite(path: Path) -> Path:
-    """A path as given, or a bare name such as ``quick`` looked up in ./suites and in the
-    suites/ folder of the ganbench checkout."""
-    if path.is_file() or path.suffix or len(path.parts) > 1:
-        return path
-    checkout = Path(__file__).resolve().parents[2] / "suites"
-    for folder in (Path("suites"), checkout):
-        if (folder / f"{path}.yaml").is_file():
-            return folder / f"{path}.yaml"
-    return path
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise UserError(f"{path}: suite file not found")
+        raise UserError(not_found(path))
     check_file_size(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
