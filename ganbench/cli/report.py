@@ -35,7 +35,7 @@ def report(
         Path | None, typer.Option(help="Folder for the report (default: the first suite's).")
     ] = None,
     all_: Annotated[
-        bool, typer.Option("--all", help="A report for every suite folder under reports/.")
+        bool, typer.Option("--all", help="A report for every suite folder ganbench wrote.")
     ] = False,
     fmt: FormatOption = Format.table,
 ) -> None:
@@ -134,7 +134,10 @@ def check(
 
 @app.command("runs")
 def runs(
-    root: Annotated[Path, typer.Argument(help="Where suite folders are.")] = Path("reports"),
+    root: Annotated[
+        Path | None,
+        typer.Argument(help="Where suite folders are (default: every one ganbench wrote)."),
+    ] = None,
 ) -> None:
     """List the suite result folders: suite, runs, their statuses, last change."""
     from ganbench.cli.render_results import print_runs

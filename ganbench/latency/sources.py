@@ -26,7 +26,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.models import MODELS, ModelConfig
 from ganbench.results import RunStore
-from ganbench.results.folders import REPORTS, newest_suite_folder
+from ganbench.results.folders import newest_suite_folder
 
 # A fresh model (--model) is built for this data shape unless --set dataset.* says otherwise:
 # the thesis' CIFAR-10 images.
@@ -96,7 +96,7 @@ def choose_generator(
     return fresh_generator(model, overrides)
 
 
-def default_generator(reports: Path = REPORTS) -> tuple[GeneratorSource, str]:
+def default_generator(reports: Path | None = None) -> tuple[GeneratorSource, str]:
     """What ``ganbench latency`` times when no generator is named, and why: the latest
     checkpoint of the newest suite folder's baseline run, else the thesis SAGAN fresh."""
     folder = newest_suite_folder(reports)
@@ -111,7 +111,7 @@ def default_generator(reports: Path = REPORTS) -> tuple[GeneratorSource, str]:
                 )
                 return generator_from_checkpoint(store.checkpoint), why
     where = (
-        "no suite folder under reports/"
+        "no suite folder written yet"
         if folder is None
         else (f"no baseline-run checkpoint in {folder.path}")
     )

@@ -23,6 +23,7 @@ from ganbench.errors import StorageFull, stopped_by_storage
 from ganbench.launchers.signals import GracefulStop
 from ganbench.registry import Registry, Section
 from ganbench.results import RunStatus, RunSummary, write_runs_csv, write_suite_meta
+from ganbench.results.folders import remember_suite_folder
 from ganbench.results.lock import FolderLock
 from ganbench.run.plan import RunPlan
 from ganbench.run.session import resolve_device
@@ -89,6 +90,7 @@ class Launcher:
             stop = stop or scope.enter_context(GracefulStop())
             ids = [p.run.id for p in plans]
             write_suite_meta(suite.output_dir, suite.name, suite.source, suite.baseline, ids)
+            remember_suite_folder(suite.output_dir)
             try:
                 return self._run_plans(plans, observer, stop)
             finally:

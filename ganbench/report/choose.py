@@ -6,13 +6,13 @@ from pathlib import Path
 
 from ganbench.errors import UserError
 from ganbench.results import read_suite_meta
-from ganbench.results.folders import REPORTS, suite_folders
+from ganbench.results.folders import suite_folders
 
 BASELINES = Path("baselines")  # a suite's baseline by default: baselines/<suite>.json
 
 
 def report_folders(
-    named: list[Path], every: bool, root: Path = REPORTS, command: str = "report"
+    named: list[Path], every: bool, root: Path | None = None, command: str = "report"
 ) -> tuple[list[list[Path]], str]:
     """The reports to build (each a list of folders reported together) and a line saying
     which were chosen and why ("" when the user named them); ``command``: the ganbench
@@ -22,20 +22,21 @@ def report_folders(
     if named:
         return [list(named)], ""
     found = suite_folders(root)
+    where = "known" if root is None else f"under {root}/"
     if not found:
         raise UserError(
-            f"no suite folders under {root}/ yet: train a suite first (ganbench train-suite "
-            f"suites/quick.yaml), or name a folder (ganbench {command} path/to/suite)"
+            f"no suite folders {where} yet: train a suite first (ganbench train-suite "
+            f"quick), or name a folder (ganbench {command} path/to/suite)"
         )
     if every:
         shown = ", ".join(str(f.path) for f in found)
-        return [[f.path] for f in found], f"reporting every suite folder under {root}/: {shown}"
+        return [[f.path] for f in found], f"reporting every suite folder {where}: {shown}"
     newest = found[0]
     more = f"; {len(found) - 1} more there (--all, or name one)" if len(found) > 1 else ""
     return [[newest.path]], f"reporting {newest.path}, the suite folder written last{more}"
 
 
-def newest_folder(root: Path = REPORTS, command: str = "check") -> tuple[Path, str]:
+def newest_folder(root: Path | None = None, command: str = "check") -> tuple[Path, str]:
     """The suite folder written last, and a line saying so."""
     (group,), why = report_folders([], False, root, command)
     return group[0], why.replace("reporting", "using", 1)

@@ -75,13 +75,13 @@ def train_tiny(tmp_path: Path, name: str, baseline: bool = True, **defaults: Any
     return tmp_path / "reports" / name
 
 
-def test_report_runs_and_latency_with_nothing_named(tmp_path, monkeypatch) -> None:
+def test_report_runs_and_latency_with_nothing_named(tmp_path, monkeypatch, own_home) -> None:
     """`ganbench report` reports the suite folder written last (and says so), `--all`
     every one; `ganbench runs` lists them; `ganbench latency` times the newest suite's
     baseline run."""
     monkeypatch.chdir(tmp_path)
     result = invoke("report")
-    assert result.exit_code == 2 and "no suite folders under reports/ yet" in result.output
+    assert result.exit_code == 2 and "no suite folders known yet" in result.output
     train_tiny(tmp_path, "older")
     time.sleep(0.05)  # distinct modification times
     newer = train_tiny(tmp_path, "newer")
@@ -106,7 +106,9 @@ def test_report_runs_and_latency_with_nothing_named(tmp_path, monkeypatch) -> No
     assert "timing a mlp generator" in output
 
 
-def test_latency_with_nothing_to_time_falls_back_to_the_thesis_sagan(tmp_path, monkeypatch):
+def test_latency_with_nothing_to_time_falls_back_to_the_thesis_sagan(
+    tmp_path, monkeypatch, own_home
+):
     monkeypatch.chdir(tmp_path)
     train_tiny(tmp_path, "nobase", baseline=False)
     result = invoke("latency", "--batch-sizes", "1", "--repeats", "2", "--warmup", "1")
@@ -156,7 +158,7 @@ def test_a_budget_override_replaces_the_suite_s_budget_unless_kept(monkeypatch) 
     assert result.exit_code == 0 and "30 it, 60 s" in result.output
 
 
-def test_the_report_shows_each_configuration_s_samples(tmp_path, monkeypatch) -> None:
+def test_the_report_shows_each_configuration_s_samples(tmp_path, monkeypatch, own_home) -> None:
     monkeypatch.chdir(tmp_path)
     folder = train_tiny(tmp_path, "pictures")
     result = invoke("report", str(folder))
@@ -178,7 +180,7 @@ def test_the_report_shows_each_configuration_s_samples(tmp_path, monkeypatch) ->
 
 
 def test_check_as_typed_gates_the_newest_folder_against_its_suite_s_baseline(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, own_home
 ) -> None:
     """`ganbench check` with nothing named: the suite folder written last against
     baselines/<suite>.json, which `ganbench baseline save` writes; missing, it says how
@@ -190,7 +192,7 @@ def test_check_as_typed_gates_the_newest_folder_against_its_suite_s_baseline(
         result = invoke(*command)
         assert result.exit_code == 2
         hint = f"ganbench {' '.join(command)} path/to/suite"
-        assert "no suite folders under reports/ yet" in result.output and hint in result.output
+        assert "no suite folders known yet" in result.output and hint in result.output
     suite_of(Path("reports") / "gate", SPEEDS)
     result = invoke("check")
     assert result.exit_code == 2

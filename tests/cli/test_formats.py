@@ -38,7 +38,7 @@ def test_report_formats_print_one_document_on_stdout(tmp_path: Path) -> None:
     assert every.exit_code == 2 and not every.stdout  # nothing half-written on stdout
 
 
-def test_report_all_as_csv_names_each_folder(tmp_path: Path, monkeypatch) -> None:
+def test_report_all_as_csv_names_each_folder(tmp_path: Path, monkeypatch, own_home) -> None:
     monkeypatch.chdir(tmp_path)
     suite_of(tmp_path / "reports" / "one", SPEEDS)
     suite_of(tmp_path / "reports" / "two", {"a": [10, 11]})
