@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCKED := $(VENV)/.locked
 SUITE ?= suites/quick.yaml
 REPORT ?= reports/$(basename $(notdir $(SUITE)))
 DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
@@ -13,33 +14,48 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: install lock data demo test test-quick wheel-check lint format clean gpu-check gpu-wheels
 
-# The tested set: every package at the version and hash in the lock (dev extra included),
-# nothing resolved today; then ganbench itself, editable, without dependencies.
-$(STAMP): pyproject.toml $(LOCK)
+# The tested set: a new venv with every package at the version and hash in the lock (dev
+# extra included), nothing resolved today and nothing else; then ganbench itself,
+# editable, without dependencies (again when pyproject changes).
+$(LOCKED): $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	touch $(LOCKED)
+
+$(STAMP): $(LOCKED) pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# uv alone, at the lock's version, for make lock (which must run when pyproject asks for
+# what the lock lacks, so it cannot need make install).
+$(BIN)/uv:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-deps \
+		"uv==$$(sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK) | head -n 1)"
+
 # A fresh resolution of pyproject's ranges for every supported Python (uv's universal
 # mode, hashes from the registry), torch held at lock/torch.txt; prints what moved.
-lock: install
+lock: $(BIN)/uv
 	@cp $(LOCK) $(LOCK).previous
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version $(LOCK_PYTHON) \
 		--generate-hashes --upgrade -c lock/torch.txt --custom-compile-command "make lock" \
 		--no-progress --quiet -o $(LOCK)
 	@$(BIN)/python lock/diff.py $(LOCK).previous $(LOCK); rm -f $(LOCK).previous
+	@echo "then: make install (a new .venv from the lock), make test, and commit $(LOCK)"
 
-# Fashion-MNIST offline from Debian's dataset-fashion-mnist when root with apt,
-# else torchvision's download; either way it lands in ganbench's data folder
-# (ganbench data fetch says where: $GANBENCH_DATA, else data/ in ganbench's home).
+# Fashion-MNIST offline from Debian's dataset-fashion-mnist where apt runs as root (or
+# through passwordless sudo, as on hosted CI runners), else torchvision's download;
+# either way it lands in ganbench's data folder (ganbench data fetch says where:
+# $GANBENCH_DATA, else data/ in ganbench's home).
+AS_ROOT = $(shell [ "$$(id -u)" = 0 ] && echo env || (sudo -n true 2>/dev/null && echo sudo))
 data: install
-	@if [ ! -f $(DEBIAN_FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	@if [ ! -f $(DEBIAN_FMNIST) ] && [ -n "$(AS_ROOT)" ] && command -v apt-get >/dev/null; then \
 		echo "installing Debian's dataset-fashion-mnist"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		($(AS_ROOT) apt-get update -qq && $(AS_ROOT) DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq dataset-fashion-mnist >/dev/null) || \
 			echo "apt-get failed; falling back to torchvision's download"; \
 	fi
@@ -57,8 +73,8 @@ lint: install
 	$(BIN)/ruff format --check ganbench tests benchmarks lock
 
 format: install
-	$(BIN)/ruff format ganbench tests benchmarks
-	$(BIN)/ruff check --fix ganbench tests benchmarks
+	$(BIN)/ruff format ganbench tests benchmarks lock
+	$(BIN)/ruff check --fix ganbench tests benchmarks lock
 
 test: data lint
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal

@@ -11,6 +11,7 @@ trap 'rm -rf "$work"' EXIT
 step() { printf '\n== %s\n' "$*"; }
 
 step "build the wheel"
+rm -rf build  # setuptools would ship what a stale build/lib still holds
 .venv/bin/python -m pip wheel --quiet --no-deps --wheel-dir "$work/dist" .
 wheel=$(ls "$work"/dist/ganbench-*.whl)
 echo "$wheel"

@@ -12,6 +12,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # xdist hands its workers COLUMNS=80; a plain run's piped output is 140 wide: the
     # same words either way (ganbench's console reads it once, at import).
     os.environ.pop("COLUMNS", None)
+    # One thread per worker (and per process it starts): two workers on two cores, not
+    # four threads fighting over them.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch

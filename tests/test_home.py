@@ -3,6 +3,7 @@ every command and folder; an old ./data moved in once."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import platformdirs
@@ -103,6 +104,12 @@ def test_nothing_moves_without_ganbench_s_mark_with_ganbench_data_or_onto_what_e
     assert home.migrate_legacy_data(print, theirs) == []
     assert (theirs / "data" / "FashionMNIST" / "raw").is_dir()
 
+    (theirs / "ganbench").mkdir()  # but a ganbench checkout's data/ is ganbench's
+    (theirs / "ganbench" / "home.py").write_text("")
+    (theirs / "pyproject.toml").write_text("")
+    assert home.migrate_legacy_data(print, theirs) == ["data/FashionMNIST"]
+    shutil.rmtree(empty_home)
+
     legacy_checkout(tmp_path)
     monkeypatch.setenv(home.DATA_ENV, str(tmp_path / "elsewhere"))
     assert home.migrate_legacy_data(print, tmp_path) == []
@@ -115,3 +122,20 @@ def test_nothing_moves_without_ganbench_s_mark_with_ganbench_data_or_onto_what_e
     assert "data/ganbench-cache/classifiers" not in moved  # the home's is kept
     assert (tmp_path / "data" / "ganbench-cache" / "classifiers" / "c.pt").is_file()
     assert sorted(p.name for p in kept.iterdir()) == ["newer.pt"]
+
+
+def test_a_home_that_cannot_be_written_is_one_line_naming_the_fix(
+    tmp_path: Path, monkeypatch
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv(home.HOME_ENV, str(blocked / "home"))
+    monkeypatch.delenv(home.DATA_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    legacy_checkout(tmp_path)
+    result = invoke("data", "fetch", "gaussian-mixture")
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in output
+    assert f"{blocked}/home/data: cannot be written" in output and "set GANBENCH_HOME" in output
+    assert "note: could not move" in output  # the migration tried, said so, went on
+    assert (tmp_path / "data" / "ganbench-cache" / "classifiers" / "c.pt").is_file()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from importlib.metadata import version
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 
 from tests.conftest import ROOT
@@ -48,7 +48,22 @@ def test_every_dependency_and_extra_is_locked_with_hashes_and_torch_as_held() ->
     held = dict(line.split("==") for line in (ROOT / "lock/torch.txt").read_text().split()
                 if "==" in line)  # fmt: skip
     assert locked["torch"] == held["torch"] and locked["torchvision"] == held["torchvision"]
-    assert version("torch").split("+")[0] == held["torch"]  # this environment: the lock's
+
+
+def test_the_readme_names_the_versions_the_lock_holds() -> None:
+    """The README's tested set (CI's Python, 3.11 on Linux: this interpreter's markers)
+    is what the lock pins there, so `make lock` cannot leave it stale."""
+    pins = lock_diff().pins(LOCK.read_text())
+    here = {
+        normal(n): v for (n, marker), v in pins.items() if not marker or Marker(marker).evaluate()
+    }
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    tested = readme[readme.index("That is the set CI tests:") :].split("(the lock also", 1)[0]
+    named = re.findall(r"\b([a-z][a-z-]+) (\d+\.\d+(?:\.\d+)?)\b", tested)
+    assert {"torch", "torchvision", "numpy", "pydantic", "pandas"} <= {n for n, _ in named}
+    for name, pinned in named:
+        if name != "python":
+            assert here[normal(name)] == pinned, (name, pinned, here[normal(name)])
 
 
 def test_make_lock_names_each_pin_that_moved() -> None:

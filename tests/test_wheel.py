@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,7 +20,9 @@ from tests.conftest import ROOT, needs_fmnist
 
 
 def build_wheel(dest: Path) -> Path:
-    """The wheel of this checkout (setuptools from this environment: offline)."""
+    """The wheel of this checkout (setuptools from this environment: offline; a stale
+    build/ removed first, or what it still holds would ship)."""
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(dest), str(ROOT)],

@@ -42,7 +42,10 @@ def suites() -> None:
 def init(
     name: Annotated[str, typer.Argument(help="A built-in suite (ganbench suites lists them).")],
     dest: Annotated[
-        Path | None, typer.Argument(help="File or folder to write (default: ./NAME.yaml).")
+        str | None,
+        typer.Argument(
+            metavar="DEST", help="File, or folder (ending in /), to write (default: ./NAME.yaml)."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
@@ -67,9 +70,9 @@ def data_fetch(
 ) -> None:
     """Copy (from a local Debian package) or download a dataset into the data folder."""
     from ganbench.data.fetch import fetch_dataset
-    from ganbench.home import data_root
+    from ganbench.home import data_root, writable_folder
 
-    console.print(fetch_dataset(name, root or data_root()))
+    console.print(fetch_dataset(name, writable_folder(root or data_root())))
 
 
 @weights_app.command("install")

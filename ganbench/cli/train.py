@@ -50,7 +50,9 @@ DetachOption = Annotated[
 
 @app.command("train-suite")
 def train_suite(
-    suite: Annotated[Path, typer.Argument(help="Suite YAML file, e.g. suites/quick.yaml.")],
+    suite: Annotated[
+        Path, typer.Argument(help="Suite YAML file, or a built-in suite's name (ganbench suites).")
+    ],
     set_: SetOption = [],  # noqa: B006  (Typer reads the default)
     seeds: Annotated[str | None, typer.Option(help="Run these seeds, e.g. 0,1,2.")] = None,
     only: Annotated[

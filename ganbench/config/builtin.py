@@ -4,6 +4,7 @@ suites``, copied to edit by ``ganbench init``."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,22 +61,31 @@ def not_found(path: Path) -> str:
     )
 
 
-def copy_suite(name: str, dest: Path | None = None, force: bool = False) -> Path:
-    """Copy the built-in suite ``name`` to ``dest`` (a file, or a folder to put NAME.yaml
-    in; default ./NAME.yaml) and return where it went. A file named otherwise gets its
-    stem as the suite's ``name:``, so its results do not land in the built-in's folder."""
+SUITE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # as SuiteFile.name allows
+
+
+def copy_suite(name: str, dest: str | None = None, force: bool = False) -> Path:
+    """Copy the built-in suite ``name`` to ``dest`` (a file; a folder, existing or
+    written with a trailing slash, to put NAME.yaml in; default ./NAME.yaml) and return
+    where it went. A file named otherwise gets its stem as the suite's ``name:``, so its
+    results do not land in the built-in's folder."""
     source = builtin_path(name)
     if source is None:
         names = ", ".join(s.name for s in builtin_suites())
         raise UserError(f"init: unknown suite {name!r} (choose: {names})")
-    target = dest if dest is not None else Path(f"{name}.yaml")
-    if target.is_dir() or (dest is not None and str(dest).endswith("/")):
+    target = Path(dest) if dest else Path(f"{name}.yaml")
+    if target.is_dir() or (dest or "").endswith(("/", os.sep)):
         target = target / f"{name}.yaml"
+    if not re.fullmatch(SUITE_NAME, target.stem):
+        raise UserError(
+            f"init: {target.name!r} cannot name a suite (letters, digits, '_', '.', '-'; "
+            "the file's name becomes the suite's): choose another DEST"
+        )
     if target.exists() and not force:
         raise UserError(f"init: {target} already exists (another DEST, or --force to replace)")
     target.parent.mkdir(parents=True, exist_ok=True)
     text = source.read_text(encoding="utf-8")
-    if target.stem != name and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", target.stem):
+    if target.stem != name:
         text = re.sub(
             rf"^name: {re.escape(name)}$", f"name: {target.stem}", text, count=1, flags=re.M
         )

@@ -28,6 +28,7 @@ import torch
 
 from ganbench.config.schema import RunConfig
 from ganbench.errors import StorageFull, UserError
+from ganbench.home import DATA_ENV, HOME_ENV, data_root, home
 from ganbench.launchers.base import Launcher, Observer, StopSignal, record_failure
 from ganbench.launchers.follow import STOP_FILE, EventFollower, request_stop, stop_requested
 from ganbench.results import RunStore, RunSummary, write_atomic
@@ -306,6 +307,8 @@ class TaskArgs:
     processes: int
     probe: str
     cwd: str
+    home: str  # the driver's ganbench home and data folder: one metric cache, one data
+    data: str  # place for every task (on a cluster: put them on shared storage)
 
     @classmethod
     def of(cls, launcher: str, plan: RunPlan, device: str, threads: int, probe: Path) -> TaskArgs:
@@ -318,6 +321,8 @@ class TaskArgs:
             plan.processes,
             str(probe.resolve()),
             os.getcwd(),
+            str(home().resolve()),
+            str(data_root().resolve()),
         )
 
 
@@ -346,6 +351,7 @@ def run_task(
         return {"not_started": True}
     if Path(args.cwd).is_dir():
         os.chdir(args.cwd)  # relative data roots resolve as on the driver
+    os.environ[HOME_ENV], os.environ[DATA_ENV] = args.home, args.data
     torch.set_num_threads(args.threads)
     os.environ[LAUNCHER_ENV] = args.launcher
     with contextlib.ExitStack() as scope:

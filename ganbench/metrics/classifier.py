@@ -1,7 +1,7 @@
 """``fd_classifier``: a Fréchet distance and a KID that need no download.
 
-A small CNN is trained on the dataset's own training split (seeded, cached under the
-data folder, its test accuracy recorded); the 128 features before its last layer play
+A small CNN is trained on the dataset's own training split (seeded, cached in
+ganbench's home, its test accuracy recorded); the 128 features before its last layer play
 the part Inception's pool3 features play in FID. The values are reported as
 ``fd_classifier`` and ``kid_classifier``, never as FID: they are not comparable with
 FID or across datasets, only between runs measured with the same classifier (its id

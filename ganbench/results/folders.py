@@ -1,8 +1,11 @@
 """The suite folders ganbench wrote: which suites were trained, how far, and which was
 written last (what ``report``, ``check``, ``latency`` and ``baseline save`` use when no
 folder is named, and what ``ganbench runs`` lists). Every suite folder is remembered in
-ganbench's home (``suites.json``) when it is written, wherever it is, so a command finds
-it from any folder; ``./reports`` is searched as well."""
+ganbench's home (``suites.json``) when it is written, wherever it is, with the folder
+train-suite ran from. A command with nothing named takes the folders written from its
+own working folder, and ``./reports``; only where there are none, every one remembered
+(so another project's runs on a shared machine are not taken where this one has its own).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from ganbench.home import home
 from ganbench.results.store import SUITE_FILE, RunStore, read_suite_meta, write_atomic
 
 REPORTS = Path("reports")
-REMEMBERED = "suites.json"  # in ganbench's home: the suite folders written, newest first
+REMEMBERED = "suites.json"  # in ganbench's home: [{path, cwd}] of suite folders, newest first
 REMEMBER_AT_MOST = 200
 
 
@@ -39,38 +42,51 @@ def remember_suite_folder(path: Path) -> None:
     from filelock import FileLock, Timeout
 
     index = home() / REMEMBERED
+    entry = {"path": str(path.resolve()), "cwd": str(Path.cwd().resolve())}
     try:
         index.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{index}.lock", timeout=10):
-            paths = [str(path.resolve())] + remembered_paths()
-            kept = list(dict.fromkeys(paths))[:REMEMBER_AT_MOST]
-            write_atomic(index, json.dumps(kept, indent=1) + "\n")
+            kept = [entry] + [e for e in remembered() if e["path"] != entry["path"]]
+            write_atomic(index, json.dumps(kept[:REMEMBER_AT_MOST], indent=1) + "\n")
     except (OSError, Timeout):
         return
 
 
-def remembered_paths() -> list[str]:
-    """The suite folders written, newest first, as remembered (some may be gone)."""
+def remembered() -> list[dict[str, str]]:
+    """The suite folders written ({path, cwd}), newest first (some may be gone)."""
     try:
-        paths = json.loads((home() / REMEMBERED).read_text(encoding="utf-8"))
+        entries = json.loads((home() / REMEMBERED).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    return [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, dict) and {"path", "cwd"} <= e.keys()]
 
 
 def suite_folders(root: Path | None = None) -> list[SuiteFolder]:
-    """The suite folders directly under ``root``; with none, every one known (remembered
-    in ganbench's home, or under ./reports); the most recently written first."""
+    """The suite folders directly under ``root``; with none, those written from this
+    working folder or under ./reports, else every one remembered; newest first."""
     if root is not None:
-        candidates = sorted(root.glob(f"*/{SUITE_FILE}")) if root.is_dir() else []
-    else:
-        candidates = [Path(p) / SUITE_FILE for p in remembered_paths()]
-        candidates += sorted(REPORTS.glob(f"*/{SUITE_FILE}")) if REPORTS.is_dir() else []
+        return _read_all(sorted(root.glob(f"*/{SUITE_FILE}")) if root.is_dir() else [])
+    cwd = str(Path.cwd().resolve())
+    local = sorted(REPORTS.glob(f"*/{SUITE_FILE}")) if REPORTS.is_dir() else []
+    here = [Path(e["path"]) / SUITE_FILE for e in remembered() if e["cwd"] == cwd]
+    return _read_all(here + local) or _read_all(
+        [Path(e["path"]) / SUITE_FILE for e in remembered()]
+    )
+
+
+def _read_all(candidates: list[Path]) -> list[SuiteFolder]:
+    """Each suite folder once, the most recently written first; one that vanishes or
+    cannot be read meanwhile is left out, not an error."""
     found: dict[Path, SuiteFolder] = {}
     for meta in candidates:
-        key = meta.parent.resolve()
-        if key not in found and meta.is_file():
-            found[key] = read_folder(shown(meta.parent))
+        try:
+            key = meta.parent.resolve()
+            if key not in found and meta.is_file():
+                found[key] = read_folder(shown(meta.parent))
+        except OSError:
+            continue
     return sorted(found.values(), key=lambda f: f.changed, reverse=True)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 
 def save_samples(samples: torch.Tensor, real: torch.Tensor, path: Path) -> None:
     """Images in [-1, 1] as a grid; 2-D points as real (red) vs generated (green) density."""
+    # Imported here: torchvision's package import (models, ops, torch._dynamo) costs
+    # 1.5 s of CPU, paid by every process that imports the training code otherwise.
+    from torchvision.utils import save_image
+
     path.parent.mkdir(parents=True, exist_ok=True)
     samples = samples.detach().float().cpu()
     if samples.dim() == 4:

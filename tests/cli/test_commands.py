@@ -44,6 +44,8 @@ COMMANDS = [
     ["selftest", "overhead"],
     ["weights", "install"],
     ["data", "fetch"],
+    ["suites"],
+    ["init"],
 ]
 
 
@@ -273,3 +275,18 @@ def test_a_dataset_root_that_is_a_file_stops_before_any_work(write_suite, tmp_pa
     assert result.exit_code == 2, result.output
     assert f"dataset.root: {afile} is a file, not a folder" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_version_names_ganbench_torch_cuda_and_python() -> None:
+    import platform
+
+    from ganbench import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == f"ganbench {__version__}"
+    assert lines[1].startswith(f"torch {torch.__version__} (")
+    cuda = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build"
+    assert cuda in lines[1] and ("no device" in lines[1] or "device(s)" in lines[1])
+    assert lines[2] == f"python {platform.python_version()}"

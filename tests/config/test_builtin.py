@@ -79,6 +79,10 @@ def test_init_copies_a_suite_to_edit(tmp_path, monkeypatch) -> None:
     (tmp_path / "mine").mkdir()
     assert invoke("init", "thesis", "mine").exit_code == 0  # a folder: NAME.yaml in it
     assert (tmp_path / "mine" / "thesis.yaml").is_file()
+    assert invoke("init", "thesis", "new/").exit_code == 0  # a folder to make
+    assert (tmp_path / "new" / "thesis.yaml").is_file()
+    result = invoke("init", "thesis", "my thesis.yaml")
+    assert result.exit_code == 2 and "'my thesis.yaml' cannot name a suite" in result.output
 
     # Another file name becomes the suite's name: its results get their own folder.
     assert invoke("init", "quick", "exp/lr-sweep.yaml").exit_code == 0

@@ -523,7 +523,7 @@ def test_metrics_that_cannot_score_the_data_are_refused_before_work(tmp_path: Pa
     assert result.exit_code == 2 and "'fid' is not a value" in result.output
 
 
-def test_reference_stats_wanted_by_two_at_once_are_computed_once(tmp_path, monkeypatch) -> None:
+def test_reference_stats_wanted_by_two_at_once_are_computed_once(own_home) -> None:
     """N runs starting together (ray, two suites) build a metric cache once: the second
     waits for the first, then reads what it wrote."""
     import threading
@@ -531,7 +531,6 @@ def test_reference_stats_wanted_by_two_at_once_are_computed_once(tmp_path, monke
     from ganbench.data import DATASETS
     from ganbench.metrics import reference
 
-    monkeypatch.setenv("GANBENCH_DATA", str(tmp_path))
     ref_cfg = DATASETS.get("synthetic").Config(num_samples=32, image_size=8)
     calls = []
 

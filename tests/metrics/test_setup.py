@@ -22,12 +22,14 @@ from tests.metrics.test_metrics import fmnist_suite
 
 
 @needs_fmnist
-def test_a_stop_during_classifier_training_ends_the_run_at_its_next_step(tmp_path: Path) -> None:
+def test_a_stop_during_classifier_training_ends_the_run_at_its_next_step(
+    tmp_path: Path, fmnist_root: Path, own_home: Path
+) -> None:
     """The stop is asked for after the classifier's third optimizer step; the step in
     flight may finish, the next one must not start. Counted in steps, not seconds: a busy
     machine slows every step, not the count."""
     forget_classifiers()
-    suite = fmnist_suite(tmp_path / "data", tmp_path / "out", ["fd_classifier"])
+    suite = fmnist_suite(fmnist_root, tmp_path / "out", ["fd_classifier"])
     suite["defaults"]["evaluation"]["metrics"] = [
         {"name": "fd_classifier", "num_samples": 64, "classifier": {"epochs": 50}}
     ]
@@ -63,7 +65,7 @@ def test_a_stop_during_classifier_training_ends_the_run_at_its_next_step(tmp_pat
     assert summary.iterations == 0  # and no GAN training followed
     setup = [r for r in records if r.get("event") == "setup"]
     assert setup[0]["setup_fraction"] == 0.0 and setup[0]["run_id"] == run.id
-    assert not list((tmp_path / "data").rglob("classifiers/*.pt"))  # nothing half-trained kept
+    assert not list(own_home.rglob("*.pt"))  # nothing half-trained kept in the cache
     # In the run's events too, for drivers that follow them (ray, slurm): their console
     # shows the same progress as an inline run's.
     (event, *_) = [e for e in read_events(store.events) if e["event"] == "setup"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from ganbench.results.folders import REMEMBERED, remembered_paths, suite_folders
+from ganbench.results.folders import REMEMBERED, remembered, suite_folders
 from tests.cli.test_commands import invoke
 from tests.conftest import tiny_suite
 
@@ -57,10 +57,31 @@ def test_the_memory_keeps_each_folder_once_newest_first_and_forgets_removed_ones
     a = train_into(tmp_path, tmp_path / "a", "a")
     b = train_into(tmp_path, tmp_path / "b", "b")
     train_into(tmp_path, a, "a")  # again: moves to the front, not a second entry
-    assert remembered_paths() == [str(a.resolve()), str(b.resolve())]
+    assert [e["path"] for e in remembered()] == [str(a.resolve()), str(b.resolve())]
+    assert {e["cwd"] for e in remembered()} == {str(tmp_path.resolve())}
     shutil.rmtree(a)
     assert [f.path for f in suite_folders()] == [Path("b")]  # shown relative to the cwd
     (own_home / REMEMBERED).write_text("{not json")  # a damaged memory costs only itself
-    assert suite_folders() == [] and remembered_paths() == []
+    assert suite_folders() == [] and remembered() == []
     train_into(tmp_path, b, "b")
-    assert json.loads((own_home / REMEMBERED).read_text()) == [str(b.resolve())]
+    assert json.loads((own_home / REMEMBERED).read_text()) == [
+        {"path": str(b.resolve()), "cwd": str(tmp_path.resolve())}
+    ]
+
+
+def test_a_project_s_own_folders_come_before_newer_ones_written_from_elsewhere(
+    tmp_path: Path, own_home: Path, monkeypatch
+) -> None:
+    """On a machine shared by two projects, `check` in one never gates the other's runs."""
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir(), theirs.mkdir()
+    monkeypatch.chdir(mine)
+    own = train_into(mine, tmp_path / "out" / "own", "own")  # outside ./reports
+    time.sleep(0.05)
+    monkeypatch.chdir(theirs)
+    other = train_into(theirs, tmp_path / "out" / "other", "other")  # newer
+    monkeypatch.chdir(mine)
+    assert [f.path for f in suite_folders()] == [own]
+    monkeypatch.chdir(tmp_path / "out")  # nothing written from here: every one known
+    assert [f.path for f in suite_folders()] == [Path("other"), Path("own")]
+    assert other.is_dir()
