@@ -118,6 +118,7 @@ def test_without_ray_installed_the_launcher_is_refused_before_planning(write_sui
     assert not (path.parent / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_ddp_run_is_one_task_launching_torchrun(write_suite, tmp_path) -> None:
     """A ``parallel: ddp`` run holds its processes' CPUs (GPUs) as one task on one node,
     which starts torchrun there: the same parameters as the torchrun launcher's."""

@@ -17,6 +17,7 @@ ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 
+@pytest.mark.slow
 def test_a_lost_node_s_run_resumes_on_the_other_node(write_suite, tmp_path) -> None:
     cluster = cluster_utils.Cluster(
         initialize_head=True,

@@ -65,6 +65,7 @@ def test_runs_train_as_jobs_with_the_inline_results(write_suite, tmp_path) -> No
 @pytest.mark.parametrize(
     "signals", [("SIGUSR2",), ("SIGTERM", "SIGUSR2")], ids=["time-limit", "preemption"]
 )
+@pytest.mark.slow
 def test_sigusr2_checkpoints_requeues_and_resumes_to_the_inline_parameters(
     write_suite, tmp_path, signals
 ) -> None:
@@ -102,6 +103,7 @@ def test_a_stop_in_the_driver_checkpoints_every_running_job(write_suite) -> None
     assert all(again[s.run_id] == "resume" for s in summaries)
 
 
+@pytest.mark.slow
 def test_detach_then_train_suite_again_follows_the_jobs(write_suite) -> None:
     suite = busy_suite(iterations=5000, seeds=1, checkpoint_every=500)
     path = write_suite({**suite, "launcher": LOCAL})

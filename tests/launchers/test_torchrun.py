@@ -47,6 +47,7 @@ def launch(run, store: RunStore, device: str, follow: Follow | None = None):
     return TORCHRUN.launch(plan, follow, follow)
 
 
+@pytest.mark.slow
 def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
     write_suite, tmp_path: Path
 ) -> None:
@@ -123,6 +124,7 @@ def test_shards_cover_a_batch_once_and_differ_by_at_most_one_row() -> None:
             assert max(sizes) - min(sizes) <= 1
 
 
+@pytest.mark.slow
 def test_a_stop_signal_stops_every_rank_at_one_iteration_then_resumes(tmp_path: Path) -> None:
     """A first stop signal in the suite's process becomes the stop file: rank 0 decides, both
     ranks stop after the same iteration with a checkpoint; launching again resumes."""

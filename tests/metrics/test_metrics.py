@@ -286,6 +286,7 @@ def test_evaluating_never_changes_what_is_trained(tmp_path: Path) -> None:
 # --------------------------------------------------- offline classifier (fd_classifier)
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_the_classifier_reaches_its_accuracy_floor_and_is_cached(fmnist_root: Path) -> None:
     dataset = DATASETS.get("fashion-mnist").Config(root=fmnist_root, image_size=32, fit="pad")
@@ -413,6 +414,7 @@ def offline(monkeypatch) -> None:
     monkeypatch.setattr(library, "load_state_dict_from_url", refuse)
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_fid_and_is_run_end_to_end_with_weights_in_torch_home(
     tmp_path: Path, fmnist_root: Path, stand_in_weights: Path, monkeypatch, offline
