@@ -98,8 +98,8 @@ def _connect(ray: Any, cfg: RayConfig) -> bool:
     quiet = {"log_to_driver": False, "logging_level": "warning", "configure_logging": True}
     if address:
         ray.init(address=address, **quiet)
-    else:
-        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, **quiet)
+    else:  # "local": a new instance, never one another process left running here
+        ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, **quiet)
     return True
 
 
