@@ -33,6 +33,11 @@ def builtin_suites() -> list[BuiltinSuite]:
     return found
 
 
+def builtin_names() -> str:
+    """The shipped suites' names, for messages: "growth, quick, ..."."""
+    return ", ".join(path.stem for path in sorted(SUITES_DIR.glob("*.yaml")))
+
+
 def builtin_path(name: str) -> Path | None:
     path = SUITES_DIR / f"{name}.yaml"
     return path if path.is_file() else None
@@ -54,9 +59,9 @@ def find_suite(path: Path) -> Path:
 
 def not_found(path: Path) -> str:
     """The message for a suite file that is not there, naming the built-in ones."""
-    names = ", ".join(s.name for s in builtin_suites())
     return (
-        f"{path}: suite file not found (built-in suites, by name from any folder: {names}; "
+        f"{path}: suite file not found (built-in suites, by name from any folder: "
+        f"{builtin_names()}; "
         "`ganbench suites` describes them, `ganbench init NAME` copies one to edit)"
     )
 
@@ -71,8 +76,7 @@ def copy_suite(name: str, dest: str | None = None, force: bool = False) -> Path:
     results do not land in the built-in's folder."""
     source = builtin_path(name)
     if source is None:
-        names = ", ".join(s.name for s in builtin_suites())
-        raise UserError(f"init: unknown suite {name!r} (choose: {names})")
+        raise UserError(f"init: unknown suite {name!r} (choose: {builtin_names()})")
     target = Path(dest) if dest else Path(f"{name}.yaml")
     if target.is_dir() or (dest or "").endswith(("/", os.sep)):
         target = target / f"{name}.yaml"

@@ -307,8 +307,8 @@ class TaskArgs:
     processes: int
     probe: str
     cwd: str
-    home: str  # the driver's ganbench home and data folder: one metric cache, one data
-    data: str  # place for every task (on a cluster: put them on shared storage)
+    home_dir: str  # the driver's ganbench home and data folder: one metric cache, one
+    data_dir: str  # data place for every task (on a cluster: put them on shared storage)
 
     @classmethod
     def of(cls, launcher: str, plan: RunPlan, device: str, threads: int, probe: Path) -> TaskArgs:
@@ -351,7 +351,7 @@ def run_task(
         return {"not_started": True}
     if Path(args.cwd).is_dir():
         os.chdir(args.cwd)  # relative data roots resolve as on the driver
-    os.environ[HOME_ENV], os.environ[DATA_ENV] = args.home, args.data
+    os.environ[HOME_ENV], os.environ[DATA_ENV] = args.home_dir, args.data_dir
     torch.set_num_threads(args.threads)
     os.environ[LAUNCHER_ENV] = args.launcher
     with contextlib.ExitStack() as scope:
