@@ -117,8 +117,16 @@ class _RunFigures(BaseModel):
     wall_s: float | None = None
     eval_s: float | None = None
     checkpoint_s: float | None = None
+    # steady state: warm-up, profiler window, settling after a batch-size change or a
+    # compilation left out (docs/measurement.md); ``_overall``: all training time
     iterations_per_s: float | None = None
     images_per_s: float | None = None
+    steady_s: float | None = None
+    steady_iterations: int | None = None
+    steady_images: int | None = None
+    steady_reason: str | None = None
+    iterations_per_s_overall: float | None = None
+    images_per_s_overall: float | None = None
     iterations_per_s_with_eval: float | None = None
     images_per_s_with_eval: float | None = None
     epoch_times_s: list[float] | None = None
@@ -145,6 +153,7 @@ class _RunFigures(BaseModel):
     first_iter_time_s: float | None = None
     phases: dict[str, dict[str, Any]] | None = None
     data_wait_share: float | None = None
+    data_wait_share_overall: float | None = None
     data_bound: bool | None = None
     profile: dict[str, Any] | None = None
     # quality

@@ -86,7 +86,7 @@ class Checkpoints(RunPart):
 
     def save(self) -> None:
         state = self.state
-        with self.clock.excluded() as span, self.trackers.excluded("checkpoint"):
+        with self.trackers.excluded("checkpoint") as span:
             state.iter_times_s += self.trackers.iterations.collect()
             state.train_s, state.wall_s = self.clock.train_s(), self.clock.wall_s()
             state.measure = self.trackers.state_dict()

@@ -77,7 +77,7 @@ class Evaluation(RunPart):
         if not session.replicas.writes:
             return
         scored = None
-        with self.clock.excluded() as span, self.trackers.excluded("evaluation"):
+        with self.trackers.excluded("evaluation") as span:
             devices = [session.device] if session.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 path = self._save_grid()

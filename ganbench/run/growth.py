@@ -55,7 +55,7 @@ class BatchGrowth(RunPart):
         run."""
         session, state = self.session, self.state
         size = session.schedule.size_at(state.iteration, session.sampler.epoch)
-        self.trackers.prepare(size, self.clock)
+        self.trackers.prepare(size)
         previous = state.batch_size
         if size != previous:
             state.batch_size = size

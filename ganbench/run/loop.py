@@ -71,7 +71,7 @@ class TrainingLoop:
     ) -> TrainingLoop:
         """The loop for ``session`` with every part wired to its store, events and clock
         (the metrics are attached to ``parts.evaluation`` once prepared)."""
-        trackers = build_trackers(session, store, state)
+        trackers = build_trackers(session, store, state, clock)
         ctx = RunContext(session, state, store, events, clock, trackers)
         parts = LoopParts(
             clock=clock,

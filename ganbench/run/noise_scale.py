@@ -123,7 +123,7 @@ class NoiseScale(RunPart):
         size = self._chunk(real.shape[0])
         if size is None:
             return None, 0.0
-        with self.clock.excluded() as span, self.trackers.excluded("noise_scale"):
+        with self.trackers.excluded("noise_scale") as span:
             with training_untouched(session):
                 chunks = chunk_gradients(session, real, z, size)
                 norms = {p: two_batch_norms(c, session.replicas.mean) for p, c in chunks.items()}

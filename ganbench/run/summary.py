@@ -11,14 +11,16 @@ from typing import Any
 from ganbench.config.schema import RunConfig
 from ganbench.errors import StorageFull, classify_failure, storage_error
 from ganbench.results import RunStatus, RunSummary
-from ganbench.run.measurement import RunTrackers
+from ganbench.run.measurement import RunTrackers, local_gpus
 from ganbench.run.session import Session
 from ganbench.run.state import TrainState
 from ganbench.strategies.base import STEP_PHASES
 from ganbench.trackers.clock import RunClock
 from ganbench.trackers.memory import MemoryTracker
+from ganbench.trackers.nvml import GpuUse
 from ganbench.trackers.phases import OTHER
 from ganbench.trackers.stats import IterationTimes
+from ganbench.trackers.steady import SteadyWindow
 
 # Every phase a summary can show, in report order: a step's, then the loop's own.
 PHASES = (*STEP_PHASES, OTHER, "evaluation", "checkpoint", "noise_scale")
@@ -66,14 +68,17 @@ def summarize(
     """The whole summary (``figures``: the losses, quality and environment the loop's other
     parts hold). Iteration times still on the device are read unless the run failed (a
     failed device may not answer)."""
-    if status != RunStatus.FAILED:
+    in_step = status != RunStatus.FAILED
+    if in_step:
         state.iter_times_s += trackers.iterations.collect()
+        trackers.steady.close()
     train_s = clock.train_s()
     return identity(
         session.run,
         status,
         reason,
         **_progress(session, state, train_s, clock.wall_s()),
+        **_steady(trackers.steady, state.iteration),
         **_levers(session),
         world_size=session.replicas.world,
         **_ranks(session, state, trackers.memory, status, train_s),
@@ -81,14 +86,16 @@ def summarize(
         **_iteration_times(state, trackers),
         **_phases(state, trackers),
         **asdict(trackers.memory.summary()),
-        **asdict(trackers.gpu.summary(session.sampler.images_seen)),
-        **asdict(_compute(session, state, trackers, train_s)),
+        **asdict(_gpu_use(session, trackers, status)),
+        **asdict(_compute(session, state, trackers)),
         profile=trackers.profiler.profile,
         **figures,
     )
 
 
 def _progress(session: Session, state: TrainState, train_s: float, wall_s: float) -> dict:
+    """Counts and times of the whole run; the ``_overall`` rates over all of its training
+    time (warm-up and compilation included), ``_with_eval`` with evaluation added."""
     images, iterations = session.sampler.images_seen, state.iteration
     with_eval = train_s + state.eval_s
     epochs = state.epoch_times_s
@@ -101,12 +108,30 @@ def _progress(session: Session, state: TrainState, train_s: float, wall_s: float
         "wall_s": wall_s,
         "eval_s": state.eval_s,
         "checkpoint_s": state.checkpoint_s,
-        "iterations_per_s": iterations / train_s if train_s > 0 else None,
-        "images_per_s": images / train_s if train_s > 0 else None,
+        "iterations_per_s_overall": iterations / train_s if train_s > 0 else None,
+        "images_per_s_overall": images / train_s if train_s > 0 else None,
         "iterations_per_s_with_eval": iterations / with_eval if train_s > 0 else None,
         "images_per_s_with_eval": images / with_eval if train_s > 0 else None,
         "epoch_times_s": epochs,
         "epoch_time_mean_s": sum(epochs) / len(epochs) if epochs else None,
+    }
+
+
+def _steady(steady: SteadyWindow, iterations: int) -> dict[str, Any]:
+    """The steady-state rates: images and iterations of the steady iterations over their
+    training seconds (warm-up, the profiler's window and settling after a batch-size
+    change or a compilation left out)."""
+    seconds, counted = steady.steady_s, steady.steady_iterations
+    ok = counted > 0 and seconds > 0
+    return {
+        "iterations_per_s": counted / seconds if ok else None,
+        "images_per_s": steady.steady_images / seconds if ok else None,
+        "steady_s": seconds,
+        "steady_iterations": counted,
+        "steady_images": steady.steady_images,
+        "steady_reason": None
+        if ok
+        else f"no steady iterations: all {iterations} left out (warm-up, profiler, settling)",
     }
 
 
@@ -135,7 +160,7 @@ def _ranks(
     own = {
         "rank": replicas.rank,
         "train_s": train_s,
-        "iterations_per_s": state.iteration / train_s if train_s > 0 else None,
+        "iterations_per_s_overall": state.iteration / train_s if train_s > 0 else None,
         "peak_rss_bytes": peaks.peak_rss_bytes,
         "peak_cuda_alloc_bytes": peaks.peak_cuda_alloc_bytes,
     }
@@ -150,7 +175,7 @@ def _ranks(
 
 
 def _iteration_times(state: TrainState, trackers: RunTrackers) -> dict[str, Any]:
-    steady, left_out = trackers.iterations.steady(state.iter_times_s)
+    steady, left_out = trackers.iterations.split(state.iter_times_s)
     return {
         **IterationTimes.from_values(steady).fields(),
         "iter_time_excluded_count": left_out,
@@ -159,33 +184,49 @@ def _iteration_times(state: TrainState, trackers: RunTrackers) -> dict[str, Any]
 
 
 def _phases(state: TrainState, trackers: RunTrackers) -> dict[str, Any]:
-    """Per phase: total seconds, mean per iteration, share of all measured time (iteration
-    phases plus evaluation, checkpointing and the noise scale's extra passes), CUDA memory
-    peaks; the data phase's share."""
-    totals = dict(trackers.iterations.phase_s)
-    for phase, seconds in (
-        ("evaluation", state.eval_s),
-        ("checkpoint", state.checkpoint_s),
-        ("noise_scale", state.noise_scale_s),
-    ):
-        if seconds > 0:
-            totals[phase] = seconds
-    measured = sum(totals.values())
+    """Per phase, over the steady iterations: total seconds, mean per steady iteration,
+    share of the measured time (those iterations' phases plus evaluation, checkpointing
+    and the noise scale's extra passes); the same over every iteration as ``*_overall``;
+    CUDA memory peaks. The data phase's share of steady iteration time, and overall."""
+    timed = trackers.iterations
+    outside = {
+        phase: seconds
+        for phase, seconds in (
+            ("evaluation", state.eval_s),
+            ("checkpoint", state.checkpoint_s),
+            ("noise_scale", state.noise_scale_s),
+        )
+        if seconds > 0
+    }
+    steady, overall = {**timed.steady_phase_s, **outside}, {**timed.phase_s, **outside}
+    counts = {"steady": trackers.steady.steady_iterations, "overall": state.iteration}
     memory = trackers.memory if trackers.memory.cuda else None
     phases: dict[str, Any] = {}
     for phase in PHASES:
-        seconds = totals.get(phase)
-        if seconds is None:
+        if phase not in overall:
             continue
         phases[phase] = {
-            "time_s": seconds,
-            "mean_per_iteration_s": seconds / state.iteration if state.iteration else None,
-            "share": seconds / measured if measured > 0 else None,
+            **_phase_figures(phase, steady, counts["steady"], ""),
+            **_phase_figures(phase, overall, counts["overall"], "_overall"),
             **(memory.phase_summary(phase) if memory is not None else {}),
         }
-    share = data_wait_share(trackers.iterations.phase_s)
-    bound = None if share is None else share >= DATA_BOUND_SHARE
-    return {"phases": phases, "data_wait_share": share, "data_bound": bound}
+    share = data_wait_share(timed.steady_phase_s)
+    return {
+        "phases": phases,
+        "data_wait_share": share,
+        "data_wait_share_overall": data_wait_share(timed.phase_s),
+        "data_bound": None if share is None else share >= DATA_BOUND_SHARE,
+    }
+
+
+def _phase_figures(phase: str, totals: dict[str, float], iterations: int, suffix: str) -> dict:
+    seconds, measured = totals.get(phase, 0.0), sum(totals.values())
+    in_loop = phase in IN_ITERATION
+    return {
+        f"time{suffix}_s": seconds,
+        f"mean_per_iteration{suffix}_s": seconds / iterations if iterations and in_loop else None,
+        f"share{suffix}": seconds / measured if measured > 0 else None,
+    }
 
 
 def data_wait_share(totals_s: dict[str, float]) -> float | None:
@@ -196,7 +237,25 @@ def data_wait_share(totals_s: dict[str, float]) -> float | None:
     return totals_s["data"] / in_iterations
 
 
-def _compute(session: Session, state: TrainState, trackers: RunTrackers, train_s: float):
+def gpu_count(session: Session) -> int:
+    """The GPUs a run trains on: every rank's, DataParallel's devices counted (1 off CUDA)."""
+    local = local_gpus(session)
+    return session.replicas.world * (len(local) if local else 1)
+
+
+def _gpu_use(session: Session, trackers: RunTrackers, status: RunStatus) -> GpuUse:
+    """NVML's figures over every GPU of the run: under ddp each rank's are gathered to
+    rank 0 (only after a run that ended in step on every rank)."""
+    images, replicas = session.sampler.images_seen, session.replicas
+    if not replicas.distributed or not status.in_step:
+        return trackers.gpu.summary(images)
+    group = [gpu for rank in replicas.gather(trackers.gpu.per_gpu()) for gpu in rank]
+    return trackers.gpu.summary(images, group)
+
+
+def _compute(session: Session, state: TrainState, trackers: RunTrackers):
     dtype = session.levers.compute_dtype
-    world = session.replicas.world
-    return trackers.flops.summary(state.iteration, train_s, session.device, dtype, world)
+    seconds = trackers.steady.steady_s
+    return trackers.flops.summary(
+        state.iteration, seconds, session.device, dtype, gpu_count(session)
+    )

@@ -27,31 +27,46 @@ _STATUS = Path("/proc/self/status")
 
 @dataclass(frozen=True)
 class MemoryPeaks:
-    """A run's memory peaks in bytes; the CUDA ones None off CUDA."""
+    """A run's memory peaks in bytes; the CUDA ones None off CUDA. ``peak_cuda_*`` are the
+    training peaks after warm-up (what the gate checks); ``*_all_bytes`` fold in warm-up,
+    metric set-up and every excluded window (evaluation, checkpoints ...)."""
 
     peak_rss_bytes: int
+    peak_rss_method: str
     peak_cuda_alloc_bytes: int | None
     peak_cuda_reserved_bytes: int | None
     warmup_peak_cuda_alloc_bytes: int | None
     warmup_peak_cuda_reserved_bytes: int | None
+    peak_cuda_alloc_all_bytes: int | None
+    peak_cuda_reserved_all_bytes: int | None
 
 
 class MemoryTracker(Tracker):
-    """Peak host RSS (sampled when asked) and CUDA allocated/reserved peaks, the first
-    ``warmup`` iterations of a session apart, and each excluded window's own peak."""
+    """Peak host RSS (the kernel's high-water mark, reset when the tracker is made, where
+    the kernel allows; else sampled when asked) and CUDA allocated/reserved peaks: of
+    training after warm-up, of the first ``warmup`` iterations of a session, of each
+    excluded window, and of everything together."""
 
     def __init__(self, device: torch.device, warmup_until: int = 0) -> None:
         self.device = device
         self.cuda = device.type == "cuda"
         self._process = psutil.Process()
+        self.exact_host_peak = _can_reset_hwm()  # resets the high-water mark if it can
         self.peak_rss_bytes = self._process.memory_info().rss
         self.in_warmup = True
         self.warmup_peak = [0, 0]  # allocated, reserved
         self.steady_peak = [0, 0]
+        self.all_peak = [0, 0]
         self.phase_peaks: dict[str, list[int]] = {}
         self.warmup_until = warmup_until
+        self._training = True  # whether the allocator's current window is training
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(device)
+
+    def __enter__(self) -> MemoryTracker:
+        """The loop starts: what came before (metric set-up) is not training."""
+        self._window_apart("setup")
+        return self
 
     def end_iteration(self, iteration: int, batch_size: int) -> None:
         if iteration == self.warmup_until:
@@ -59,29 +74,43 @@ class MemoryTracker(Tracker):
 
     @contextlib.contextmanager
     def excluded(self, phase: str) -> Iterator[None]:
-        """Evaluation or checkpointing: its own memory peak."""
+        """Evaluation, checkpointing ...: its own memory peak, not training's."""
         self.read_and_reset()
-        yield
-        if self.cuda:
+        try:
+            yield
+        finally:
+            self._window_apart(phase)
+
+    def _window_apart(self, phase: str) -> None:
+        """Charge the allocator's window so far to ``phase`` alone (not to training)."""
+        self._training = False
+        try:
             self.attribute(phase)
+        finally:
+            self._training = True
 
     def sample(self) -> int:
         """Fold the current window into the peaks; return the current RSS in bytes."""
         rss = self._process.memory_info().rss
-        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+        hwm = _read_hwm() if self.exact_host_peak else None
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss, hwm or 0)
         if self.cuda:
             self.read_and_reset()
         return rss
 
     def read_and_reset(self) -> tuple[int, int]:
-        """(allocated, reserved) peaks since the last reset, folded into the run's peaks."""
+        """(allocated, reserved) peaks since the last reset, folded into the run's peaks
+        (training's too, unless the window is not training)."""
         if not self.cuda:
             return 0, 0
         stats = torch.cuda.memory_stats(self.device)
         window = (stats.get("allocated_bytes.all.peak", 0), stats.get("reserved_bytes.all.peak", 0))
         torch.cuda.reset_peak_memory_stats(self.device)
-        bucket = self.warmup_peak if self.in_warmup else self.steady_peak
-        bucket[0], bucket[1] = max(bucket[0], window[0]), max(bucket[1], window[1])
+        buckets = [self.all_peak]
+        if self._training:
+            buckets.append(self.warmup_peak if self.in_warmup else self.steady_peak)
+        for bucket in buckets:
+            bucket[0], bucket[1] = max(bucket[0], window[0]), max(bucket[1], window[1])
         return window
 
     def attribute(self, phase: str) -> None:
@@ -100,6 +129,7 @@ class MemoryTracker(Tracker):
             "peak_rss_bytes": self.peak_rss_bytes,
             "warmup_peak": list(self.warmup_peak),
             "steady_peak": list(self.steady_peak),
+            "all_peak": list(self.all_peak),
             "phase_peaks": {k: list(v) for k, v in self.phase_peaks.items()},
         }
         return {"memory": memory}
@@ -110,23 +140,21 @@ class MemoryTracker(Tracker):
         if not state:
             return
         self.peak_rss_bytes = max(self.peak_rss_bytes, state["peak_rss_bytes"])
-        self.warmup_peak = [
-            max(a, b) for a, b in zip(self.warmup_peak, state["warmup_peak"], strict=True)
-        ]
-        self.steady_peak = [
-            max(a, b) for a, b in zip(self.steady_peak, state["steady_peak"], strict=True)
-        ]
+        for name in ("warmup_peak", "steady_peak", "all_peak"):
+            mine, theirs = getattr(self, name), state.get(name, [0, 0])
+            setattr(self, name, [max(a, b) for a, b in zip(mine, theirs, strict=True)])
         for phase, peaks in state["phase_peaks"].items():
             mine = self.phase_peaks.setdefault(phase, [0, 0])
             mine[0], mine[1] = max(mine[0], peaks[0]), max(mine[1], peaks[1])
 
     def summary(self) -> MemoryPeaks:
         self.sample()
+        method = "vmhwm" if self.exact_host_peak else "sampled"
         if not self.cuda:
-            return MemoryPeaks(self.peak_rss_bytes, None, None, None, None)
+            return MemoryPeaks(self.peak_rss_bytes, method, None, None, None, None, None, None)
         # Before warm-up ended (a very short run) the warm-up window is all there is.
         steady = self.steady_peak if not self.in_warmup else self.warmup_peak
-        return MemoryPeaks(self.peak_rss_bytes, *steady, *self.warmup_peak)
+        return MemoryPeaks(self.peak_rss_bytes, method, *steady, *self.warmup_peak, *self.all_peak)
 
     def phase_summary(self, phase: str) -> dict[str, int | None]:
         peaks = self.phase_peaks.get(phase)

@@ -26,6 +26,7 @@ import torch
 
 from ganbench.trackers.base import Tracker
 from ganbench.trackers.memory import MemoryTracker
+from ganbench.trackers.steady import SteadyWindow
 
 OTHER = "other"  # time inside an iteration that no label claims
 
@@ -36,7 +37,6 @@ class PhaseTimer:
     def __init__(self, device: torch.device, memory: MemoryTracker | None = None) -> None:
         self.cuda = device.type == "cuda"
         self.memory = memory if memory is not None and memory.cuda else None
-        self.totals_s: dict[str, float] = {}
         self.label = False  # torch.profiler record_function per phase (while profiling)
         self.last_phases: list[str] = []  # phases entered in the last iteration, in order
         self._probe = False
@@ -47,7 +47,7 @@ class PhaseTimer:
         self._next = ""
         self._pending: list[tuple[list[Any], list[str]]] = []
         self._pool: list[torch.cuda.Event] = []
-        self._done: list[float] = []
+        self._done: list[tuple[float, dict[str, float]]] = []
 
     def set_labels(self, on: bool) -> None:
         """Open a ``torch.profiler.record_function`` range per phase (while profiling)."""
@@ -94,9 +94,9 @@ class PhaseTimer:
         else:
             self._resolve(self._marks, self._segments)
 
-    def collect(self) -> list[float]:
-        """Durations (s) of the iterations finished since the last call; phase totals
-        are added to ``totals_s``. On CUDA this waits for the last recorded event."""
+    def collect(self) -> list[tuple[float, dict[str, float]]]:
+        """Duration (s) and seconds per phase of each iteration finished since the last
+        call. On CUDA this waits for the last recorded event."""
         if self._pending:
             self._pending[-1][0][-1].synchronize()
             for marks, segments in self._pending:
@@ -127,38 +127,36 @@ class PhaseTimer:
             durations = [a.elapsed_time(b) / 1000.0 for a, b in itertools.pairwise(marks)]
         else:
             durations = [b - a for a, b in itertools.pairwise(marks)]
-        totals = self.totals_s
+        phases: dict[str, float] = {}
         for phase, seconds in zip(segments, durations, strict=True):
-            totals[phase] = totals.get(phase, 0.0) + seconds
-        self._done.append(sum(durations))
+            phases[phase] = phases.get(phase, 0.0) + seconds
+        self._done.append((sum(durations), phases))
 
 
 class IterationTracker(Tracker):
-    """Iteration durations and time per phase label for the training loop. The first
-    ``warmup`` iterations of each session (and windows passed to ``exclude``, such as a
-    profiler's) are left out of the iteration-time statistics; on CUDA, every
-    ``probe_every``-th iteration after warm-up reads the memory peak of each phase."""
+    """Iteration durations and time per phase label for the training loop, over every
+    iteration (``phase_s``) and over the steady ones (``steady_phase_s``: ``steady``
+    says which are left out: warm-up, the profiler's window, settling after a batch-size
+    change or a compilation). On CUDA, every ``probe_every``-th steady iteration reads the
+    memory peak of each phase."""
 
     def __init__(
         self,
         device: torch.device,
         memory: MemoryTracker | None,
+        steady: SteadyWindow,
         start: int,
-        warmup: int,
         probe_every: int,
     ) -> None:
         self.timer = PhaseTimer(device, memory)
+        self.steady = steady
         self.phase_s: dict[str, float] = {}
-        self.warmup_until = start + warmup
+        self.steady_phase_s: dict[str, float] = {}
         self.probe_every = probe_every
-        # Iteration indices [start, end) left out of the iteration-time statistics.
-        self.left_out: list[list[int]] = [[start, self.warmup_until]] if warmup else []
-
-    def exclude(self, start: int, end: int) -> None:
-        self.left_out.append([start, end])
+        self._next = start  # index of the next iteration collect() resolves
 
     def begin_iteration(self, iteration: int) -> None:
-        probe = iteration >= self.warmup_until and iteration % self.probe_every == 0
+        probe = not self.steady.is_left_out(iteration) and iteration % self.probe_every == 0
         self.timer.begin_iteration(probe_memory=probe)
 
     def end_iteration(self, iteration: int, batch_size: int) -> None:
@@ -167,24 +165,24 @@ class IterationTracker(Tracker):
     def collect(self) -> list[float]:
         """Iteration durations since the last call; phase totals are folded in (on CUDA
         this waits for the device: call it where the loop syncs anyway)."""
-        times = self.timer.collect()
-        for phase, seconds in self.timer.totals_s.items():
-            self.phase_s[phase] = self.phase_s.get(phase, 0.0) + seconds
-        self.timer.totals_s.clear()
+        times = []
+        for seconds, phases in self.timer.collect():
+            steady = not self.steady.is_left_out(self._next)
+            for totals in (self.phase_s, self.steady_phase_s) if steady else (self.phase_s,):
+                for phase, s in phases.items():
+                    totals[phase] = totals.get(phase, 0.0) + s
+            times.append(seconds)
+            self._next += 1
         return times
 
-    def steady(self, times: list[float]) -> tuple[list[float], int]:
-        """Iteration times outside warm-up and excluded windows, and how many were left out."""
-        keep = [True] * len(times)
-        for start, end in self.left_out:
-            for i in range(max(0, start), min(end, len(times))):
-                keep[i] = False
-        steady = [t for t, k in zip(times, keep, strict=True) if k]
+    def split(self, times: list[float]) -> tuple[list[float], int]:
+        """Iteration times of the steady iterations, and how many were left out."""
+        steady = [t for i, t in enumerate(times) if not self.steady.is_left_out(i)]
         return steady, len(times) - len(steady)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"phase_s": dict(self.phase_s), "excluded": [list(r) for r in self.left_out]}
+        return {"phase_s": dict(self.phase_s), "steady_phase_s": dict(self.steady_phase_s)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.phase_s = dict(state.get("phase_s", {}))
-        self.left_out = [list(r) for r in state.get("excluded", [])] + self.left_out
+        self.steady_phase_s = dict(state.get("steady_phase_s", {}))

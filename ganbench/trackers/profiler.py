@@ -148,8 +148,10 @@ def top_operators(averages: Any, limit: int, cuda: bool) -> pd.DataFrame:
 class ProfilerTracker(Tracker):
     """A run's profiler window as a tracker: opened with the loop (when the run starts at
     iteration 0), stepped after every iteration, closed when the window is over; phases and
-    excluded windows labelled as ``ganbench.<name>`` ranges while it records. A resumed run
-    whose window had not been written says so in ``profile``."""
+    excluded windows labelled as ``ganbench.<name>`` ranges while it records. Stopping
+    (which writes the trace and the table) runs inside ``exclusion("profiler")``, the run's
+    window for work that is not training. A resumed run whose window had not been written
+    says so in ``profile``."""
 
     def __init__(
         self,
@@ -161,6 +163,9 @@ class ProfilerTracker(Tracker):
     ) -> None:
         self.profiler = RunProfiler(cfg, device, folder) if cfg and start == 0 else None
         self.on_recording = on_recording
+        self.exclusion: Callable[[str], AbstractContextManager[Any]] = lambda phase: (
+            contextlib.nullcontext()
+        )
         self.profile: dict[str, Any] | None = None
         self._resumed_late = cfg is not None and start > 0
 
@@ -174,17 +179,19 @@ class ProfilerTracker(Tracker):
             self.profiler.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
     def end_iteration(self, iteration: int, batch_size: int) -> None:
-        if self.profiler is not None:
-            self.profiler.step()
-            if not self.profiler.running:
-                self._stop()
+        profiler = self.profiler
+        if profiler is None:
+            return
+        if profiler.steps + 1 < profiler.cfg.iterations:
+            profiler.step()
+            return
+        with self.exclusion("profiler"):  # the window's last step writes the trace
+            profiler.step()
+            self._stop()
 
     def excluded(self, phase: str) -> AbstractContextManager[Any]:
-        if self.profiler is not None and self.profiler.running:
+        if self.profiler is not None and self.profiler.running and phase != "profiler":
             return torch.profiler.record_function(f"ganbench.{phase}")
         return contextlib.nullcontext()
 
@@ -194,6 +201,11 @@ class ProfilerTracker(Tracker):
             self.on_recording(False)
             self.profile = self.profiler.summary()
             self.profiler = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.profiler is not None:  # the loop ended inside the window
+            with self.exclusion("profiler"):
+                self._stop()
 
     def state_dict(self) -> dict[str, Any]:
         return {"profile": self.profile}

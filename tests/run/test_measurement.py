@@ -50,11 +50,14 @@ def test_a_slow_loader_makes_the_run_data_bound(tmp_path: Path, monkeypatch) -> 
     s = train_run(run, RunStore(tmp_path / "run"), CPU)
     assert s.status == "finished", s.reason
     slept = [seconds for seconds, _ in loader.calls]
-    assert len(slept) == 12 and s.phases["data"]["time_s"] >= sum(slept)  # all in data
+    assert len(slept) == 12 and s.phases["data"]["time_overall_s"] >= sum(slept)  # all in data
+    # The steady figures: the 7 iterations after the 5 of warm-up.
+    assert s.steady_iterations == 7 and s.phases["data"]["time_s"] >= sum(slept[5:])
     assert s.data_wait_share > 0.4 and s.data_bound is True
     assert {"d_step", "g_step", "other", "evaluation", "checkpoint"} <= set(s.phases)
-    shares = [p["share"] for p in s.phases.values()]
-    assert sum(shares) == pytest.approx(1.0)
+    for suffix in ("", "_overall"):
+        shares = [p[f"share{suffix}"] for p in s.phases.values()]
+        assert sum(shares) == pytest.approx(1.0)
 
 
 def test_a_slow_discriminator_shows_in_d_step_and_is_not_data_bound(tmp_path, monkeypatch):
@@ -66,7 +69,7 @@ def test_a_slow_discriminator_shows_in_d_step_and_is_not_data_bound(tmp_path, mo
     # Every sleep of a training step is in d_step (the FLOP probe's step on meta tensors
     # is not training).
     slept = [seconds for seconds, args in slow.calls if args[3].device.type != "meta"]
-    assert len(slept) == 12 * 2 and phases["d_step"]["time_s"] >= sum(slept)
+    assert len(slept) == 12 * 2 and phases["d_step"]["time_overall_s"] >= sum(slept)
     assert phases["d_step"]["share"] > 0.7
     assert phases["g_step"]["time_s"] < phases["d_step"]["time_s"] / 2
     assert s.data_bound is False
@@ -136,7 +139,10 @@ def test_summary_flops_add_up_and_survive_a_resume(tmp_path: Path) -> None:
     assert whole.flops_total == expected
     assert whole.flops_per_iteration == expected / 20
     assert resumed.full_batch_passes == passes and resumed.flops_total == expected
-    assert whole.achieved_flops_per_s == pytest.approx(expected / whole.train_s)
+    # The achieved rate is the steady iterations' (15 after warm-up) over their seconds.
+    steady = whole.achieved_flops_per_s * whole.steady_s
+    assert whole.steady_iterations == 15 and whole.steady_s < whole.train_s
+    assert 15 * 4 * 992 * 32 * 0.999 <= steady <= (15 * 4 * 992 * 32 + passes * 992 * 512) * 1.001
     assert whole.mfu is None and whole.mfu_reason == "no peak FLOP/s for CPUs"
     # Phase totals carry over too: the resumed run has every phase of the whole one.
     assert set(resumed.phases) == set(whole.phases)

@@ -69,7 +69,12 @@ def test_run_folder_holds_config_events_summary_samples_checkpoint(tmp_path: Pat
     assert on_disk["iter_time_count"] == 15  # the first 5 are warm-up
     assert on_disk["iter_time_excluded_count"] == 5
     assert on_disk["iter_time_p50_s"] <= on_disk["iter_time_p90_s"]
-    assert on_disk["iterations_per_s"] == pytest.approx(20 / on_disk["train_s"])
+    # Steady rates over the 15 iterations after warm-up; the overall ones over all 20.
+    assert on_disk["iterations_per_s_overall"] == pytest.approx(20 / on_disk["train_s"])
+    assert on_disk["steady_iterations"] == 15 and on_disk["steady_images"] == 15 * 32
+    assert on_disk["steady_s"] < on_disk["train_s"]
+    assert on_disk["iterations_per_s"] == pytest.approx(15 / on_disk["steady_s"])
+    assert on_disk["images_per_s"] == pytest.approx(15 * 32 / on_disk["steady_s"])
     assert on_disk["peak_rss_bytes"] > 0 and on_disk["peak_cuda_alloc_bytes"] is None
     assert on_disk["train_s"] < on_disk["wall_s"]
 
