@@ -15,6 +15,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # One thread per worker (and per process it starts): two workers on two cores, not
     # four threads fighting over them.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Suites train their runs in the test's own process (the launcher's --in-process): a new
+# process per run would cost each test seconds of imports. The default, a process per
+# run, has tests of its own (tests/launchers/test_own_process.py) that unset this.
+os.environ["GANBENCH_IN_PROCESS"] = "1"
 
 import pytest
 import torch

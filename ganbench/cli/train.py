@@ -42,6 +42,14 @@ GpusOption = Annotated[
     float | None,
     typer.Option(min=0, help="ray, slurm: GPUs per run process (ray: 0.5 shares one)."),
 ]
+InProcessOption = Annotated[
+    bool,
+    typer.Option(
+        "--in-process",
+        help="Train every run in this process (debugging; default: a process per run, so "
+        "no run inherits another's memory, caches or compiled code).",
+    ),
+]
 DetachOption = Annotated[
     bool,
     typer.Option("--detach", help="slurm: return once submitted; train-suite again to collect."),
@@ -84,6 +92,7 @@ def train_suite(
     cpus_per_run: CpusOption = None,
     gpus_per_run: GpusOption = None,
     detach: DetachOption = False,
+    in_process: InProcessOption = False,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
@@ -97,6 +106,7 @@ def train_suite(
         "cpus_per_run": cpus_per_run,
         "gpus_per_run": gpus_per_run,
         "detach": detach or None,
+        "in_process": in_process or None,
     }
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
     _train(loaded, chosen, fresh, dry_run)

@@ -115,7 +115,8 @@ class _RayFlights(Flights):
         refs = []
         for plan in plans:
             gpus = _gpus(cfg, plan)
-            task = self.ray.remote(train_task).options(
+            # A fresh worker process per run (max_calls=1): nothing carries over.
+            task = self.ray.remote(max_calls=1)(train_task).options(
                 num_cpus=cfg.cpus_per_run * plan.processes,
                 num_gpus=gpus,
                 max_retries=cfg.max_retries,

@@ -372,7 +372,9 @@ def _train(args: TaskArgs, store: RunStore, stop: _TaskStop) -> dict[str, Any]:
 
     run, device = RunConfig.model_validate(args.run), torch.device(args.device)
     plan = RunPlan(run, store, device, "resume", processes=args.processes)
-    launcher = TorchrunLauncher(TorchrunConfig(nproc_per_node=args.processes))
+    # The task's process is the run's own (a Slurm job; a Ray worker used once).
+    cfg = TorchrunConfig(nproc_per_node=args.processes, in_process=True)
+    launcher = TorchrunLauncher(cfg)
     launcher.owns_stop_file = False  # the driver's, written whenever it asks for a stop
     try:
         summary = launcher.launch(plan, None, stop)  # one process: train_run right here

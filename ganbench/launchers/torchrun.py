@@ -5,7 +5,7 @@ For such a run the suite's process starts ``python -m torch.distributed.run --st
 worker joins the process group (gloo on CPU, nccl on CUDA, one GPU per process) and
 trains the run with ``train_run``; rank 0 writes the run folder as a one-process run
 would, the other ranks write only their own error file, GPU samples and profiler trace.
-Runs without ``parallel: ddp`` train in this process, as with the inline launcher.
+Runs without ``parallel: ddp`` train as the inline launcher trains them.
 
 While it waits, the suite's process shows rank 0's progress from ``events.jsonl``, passes
 a first stop signal (Ctrl-C, SIGTERM, SIGUSR2) on as a stop file naming it, which rank 0
@@ -18,11 +18,6 @@ as ``ddp.log``.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -36,14 +31,13 @@ from ganbench.launchers.base import (
     StopSignal,
     record_failure,
 )
-from ganbench.launchers.follow import STOP_FILE, EventFollower, request_stop
-from ganbench.launchers.inline import InlineConfig, InlineLauncher
+from ganbench.launchers.inline import InlineConfig, InlineLauncher, in_process_field
+from ganbench.launchers.process import follow_child, python_module
 from ganbench.results import RunSummary
 from ganbench.run.plan import RunPlan
 from ganbench.trackers.environment import LAUNCHER_ENV
 
 LOG_FILE = "ddp.log"
-POLL_S = 0.2
 WORKER = "ganbench.launchers.torchrun_worker"
 
 
@@ -52,6 +46,7 @@ class TorchrunConfig(LauncherConfig):
     nproc_per_node: PositiveInt | None = Field(
         None, description="processes per ddp run (null: one per visible GPU, 2 on a CPU)"
     )
+    in_process: bool = in_process_field()
 
 
 @LAUNCHERS.register("torchrun")
@@ -69,97 +64,38 @@ class TorchrunLauncher(Launcher):
 
     def launch(self, plan: RunPlan, observer: Observer | None, stop: StopSignal) -> RunSummary:
         if plan.processes == 1:
-            return InlineLauncher(InlineConfig()).launch(plan, observer, stop)
+            inline = InlineLauncher(InlineConfig(in_process=self.cfg.in_process))
+            return inline.launch(plan, observer, stop)
         store = plan.store
         store.create()
         store.write_config(plan.run.model_dump(mode="json"))  # the workers read it there
         store.summary.unlink(missing_ok=True)  # a summary after the launch is this launch's
-        stop_file = store.folder / STOP_FILE
-        if self.owns_stop_file:
-            stop_file.unlink(missing_ok=True)
-        code = _run_workers(plan, observer, stop, stop_file)
-        if self.owns_stop_file:
-            stop_file.unlink(missing_ok=True)
+        code = _run_workers(plan, observer, stop, self.owns_stop_file)
         written = store.read_summary()  # rank 0's, if it got that far
         if written is None:
             return _record_failure(plan, code)
         return RunSummary.model_validate(written)
 
 
-def _run_workers(
-    plan: RunPlan, observer: Observer | None, stop: StopSignal, stop_file: Path
-) -> int:
-    """Start the workers and follow them; their exit code."""
-    store = plan.store
-    command = [
-        sys.executable,
-        "-m",
+def _run_workers(plan: RunPlan, observer: Observer | None, stop: StopSignal, owns: bool) -> int:
+    """Start torchrun's agent and its workers and follow them; their exit code."""
+    command = python_module(
         "torch.distributed.run",
         "--standalone",
         f"--nproc-per-node={plan.processes}",
         "-m",
         WORKER,
-        str(store.folder),
+        plan.store.folder,
         plan.device.type,
-    ]
-    follower = EventFollower(store.events)
-    budget = plan.run.budget
-    with open(store.folder / LOG_FILE, "w", encoding="utf-8") as log:
-        # Its own session: the terminal's Ctrl-C reaches only us; we pass it on (stop file).
-        proc = subprocess.Popen(
-            command,
-            env={**os.environ, LAUNCHER_ENV: _launcher_name()},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_agent_signals,
-        )
-        try:
-            while proc.poll() is None:
-                time.sleep(POLL_S)
-                asked = stop.requested()
-                if asked and not stop_file.exists():
-                    request_stop(stop_file.parent, str(asked))
-                for record in follower.new_iterations():
-                    if observer is not None:
-                        fraction = budget.fraction(
-                            record["iteration"], record["epoch"], record["wall_s"]
-                        )
-                        observer.logged({"run_id": plan.run.id, "fraction": fraction, **record})
-        except BaseException:  # a second Ctrl-C, or this process failing: workers go too
-            _stop_workers(proc)
-            raise
-    return proc.returncode
+    )
+    env = {LAUNCHER_ENV: _launcher_name()}
+    return follow_child(plan, command, LOG_FILE, observer, stop, env, owns)
 
 
 def _launcher_name() -> str:
     """``torchrun``, or ``ray+torchrun`` for a ddp run a Ray task (or Slurm job) launched."""
     outer = os.environ.get(LAUNCHER_ENV, "inline")
     return "torchrun" if outer in ("inline", "torchrun") else f"{outer}+torchrun"
-
-
-def _agent_signals() -> None:
-    """In torchrun's agent, before it starts: SIGUSR2 ignored (the agent would die of it,
-    its workers stop on it themselves), and SIGTERM when the suite's process dies (even
-    by kill -9: the agent passes it on and the workers stop with a checkpoint)."""
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _stop_workers(proc: subprocess.Popen) -> None:
-    """SIGTERM to the agent's process group (workers checkpoint), SIGKILL after a minute."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _record_failure(plan: RunPlan, code: int) -> RunSummary:

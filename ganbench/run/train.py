@@ -10,6 +10,7 @@ each is recorded in the run's folder and nothing already written is lost.
 from __future__ import annotations
 
 import contextlib
+import os
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,9 @@ def train_run(
     """Train (or resume) one run; return its summary, also written to ``summary.json``
     (``replicas``: this process's place in a ddp group; only rank 0 evaluates and writes,
     through its ``store``)."""
+    global _RUNS_BEFORE
+    process = {"runs_before_in_process": _RUNS_BEFORE, "process_startup_s": _startup_s()}
+    _RUNS_BEFORE += 1
     clock = RunClock(lambda: _sync(device))
     store.create()
     store.remove_leftovers()
@@ -63,6 +67,7 @@ def train_run(
             # Set-up work (a classifier to train ...) shows progress and stops when asked.
             with watching(SetupWatch(_setup_reporter(run, on_log, events), should_stop)):
                 loop = _open_loop(opened, session, state, store, events, clock, on_log, should_stop)
+            opened.environment.update(process)
             resumed = checkpoint is not None
             _announce(session, state, events, resumed, opened.environment)
             status, reason = loop.run(resumed)
@@ -85,6 +90,20 @@ def train_run(
                 summary = _record_end(opened, store, events, status, reason)
                 raise StorageFull(summary, reason) from err
         return _record_end(opened, store, events, status, reason)
+
+
+# Runs this process trained before the current one (0: nothing of another run carries
+# over), and the environment variable a run's own process (``run_worker``) gets its
+# start-up seconds in.
+_RUNS_BEFORE = 0
+STARTUP_ENV = "GANBENCH_PROCESS_STARTUP_S"
+
+
+def _startup_s() -> float | None:
+    """Seconds from the launcher starting this process to the worker's first line (the
+    interpreter and imports), or None in a process that was not started for the run."""
+    value = os.environ.pop(STARTUP_ENV, None)
+    return float(value) if value else None
 
 
 SETUP_EVENT_EVERY_S = 5.0  # set-up progress in events.jsonl (what remote drivers show)

@@ -10,7 +10,8 @@ import torch
 
 from ganbench.cli import app
 from ganbench.config import load_suite
-from ganbench.launchers.torchrun import STOP_FILE, TorchrunConfig, TorchrunLauncher
+from ganbench.launchers.follow import STOP_FILE
+from ganbench.launchers.torchrun import TorchrunConfig, TorchrunLauncher
 from ganbench.levers.distributed import Replicas
 from ganbench.results import RunStore, read_events
 from ganbench.run.plan import RunPlan, plan_suite
