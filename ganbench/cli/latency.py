@@ -43,11 +43,32 @@ Compile = Annotated[
         "from a CUDA graph) (e.g. off,default).",
     ),
 ]
-Warmup = Annotated[int, typer.Option(min=1, help="Untimed calls per batch size.")]
+Warmup = Annotated[
+    int, typer.Option(min=1, help="Fewest untimed warm-up calls per row (the first included).")
+]
+WarmupTime = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        help="Warm-up: the calls after the first last at least this many seconds, then go "
+        "on until steady (median of the last 5 within 10% of the 5 before; at most 5 s).",
+    ),
+]
 Repeats = Annotated[int | None, typer.Option(min=1, help="Timed calls per batch size.")]
 MinTime = Annotated[
     float | None,
-    typer.Option(min=0.001, help="Or: time calls for at least this many seconds (default 2)."),
+    typer.Option(
+        min=0.001,
+        help="Or: time calls for at least this many seconds and 100 calls (default 2).",
+    ),
+]
+MaxTime = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001,
+        help="With --min-time: stop timing a row after this many seconds of calls, however "
+        "few (default 20; p90 needs 10 calls, p99 100).",
+    ),
 ]
 Threads = Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")]
 IncludeSampling = Annotated[
@@ -77,8 +98,10 @@ def latency(
     channels_last: ChannelsLast = False,
     compile_: Compile = "off",
     warmup: Warmup = 5,
+    warmup_time: WarmupTime = 0.2,
     repeats: Repeats = None,
     min_time: MinTime = None,
+    max_time: MaxTime = None,
     threads: Threads = None,
     include_sampling: IncludeSampling = False,
     keep_spectral_norm: KeepSpectralNorm = False,
@@ -87,7 +110,11 @@ def latency(
     json_: Json = False,
 ) -> None:
     """Per-image generation latency and throughput across batch sizes, precisions and
-    compile modes: a table, latency.json, latency.csv and latency.png."""
+    compile modes: a table, latency.json, latency.csv and latency.png.
+
+    Per row: warm-up until the call times are steady, then calls timed one at a time
+    (p50, p90, p99 each only with enough calls, with a 95% order-statistic interval;
+    images/s per call), then one block back to back, synchronised once (blocked img/s)."""
     from rich.markup import escape
 
     from ganbench.latency.settings import LatencySettings, one_choice
@@ -100,8 +127,10 @@ def latency(
         compile_modes=compile_,
         repeats=repeats,
         min_time_s=min_time,
+        max_time_s=max_time,
         channels_last=channels_last,
         warmup=warmup,
+        warmup_min_s=warmup_time,
         threads=threads,
         include_sampling=include_sampling,
         fold_spectral_norm=not keep_spectral_norm,

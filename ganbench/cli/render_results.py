@@ -29,20 +29,23 @@ def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) ->
         return f"{head}: {row['status']} ({'as above' if same else row['reason']})"
     return (
         f"{head}: p50 {_ms(row['latency_p50_s'])} ms, {_ms(row['per_image_latency_s'])} ms/image,"
-        f" {_rate(row['images_per_s'])} images/s ({row['latency_count']} calls)"
+        f" {_rate(row['images_per_s'])} images/s ({row['latency_count']} calls),"
+        f" {_rate(row['blocked_images_per_s'])} back to back"
     )
 
 
 def latency_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """The figures compared first, per row, as shown (for a Markdown table)."""
+    """The figures compared first, per row, as shown (for a Markdown table): ``calls`` is
+    the number of timed calls the percentiles come from."""
     headers = ["precision", "compile", "batch", "status", "p50 ms", "std ms", "ms/image"]
     cells = [
         [r["precision"], r["compile"], str(r["batch_size"]), r["status"],
          _ms(r["latency_p50_s"]), _ms(r["latency_std_s"]), _ms(r["per_image_latency_s"]),
-         _rate(r["images_per_s"])]
+         _rate(r["images_per_s"]), _rate(r["blocked_images_per_s"]),
+         _fmt(r["latency_count"], "d")]
         for r in rows
     ]  # fmt: skip
-    return [*headers, "images/s"], cells
+    return [*headers, "images/s", "images/s blocked", "calls"], cells
 
 
 UNSTEADY_CV = 0.5  # a row's call times' std over their mean
@@ -63,12 +66,37 @@ def unsteady_rows(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _name(r: dict[str, Any]) -> str:
+    return f"{r['precision']} compile {r['compile']} batch {r['batch_size']}"
+
+
+def missing_percentiles(rows: list[dict[str, Any]]) -> list[str]:
+    """A line per percentile left out of a measured row, with why (too few calls)."""
+    return [
+        f"{p} -: {_name(r)}: {r[f'latency_{p}_reason']}"
+        for r in rows
+        for p in ("p50", "p90", "p99")
+        if r["status"] == "ok" and r[f"latency_{p}_s"] is None
+    ]
+
+
+def unsettled_warmups(rows: list[dict[str, Any]]) -> list[str]:
+    """A line per measured row whose warm-up hit its cap before the call times settled."""
+    return [
+        f"warm-up unsteady: {_name(r)}: {r['warmup_calls']} calls, "
+        f"{_fmt(r['warmup_s'], '.3g')} s, times still changing when it stopped"
+        for r in rows
+        if r["status"] == "ok" and r["warmup_steady"] is False
+    ]
+
+
 def print_latency(console: Console, result: Any, folder: Any) -> None:
     """The latency table: one row per precision x compile x batch size."""
     cuda = result.device.startswith("cuda")
     memory = "peak CUDA MiB" if cuda else "RSS +MiB"
     columns = ("precision", "compile", "batch", "status", "calls", "p50 ms", "mean ms")
-    columns += ("p90 ms", "p99 ms", "std ms", "min ms", "ms/img", "img/s", "1st call s")
+    columns += ("p90 ms", "p99 ms", "std ms", "min ms", "ms/img", "img/s", "blk img/s")
+    columns += ("1st call s",)
     gen = result.generator
     layout = "channels_last, " if result.settings["channels_last"] else ""
     title = (
@@ -93,12 +121,15 @@ def print_latency(console: Console, result: Any, folder: Any) -> None:
             _ms(r["latency_min_s"]),
             _ms(r["per_image_latency_s"]),
             _rate(r["images_per_s"]),
+            _rate(r["blocked_images_per_s"]),
             _fmt(r["first_call_s"], ".3g"),
             _fmt(peak / 2**20 if peak is not None else None, ".1f"),
         )
     show(console, table)
     for line in unsteady_rows(result.rows):
         console.print(f"[bold yellow]unsteady:[/] {line}", highlight=False)
+    for line in missing_percentiles(result.rows) + unsettled_warmups(result.rows):
+        console.print(line, highlight=False)
     for status, reason in dict.fromkeys((r["status"], r["reason"]) for r in result.rows):
         if reason:
             console.print(f"{status}: {reason}", highlight=False)

@@ -6,14 +6,33 @@ into the weights (what a deployed generator carries; the output is unchanged). F
 precision (weights and activations cast to fp32, fp16 or bf16) and compile mode a copy is
 made (optionally channels_last, optionally ``torch.compile`` with static shapes, one graph
 per batch size, or captured into a CUDA graph per batch size); for every batch size, in
-the order given: warm-up calls (the first one, reported as ``first_call_s``, pays for
-compilation, cuDNN autotuning and first allocations), then timed calls under
-``torch.inference_mode`` with Python's garbage collector paused, one at a time
-(``trackers.clock.CallTimer``: perf_counter on the CPU, CUDA events waited for on the
-GPU), until ``repeats`` calls or ``min_time_s`` seconds of calls (at least
-``MIN_REPEATS``). The noise is drawn before the timed calls unless ``include_sampling``.
-An out-of-memory error marks that row ``oom`` and the next runs; combinations this device
-cannot run are rows marked ``skipped`` with the reason.
+the order given, under ``torch.inference_mode``, each call timed by
+``trackers.clock.CallTimer`` (perf_counter on the CPU, CUDA events waited for on the GPU):
+
+1. The first call, reported as ``first_call_s`` (it pays for compilation, cuDNN
+   autotuning and first allocations), then warm-up calls (``latency.warmup``): at least
+   ``warmup`` calls in all, then until the calls after the first last ``warmup_min_s``
+   and the median of the last 5 is within 10% of the median of the 5 before, or they
+   last ``warmup_max_s`` (or number 100,000), steady or not. ``warmup_calls``, ``warmup_s``
+   (the first included) and ``warmup_steady`` record what happened.
+2. Timed calls one at a time, each synchronised before the next, with Python's garbage
+   collector paused (``latency.timing``): ``repeats`` calls; or until ``min_time_s``
+   seconds of calls and at least ``MIN_REPEATS`` (100, what p99 needs), or until
+   ``max_time_s`` seconds (never less than ``min_time_s``) however few. Their figures
+   (``latency.figures``): ``latency_count``, mean, std, min, max; percentiles by linear
+   interpolation between order statistics, each only with enough calls (``n (1 - p/100)
+   >= 1``: p50 2, p90 10, p99 100), with a distribution-free 95% interval [x_(l), x_(u)]
+   (``trackers.stats.order_statistic_ranks``; p50 needs 6 calls, p90 36, p99 368), and
+   ``latency_pNN_reason`` saying why a value or interval is null; ``images_per_s`` is
+   ``batch_size / latency_mean_s`` (each call waited for: no overlap of host and device).
+3. One block of ``max(2, ceil(latency_count / 4))`` calls back to back, timed as one call
+   (one synchronisation at the end): ``blocked_images_per_s`` = ``batch_size *
+   blocked_calls / blocked_s``, the throughput when the host queues the next call while
+   the device runs this one.
+
+The noise is drawn before the timed calls unless ``include_sampling``. Memory peaks cover
+step 2. An out-of-memory error marks that row ``oom`` and the next runs; combinations this
+device cannot run are rows marked ``skipped`` with the reason.
 """
 
 from __future__ import annotations
@@ -30,8 +49,11 @@ import torch
 from torch import nn
 
 from ganbench.errors import classify_failure
+from ganbench.latency.figures import blocked_figures, call_figures
 from ganbench.latency.settings import LatencySettings
 from ganbench.latency.sources import GeneratorSource
+from ganbench.latency.timing import block_size, blocked_seconds, gc_paused, timed_calls
+from ganbench.latency.warmup import warm_up
 from ganbench.levers.compile import compile_generator, unsupported_compile
 from ganbench.levers.precision import DTYPES, unsupported_precision
 from ganbench.models.blocks import fold_spectral_norm
@@ -39,9 +61,6 @@ from ganbench.results.latency import ROW_FIELDS, LatencyResult, write_latency
 from ganbench.trackers.clock import CallTimer
 from ganbench.trackers.environment import capture_environment
 from ganbench.trackers.memory import MemoryWindow
-from ganbench.trackers.stats import LatencyTimes
-
-MIN_REPEATS = 10  # with --min-time: never fewer timed calls than this
 
 
 def unsupported(precision: str, compile_mode: str, device: torch.device) -> str | None:
@@ -60,7 +79,6 @@ def base_row(
         "channels_last": settings.channels_last,
         "batch_size": batch,
         "status": "ok",
-        "warmup_calls": settings.warmup,
     }
 
 
@@ -129,15 +147,9 @@ def _measure_batch(
     timer: CallTimer,
 ) -> dict[str, Any]:
     _release(device)
-    memory = MemoryWindow(device)
+    memory = MemoryWindow(device)  # host memory growth counts from here
     runner: Callable[[torch.Tensor], torch.Tensor] = compile_generator(model, compile_mode)
-    noise_rng = torch.Generator(device=device).manual_seed(0)
-
-    def noise() -> torch.Tensor:
-        return torch.randn(batch, latent_dim, generator=noise_rng, device=device, dtype=dtype)
-
-    z = noise()
-    call = (lambda: runner(noise())) if settings.include_sampling else (lambda: runner(z))
+    call = _generator_call(runner, batch, latent_dim, dtype, device, settings.include_sampling)
     first_done = False
     try:
         with torch.inference_mode():
@@ -145,52 +157,61 @@ def _measure_batch(
             first_done = True
             finite = bool(torch.isfinite(out).all())
             del out
-            for _ in range(settings.warmup - 1):
-                timer(call)
-            memory.open()
-            times = _timed_calls(call, timer, memory, settings)
-            peaks = memory.close()
+            figures = _timed_figures(call, first_s, batch, settings, timer, memory)
     except Exception as err:  # recorded in the row; the next combination still runs
         status, reason = classify_failure(err)
         if status == "failed" and compile_mode != "off" and not first_done:
             status, reason = "skipped", f"torch.compile ({compile_mode}) failed: {reason}"
         return {"status": status, "reason": reason}
-    stats = LatencyTimes.from_values(times).fields()
-    mean = stats["latency_mean_s"]
     return {
-        **stats,
-        "latency_min_s": min(times),
-        "latency_max_s": max(times),
+        **figures,
         "first_call_s": first_s,
         "output_finite": finite,
-        "per_image_latency_s": mean / batch,
-        "images_per_s": batch / mean if mean > 0 else None,
         "weights_bytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()),
-        **peaks,
     }
 
 
-def _timed_calls(
-    call: Callable[[], Any], timer: CallTimer, memory: MemoryWindow, settings: LatencySettings
-) -> list[float]:
-    times: list[float] = []
-    total = 0.0
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # as timeit does: a collection inside one call is noise, not its cost
-    try:
-        while True:
-            elapsed = timer(call)[0]  # the output is dropped before the next call
-            times.append(elapsed)
-            total += elapsed
-            memory.sample()
-            if settings.repeats is not None:
-                if len(times) >= settings.repeats:
-                    return times
-            elif len(times) >= MIN_REPEATS and total >= (settings.min_time_s or 0.0):
-                return times
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+def _generator_call(
+    runner: Callable[[torch.Tensor], torch.Tensor],
+    batch: int,
+    latent_dim: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    include_sampling: bool,
+) -> Callable[[], torch.Tensor]:
+    """One generator call on noise drawn once (seed 0), or drawn inside every call."""
+    noise_rng = torch.Generator(device=device).manual_seed(0)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(batch, latent_dim, generator=noise_rng, device=device, dtype=dtype)
+
+    z = noise()
+    return (lambda: runner(noise())) if include_sampling else (lambda: runner(z))
+
+
+def _timed_figures(
+    call: Callable[[], Any],
+    first_s: float,
+    batch: int,
+    settings: LatencySettings,
+    timer: CallTimer,
+    memory: MemoryWindow,
+) -> dict[str, Any]:
+    """After the first call: warm-up, calls one at a time (memory watched), the block."""
+    warm = warm_up(lambda: timer(call)[0], first_s, settings)
+    memory.open()
+    with gc_paused():
+        times = timed_calls(call, timer, settings, memory.sample)
+    peaks = memory.close()
+    calls = block_size(len(times))
+    with gc_paused():
+        seconds = blocked_seconds(call, timer, calls)
+    return {
+        **warm.fields(),
+        **call_figures(times, batch),
+        **blocked_figures(calls, seconds, batch),
+        **peaks,
+    }
 
 
 def _release(device: torch.device) -> None:

@@ -1,5 +1,6 @@
 """What `ganbench latency` measures and how: every precision x compile mode x batch size,
-warm-up, repeats or a minimum time. Precisions and compile modes use the levers'
+warm-up (a minimum count and time, then until steady, capped), repeats or a minimum time
+(capped). Precisions and compile modes use the levers'
 vocabulary (``levers.precision``, ``levers.compile``); ``fp16``/``bf16`` are aliases."""
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ class LatencySettings:
     precisions: tuple[str, ...] = ("fp32",)
     compile_modes: tuple[str, ...] = ("off",)
     channels_last: bool = False
-    warmup: int = 5
+    warmup: int = 5  # the fewest warm-up calls (the first included)
+    warmup_min_s: float = 0.2  # warm-up calls after the first last at least this long ...
+    warmup_max_s: float = 5.0  # ... and, unsteady, no longer than this (the count first)
     repeats: int | None = None
     min_time_s: float | None = 2.0
+    max_time_s: float = 20.0  # with min_time_s: timed calls stop here, however few
     threads: int | None = None
     include_sampling: bool = False
     fold_spectral_norm: bool = True
@@ -46,11 +50,16 @@ class LatencySettings:
         compile_modes: str = "off",
         repeats: int | None = None,
         min_time_s: float | None = None,
+        max_time_s: float | None = None,
         **rest: Any,
     ) -> LatencySettings:
         """Settings from the command line's text; UserError names the option at fault."""
         if repeats is not None and min_time_s is not None:
             raise UserError("--repeats and --min-time: choose one (a fixed count or a duration)")
+        if repeats is not None and max_time_s is not None:
+            raise UserError("--repeats and --max-time: --max-time caps --min-time's calls only")
+        if max_time_s is not None:
+            rest["max_time_s"] = max_time_s
         return cls(
             batch_sizes=parse_batch_sizes(batch_sizes),
             precisions=parse_choices("--precision", precision, (*PRECISIONS, *ALIASES)),

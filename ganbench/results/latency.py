@@ -8,10 +8,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganbench.errors import UserError
 from ganbench.results.store import write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KIND, FORMAT = "ganbench-latency", 1
 JSON_FILE, CSV_FILE, PLOT_FILE = "latency.json", "latency.csv", "latency.png"
@@ -20,6 +23,8 @@ JSON_FILE, CSV_FILE, PLOT_FILE = "latency.json", "latency.csv", "latency.png"
 ROW_IDENTITY = ("precision", "compile", "channels_last", "batch_size", "status", "reason")
 ROW_FIGURES = (
     "warmup_calls",
+    "warmup_s",
+    "warmup_steady",
     "first_call_s",
     "output_finite",
     "latency_count",
@@ -27,11 +32,20 @@ ROW_FIGURES = (
     "latency_std_s",
     "latency_min_s",
     "latency_p50_s",
+    "latency_p50_ci_s",
+    "latency_p50_reason",
     "latency_p90_s",
+    "latency_p90_ci_s",
+    "latency_p90_reason",
     "latency_p99_s",
+    "latency_p99_ci_s",
+    "latency_p99_reason",
     "latency_max_s",
     "per_image_latency_s",
     "images_per_s",
+    "blocked_calls",
+    "blocked_s",
+    "blocked_images_per_s",
     "weights_bytes",
     "peak_cuda_alloc_bytes",
     "peak_cuda_reserved_bytes",
@@ -40,6 +54,8 @@ ROW_FIGURES = (
     "timer_resolution_s",
 )
 ROW_FIELDS = ROW_IDENTITY + ROW_FIGURES
+# An interval ([low, high] in latency.json) is two columns in latency.csv.
+INTERVALS = tuple(f for f in ROW_FIELDS if f.endswith("_ci_s"))
 
 
 @dataclass
@@ -71,14 +87,26 @@ def default_output_dir(root: Path = Path("reports") / "latency") -> Path:
 
 def write_latency(folder: Path, result: LatencyResult) -> None:
     """latency.json and latency.csv, each replaced atomically (called after every row)."""
-    import pandas as pd
-
     document = result.as_dict()
     write_atomic(folder / JSON_FILE, json.dumps(document, indent=2) + "\n")
-    frame = pd.DataFrame(result.rows, columns=list(ROW_FIELDS))
+    frame = latency_frame(result.rows)
     frame.insert(0, "model", result.generator["model"]["name"])
     frame.insert(1, "device", result.device)
     write_atomic(folder / CSV_FILE, frame.convert_dtypes().to_csv(index=False))
+
+
+def latency_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as a pandas frame, each interval ``*_ci_s`` split into ``*_ci_low_s`` and
+    ``*_ci_high_s`` columns in its place."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=list(ROW_FIELDS))
+    for name in INTERVALS:
+        at = frame.columns.get_loc(name)
+        pairs = [v if isinstance(v, list | tuple) else (None, None) for v in frame.pop(name)]
+        frame.insert(at, f"{name[:-2]}_high_s", [high for _, high in pairs])
+        frame.insert(at, f"{name[:-2]}_low_s", [low for low, _ in pairs])
+    return frame
 
 
 def read_latency(path: Path, option: str = "--latency") -> dict[str, Any]:

@@ -23,12 +23,13 @@ from ganbench.cli import app
 from ganbench.latency.measure import base_row, measure_rows, prepare_generator, run_latency
 from ganbench.latency.settings import LatencySettings
 from ganbench.latency.sources import GeneratorSource, fresh_generator, generator_from_checkpoint
+from ganbench.latency.timing import MIN_REPEATS, enough_calls
 from ganbench.models import MODELS
 from ganbench.models.blocks import fold_spectral_norm
 from ganbench.report.plots import latency_title, plot_latency
 from ganbench.results.latency import CSV_FILE, JSON_FILE, PLOT_FILE
 from ganbench.trackers.clock import CallTimer, perf_counter_resolution_s
-from tests.conftest import docs_text, tiny_suite
+from tests.conftest import doc_section, docs_text, tiny_suite
 
 CPU = torch.device("cpu")
 runner = CliRunner()
@@ -42,8 +43,13 @@ UNITLESS = {
     "status",
     "reason",
     "warmup_calls",
+    "warmup_steady",
     "output_finite",
     "latency_count",
+    "latency_p50_reason",
+    "latency_p90_reason",
+    "latency_p99_reason",
+    "blocked_calls",
     "timer",
 }
 UNITS = ("_s", "_bytes", "_per_s")
@@ -118,44 +124,90 @@ def test_a_sleeping_generator_is_timed_around_its_sleep_and_summarised() -> None
     longer): never below it (the timer encloses the call), and in the median within 1 ms
     (5 % of the sleep; the call's own work is 0.1-0.2 ms, also under load). Load delays
     some calls, not most, so the median holds where a mean would not. The row's figures
-    are those of its timed calls, warm-up left out."""
+    are those of its timed calls, warm-up (exactly 2 calls: no time allowed beyond the
+    count) and the block back to back (7 calls, one timer reading) left out."""
     sleeper = Sleeper(0.02)
-    settings = LatencySettings(batch_sizes=(1, 4), warmup=2, repeats=25)
+    settings = LatencySettings(batch_sizes=(1, 4), warmup=2, warmup_max_s=0.0, repeats=25)
     timer = RecordingTimer()
     rows = rows_for(sleeper_source(sleeper), settings, timer)
-    assert len(timer.times) == len(sleeper.slept) == 2 * 27  # one timed call per sleep
-    overhead = [t - s for t, s in zip(timer.times, sleeper.slept, strict=True)]
-    assert min(overhead) >= 0, min(overhead)  # perf_counter around perf_counter
-    assert statistics.median(overhead) < 0.001, sorted(overhead)
+    readings, sleeps = 2 + 25 + 1, 2 + 25 + 7  # per row: warm-up, timed, the block
+    assert len(timer.times) == 2 * readings and len(sleeper.slept) == 2 * sleeps
     for i, row in enumerate(rows):
-        timed = timer.times[27 * i + 2 : 27 * (i + 1)]  # after the 2 warm-up calls
-        injected = sleeper.slept[27 * i + 2 : 27 * (i + 1)]
+        read, slept = timer.times[readings * i :], sleeper.slept[sleeps * i :]
+        overhead = [t - s for t, s in zip(read[:27], slept[:27], strict=True)]
+        assert min(overhead) >= 0, min(overhead)  # perf_counter around perf_counter
+        assert statistics.median(overhead) < 0.001, sorted(overhead)
+        timed, injected = read[2:27], slept[2:27]  # after the 2 warm-up calls
         assert row["status"] == "ok" and row["latency_count"] == len(timed) == 25
+        assert row["warmup_calls"] == 2 and row["warmup_s"] == pytest.approx(sum(read[:2]))
+        assert row["warmup_steady"] is False  # one call after the first: not steady yet
         # torch's float64 quantile and mean against statistics': rounding only
         assert row["latency_p50_s"] == pytest.approx(statistics.median(timed), rel=1e-9)
         assert row["latency_mean_s"] == pytest.approx(statistics.mean(timed), rel=1e-9)
         assert row["latency_min_s"] == min(timed) and row["latency_max_s"] == max(timed)
-        assert row["first_call_s"] == timer.times[27 * i] >= 0.02
+        assert row["first_call_s"] == read[0] >= 0.02
         assert min(injected) >= 0.02  # sleep never returns early
         assert row["latency_min_s"] <= row["latency_p50_s"] <= row["latency_p90_s"]
-        assert row["latency_p90_s"] <= row["latency_p99_s"] <= row["latency_max_s"]
+        assert row["latency_p90_s"] <= row["latency_max_s"]
+        # 25 calls: p50 with its interval (ranks 8 and 18), p90 without one, no p99.
+        assert row["latency_p50_ci_s"] == [sorted(timed)[7], sorted(timed)[17]]
+        assert row["latency_p50_reason"] is None
+        assert row["latency_p90_ci_s"] is None
+        assert row["latency_p90_reason"] == "95% interval needs >= 36 calls, had 25"
+        assert row["latency_p99_s"] is None and row["latency_p99_ci_s"] is None
+        assert row["latency_p99_reason"] == "needs >= 100 calls, had 25"
         assert row["per_image_latency_s"] == pytest.approx(
             row["latency_mean_s"] / row["batch_size"]
         )
         assert row["images_per_s"] == pytest.approx(row["batch_size"] / row["latency_mean_s"])
+        # The block: 7 calls (a quarter of 25, rounded up), one reading around them all.
+        assert row["blocked_calls"] == 7 and row["blocked_s"] == read[27] >= sum(slept[27:34])
+        assert row["blocked_images_per_s"] == pytest.approx(
+            row["batch_size"] * 7 / row["blocked_s"]
+        )
         assert row["output_finite"] is True
 
 
+def timed_part(row: dict, timer: RecordingTimer) -> list[float]:
+    """The durations of a row's calls timed one at a time (the only row measured)."""
+    return timer.times[row["warmup_calls"] : row["warmup_calls"] + row["latency_count"]]
+
+
 def test_min_time_keeps_calling_until_the_time_and_the_minimum_count() -> None:
-    (row,) = rows_for(
-        sleeper_source(Sleeper(0.01)), LatencySettings(batch_sizes=(1,), warmup=1, min_time_s=0.3)
+    """The rule: stop after the first call at which the calls so far number 100 (what p99
+    needs) and last min_time_s."""
+    timer = RecordingTimer()
+    settings = LatencySettings(batch_sizes=(1,), warmup=1, warmup_max_s=0.0, min_time_s=0.3)
+    (row,) = rows_for(sleeper_source(Sleeper(0.002)), settings, timer)
+    times = timed_part(row, timer)
+    assert len(times) >= 100 and sum(times) >= 0.3  # enough now ...
+    assert len(times) == 100 or sum(times[:-1]) < 0.3  # ... and not one call before
+    n = len(times)
+    assert row["latency_p99_s"] is not None  # 100 calls or more
+    missing = None if n >= 368 else f"95% interval needs >= 368 calls, had {n}"
+    assert row["latency_p99_reason"] == missing
+    settings = LatencySettings(batch_sizes=(1,), warmup=1, warmup_max_s=0.0, min_time_s=1e-6)
+    (row,) = rows_for(sleeper_source(Sleeper(0.0)), settings)
+    assert row["latency_count"] == MIN_REPEATS == 100  # however short min_time is
+
+
+def test_max_time_stops_a_slow_row_with_fewer_calls_and_says_what_is_missing() -> None:
+    """A row whose calls are slow stops once its calls last max_time_s, however few; the
+    percentiles they cannot support are null with the reason."""
+    timer = RecordingTimer()
+    settings = LatencySettings(
+        batch_sizes=(1,), warmup=1, warmup_max_s=0.0, min_time_s=0.05, max_time_s=0.3
     )
-    total = row["latency_mean_s"] * row["latency_count"]
-    assert total >= 0.3 and row["latency_count"] < 40  # ~30 calls of 10 ms
-    (row,) = rows_for(
-        sleeper_source(Sleeper(0.001)), LatencySettings(batch_sizes=(1,), warmup=1, min_time_s=1e-6)
-    )
-    assert row["latency_count"] == 10  # MIN_REPEATS, however short min_time is
+    (row,) = rows_for(sleeper_source(Sleeper(0.01)), settings, timer)
+    times = timed_part(row, timer)
+    n = len(times)
+    assert 10 <= n < 100 and sum(times) >= 0.3 and sum(times[:-1]) < 0.3
+    assert row["latency_p90_s"] is not None
+    assert row["latency_p99_s"] is None and row["latency_p99_ci_s"] is None
+    assert row["latency_p99_reason"] == f"needs >= 100 calls, had {n}"
+    # max_time_s is never below min_time_s: a longer min_time_s wins
+    longer = LatencySettings(min_time_s=0.5, max_time_s=0.1)
+    assert not enough_calls(99, 0.4, longer) and enough_calls(1, 0.5, longer)
 
 
 def test_larger_batches_give_more_images_per_second() -> None:
@@ -167,7 +219,9 @@ def test_larger_batches_give_more_images_per_second() -> None:
     mean (``images_per_s``) has every stall in it, the median of hundreds of calls hardly
     any."""
     source = fresh_generator("mlp", ["dataset.image_size=16", "dataset.channels=1"])
-    settings = LatencySettings(batch_sizes=(1, 16, 128), warmup=3, min_time_s=0.1)
+    settings = LatencySettings(
+        batch_sizes=(1, 16, 128), warmup=3, warmup_min_s=0.05, min_time_s=0.1
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -230,7 +284,7 @@ def test_every_field_has_a_unit_and_the_latency_page_documents_it() -> None:
     assert fields == set(base_row("fp32", "off", 1, LatencySettings()))
     unitless = sorted(f for f in fields - UNITLESS if not f.endswith(UNITS))
     assert not unitless, f"fields without a unit: {unitless}"
-    page = docs_text("latency.md")
+    page = docs_text("latency.md") + doc_section("measurement.md", "## Latency figures")
     missing = sorted(f for f in fields if f"`{f}`" not in page)
     assert not missing, f"latency fields not documented in docs/latency.md: {missing}"
     row = rows[0]
@@ -268,11 +322,13 @@ def test_weights_that_do_not_fit_mark_every_row_of_their_precision_oom() -> None
 
 
 def test_noise_is_drawn_outside_the_timed_call_unless_asked() -> None:
-    for include, distinct in ((False, 1), (True, 6)):
+    for include, distinct in ((False, 1), (True, 8)):
         sleeper = Sleeper(0.0)
-        settings = LatencySettings(batch_sizes=(2,), warmup=1, repeats=5, include_sampling=include)
+        settings = LatencySettings(
+            batch_sizes=(2,), warmup=1, warmup_max_s=0.0, repeats=5, include_sampling=include
+        )
         (row,) = rows_for(sleeper_source(sleeper), settings)
-        assert row["status"] == "ok" and len(sleeper.seen) == 6  # 1 warm-up + 5 timed
+        assert row["status"] == "ok" and len(sleeper.seen) == 8  # 1 warm-up, 5 timed, block 2
         assert len({tuple(z.flatten().tolist()) for z in sleeper.seen}) == distinct
 
 
@@ -386,6 +442,10 @@ def test_files_are_written_and_ctrl_c_keeps_the_rows_measured(tmp_path: Path) ->
     assert document["environment"]["torch"] == torch.__version__
     frame = pd.read_csv(tmp_path / "out" / CSV_FILE)
     assert list(frame["status"]) == ["ok", "interrupted", "interrupted"]
+    # An interval is [low, high] in latency.json, two columns in latency.csv.
+    low, high = document["rows"][0]["latency_p50_ci_s"] or (None, None)
+    assert "latency_p50_ci_s" not in frame and low is None  # 3 calls: no interval yet
+    assert frame["latency_p50_ci_low_s"].isna().all() and "latency_p99_ci_high_s" in frame
     # The command draws latency.png from these rows (the plot lives with the reports).
     plot = plot_latency(document["rows"], latency_title(document), tmp_path / "out" / PLOT_FILE)
     assert plot.stat().st_size > 10_000
@@ -443,6 +503,7 @@ def test_a_fresh_model_says_its_weights_are_random(tmp_path: Path) -> None:
         (["--model", "mlp", "--compile", "fastest"], "--compile fastest: unknown fastest"),
         (["--model", "mlp", "--device", "tpu"], "--device tpu: choose one of auto, cpu, cuda"),
         (["--model", "mlp", "--repeats", "3", "--min-time", "1"], "choose one"),
+        (["--model", "mlp", "--repeats", "3", "--max-time", "1"], "caps --min-time's calls"),
         (["--model", "gan9000"], "unknown 'gan9000'"),
         (["--model", "mlp", "--set", "model.depth=99"], "model.depth"),
         (["--model", "mlp", "--set", "budget.iterations=5"], "model.* and dataset.*"),
