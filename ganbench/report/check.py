@@ -33,21 +33,57 @@ DEFAULT_TOLERANCES = {
     "peak_cuda_alloc_bytes": 0.05,
     "energy_j_per_image": 0.10,
 }
-# Environment fields that make figures incomparable when they differ.
-ENVIRONMENT_KEYS = ("device", "gpu_name", "driver", "cuda", "torch", "cpu_model", "torch_threads")
+# Environment fields that make figures incomparable when they differ. The machine's are
+# the same for every run on one machine (the GPU's maximum and application clocks, not
+# the momentary ones); the settings' a configuration's levers may change (cudnn_benchmark,
+# tf32), so they are compared between runs of one configuration only.
+MACHINE_KEYS = (
+    "device",
+    "gpu_name",
+    "driver",
+    "cuda",
+    "torch",
+    "cpu_model",
+    "torch_threads",
+    "gpu_power_limit_w",
+    "gpu_sm_clock_max_mhz",
+    "gpu_mem_clock_max_mhz",
+    "gpu_sm_clock_app_mhz",
+    "gpu_mem_clock_app_mhz",
+    "gpu_mig_mode",
+)
+SETTING_KEYS = (
+    "cudnn_enabled",
+    "cudnn_benchmark",
+    "cudnn_deterministic",
+    "cudnn_allow_tf32",
+    "matmul_allow_tf32",
+    "float32_matmul_precision",
+)
+ENVIRONMENT_KEYS = MACHINE_KEYS + SETTING_KEYS
 
 
-def environment_of(suite: SuiteRuns) -> dict[str, Any]:
-    envs = suite.environments()
-    return {k: envs[0].get(k) for k in ENVIRONMENT_KEYS} if envs else {}
+def environment_of(suite: SuiteRuns) -> dict[str, dict[str, Any]]:
+    """Each run's compared environment fields, by run id in run order (a field the run did
+    not record, e.g. by an older ganbench, is left out rather than taken as None)."""
+    found = {}
+    for run_id, env in zip(suite.runs["run_id"], suite.runs.get("environment", []), strict=False):
+        if isinstance(env, dict) and env:
+            found[run_id] = {k: env[k] for k in ENVIRONMENT_KEYS if k in env}
+    return found
+
+
+def configuration_of(suite: SuiteRuns) -> dict[str, str]:
+    return dict(zip(suite.runs["run_id"], suite.runs["configuration"], strict=True))
 
 
 def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
     """Every finished seed's value of every figure, per configuration, with run statuses
-    and the environment; written to ``output`` as JSON."""
+    and every run's environment (``environments``, by run id; ``environment`` is the first
+    run's, all a baseline held before); written to ``output`` as JSON."""
     suite = load_suites([folder])
     finished = suite.runs[suite.runs["status"] == "finished"]
-    configurations = {}
+    configurations, environments = {}, environment_of(suite)
     for name, runs in suite.runs.groupby("configuration", sort=False):
         done = finished[finished["configuration"] == name]
         configurations[name] = {
@@ -64,7 +100,8 @@ def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "suite": str(folder),
         "suite_name": read_suite_meta(folder).get("name"),
-        "environment": environment_of(suite),
+        "environment": next(iter(environments.values()), {}),  # the first run's
+        "environments": environments,
         "directions": suite.directions,
         "configurations": configurations,
     }
@@ -204,7 +241,9 @@ def check(
     directions = {**baseline.get("directions", {}), **suite.directions}
     known = sorted({f for c in baseline["configurations"].values() for f in c["figures"]})
     tolerances = parse_tolerances(tolerance_text, known)
-    warnings = _environment_warnings(baseline.get("environment", {}), environment_of(suite))
+    environments = environment_of(suite)
+    warnings = _environment_warnings(baseline, environments)
+    warnings += _suite_environment_warnings(environments, configuration_of(suite))
     warnings += device_notes(suite)  # seeds spread over a mixed cluster
     _same_suite(baseline, baseline_path, folder, suite)
     finished = suite.runs[suite.runs["status"] == "finished"]
@@ -278,9 +317,71 @@ def _show(e) -> str:
     return cell(e) + (f" (n={e.n})" if e.n else "")
 
 
-def _environment_warnings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return [
-        f"environment differs from the baseline's: {key} {old.get(key)!r} -> {new.get(key)!r}"
-        for key in ENVIRONMENT_KEYS
-        if key in old and key in new and old.get(key) != new.get(key)
+def _environment_warnings(baseline: dict[str, Any], runs: dict[str, dict[str, Any]]) -> list[str]:
+    """Each run's environment against the baseline's run of the same id (every field), or,
+    where the baseline has no such run, against its first run (the machine's fields: the
+    settings are a configuration's own). One warning per change, naming the runs; fields
+    the baseline does not record (saved by an older ganbench) are named once, not compared."""
+    first, per_run = baseline.get("environment") or {}, baseline.get("environments") or {}
+    changes: dict[tuple[str, str, str], list[str]] = {}
+    unrecorded = set() if "environments" in baseline else set(SETTING_KEYS)
+    for run_id, env in runs.items():
+        old = per_run.get(run_id)
+        keys = ENVIRONMENT_KEYS if old is not None else MACHINE_KEYS
+        old = first if old is None else old
+        for key in (k for k in keys if k in env):
+            if key not in old:
+                unrecorded.add(key)
+            elif old[key] != env[key]:
+                changes.setdefault((key, repr(old[key]), repr(env[key])), []).append(run_id)
+    warnings = [
+        f"environment differs from the baseline's: {key} {old} -> {new} ({_runs(ids, runs)})"
+        for (key, old, new), ids in changes.items()
     ]
+    unrecorded &= {k for env in runs.values() for k in env}
+    if unrecorded:
+        names = ", ".join(k for k in ENVIRONMENT_KEYS if k in unrecorded)
+        warnings.append(
+            f"not compared with the baseline, which does not record them (saved by an older "
+            f"ganbench; save it again to compare them): {names}"
+        )
+    return warnings
+
+
+def _suite_environment_warnings(
+    runs: dict[str, dict[str, Any]], configurations: dict[str, str]
+) -> list[str]:
+    """Runs of the checked suite that differ among themselves: in the machine's fields
+    across all runs, in the settings between seeds of one configuration."""
+    warnings = [
+        f"runs of this suite differ among themselves: {key} {values}"
+        for key in MACHINE_KEYS
+        if (values := _differing(runs, key))
+    ]
+    for name in dict.fromkeys(configurations.values()):
+        mine = {r: env for r, env in runs.items() if configurations.get(r) == name}
+        warnings += [
+            f"seeds of {name} differ among themselves: {key} {values}"
+            for key in SETTING_KEYS
+            if (values := _differing(mine, key))
+        ]
+    return warnings
+
+
+def _differing(runs: dict[str, dict[str, Any]], key: str) -> str | None:
+    """``'a' (runs x, y), 'b' (run z)`` where the runs recording ``key`` disagree on it."""
+    groups: dict[str, list[str]] = {}
+    for run_id, env in runs.items():
+        if key in env:
+            groups.setdefault(repr(env[key]), []).append(run_id)
+    if len(groups) < 2:
+        return None
+    return ", ".join(f"{value} ({_runs(ids, runs)})" for value, ids in groups.items())
+
+
+def _runs(ids: list[str], runs: dict[str, Any], shown: int = 4) -> str:
+    """``run x``, ``runs x, y``, ``runs x, y, z, w and 3 more``, or ``all 7 runs``."""
+    if len(ids) > 1 and len(ids) == len(runs):
+        return f"all {len(ids)} runs"
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f"run{'s' if len(ids) > 1 else ''} {', '.join(ids[:shown])}{more}"

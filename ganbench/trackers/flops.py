@@ -24,19 +24,74 @@ from ganbench.trackers.base import Tracker
 
 META = torch.device("meta")
 
-# Dense peak TFLOP/s by GPU and compute precision (NVIDIA datasheets). Matched by
-# substring of the device name, first match wins (so L40S precedes L4, H100 PCIe H100).
-PEAK_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (
-    ("H200", {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}),
-    ("H100 PCIe", {"fp32": 51.2, "tf32": 378.0, "bf16": 756.0, "fp16": 756.0}),
-    ("H100", {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}),
-    ("A100", {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0}),
-    ("L40S", {"fp32": 91.6, "tf32": 183.0, "bf16": 362.1, "fp16": 362.1}),
-    ("L4", {"fp32": 30.3, "tf32": 60.0, "bf16": 121.0, "fp16": 121.0}),
-    ("A10", {"fp32": 31.2, "tf32": 62.5, "bf16": 125.0, "fp16": 125.0}),
-    ("V100", {"fp32": 15.7, "fp16": 125.0}),
-    ("T4", {"fp32": 8.1, "fp16": 65.0}),
+Peaks = dict[str, float]  # TFLOP/s by compute precision: fp32, tf32, bf16, fp16
+
+
+def _dense(fp32: float, tf32: float | None, bf16: float | None, fp16: float) -> Peaks:
+    named = {"fp32": fp32, "tf32": tf32, "bf16": bf16, "fp16": fp16}
+    return {precision: tflops for precision, tflops in named.items() if tflops is not None}
+
+
+@dataclass(frozen=True)
+class GpuPeak:
+    """A GPU as ``torch.cuda.get_device_name`` names it, the compute capability and SM
+    count it reports, and its dense peak TFLOP/s by precision."""
+
+    name: str
+    capability: tuple[int, int]
+    sm_count: int
+    tflops: Peaks
+
+
+# Dense peaks (no 2:4 sparsity) from NVIDIA's datasheets and architecture whitepapers;
+# where a datasheet prints only the sparse figure ("1,979*") it is halved. fp32 is the
+# non-tensor rate; tf32, bf16 and fp16 the tensor-core rate with fp32 accumulation (what
+# PyTorch uses; GeForce parts run it at half their fp16-accumulate rate). Volta and Turing
+# have no TF32 or BF16 tensor cores, hence no such entry. Only exact names count ("NVIDIA
+# L40" is not "NVIDIA L4"); a name missing here (A10G: no NVIDIA datasheet) has no MFU.
+_HOPPER_SXM = _dense(67.0, 494.7, 989.4, 989.4)  # datasheet: 67, 989*, 1,979*
+_HOPPER_NVL = _dense(60.0, 417.5, 835.5, 835.5)  # datasheet: 60, 835*, 1,671*
+_A100 = _dense(19.5, 156.0, 312.0, 312.0)  # datasheet: 19.5, 156 | 312*, 312 | 624*
+_V100_SXM2 = _dense(15.7, None, None, 125.0)
+_V100_PCIE = _dense(14.0, None, None, 112.0)
+PEAKS: tuple[GpuPeak, ...] = (
+    GpuPeak("NVIDIA H100 80GB HBM3", (9, 0), 132, _HOPPER_SXM),  # SXM5
+    GpuPeak("NVIDIA H100 PCIe", (9, 0), 114, _dense(51.2, 378.0, 756.0, 756.0)),
+    GpuPeak("NVIDIA H100 NVL", (9, 0), 132, _HOPPER_NVL),
+    GpuPeak("NVIDIA H200", (9, 0), 132, _HOPPER_SXM),
+    GpuPeak("NVIDIA H200 NVL", (9, 0), 132, _HOPPER_NVL),
+    GpuPeak("NVIDIA GH200 480GB", (9, 0), 132, _HOPPER_SXM),
+    GpuPeak("NVIDIA A100-SXM4-80GB", (8, 0), 108, _A100),
+    GpuPeak("NVIDIA A100-SXM4-40GB", (8, 0), 108, _A100),
+    GpuPeak("NVIDIA A100-PCIE-40GB", (8, 0), 108, _A100),
+    GpuPeak("NVIDIA A100 80GB PCIe", (8, 0), 108, _A100),
+    GpuPeak("NVIDIA A30", (8, 0), 56, _dense(10.3, 82.0, 165.0, 165.0)),
+    GpuPeak("NVIDIA A40", (8, 6), 84, _dense(37.4, 74.8, 149.7, 149.7)),
+    GpuPeak("NVIDIA A10", (8, 6), 72, _dense(31.2, 62.5, 125.0, 125.0)),
+    GpuPeak("NVIDIA RTX A6000", (8, 6), 84, _dense(38.7, 77.4, 154.8, 154.8)),
+    GpuPeak("NVIDIA GeForce RTX 3090", (8, 6), 82, _dense(35.6, 35.6, 71.0, 71.0)),
+    GpuPeak("NVIDIA L40S", (8, 9), 142, _dense(91.6, 183.0, 362.1, 362.1)),
+    GpuPeak("NVIDIA L40", (8, 9), 142, _dense(90.5, 90.5, 181.0, 181.0)),
+    GpuPeak("NVIDIA L4", (8, 9), 58, _dense(30.3, 60.0, 121.0, 121.0)),
+    GpuPeak("NVIDIA GeForce RTX 4090", (8, 9), 128, _dense(82.6, 82.6, 165.2, 165.2)),
+    GpuPeak("Tesla V100-SXM2-16GB", (7, 0), 80, _V100_SXM2),
+    GpuPeak("Tesla V100-SXM2-32GB", (7, 0), 80, _V100_SXM2),
+    GpuPeak("Tesla V100-PCIE-16GB", (7, 0), 80, _V100_PCIE),
+    GpuPeak("Tesla V100-PCIE-32GB", (7, 0), 80, _V100_PCIE),
+    GpuPeak("Tesla V100S-PCIE-32GB", (7, 0), 80, _dense(16.4, None, None, 130.0)),
+    GpuPeak("Tesla T4", (7, 5), 40, _dense(8.1, None, None, 65.0)),
 )
+PEAKS_BY_NAME = {peak.name: peak for peak in PEAKS}
+# The second key, for a name the table lacks: (compute capability, SM count) of a chip
+# whose every product with that many SMs has the same peaks: A100 boards that name
+# themselves otherwise ("NVIDIA PG509-210", "NVIDIA A100-SXM-80GB") and the A800; the H800
+# PCIe. Ambiguous pairs are left out: (9.0, 132) is H100 SXM and the lower-clocked H100
+# NVL, (8.9, 142) L40 and L40S, (8.6, 84) A40 and RTX A6000.
+PEAKS_BY_CHIP: dict[tuple[tuple[int, int], int], Peaks] = {
+    ((8, 0), 108): _A100,
+    ((9, 0), 114): PEAKS_BY_NAME["NVIDIA H100 PCIe"].tflops,
+}
+TF32_SINCE = (8, 0)  # Ampere: the first tensor cores with TF32
 
 
 class _GlobalOnly:
@@ -76,28 +131,73 @@ class IterationFlops:
     snapshot_pass: int
 
 
-def compute_precision(device: torch.device, dtype: torch.dtype = torch.float32) -> str | None:
-    """The precision whose peak an fp32 run is measured against: cuDNN convolutions run
-    in TF32 when ``torch.backends.cudnn.allow_tf32`` (PyTorch's default) is on."""
-    if device.type != "cuda":
+def precision_for(
+    dtype: torch.dtype, capability: tuple[int, int] | None, tf32_enabled: bool
+) -> str | None:
+    """The precision whose peak a run computing in ``dtype`` is measured against, on a GPU
+    of compute ``capability`` (None: not a GPU, no precision). An fp32 run counts as TF32
+    only where the GPU has TF32 tensor cores (8.0 and later) and PyTorch lets cuDNN or
+    matmuls use them (``tf32_enabled``); on Volta and Turing it is measured against fp32."""
+    if capability is None:
         return None
     if dtype == torch.bfloat16:
         return "bf16"
     if dtype == torch.float16:
         return "fp16"
-    tf32 = torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32
-    return "tf32" if tf32 else "fp32"
+    return "tf32" if tf32_enabled and tuple(capability) >= TF32_SINCE else "fp32"
 
 
-def peak_flops(gpu_name: str | None, precision: str | None) -> float | None:
-    """Dense peak FLOP/s of a known GPU at ``precision``, else None."""
-    if not gpu_name or not precision:
+def compute_precision(device: torch.device, dtype: torch.dtype = torch.float32) -> str | None:
+    """``precision_for`` this device: cuDNN convolutions run in TF32 when
+    ``torch.backends.cudnn.allow_tf32`` (PyTorch's default) is on, matmuls when
+    ``torch.backends.cuda.matmul.allow_tf32`` is."""
+    if device.type != "cuda":
         return None
-    for key, peaks in PEAK_TFLOPS:
-        if key in gpu_name:
-            tflops = peaks.get(precision)
-            return tflops * 1e12 if tflops is not None else None
-    return None
+    tf32 = torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32
+    return precision_for(dtype, torch.cuda.get_device_capability(device), tf32)
+
+
+def find_peak(
+    name: str | None,
+    capability: tuple[int, int] | None,
+    sm_count: int | None,
+    precision: str | None,
+) -> tuple[float | None, str | None]:
+    """Dense peak FLOP/s of a GPU at ``precision``: by its exact name, else by (compute
+    capability, SM count) where that pair has one peak; else None and the reason, naming
+    the GPU. A named GPU whose capability or SM count is not its entry's (a MIG slice, a
+    cut-down board) gets none either."""
+    cc = ".".join(map(str, capability)) if capability else "?"
+    gpu = f"{name or 'an unnamed GPU'} (compute capability {cc}, {sm_count or '?'} SMs)"
+    entry = PEAKS_BY_NAME.get((name or "").strip())
+    if entry is not None:
+        if (capability and tuple(capability) != entry.capability) or (
+            sm_count and sm_count != entry.sm_count
+        ):
+            entry_cc = ".".join(map(str, entry.capability))
+            return None, (
+                f"no peak FLOP/s for {gpu}: the table's {entry.name} is compute capability "
+                f"{entry_cc} with {entry.sm_count} SMs"
+            )
+        peaks = entry.tflops
+    elif capability and sm_count and (tuple(capability), sm_count) in PEAKS_BY_CHIP:
+        peaks = PEAKS_BY_CHIP[(tuple(capability), sm_count)]
+    else:
+        return None, f"no peak FLOP/s known for {gpu}"
+    tflops = peaks.get(precision or "")
+    if tflops is None:
+        return None, f"no {precision} peak FLOP/s for {gpu}"
+    return tflops * 1e12, None
+
+
+def peak_flops(
+    gpu_name: str | None,
+    precision: str | None,
+    capability: tuple[int, int] | None = None,
+    sm_count: int | None = None,
+) -> float | None:
+    """Dense peak FLOP/s of a known GPU at ``precision``, else None (``find_peak``)."""
+    return find_peak(gpu_name, capability, sm_count, precision)[0]
 
 
 @dataclass(frozen=True)
@@ -126,9 +226,14 @@ class FlopsTracker(Tracker):
         probe_generator: Callable[[], float],
         passes: Callable[[], int],
         off_reason: str | None = None,
+        steady: Callable[[int], bool] = lambda iteration: True,
     ) -> None:
+        """``steady(i)``: whether iteration ``i`` counts towards the steady figures (the
+        achieved FLOP/s and MFU are those of the steady iterations)."""
         self.probe, self.probe_generator, self.passes = probe, probe_generator, passes
+        self.steady = steady
         self.total = 0
+        self.steady_total = 0
         self.reason = off_reason  # why there is no count (off, or the probe failed)
         self.generator_flops: float | None = None
         self._by_size: dict[int, IterationFlops] = {}
@@ -151,18 +256,23 @@ class FlopsTracker(Tracker):
         if self.reason is None:
             flops = self._by_size[batch_size]
             passes = self.passes()
-            self.total += flops.step + (passes - self._passes) * flops.snapshot_pass
+            done = flops.step + (passes - self._passes) * flops.snapshot_pass
+            self.total += done
+            if self.steady(iteration - 1):
+                self.steady_total += done
             self._passes = passes
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "flops_total": self.total,
+            "flops_steady": self.steady_total,
             "flops_reason": self.reason,
             "generator_flops_per_image": self.generator_flops,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.total = state.get("flops_total", 0)
+        self.steady_total = state.get("flops_steady", 0)
         # A count switched off in any session stays off: the total would be partial.
         self.reason = state.get("flops_reason") or self.reason
         self.generator_flops = state.get("generator_flops_per_image")
@@ -170,20 +280,26 @@ class FlopsTracker(Tracker):
     def summary(
         self, iterations: int, train_s: float, device: torch.device, dtype: torch.dtype, world: int
     ) -> ComputeUse:
-        """``world``: devices the run trained on (the group's FLOPs against all their peaks)."""
+        """``train_s``: the steady iterations' training seconds, whose FLOPs give the
+        achieved rate; ``world``: GPUs the run trained on (the group's FLOPs against all
+        their peaks)."""
         precision = compute_precision(device, dtype)
-        gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-        peak = peak_flops(gpu_name, precision)
+        peak, peak_reason = None, None
+        if device.type == "cuda":
+            props = torch.cuda.get_device_properties(device)
+            capability = (props.major, props.minor)
+            sm_count = props.multi_processor_count
+            peak, peak_reason = find_peak(props.name, capability, sm_count, precision)
         if peak is not None:
             peak *= world
         ok = self.reason is None and iterations > 0
-        achieved = self.total / train_s if ok and train_s > 0 else None
+        achieved = self.steady_total / train_s if ok and train_s > 0 else None
         if self.reason is not None:
             mfu_reason = self.reason
         elif device.type != "cuda":
             mfu_reason = "no peak FLOP/s for CPUs"
         elif peak is None:
-            mfu_reason = f"no peak FLOP/s known for {gpu_name} at {precision}"
+            mfu_reason = peak_reason
         else:
             mfu_reason = None
         return ComputeUse(
