@@ -21,27 +21,40 @@ Sets = Annotated[
 def selftest_overhead(
     suite: Annotated[Path, typer.Option(help="Suite whose run is timed.")] = Path("quick"),
     run: Annotated[str, typer.Option("--run", help="Run name or id (glob).")] = "alternating",
-    rounds: Annotated[int, typer.Option(min=2, help="Paired blocks (bare, instrumented).")] = 200,
-    block: Annotated[int, typer.Option(min=1, help="Iterations per block.")] = 1,
+    rounds: Annotated[
+        int, typer.Option(min=2, help="Rounds of two blocks (bare, instrumented; ABBA).")
+    ] = 200,
+    block: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Iterations per block, rounded up to a multiple of the run's log_every "
+            "(default: log_every), so every block holds the same log flushes and probes.",
+        ),
+    ] = None,
     set_: Sets = [],  # noqa: B006  (Typer reads the default)
     output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
 ) -> None:
     """Time the bare training step against the fully instrumented loop, in one process."""
     import tempfile
 
-    from ganbench.cli.render_train import print_overhead
     from ganbench.config import choose_run, load_suite
     from ganbench.run.plan import plan_suite
-    from ganbench.selftest.overhead import measure_overhead
+    from ganbench.selftest.overhead import block_iterations, measure_overhead
 
     loaded = load_suite(suite, set_)
     chosen = choose_run(loaded, run)
     (plan,) = plan_suite(loaded.model_copy(update={"runs": [chosen]}), fresh=True)
+    size = block_iterations(chosen, block)
     console.print(
-        f"timing {chosen.id} on {plan.device}: {rounds} rounds x 2 blocks x {block} iterations"
+        f"timing {chosen.id} on {plan.device}: {rounds} rounds x 2 blocks x {size} "
+        f"iteration{'s' if size > 1 else ''} ({size // chosen.log_every} x log_every "
+        f"{chosen.log_every})"
     )
     with tempfile.TemporaryDirectory(prefix="ganbench-overhead-") as workdir:
-        result = measure_overhead(chosen, plan.device, rounds, block, Path(workdir))
+        result = measure_overhead(chosen, plan.device, rounds, size, Path(workdir))
+    from ganbench.cli.render_train import print_overhead
+
     print_overhead(console, result)
     _write_json(result.as_dict(), output)
 

@@ -3,12 +3,16 @@ loop, alternating in one process on one session.
 
 Two estimates, because a shared machine's noise is larger than the effect:
 
-* **paired blocks**: ``rounds`` pairs of blocks of ``block`` iterations (by default
-  single iterations: neighbours share the machine's state, so a shared machine's CPU
-  steal largely cancels), bare then instrumented and instrumented then bare in turn (so
-  a linear drift cancels); the ratio of each pair's times, its median and a bootstrap
-  95% interval of the median. The device is synchronised around every block, so on a GPU
-  host-side costs show in full: an upper bound.
+* **whole log intervals**: ``rounds`` rounds of two blocks, bare then instrumented and
+  instrumented then bare in turn (ABBA: a linear drift cancels). A block is a multiple of
+  the run's ``log_every`` iterations and the instrumented blocks start at a log point, so
+  each holds the same number of periodic costs (the log flush, which reads the losses
+  and writes an event, and the memory probes), which a throughput pays on average. The
+  figure is the ratio of total times, instrumented over bare, with a bootstrap 95%
+  interval over rounds: ``overhead_pct`` is it. The median of the rounds' pair ratios
+  is kept for comparison (``ratio_median_pairs``); measured over single iterations, as it
+  was before, it never saw a cost paid once per log interval. The device is synchronised
+  around every block only (as the loop's own flushes do).
 * **null step**: the same loop around a step that does no work but opens the same phases
   as the real one; the difference to calling that step bare is the instrumentation's
   absolute cost per iteration, free of the model's noise, then divided by the bare step.
@@ -24,7 +28,7 @@ null step's instrumented loop; the null step's bare calls run after they stopped
 from __future__ import annotations
 
 import contextlib
-import statistics
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -43,32 +47,93 @@ from ganbench.strategies import StepLosses
 from ganbench.strategies.base import no_phases
 from ganbench.trackers.clock import RunClock
 
+BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True)
+class BlockRatios:
+    """Instrumented over bare, from each round's two block times."""
+
+    ratio_total: float  # total instrumented time / total bare time
+    ratio_total_ci95: tuple[float, float]  # bootstrap over rounds
+    ratio_median_pairs: float  # median over rounds of the round's own ratio
+    ratio_median_pairs_ci95: tuple[float, float]
+    ratio_pairs_min: float
+    ratio_pairs_max: float
+
+
+def block_ratios(bare_s: list[float], instrumented_s: list[float], seed: int = 0) -> BlockRatios:
+    """The ratio of total times and the median of the pairs' ratios, each with a bootstrap
+    95% interval over rounds (``bare_s[i]`` and ``instrumented_s[i]``: round i's blocks)."""
+    bare, instr = np.asarray(bare_s, dtype=float), np.asarray(instrumented_s, dtype=float)
+    pairs = instr / bare
+    rounds = np.random.default_rng(seed).integers(0, len(pairs), size=(BOOTSTRAP, len(pairs)))
+    totals = instr[rounds].sum(axis=1) / bare[rounds].sum(axis=1)
+    medians = np.median(pairs[rounds], axis=1)
+    return BlockRatios(
+        ratio_total=float(instr.sum() / bare.sum()),
+        ratio_total_ci95=_interval(totals),
+        ratio_median_pairs=float(np.median(pairs)),
+        ratio_median_pairs_ci95=_interval(medians),
+        ratio_pairs_min=float(pairs.min()),
+        ratio_pairs_max=float(pairs.max()),
+    )
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    return float(np.quantile(samples, 0.025)), float(np.quantile(samples, 0.975))
+
 
 @dataclass(frozen=True)
 class OverheadResult:
+    """``block``: iterations per block (a multiple of ``log_every``); ``*_iter_s``: mean
+    seconds per iteration over all blocks; ``overhead_pct``: from the ratio of total
+    times; ``overhead_median_pairs_pct``: from the median of the pairs' ratios; the
+    blocks' seconds, round by round."""
+
     run_id: str
     device: str
     rounds: int
     block: int
+    log_every: int
     bare_iter_s: float
     instrumented_iter_s: float
-    ratio_median: float
-    ratio_ci95: tuple[float, float]
-    ratio_min: float
-    ratio_max: float
+    ratio_total: float
+    ratio_total_ci95: tuple[float, float]
     overhead_pct: float
+    ratio_median_pairs: float
+    ratio_median_pairs_ci95: tuple[float, float]
+    ratio_pairs_min: float
+    ratio_pairs_max: float
+    overhead_median_pairs_pct: float
     null_step_cost_s: float
     null_step_overhead_pct: float
     phases_per_iteration: int
+    bare_block_s: list[float]
+    instrumented_block_s: list[float]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def block_iterations(run: RunConfig, block: int | None) -> int:
+    """Iterations per block: ``block`` rounded up to a multiple of ``run.log_every``
+    (None: one log interval)."""
+    every = run.log_every
+    return every * max(1, math.ceil((block or every) / every))
+
+
 def measure_overhead(
-    run: RunConfig, device: torch.device, rounds: int, block: int, workdir: Path, seed: int = 0
+    run: RunConfig,
+    device: torch.device,
+    rounds: int,
+    block: int | None,
+    workdir: Path,
+    seed: int = 0,
 ) -> OverheadResult:
-    """Paired blocks of the bare step and the instrumented loop, and the null-step cost."""
+    """Paired blocks of the bare step and the instrumented loop, and the null-step cost;
+    ``block`` is rounded up to whole log intervals (``block_iterations``)."""
+    block = block_iterations(run, block)
     run = run.timed_only(10**9)
     session = build_session(run, device)
     store = RunStore(workdir / run.id)
@@ -79,47 +144,46 @@ def measure_overhead(
         loop.parts.clock.start_loop()
         loop.parts.growth.apply()
         with loop.parts.trackers.stack:
-            bare_times, instr_times = _paired_blocks(loop, session, rounds, block, sync)
+            bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync)
             phases = list(loop.parts.trackers.iterations.timer.last_phases)
             null_loop_s = _null_loop_s(loop, session, phases, sync)
         null_cost = max(0.0, null_loop_s - _bare_calls_s(session, sync))
-    ratios = [i / b for b, i in zip(bare_times, instr_times, strict=True)]
-    rng = np.random.default_rng(seed)
-    boot = np.median(rng.choice(ratios, size=(2000, len(ratios)), replace=True), axis=1)
-    median = statistics.median(ratios)
-    bare_iter = statistics.median(bare_times)
+    ratios = block_ratios(bare_s, instr_s, seed)
+    bare_iter = sum(bare_s) / (rounds * block)
     return OverheadResult(
         run_id=run.id,
         device=str(device),
         rounds=rounds,
         block=block,
+        log_every=run.log_every,
         bare_iter_s=bare_iter,
-        instrumented_iter_s=statistics.median(instr_times),
-        ratio_median=median,
-        ratio_ci95=(float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))),
-        ratio_min=min(ratios),
-        ratio_max=max(ratios),
-        overhead_pct=(median - 1.0) * 100,
+        instrumented_iter_s=sum(instr_s) / (rounds * block),
+        overhead_pct=(ratios.ratio_total - 1.0) * 100,
+        overhead_median_pairs_pct=(ratios.ratio_median_pairs - 1.0) * 100,
         null_step_cost_s=null_cost,
         null_step_overhead_pct=null_cost / bare_iter * 100,
         phases_per_iteration=len(phases),
+        bare_block_s=bare_s,
+        instrumented_block_s=instr_s,
+        **asdict(ratios),
     )
 
 
 def _paired_blocks(
     loop: TrainingLoop, session: Session, rounds: int, block: int, sync: Callable[[], None]
 ) -> tuple[list[float], list[float]]:
-    """Seconds per iteration of each round's bare and instrumented block, in turns."""
+    """Seconds of each round's bare and instrumented block, in turns (ABBA)."""
     strategy = session.strategy
 
     def bare() -> float:
         with _labels_off(session):
-            return _timed(lambda: [strategy.step() for _ in range(block)], sync) / block
+            return _timed(lambda: [strategy.step() for _ in range(block)], sync)
 
     def instrumented() -> float:
-        return _timed(lambda: [loop.step() for _ in range(block)], sync) / block
+        return _timed(lambda: [loop.step() for _ in range(block)], sync)
 
-    bare(), instrumented()  # warm-up: allocator, caches, the trackers' warm-up window
+    bare()
+    _warm_up(loop, block)
     bare_times, instr_times = [], []
     for r in range(rounds):
         if r % 2 == 0:
@@ -129,6 +193,16 @@ def _paired_blocks(
         bare_times.append(b)
         instr_times.append(i)
     return bare_times, instr_times
+
+
+def _warm_up(loop: TrainingLoop, block: int) -> None:
+    """Instrumented iterations (allocator, caches) past the trackers' warm-up window (so
+    every timed block probes memory) up to a log point (so every block starts at one)."""
+    run, state = loop.session.run, loop.state
+    until = state.iteration + max(block, run.measure.warmup_iterations)
+    until = math.ceil(until / run.log_every) * run.log_every
+    while state.iteration < until:
+        loop.step()
 
 
 NULL_ITERATIONS = 2000
