@@ -215,8 +215,14 @@ def _phases(state: TrainState, trackers: RunTrackers) -> dict[str, Any]:
         "phases": phases,
         "data_wait_share": share,
         "data_wait_share_overall": data_wait_share(timed.phase_s),
-        "data_bound": None if share is None else share >= DATA_BOUND_SHARE,
+        "data_bound": data_bound(share),
     }
+
+
+def data_bound(share: float | None) -> bool | None:
+    """Whether the data phase's share of iteration time makes a run data-bound (0.2 or
+    more: one fifth of every iteration waiting for data)."""
+    return None if share is None else share >= DATA_BOUND_SHARE
 
 
 def _phase_figures(phase: str, totals: dict[str, float], iterations: int, suffix: str) -> dict:

@@ -202,3 +202,21 @@ def test_every_summary_field_is_documented(tmp_path: Path) -> None:
     assert not missing, f"summary fields not in README.md or docs/: {missing}"
     gpu = GpuMonitor(CPU, 10).summary(images=1)
     assert not [f for f in asdict(gpu) if f"`{f}`" not in docs]
+
+
+def test_the_profilers_export_is_outside_training_time(tmp_path: Path, monkeypatch) -> None:
+    """A trace export that takes 0.8 s: in the wall time, not in train_s or steady_s."""
+    from ganbench.trackers.profiler import RunProfiler
+
+    write = RunProfiler._write
+
+    def slow_write(self, prof):
+        time.sleep(0.8)
+        return write(self, prof)
+
+    monkeypatch.setattr(RunProfiler, "_write", slow_write)
+    run = mixture_run(budget={"iterations": 12}, profile={"wait": 1, "warmup": 1, "active": 2})
+    s = train_run(run, RunStore(tmp_path / "run"), CPU)
+    assert s.profile["complete"] is True
+    assert s.wall_s > 0.8 > s.train_s
+    assert s.steady_iterations == 12 - 5 - 0  # window 1-3 lies inside warm-up 0-4

@@ -140,3 +140,71 @@ def test_without_an_energy_counter_power_is_integrated(tmp_path, monkeypatch) ->
     assert len(times) == s.gpu_samples >= 3
     assert times[0] == 0.0 and times[-1] == 0.5  # from the start's reading of the clock
     assert s.energy_j == pytest.approx(250 * 0.5)  # the whole span, nothing more
+
+
+class TwoGpus(FakeNvml):
+    """Two boards, each with its own energy counter advancing 1 J per read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counters = {"gpu0": 1_000_000, "gpu1": 5_000_000}
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        self.counters[h] += 1000
+        return self.counters[h]
+
+
+def test_every_gpu_is_sampled_and_their_energy_summed(tmp_path, monkeypatch) -> None:
+    """DataParallel's devices: a fake two-GPU NVML gives twice one GPU's energy; an
+    excluded window's energy and samples count nowhere."""
+    monkeypatch.setattr(gpu_module, "open_device", lambda device, nvml: f"gpu{device.index}")
+    for indices, expected in ((None, 2.0), ([0, 1], 4.0)):
+        fake = TwoGpus()
+        cuda0 = torch.device("cuda", 0)
+        monitor = GpuMonitor(cuda0, 200, tmp_path / f"{expected}.csv", nvml=fake, indices=indices)
+        monitor.start()  # each counter read once
+        boards = len(indices or [0])
+        wait_for(lambda f=fake, n=boards: f.calls >= 2 * n)
+        with monitor.excluded():  # read twice more: 1 J per GPU excluded
+            wait_for(lambda m=monitor: sum(t["excluded_samples"] for t in m.per_gpu()) >= 1)
+        monitor.stop()  # read again: 3 J per GPU moved, 1 J of it excluded
+        s = monitor.summary(images=100)
+        assert s.gpu_count == len(indices or [0]) and len(s.gpus) == s.gpu_count
+        assert s.energy_j == pytest.approx(expected) and s.energy_j_per_image == expected / 100
+        assert [g["energy_j"] for g in s.gpus] == pytest.approx([2.0] * s.gpu_count)
+        assert s.power_mean_w == pytest.approx(250.0 * s.gpu_count)  # the group's draw
+        assert s.gpu_samples_excluded >= 1 and s.gpu_samples > s.gpu_samples_excluded
+        totals = monitor.per_gpu()
+        counted = sum(sum(t["counts"].values()) for t in totals)
+        assert counted and all(
+            t["counts"]["power_w"] == t["samples"] - t["excluded_samples"] for t in totals
+        )
+        rows = (tmp_path / f"{expected}.csv").read_text().splitlines()
+        assert rows[0].endswith(",gpu") and {r.split(",")[-1] for r in rows[1:]} == {
+            str(i) for i in (indices or [0])
+        }
+
+
+def test_ddp_ranks_gpus_combine_on_rank_0(monkeypatch) -> None:
+    """Each rank's totals, gathered: the group's energy is the sum of the ranks'."""
+    monkeypatch.setattr(gpu_module, "open_device", lambda device, nvml: f"gpu{device.index}")
+    ranks = []
+    for index in (0, 1):
+        fake = TwoGpus()
+        monitor = GpuMonitor(torch.device("cuda", index), 200, nvml=fake)
+        monitor.start()
+        wait_for(lambda f=fake: f.calls >= 1)
+        monitor.stop()
+        ranks.append(monitor)
+    group = [gpu for m in ranks for gpu in m.per_gpu()]
+    s = ranks[0].summary(images=10, group=group)
+    assert s.gpu_count == 2 and s.energy_j == pytest.approx(2 * 1.0)
+    assert s.energy_j == pytest.approx(sum(m.summary(images=10).energy_j for m in ranks))
+
+
+def test_the_achieved_sampling_rate_is_measured() -> None:
+    from ganbench.trackers.nvml import combine
+
+    totals = {"samples": 11, "intervals": 10, "interval_s": 2.0, "energy_method": None}
+    s = combine([{"index": 0, **totals}], images=1, rate_hz=10.0, reason=None, unsupported=[])
+    assert s["gpu_sample_hz"] == pytest.approx(5.0) and s["gpu_sample_hz_target"] == 10.0
