@@ -49,6 +49,7 @@ class Report:
 SPEED_COLUMNS = [
     ("iterations_per_s", "it/s", 1.0, ""),
     ("images_per_s", "images/s", 1.0, ""),
+    ("images_per_s_overall", "images/s incl. compile", 1.0, ""),
     ("epoch_time_mean_s", "epoch s", 1.0, ""),
     ("iter_time_p50_s", "iteration p50 ms", 1e-3, ""),
     ("train_s", "training s", 1.0, ""),
@@ -313,17 +314,20 @@ def compare_table(pair: tuple[str, str], suite: SuiteRuns, est) -> Table:
 
 def _latency_table(doc: dict[str, Any]) -> Table:
     gen = doc["generator"]
-    headers = ["precision", "compile", "batch", "status", "p50", "p99", "per image", "images/s"]
+    headers = ["precision", "compile", "batch", "status", "calls", "p50", "p99", "per image"]
+    headers += ["images/s", "images/s blocked"]
     rows = [
         [
             r["precision"],
             r["compile"],
             str(r["batch_size"]),
             r["status"],
+            fmt(r.get("latency_count")),
             fmt(r["latency_p50_s"], 1e-3, " ms"),
             fmt(r["latency_p99_s"], 1e-3, " ms"),
             fmt(r["per_image_latency_s"], 1e-3, " ms"),
             fmt(r["images_per_s"]),
+            fmt(r.get("blocked_images_per_s")),  # absent in latency.json before it was kept
         ]
         for r in doc["rows"]
     ]

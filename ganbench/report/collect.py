@@ -22,6 +22,7 @@ from ganbench.results.summary import quality_direction
 SPEED = {
     "iterations_per_s": "max",
     "images_per_s": "max",
+    "images_per_s_overall": "max",
     "epoch_time_mean_s": "min",
     "iter_time_p50_s": "min",
     "train_s": "min",

@@ -132,22 +132,15 @@ def summaries(folder: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def steady_images_per_s(summary: dict[str, Any]) -> float | None:
-    """Images per second at the median iteration after warm-up: ``images_per_s`` divides
-    by all of ``train_s``, torch.compile's compilation included."""
-    p50, batch = summary.get("iter_time_p50_s"), summary.get("batch_size_final")
-    return batch / p50 if p50 and batch else None
-
-
 def run_figures(name: str, summary: dict[str, Any]) -> Iterator[Figure]:
     """A training run's speed, MFU and memory (its status when it did not finish)."""
     if summary.get("status") != "finished":
         yield Figure(f"{name}: status", f"{summary.get('status')}: {summary.get('reason')}")
-    steady = steady_images_per_s(summary)
+    steady, overall = summary.get("images_per_s"), summary.get("images_per_s_overall")
     if steady:
-        yield Figure(f"{name}: images/s (median iteration)", round(steady, 1), "img/s")
-    if summary.get("images_per_s"):
-        yield Figure(f"{name}: images/s (over train_s)", round(summary["images_per_s"], 1), "img/s")
+        yield Figure(f"{name}: images/s (steady)", round(steady, 1), "img/s")
+    if overall:
+        yield Figure(f"{name}: images/s (incl. warm-up, compile)", round(overall, 1), "img/s")
     yield from mfu_figures(name, summary)
     if summary.get("peak_cuda_alloc_bytes"):
         peak = round(summary["peak_cuda_alloc_bytes"] / 2**30, 2)
@@ -157,15 +150,13 @@ def run_figures(name: str, summary: dict[str, Any]) -> Iterator[Figure]:
 
 
 def mfu_figures(name: str, summary: dict[str, Any]) -> Iterator[Figure]:
-    """MFU as the summary has it (over train_s) and at the median iteration."""
+    """MFU as the summary has it (steady iterations) and at the median iteration."""
     if summary.get("mfu") is None:
         if summary.get("mfu_reason"):
             yield Figure(f"{name}: MFU", f"none: {summary['mfu_reason']}")
         return
     precision = summary.get("mfu_precision")
-    yield Figure(
-        f"{name}: MFU over train_s ({precision} peak)", round(100 * summary["mfu"], 1), "%"
-    )
+    yield Figure(f"{name}: MFU, steady ({precision} peak)", round(100 * summary["mfu"], 1), "%")
     flops, peak = summary.get("flops_per_iteration"), summary.get("peak_flops_per_s")
     p50 = summary.get("iter_time_p50_s")
     if flops and peak and p50:
@@ -207,8 +198,8 @@ class Speedups:
         for name, summary in runs.items():
             yield from run_figures(name, summary)
         top = "channels-last" if context.options.dry_run else "combined"
-        best, fp32 = (steady_images_per_s(runs.get(n, {})) for n in (top, "fp32"))
-        yield ratio_figure(f"{top} / fp32 images/s (training, median iteration)", best, fp32, 2.0)
+        best, fp32 = (runs.get(n, {}).get("images_per_s") for n in (top, "fp32"))
+        yield ratio_figure(f"{top} / fp32 images/s (training, steady)", best, fp32, 2.0)
 
 
 # --------------------------------------------------------------------- 5. thesis pace
