@@ -23,7 +23,8 @@ err_console = Console(stderr=True, width=_width(stderr=True))
 
 def show(out: Console, table: Table) -> None:
     """Print ``table`` when it fits ``out``; otherwise one block per row, a line per
-    column (``  it/s  761.5``), so a narrow terminal never splits a number."""
+    column (``  it/s  761.5``; a value too long for that, on a line of its own), so a
+    narrow terminal never splits a number."""
     natural = out.measure(table, options=out.options.update_width(10_000)).maximum
     if natural <= out.width:
         out.print(table)
@@ -37,7 +38,11 @@ def show(out: Console, table: Table) -> None:
         cells = [c._cells[row] if row < len(c._cells) else "" for c in columns]
         out.print(cells[0], style="bold", highlight=False)
         for label, cell in zip(labels[1:], cells[1:], strict=True):
-            out.print(f"  {label:<{pad}}  ", cell, sep="", highlight=False, soft_wrap=True)
+            if 2 + pad + 2 + len(str(cell)) <= out.width:
+                out.print(f"  {label:<{pad}}  ", cell, sep="", highlight=False, soft_wrap=True)
+            else:  # the value on a line of its own, whole
+                out.print(f"  {label}", highlight=False, soft_wrap=True)
+                out.print("      ", cell, sep="", highlight=False, soft_wrap=True)
     out.print()
 
 

@@ -156,10 +156,29 @@ def print_summaries(console: Console, suite: Suite, summaries: list[RunSummary])
     print_reasons(console, summaries)
     print_phases(console, summaries)
     print_quality(console, summaries)
+    print_isolation(console, summaries)
     console.print(
         f"results: {suite.output_dir}/ (runs.csv, and per run: summary.json, "
         "events.jsonl, samples.png, checkpoint.pt)"
     )
+
+
+def print_isolation(console: Console, summaries: list[RunSummary]) -> None:
+    """What the rates mean, and whether the runs trained in processes of their own (with
+    the start-up that cost, outside every figure) or after one another in one."""
+    trained = [s for s in summaries if not s.skipped and s.environment]
+    if not trained:
+        return
+    text = "it/s, img/s: steady state (warm-up, compilation left out; *_overall in summary.json)"
+    startups = [s.environment.get("process_startup_s") for s in trained]
+    shared = [s for s in trained if s.environment.get("runs_before_in_process")]
+    if shared:
+        text += f"; {len(shared)} run(s) trained after others in the same process"
+    elif None not in startups:
+        low, high = min(startups), max(startups)
+        span = f"{low:.1f} s" if high - low < 0.05 else f"{low:.1f}-{high:.1f} s"
+        text += f"; each run in a process of its own (start-up {span})"
+    console.print(text, highlight=False, markup=False)
 
 
 def print_reasons(console: Console, summaries: list[RunSummary]) -> None:
