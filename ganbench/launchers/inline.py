@@ -4,7 +4,9 @@ Every run trains in a new Python process (``python -m ganbench.launchers.run_wor
 FOLDER DEVICE``, as optimum-benchmark's process launcher does), so nothing one run
 leaves behind (host memory, the CUDA caching allocator, cuDNN autotune results,
 torch.compile's caches) shapes the next: each starts cold, whatever the order. The
-suite's process follows it (``launchers.process``): progress, stop requests, a failed
+The compilers' on-disk caches (Inductor's, Triton's) start empty for every run too,
+in a temporary folder of its own, unless the user named their folders. The suite's
+process follows it (``launchers.process``): progress, stop requests, a failed
 run recorded when the process ends without a summary. The process's start-up (the
 interpreter and imports, measured by the worker) is recorded in the run's environment
 as ``process_startup_s``. ``--in-process`` (``launcher.in_process: true``, or
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import gc
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -68,11 +72,13 @@ class InlineLauncher(Launcher):
         store.write_config(plan.run.model_dump(mode="json"))  # the worker reads it there
         store.summary.unlink(missing_ok=True)  # a summary after the launch is this launch's
         command = python_module(WORKER, store.folder, str(plan.device))
-        env = {
-            SPAWNED_ENV: repr(time.time()),
-            LAUNCHER_ENV: os.environ.get(LAUNCHER_ENV, "inline"),
-        }
-        code = follow_child(plan, command, LOG_FILE, observer, stop, env)
+        with tempfile.TemporaryDirectory(prefix="ganbench-compile-cache-") as caches:
+            env = {
+                **fresh_compile_caches(Path(caches)),
+                SPAWNED_ENV: repr(time.time()),
+                LAUNCHER_ENV: os.environ.get(LAUNCHER_ENV, "inline"),
+            }
+            code = follow_child(plan, command, LOG_FILE, observer, stop, env)
         written = store.read_summary()
         if written is None:
             reason = (
@@ -81,6 +87,13 @@ class InlineLauncher(Launcher):
             )
             return record_failure(plan, reason)
         return RunSummary.model_validate(written)
+
+
+def fresh_compile_caches(folder: Path) -> dict[str, str]:
+    """Environment variables that point the compilers' caches into ``folder``, for each
+    cache whose folder the user did not choose."""
+    wanted = {"TORCHINDUCTOR_CACHE_DIR": "inductor", "TRITON_CACHE_DIR": "triton"}
+    return {var: str(folder / name) for var, name in wanted.items() if var not in os.environ}
 
 
 def _in_this_process(plan: RunPlan, observer: Observer | None, stop: StopSignal) -> RunSummary:

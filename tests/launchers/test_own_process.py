@@ -105,3 +105,10 @@ def test_the_config_says_which(own_processes, monkeypatch) -> None:
     assert InlineConfig().in_process is False
     monkeypatch.setenv(IN_PROCESS_ENV, "1")
     assert InlineLauncher(InlineConfig()).cfg.in_process is True
+
+
+def test_compile_caches_start_empty_unless_the_user_chose_them(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TRITON_CACHE_DIR", "/data/mine")
+    env = inline.fresh_compile_caches(tmp_path)
+    assert env == {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
