@@ -32,7 +32,10 @@ def choose_launcher(
         section = {k: v for k, v in section.items() if k in fields and k != "name"}
         section["name"] = name
     if nproc_per_node is not None and name is None and section.get("name", "inline") == "inline":
-        section = {"name": "torchrun"}  # the shorthand: ddp runs in N processes here
+        # The shorthand: ddp runs in N processes here (the inline section's choice of
+        # one process for the others kept).
+        kept = {k: v for k, v in section.items() if k == "in_process"}
+        section = {"name": "torchrun", **kept}
     options = {**options, "nproc_per_node": nproc_per_node}
     chosen = section.get("name", "inline")
     if chosen not in LAUNCHERS:

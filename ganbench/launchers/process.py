@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ganbench.launchers.base import Observer, StopSignal
@@ -23,6 +24,7 @@ from ganbench.launchers.follow import STOP_FILE, EventFollower, request_stop
 from ganbench.run.plan import RunPlan
 
 POLL_S = 0.2
+PARENT_ENV = "GANBENCH_PARENT_PID"  # the suite's process, as its child sees it
 
 
 def follow_child(
@@ -33,10 +35,14 @@ def follow_child(
     stop: StopSignal,
     env: dict[str, str],
     owns_stop_file: bool = True,
+    preexec: Callable[[], None] | None = None,
 ) -> int:
     """Run ``command`` for ``plan``'s run and follow it to its end; its exit code. The
     stop file is the suite's (a stale one removed first) unless ``owns_stop_file`` is
-    false (a Ray or Slurm task's: the driver may write it at any moment)."""
+    false (a Ray or Slurm task's: the driver may write it at any moment). ``preexec``
+    runs in the child before it starts (only for a child that cannot set up its own
+    signals, such as torchrun's agent: Python code between fork and exec is unsafe
+    while other threads run)."""
     store = plan.store
     stop_file = store.folder / STOP_FILE
     if owns_stop_file:
@@ -46,11 +52,11 @@ def follow_child(
     with open(store.folder / log_name, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
             command,
-            env={**os.environ, **env},
+            env={**os.environ, PARENT_ENV: str(os.getpid()), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_child_signals,
+            preexec_fn=preexec,
         )
         try:
             while proc.poll() is None:
@@ -72,15 +78,29 @@ def follow_child(
     return proc.returncode
 
 
-def _child_signals() -> None:
-    """In the child, before it starts: SIGUSR2 ignored (torchrun's agent would die of it;
-    workers stop on it themselves), and SIGTERM when the suite's process dies."""
+def agent_signals() -> None:
+    """In torchrun's agent, before it starts: SIGUSR2 ignored (the agent would die of it;
+    its workers stop on it themselves), and SIGTERM when the suite's process dies."""
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    term_with_parent()
+
+
+def term_with_parent() -> None:
+    """SIGTERM to this process when its parent dies (even by kill -9; Linux only)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def stop_with_parent() -> None:
+    """In a child started by ``follow_child``, first thing: SIGTERM when the suite's
+    process dies (its runs checkpoint and stop), and at once if it died already."""
+    term_with_parent()
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is not None and os.getppid() != int(parent):
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def stop_child(proc: subprocess.Popen) -> None:

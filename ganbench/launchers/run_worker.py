@@ -11,6 +11,7 @@ from pathlib import Path
 from ganbench.config.schema import RunConfig
 from ganbench.launchers.follow import stop_requested
 from ganbench.launchers.inline import SPAWNED_ENV
+from ganbench.launchers.process import stop_with_parent
 from ganbench.launchers.signals import GracefulStop
 from ganbench.results import RunStore
 from ganbench.run.train import STARTUP_ENV, train_run
@@ -20,6 +21,7 @@ def worker(folder: Path, device: str) -> int:
     """Train the run folder's run on ``device``; 0 when it ended in step."""
     import torch
 
+    stop_with_parent()
     spawned = os.environ.get(SPAWNED_ENV)
     if spawned:  # the interpreter's start and every import until here
         os.environ[STARTUP_ENV] = repr(max(0.0, time.time() - float(spawned)))

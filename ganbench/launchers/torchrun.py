@@ -18,6 +18,8 @@ as ``ddp.log``.
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -31,8 +33,13 @@ from ganbench.launchers.base import (
     StopSignal,
     record_failure,
 )
-from ganbench.launchers.inline import InlineConfig, InlineLauncher, in_process_field
-from ganbench.launchers.process import follow_child, python_module
+from ganbench.launchers.inline import (
+    InlineConfig,
+    InlineLauncher,
+    fresh_compile_caches,
+    in_process_field,
+)
+from ganbench.launchers.process import agent_signals, follow_child, python_module
 from ganbench.results import RunSummary
 from ganbench.run.plan import RunPlan
 from ganbench.trackers.environment import LAUNCHER_ENV
@@ -88,8 +95,9 @@ def _run_workers(plan: RunPlan, observer: Observer | None, stop: StopSignal, own
         plan.store.folder,
         plan.device.type,
     )
-    env = {LAUNCHER_ENV: _launcher_name()}
-    return follow_child(plan, command, LOG_FILE, observer, stop, env, owns)
+    with tempfile.TemporaryDirectory(prefix="ganbench-compile-cache-") as caches:
+        env = {**fresh_compile_caches(Path(caches)), LAUNCHER_ENV: _launcher_name()}
+        return follow_child(plan, command, LOG_FILE, observer, stop, env, owns, agent_signals)
 
 
 def _launcher_name() -> str:

@@ -25,7 +25,8 @@ from ganbench.report.collect import SPEED, SuiteRuns, load_suites
 from ganbench.report.render import markdown_table
 from ganbench.results import read_suite_meta, write_atomic
 
-KIND, FORMAT = "ganbench-baseline", 1
+# Format 2: images/s and iterations/s of the steady state, the training-only CUDA peak.
+KIND, FORMAT = "ganbench-baseline", 2
 # Figures gated unless --tolerance says otherwise (relative tolerances).
 DEFAULT_TOLERANCES = {
     "images_per_s": 0.05,
@@ -122,6 +123,13 @@ def read_baseline(path: Path) -> dict[str, Any]:
         raise UserError(f"--baseline {path}: not JSON ({err.msg}, line {err.lineno})") from None
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise UserError(f"--baseline {path}: not a ganbench baseline (ganbench baseline save)")
+    if document.get("format") == 1:
+        raise UserError(
+            f"--baseline {path}: saved by an older ganbench, whose images/s counted warm-up "
+            "and compilation and whose CUDA peak counted evaluation; train the baseline again "
+            "with this ganbench and save it (ganbench train-suite SUITE --fresh; ganbench "
+            "baseline save reports/<suite> -o baseline.json)"
+        )
     if document.get("format") != FORMAT:
         raise UserError(f"--baseline {path}: format {document.get('format')}, expected {FORMAT}")
     return document

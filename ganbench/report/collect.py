@@ -16,7 +16,7 @@ import pandas as pd
 
 from ganbench.errors import UserError
 from ganbench.results import RunStore, Unreadable, flatten, read_events, read_suite_meta
-from ganbench.results.summary import quality_direction
+from ganbench.results.summary import in_todays_terms, quality_direction
 
 # Summary figures the report aggregates across seeds, with the better direction.
 SPEED = {
@@ -179,6 +179,7 @@ def _summary_fields(store: RunStore, events: list[dict[str, Any]]) -> dict[str, 
             f"last logged iteration {last.get('iteration', 0)}",
             "iterations": last.get("iteration", 0),
         }
+    summary = in_todays_terms(summary)
     fields = flatten(summary)
     fields["environment"] = summary.get("environment") or {}
     if not isinstance(fields.get("status"), str) or not fields["status"]:

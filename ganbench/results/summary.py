@@ -80,6 +80,44 @@ def quality_direction(value: str, recorded: str | None) -> str | None:
     return recorded if recorded is not None else LEGACY_DIRECTIONS.get(value)
 
 
+# Figures whose meaning changed when ganbench began measuring the steady state: in a
+# summary written before (no ``steady_s``) they are over all training time, the name
+# that says so today; the training CUDA peak then included evaluation and checkpoints.
+RENAMED_WITH_STEADY = {
+    "images_per_s": "images_per_s_overall",
+    "iterations_per_s": "iterations_per_s_overall",
+    "data_wait_share": "data_wait_share_overall",
+    "peak_cuda_alloc_bytes": "peak_cuda_alloc_all_bytes",
+    "peak_cuda_reserved_bytes": "peak_cuda_reserved_all_bytes",
+}
+
+
+PHASE_RENAMED = {
+    "time_s": "time_overall_s",
+    "mean_per_iteration_s": "mean_per_iteration_overall_s",
+    "share": "share_overall",
+}
+
+
+def in_todays_terms(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as this ganbench defines its figures: one written before the steady
+    state was measured has its whole-run figures under their ``_overall`` names and no
+    steady ones (never compared with today's as if they were the same thing)."""
+    if "steady_s" in summary or summary.get("iterations") is None:
+        return summary
+    older = dict(summary)
+    for old, new in RENAMED_WITH_STEADY.items():
+        if old in older:
+            older.setdefault(new, older.pop(old))
+    phases = older.get("phases")
+    if isinstance(phases, dict):
+        older["phases"] = {
+            name: {PHASE_RENAMED.get(k, k): v for k, v in p.items()} if isinstance(p, dict) else p
+            for name, p in phases.items()
+        }
+    return older
+
+
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Scalars of a summary under dotted names (``phases.data.share``,
     ``quality.fid.final``, ``time_to_target.fid.train_s``); lists are left out (they stay

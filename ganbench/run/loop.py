@@ -92,6 +92,7 @@ class TrainingLoop:
             parts.evaluation.run()
         with parts.trackers.stack:
             reached, stop = self._until_stopped()
+            parts.trackers.steady.close()  # the last steady iteration ends here
         if reached is None:
             by = stop if isinstance(stop, str) else "a stop request"
             return RunStatus.INTERRUPTED, f"stopped by {by} at iteration {state.iteration}"

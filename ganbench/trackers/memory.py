@@ -143,6 +143,9 @@ class MemoryTracker(Tracker):
         for name in ("warmup_peak", "steady_peak", "all_peak"):
             mine, theirs = getattr(self, name), state.get(name, [0, 0])
             setattr(self, name, [max(a, b) for a, b in zip(mine, theirs, strict=True)])
+        # An older checkpoint has no all-inclusive peak: at least the training ones.
+        for bucket in (self.warmup_peak, self.steady_peak):
+            self.all_peak = [max(a, b) for a, b in zip(self.all_peak, bucket, strict=True)]
         for phase, peaks in state["phase_peaks"].items():
             mine = self.phase_peaks.setdefault(phase, [0, 0])
             mine[0], mine[1] = max(mine[0], peaks[0]), max(mine[1], peaks[1])

@@ -210,8 +210,10 @@ class GpuMonitor(Tracker):
         if self.csv_path is None:
             return None, None
         new = not self.csv_path.exists()
+        fields = CSV_FIELDS if new else _header(self.csv_path) or CSV_FIELDS
         file = open(self.csv_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
-        writer = csv.DictWriter(file, fieldnames=CSV_FIELDS)
+        # A run resumed from an older ganbench's folder keeps its file's columns.
+        writer = csv.DictWriter(file, fieldnames=fields, extrasaction="ignore")
         if new:
             writer.writeheader()
         return writer, file
@@ -473,6 +475,12 @@ def combine(
         "energy_j_per_image": energy / images if energy is not None and images else None,
         "gpus": [t.own(index) for index, t in each] if reason is None else None,
     }
+
+
+def _header(path: Path) -> list[str] | None:
+    """The column names of an existing samples file (None when it has none)."""
+    with open(path, newline="", encoding="utf-8") as file:
+        return next(csv.reader(file), None)
 
 
 def _mean(values: list[float | None]) -> float | None:

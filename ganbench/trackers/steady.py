@@ -17,8 +17,9 @@ work the device waits for, so the error is at most the work queued before it).
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ganbench.trackers.base import Tracker
@@ -54,6 +55,8 @@ class SteadyWindow(Tracker):
         self._last_batch: int | None = None
         self._compiled = compiles()
         self._open: tuple[float, int] | None = None  # (start train_s, batch) of an iteration
+        self._ended = False  # whether the open iteration's step finished
+        self._paused_at: float | None = None  # train_s where an excluded window opened
         self._previous_steady: bool | None = None
 
     def leave_out(self, start: int, end: int) -> None:
@@ -69,14 +72,18 @@ class SteadyWindow(Tracker):
         if self._last_batch is not None and batch != self._last_batch:
             self.leave_out(iteration, iteration + max(1, self.settle))
         self._last_batch = batch
+        self._compiled = self.compiles()  # graphs compiled outside iterations (evaluation)
         steady = not self.is_left_out(iteration)
         if self._previous_steady is not None and steady != self._previous_steady:
             self.sync()  # the window opens or closes here: the device's work so far is done
-        self._close(self.train_s())
-        self._open = (self.train_s(), batch) if steady else None
+        now = self.train_s()
+        self._close(now)
+        self._open = (now, batch) if steady else None
+        self._ended = False
         self._previous_steady = steady
 
     def end_iteration(self, iteration: int, batch_size: int) -> None:
+        self._ended = True
         compiled = self.compiles()
         if compiled != self._compiled:  # this iteration compiled a graph: not steady
             self._compiled = compiled
@@ -84,27 +91,41 @@ class SteadyWindow(Tracker):
             self._open = None
             self._previous_steady = False
 
+    @contextlib.contextmanager
+    def excluded(self, phase: str) -> Iterator[None]:
+        """Where a window that is not training opens, the open iteration's time so far
+        (what a checkpoint taken inside it records)."""
+        self._paused_at = self.train_s()
+        try:
+            yield
+        finally:
+            self._paused_at = None
+
     def close(self) -> None:
-        """At the end of a session (the device synchronised): count the last iteration."""
+        """Where the loop ends (the device synchronised): count the last iteration, if
+        its step finished."""
         self.sync()
         self._close(self.train_s())
         self._previous_steady = None
 
     def _close(self, now: float) -> None:
-        if self._open is not None:
+        if self._open is not None and self._ended:
             started, batch = self._open
             self.steady_s += now - started
             self.steady_images += batch
             self.steady_iterations += 1
-            self._open = None
+        self._open = None
 
     def state_dict(self) -> dict[str, Any]:
+        """The totals with the open iteration counted up to now (a resume goes on from a
+        checkpoint taken after it: its time after this point is not training)."""
+        seconds, images, iterations = self.steady_s, self.steady_images, self.steady_iterations
+        if self._open is not None and self._ended:
+            started, batch = self._open
+            now = self._paused_at if self._paused_at is not None else self.train_s()
+            seconds, images, iterations = seconds + now - started, images + batch, iterations + 1
         return {
-            "steady": {
-                "seconds": self.steady_s,
-                "images": self.steady_images,
-                "iterations": self.steady_iterations,
-            },
+            "steady": {"seconds": seconds, "images": images, "iterations": iterations},
             "excluded": [list(r) for r in self.left_out],
         }
 

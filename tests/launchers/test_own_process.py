@@ -112,3 +112,29 @@ def test_compile_caches_start_empty_unless_the_user_chose_them(monkeypatch, tmp_
     monkeypatch.setenv("TRITON_CACHE_DIR", "/data/mine")
     env = inline.fresh_compile_caches(tmp_path)
     assert env == {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+
+
+def test_a_killed_suite_process_takes_its_runs_process_down_cleanly(own_processes, write_suite):
+    """kill -9 of the suite's process: the run's process gets SIGTERM (it asked the
+    kernel for it first thing), checkpoints and records itself interrupted."""
+    import time
+
+    path = long_suite(write_suite)
+    store = RunStore(path.parent / "out" / "tiny-seed0")
+    env = {k: v for k, v in os.environ.items() if k != IN_PROCESS_ENV}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganbench", "train-suite", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    wait_for(store, 20, proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while not store.summary.is_file():
+        assert time.monotonic() < deadline, "the run's process did not stop and record itself"
+        time.sleep(0.1)
+    summary = json.loads(store.summary.read_text())
+    assert summary["status"] == RunStatus.INTERRUPTED and "SIGTERM" in summary["reason"]
+    assert store.load_checkpoint()["train"]["iteration"] == summary["iterations"]

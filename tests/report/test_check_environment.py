@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ganbench.report.check import check, save_baseline
 from ganbench.results import write_suite_meta
 from tests.report.test_report import make_run
@@ -112,7 +114,7 @@ def test_a_baseline_saved_before_the_new_fields_names_them_once_and_still_compar
     old_keys = ("device", "gpu_name", "driver", "cuda", "torch", "cpu_model", "torch_threads")
     document = {
         "kind": "ganbench-baseline",
-        "format": 1,
+        "format": 2,  # with only the first run's environment, of the seven older fields
         "suite_name": "s",
         "environment": {k: H100[k] for k in old_keys},
         "directions": {"images_per_s": "max"},
@@ -138,3 +140,15 @@ def test_a_baseline_saved_before_the_new_fields_names_them_once_and_still_compar
         "matmul_allow_tf32, float32_matmul_precision"
     ]
     assert not [w for w in warnings if "power" in w and w not in note]
+
+
+def test_a_baseline_of_the_older_definitions_is_refused_with_the_fix(tmp_path) -> None:
+    """Format 1 held whole-run images/s and a CUDA peak with evaluation in it: a gate
+    comparing today's steady figures with those would pass a slowdown."""
+    from ganbench.errors import UserError
+    from ganbench.report.check import read_baseline
+
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"kind": "ganbench-baseline", "format": 1}))
+    with pytest.raises(UserError, match="train the baseline again with this ganbench"):
+        read_baseline(path)

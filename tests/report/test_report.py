@@ -63,6 +63,7 @@ def make_run(
         "status": status,
         "reason": "budget reached" if status == "finished" else "CUDA out of memory",
         "iterations": 100,
+        "steady_s": 1.0,  # measured by this ganbench (steady-state figures)
         "images_per_s": images_per_s if status == "finished" else None,
         "iterations_per_s": images_per_s / 64 if images_per_s and status == "finished" else None,
         "peak_rss_bytes": 2**30,

@@ -87,3 +87,18 @@ def test_a_0_1_run_is_skipped_resumed_and_reported(old_suite: Path, monkeypatch)
     assert summary.status == "finished" and summary.iterations == 10, summary.reason
     assert summary.quality["modes_covered"]["direction"] == "max"  # recorded from now on
     assert RunStore(old_suite.parent / "out" / "old-seed0").load_summary().iterations == 10
+
+
+def test_an_older_summary_is_read_in_todays_terms() -> None:
+    """Before the steady state was measured, images/s was over all training time: it is
+    read as images_per_s_overall, never compared with today's steady figure."""
+    from ganbench.results.summary import in_todays_terms
+
+    raw = json.loads((DATA / "v0.1-run" / "summary.json").read_text())
+    today = in_todays_terms(raw)
+    assert "images_per_s" not in today and today["images_per_s_overall"] == raw["images_per_s"]
+    assert "iterations_per_s" not in today
+    phase = next(iter(today["phases"].values()))
+    assert "time_s" not in phase and "time_overall_s" in phase
+    current = {"iterations": 3, "steady_s": 1.0, "images_per_s": 5.0}
+    assert in_todays_terms(current) is current

@@ -139,6 +139,9 @@ def test_summary_flops_add_up_and_survive_a_resume(tmp_path: Path) -> None:
     assert whole.flops_total == expected
     assert whole.flops_per_iteration == expected / 20
     assert resumed.full_batch_passes == passes and resumed.flops_total == expected
+    # Steady iterations: 5-9 before the checkpoint at 10 (the last of them still open
+    # when it was taken), then 15-19 after the resumed session's own warm-up.
+    assert resumed.steady_iterations == 10 and resumed.steady_images == 10 * 32
     # The achieved rate is the steady iterations' (15 after warm-up) over their seconds.
     steady = whole.achieved_flops_per_s * whole.steady_s
     assert whole.steady_iterations == 15 and whole.steady_s < whole.train_s

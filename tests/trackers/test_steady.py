@@ -82,6 +82,40 @@ def test_a_detected_compilation_is_left_out_with_the_iterations_after_it() -> No
     assert window.steady_iterations == 7 and window.steady_s == pytest.approx(0.7)
 
 
+def test_a_checkpoint_inside_an_iteration_counts_it_up_to_the_window() -> None:
+    loop = Loop(warmup=1)
+    window = loop.run([0.1] * 3)  # closed: iterations 1 and 2 counted
+    window.begin_iteration(3)
+    loop.now += 0.5
+    window.end_iteration(4, 32)
+    with window.excluded("checkpoint"):
+        loop.now += 9.0  # the checkpoint's own time: not the iteration's
+        saved = window.state_dict()["steady"]
+    assert saved["iterations"] == 3 and saved["seconds"] == pytest.approx(0.2 + 0.5)
+
+
+def test_an_iteration_cut_short_is_not_counted() -> None:
+    loop = Loop(warmup=0)
+    window = loop.window
+    window.begin_iteration(0)
+    loop.now += 1.0  # a second Ctrl-C inside the step: no end_iteration
+    window.close()
+    assert window.steady_iterations == 0 and window.state_dict()["steady"]["iterations"] == 0
+
+
+def test_a_graph_compiled_outside_iterations_is_not_blamed_on_the_next() -> None:
+    loop = Loop(warmup=0, settle=2)
+    window = loop.window
+    for i in range(4):
+        if i == 2:
+            loop.compiled += 1  # the evaluation compiled G's eval graph between iterations
+        window.begin_iteration(i)
+        loop.now += 0.1
+        window.end_iteration(i + 1, 32)
+    window.close()
+    assert window.steady_iterations == 4
+
+
 def test_steady_totals_survive_a_resume() -> None:
     first = Loop().run([0.1] * 6)
     again = Loop()
