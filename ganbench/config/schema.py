@@ -225,7 +225,8 @@ class RunConfig(Section):
         try:
             MODELS.get(self.model.name).check(self.model, shape)
         except ValueError as err:
-            raise ValueError(f"model: {err}") from None
+            where = "" if str(err).startswith("model") else "model: "
+            raise ValueError(f"{where}{err}") from None
         k = self.levers.grad_accumulation
         base = [self.batch.size] if self.batch.growth_mode == "accumulate" else self.batch.sizes
         uneven = [size for size in base if size % k]

@@ -56,6 +56,7 @@ from ganbench.latency.timing import block_size, blocked_seconds, gc_paused, time
 from ganbench.latency.warmup import warm_up
 from ganbench.levers.compile import compile_generator, unsupported_compile
 from ganbench.levers.precision import DTYPES, unsupported_precision
+from ganbench.models.base import as_noise_shape
 from ganbench.models.blocks import fold_spectral_norm
 from ganbench.results.latency import ROW_FIELDS, LatencyResult, write_latency
 from ganbench.trackers.clock import CallTimer
@@ -91,7 +92,7 @@ def prepare_generator(source: GeneratorSource, settings: LatencySettings) -> tup
 
 def measure_rows(
     G: nn.Module,
-    latent_dim: int,
+    latent_dim: int | tuple[int, ...],
     settings: LatencySettings,
     device: torch.device,
     timer: CallTimer,
@@ -138,7 +139,7 @@ def _placed(G: nn.Module, device: torch.device, dtype: torch.dtype, channels_las
 
 def _measure_batch(
     model: nn.Module,
-    latent_dim: int,
+    latent_dim: int | tuple[int, ...],
     batch: int,
     dtype: torch.dtype,
     compile_mode: str,
@@ -174,7 +175,7 @@ def _measure_batch(
 def _generator_call(
     runner: Callable[[torch.Tensor], torch.Tensor],
     batch: int,
-    latent_dim: int,
+    latent_dim: int | tuple[int, ...],
     dtype: torch.dtype,
     device: torch.device,
     include_sampling: bool,
@@ -183,7 +184,8 @@ def _generator_call(
     noise_rng = torch.Generator(device=device).manual_seed(0)
 
     def noise() -> torch.Tensor:
-        return torch.randn(batch, latent_dim, generator=noise_rng, device=device, dtype=dtype)
+        shape = as_noise_shape(latent_dim)
+        return torch.randn(batch, *shape, generator=noise_rng, device=device, dtype=dtype)
 
     z = noise()
     return (lambda: runner(noise())) if include_sampling else (lambda: runner(z))
@@ -258,7 +260,7 @@ def _run(
     output.mkdir(parents=True, exist_ok=True)
     write_latency(output, result)
     try:
-        for row in measure_rows(G, source.model.latent_dim, settings, device, timer):
+        for row in measure_rows(G, source.model.noise_shape(), settings, device, timer):
             result.rows.append(row)
             write_latency(output, result)
             if on_row is not None:

@@ -18,6 +18,7 @@ from torch import nn
 from ganbench.data import DATASETS, DatasetConfig
 from ganbench.errors import Diverged
 from ganbench.metrics.base import METRICS, Direction, MetricConfig, Samples, Scorer
+from ganbench.models.base import as_noise_shape
 
 
 @dataclass
@@ -34,12 +35,13 @@ class Evaluator:
         self,
         metrics: Sequence[MetricConfig],
         dataset: DatasetConfig,
-        latent_dim: int,
+        latent: int | tuple[int, ...],
         noise_seed: int,
         device: torch.device,
         batch_size: int = 250,
     ) -> None:
-        self.latent_dim, self.noise_seed, self.device = latent_dim, noise_seed, device
+        self.noise_shape = as_noise_shape(latent)
+        self.noise_seed, self.device = noise_seed, device
         self.batch_size = batch_size
         self.kind = DATASETS.get(dataset.name).kind
         self.num_samples = max((m.num_samples for m in metrics), default=0)
@@ -75,7 +77,7 @@ class Evaluator:
             with torch.autocast(self.device.type, enabled=False):
                 for start in range(0, self.num_samples, self.batch_size):
                     n = min(self.batch_size, self.num_samples - start)
-                    z = torch.randn(n, self.latent_dim, generator=gen).to(self.device)
+                    z = torch.randn(n, *self.noise_shape, generator=gen).to(self.device)
                     parts.append(G(z).float().cpu())
         finally:
             G.train(was_training)

@@ -15,12 +15,12 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from ganbench.models.base import ModelConfig
+from ganbench.models.base import FamilyConfig
 from ganbench.models.blocks import ConvType, Norm, SelfAttention, conv, norm2d
 from ganbench.models.minibatch import conv_head
 
 
-class ConvGANConfig(ModelConfig):
+class ConvGANConfig(FamilyConfig):
     g_norm: Norm = "batch"
     d_norm: Norm = "none"
     g_spectral_norm: bool = True

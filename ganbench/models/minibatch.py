@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganbench.models.base import ModelConfig
+from ganbench.models.base import FamilyConfig
 from ganbench.models.blocks import ConvType, conv
 
 
@@ -61,7 +61,7 @@ class MinibatchDiscrimination(nn.Module):
         return f"features={self.T.shape[0]}, kernels={self.kernels}, dim={self.kernel_dim}"
 
 
-def conv_head(cfg: ModelConfig, channels: int, size: int, kind: ConvType) -> list[nn.Module]:
+def conv_head(cfg: FamilyConfig, channels: int, size: int, kind: ConvType) -> list[nn.Module]:
     """D's last layers on a ``channels`` x ``size`` x ``size`` map: the minibatch stddev
     channel if asked, then a ``size`` x ``size`` convolution to one output (without
     spectral norm), or with minibatch discrimination the map flattened, discriminated and
@@ -76,7 +76,7 @@ def conv_head(cfg: ModelConfig, channels: int, size: int, kind: ConvType) -> lis
     return [*layers, nn.Flatten(), *flat_head(cfg, channels * size * size, std=False)]
 
 
-def flat_head(cfg: ModelConfig, features: int, std: bool = True) -> list[nn.Module]:
+def flat_head(cfg: FamilyConfig, features: int, std: bool = True) -> list[nn.Module]:
     """D's last layers on ``features`` flat inputs: the minibatch stddev feature and
     minibatch discrimination as asked, then a linear output."""
     layers: list[nn.Module] = []

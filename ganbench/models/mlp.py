@@ -9,12 +9,12 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from ganbench.models.base import MODELS, ModelConfig, ModelFamily
+from ganbench.models.base import MODELS, FamilyConfig, ModelFamily
 from ganbench.models.blocks import maybe_sn
 from ganbench.models.minibatch import flat_head
 
 
-class MLPConfig(ModelConfig):
+class MLPConfig(FamilyConfig):
     name: Literal["mlp"] = "mlp"
     hidden: PositiveInt = Field(128, description="units per hidden layer (times width)")
     depth: int = Field(2, ge=1, le=16, description="hidden layers per network")

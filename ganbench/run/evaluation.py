@@ -31,7 +31,7 @@ def prepare_metrics(
         evaluator = Evaluator(
             run.evaluation.metrics,
             run.dataset,
-            run.model.latent_dim,
+            run.model.noise_shape(),
             stream_seed(run.seed, STREAM_EVAL),
             session.device,
             run.evaluation.batch_size,

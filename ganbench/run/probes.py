@@ -73,10 +73,10 @@ def probe_iteration(session: Session, batch_size: int) -> IterationFlops:
     G, D = meta_networks()
     # One chunk per "full pass": the probe's refresh is scaled to the dataset below.
     batches = _ShapeBatches(shape, batch_size, batch_size)
-    latent = run.model.latent_dim
+    latent = run.model.noise_shape()
 
     def noise(n: int) -> torch.Tensor:
-        return torch.empty(n, latent, device=META)
+        return torch.empty(n, *latent, device=META)
 
     counter = FlopCounter()
     phases = _PhaseFlops(counter)
@@ -110,6 +110,6 @@ def generator_flops_per_image(
     with torch.device(META):
         G, _ = MODELS.get(run.model.name).build(run.model, tuple(sample_shape))
     G.eval()
-    z = torch.empty(batch, run.model.latent_dim, device=META)
+    z = torch.empty(batch, *run.model.noise_shape(), device=META)
     with torch.no_grad():
         return count_flops(lambda: G(z)) / batch

@@ -117,9 +117,8 @@ class Session:
 
     def noise(self, n: int) -> torch.Tensor:
         """Noise for a global batch of ``n`` (every replica draws it all, keeps its rows)."""
-        z = torch.randn(
-            n, self.run.model.latent_dim, generator=self.noise_generator, device=self.device
-        )
+        shape = self.run.model.noise_shape()
+        z = torch.randn(n, *shape, generator=self.noise_generator, device=self.device)
         return z[self.replicas.shard(n)] if self.replicas.distributed else z
 
     def set_batch_size(self, size: int) -> None:
@@ -156,7 +155,7 @@ def build_session(
     schedule = BatchSchedule(run.batch, run.levers.grad_accumulation, replicas.world)
     noise_gen = torch.Generator(device=device).manual_seed(stream_seed(run.seed, STREAM_NOISE))
     fixed_gen = torch.Generator().manual_seed(stream_seed(run.seed, STREAM_FIXED))
-    fixed_z = torch.randn(run.evaluation.num_samples, run.model.latent_dim, generator=fixed_gen)
+    fixed_z = torch.randn(run.evaluation.num_samples, *run.model.noise_shape(), generator=fixed_gen)
     session = Session(
         run=run,
         device=device,

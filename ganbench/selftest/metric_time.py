@@ -68,7 +68,7 @@ def time_metric(run: RunConfig, config: Any, device: torch.device, repeats: int)
     METRICS.get(config.name).check(config, run.dataset)
     session = build_session(run, device)
     t0 = time.perf_counter()
-    evaluator = Evaluator([config], run.dataset, run.model.latent_dim, 0, device)
+    evaluator = Evaluator([config], run.dataset, run.model.noise_shape(), 0, device)
     setup_s = time.perf_counter() - t0
     times: dict[str, list[float]] = {}
     result = None

@@ -80,7 +80,7 @@ def test_sagan_defaults_are_table_3_1() -> None:
     assert D(images).shape == (5,)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if n != "python"])  # own tests
 @pytest.mark.parametrize("shape", [(1, 16, 16), (3, 32, 32), (1, 64, 64)])
 def test_every_model_maps_noise_to_images_and_images_to_scores(name, shape) -> None:
     G, D = build(name, shape, width=0.25, latent_dim=16)
