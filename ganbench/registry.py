@@ -26,15 +26,23 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, origin: str = "built-in") -> Callable[[T], T]:
+        """``origin``: where the entry comes from (``built-in``, or a plugin's
+        distribution and version)."""
+
         def add(entry: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._entries[name] = entry
+            self._origins[name] = origin
             return entry
 
         return add
+
+    def origin(self, name: str) -> str:
+        return self._origins.get(name, "built-in")
 
     def get(self, name: str) -> T:
         try:

@@ -202,3 +202,30 @@ def print_runs(console: Console, folders: list[Any]) -> None:
         changed = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.changed))
         out.add_row(str(f.path), f.name, str(len(f.runs)), statuses or "-", changed)
     show(console, out)
+
+
+def print_registry(console: Console, kind: str, registry: Any, fields: bool) -> None:
+    """A kind's names (a plugin's with its distribution); with ``fields``, each entry's
+    fields, defaults and descriptions."""
+    names = [
+        name if registry.origin(name) == "built-in" else f"{name} ({registry.origin(name)})"
+        for name in registry.names()
+    ]
+    console.print(f"[bold]{kind}[/]: {', '.join(names)}", highlight=False)
+    if not fields:
+        return
+    for name in registry.names():
+        console.print(f"\n[bold]{name}[/] ({registry.origin(name)})", highlight=False)
+        for field, info in registry.get(name).Config.model_fields.items():
+            if field == "name":
+                continue
+            default = "required" if info.is_required() else _default(info)
+            about = f"  {info.description}" if info.description else ""
+            console.print(f"  {field} = {default}{about}", highlight=False, markup=False)
+
+
+def _default(info: Any) -> str:
+    value = info.get_default(call_default_factory=True)
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    return repr(value)

@@ -19,14 +19,16 @@ def list_registered(
         typer.Argument(help="datasets, models, losses, strategies or metrics (default: all)"),
     ] = None,
 ) -> None:
-    """List the registered datasets, models, losses, strategies and metrics."""
+    """List the registered datasets, models, losses, strategies and metrics (plugins
+    included, with where each comes from); with KIND, each one's fields and defaults."""
+    from ganbench.cli.render_results import print_registry
     from ganbench.config import REGISTRIES
 
     if kind is not None and kind not in REGISTRIES:
         raise UserError(f"list: unknown kind {kind!r} (choose: {', '.join(REGISTRIES)})")
     chosen = REGISTRIES if kind is None else {kind: REGISTRIES[kind]}
     for name, registry in chosen.items():
-        console.print(f"[bold]{name}[/]: {', '.join(registry.names())}")
+        print_registry(console, name, registry, fields=kind is not None)
 
 
 @app.command("suites")

@@ -24,6 +24,7 @@ from ganbench.levers import LeversConfig
 from ganbench.losses import LOSSES
 from ganbench.metrics import METRICS
 from ganbench.models import MODELS
+from ganbench.plugins import load_plugins
 from ganbench.registry import Registry, Section
 from ganbench.strategies import STRATEGIES
 from ganbench.strategies.schedules import BatchConfig
@@ -36,6 +37,7 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "strategies": STRATEGIES,
     "metrics": METRICS,
 }
+PLUGIN_WARNINGS = load_plugins(REGISTRIES)  # before the unions below are built
 # Sections picked by their `name`; a plain string is shorthand for {name: string}.
 NAMED_SECTIONS = {"dataset": DATASETS, "model": MODELS, "loss": LOSSES, "strategy": STRATEGIES}
 
