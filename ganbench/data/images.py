@@ -235,7 +235,10 @@ class ImageFolder(ImageSource):
 
     @classmethod
     def num_examples(cls, cfg: ImageFolderConfig) -> int | None:
+        """None for a folder without images: ``check`` says so, once, with the fix."""
         n = len(cls.files(cfg))
+        if not n:
+            return None
         return n if cfg.subset is None else min(n, cfg.subset)
 
     @classmethod

@@ -136,6 +136,19 @@ def run_checkpoint(suite_path: Path, pattern: str, overrides: Sequence[str] = ()
     return path
 
 
+def archive_kind(path: Path) -> str | None:
+    """What a PyTorch zip archive other than ``torch.save``'s is: a TorchScript archive
+    (``code/`` and ``constants.pkl``), a torch.export program (``archive_format``); None
+    for a ``torch.save`` file. Read from the archive's names: nothing is unpickled."""
+    with zipfile.ZipFile(path) as archive:
+        names = {name.split("/", 1)[-1] for name in archive.namelist()}
+    if "archive_format" in names:
+        return "a torch.export program (.pt2)"
+    if "constants.pkl" in names and any(n.startswith("code/") for n in names):
+        return "a TorchScript archive"
+    return None
+
+
 def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> GeneratorSource:
     """Rebuild a run's generator from its ``checkpoint.pt`` (tensors only are unpickled)."""
     if not path.is_file():
@@ -143,6 +156,12 @@ def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> Ge
     hint = "a run's is reports/<suite>/<run>/checkpoint.pt"
     if not zipfile.is_zipfile(path):  # what torch.save writes
         raise UserError(f"--checkpoint {path}: not a checkpoint (not a PyTorch file; {hint})")
+    kind = archive_kind(path)
+    if kind is not None:
+        raise UserError(
+            f"--checkpoint {path}: {kind}, not a ganbench run checkpoint (timing such files "
+            f"directly is not supported yet); {hint}"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several kinds for foreign files
@@ -162,10 +181,10 @@ def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> Ge
         dataset = TypeAdapter(DatasetUnion).validate_python(config.get("dataset"))
     except ValidationError as err:
         problem = err.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"])
+        where = ".".join(str(p) for p in problem["loc"]) or err.title.lower()
         raise UserError(
-            f"--checkpoint {path}: its model/dataset config does not validate in this "
-            f"ganbench ({where}: {problem['msg']})"
+            f"--checkpoint {path}: its {where} config does not validate in this ganbench: "
+            f"{problem['msg']}"
         ) from None
     if expect_model is not None and expect_model != model.name:
         raise UserError(
@@ -173,7 +192,13 @@ def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> Ge
             "(drop --model, or choose a checkpoint of that model)"
         )
     shape = DATASETS.get(dataset.name).sample_shape(dataset)
-    G, _ = MODELS.get(model.name).build(model, shape)
+    try:
+        G, _ = MODELS.get(model.name).build(model, shape)
+    except ValueError as err:  # the user's networks (model: python) cannot be built here
+        raise UserError(
+            f"--checkpoint {path}: {err} (run this from the folder the run trained from, or "
+            "make the module importable: PYTHONPATH, an installed package)"
+        ) from None
     try:
         G.load_state_dict(state["G"])
     except RuntimeError as err:

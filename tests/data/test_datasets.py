@@ -167,3 +167,33 @@ def test_data_problems_are_found_before_training(tmp_path: Path) -> None:
     message = str(info.value)
     assert message.startswith("dataset.root: 2 image(s) cannot be read")
     assert "bad.png" in message and "text.jpg" in message and "ok1.png" not in message
+
+
+def test_an_empty_image_folder_is_one_problem_found_by_the_dry_run_too(tmp_path) -> None:
+    """Not 'batch: size 64 exceeds the 0 examples' once per run: the folder, once."""
+    import yaml
+
+    from tests.cli.test_commands import invoke
+
+    (tmp_path / "empty").mkdir()
+    suite = {
+        "name": "imf",
+        "output_dir": str(tmp_path / "out"),
+        "defaults": {
+            "dataset": {"name": "image-folder", "root": str(tmp_path / "empty"), "image_size": 8},
+            "model": {"name": "mlp", "latent_dim": 4, "hidden": 8, "depth": 1},
+            "budget": {"iterations": 2},
+            "batch": {"size": 64},
+            "device": "cpu",
+        },
+        "runs": [{"name": "a"}, {"name": "b", "seed": 1}],
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    for args, code in ((("--dry-run",), 0), ((), 2)):
+        result = invoke("train-suite", str(path), *args)
+        assert result.exit_code == code, result.output
+        text = " ".join(result.output.split())
+        assert text.count(f"dataset.root: no images found under {tmp_path / 'empty'}") == 1, text
+        assert "exceeds" not in text
+    assert not (tmp_path / "out").exists()

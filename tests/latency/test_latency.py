@@ -610,3 +610,22 @@ def test_a_row_whose_calls_varied_widely_is_flagged_unsteady() -> None:
     shaky = {**steady, "batch_size": 256, "latency_std_s": 0.009}
     (line,) = unsteady_rows([steady, shaky])
     assert line.startswith("fp32 compile off batch 256: std 9 ms is 90% of the mean")
+
+
+def test_torchscript_and_export_files_are_named_for_what_they_are(tmp_path) -> None:
+    """Not "holds objects other than tensors ... could run code", nor torch's warning:
+    the archive's names say what it is, and nothing is loaded."""
+    import warnings
+
+    from ganbench.errors import UserError
+
+    net = nn.Sequential(nn.Linear(4, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice
+        torch.jit.script(net).save(str(tmp_path / "g.ts.pt"))
+    torch.export.save(torch.export.export(net, (torch.randn(2, 4),)), str(tmp_path / "g.pt2"))
+    for name, kind in (("g.ts.pt", "a TorchScript archive"), ("g.pt2", "a torch.export")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # torch.load's "looks like a TorchScript" warning
+            with pytest.raises(UserError, match=f"{name}: {kind}.* not a ganbench run checkpoint"):
+                generator_from_checkpoint(tmp_path / name)

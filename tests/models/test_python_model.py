@@ -223,3 +223,23 @@ def test_the_users_networks_under_ddp_and_then_timed_by_latency(package, tmp_pat
     )  # fmt: skip
     assert timed.exit_code == 0, timed.output
     assert "python" in (tmp_path / "lat" / "latency.csv").read_text()
+
+
+def test_a_checkpoint_of_networks_that_cannot_be_imported_here_says_so(package, tmp_path):
+    from ganbench.errors import UserError
+    from ganbench.latency.sources import generator_from_checkpoint
+
+    model = {k: v for k, v in user_model(package).items() if k != "path"}
+    name, src = package
+    import sys
+
+    sys.path.insert(0, str(src))  # importable while it trains (as from its own folder)
+    try:
+        store = RunStore(tmp_path / "run")
+        assert train_run(mixture_run(model=model), store, CPU).status == "finished"
+    finally:
+        sys.path.remove(str(src))
+        for module in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[module]
+    with pytest.raises(UserError, match=rf"cannot import {name}.nets: ModuleNotFoundError.*run"):
+        generator_from_checkpoint(store.checkpoint)
