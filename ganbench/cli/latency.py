@@ -18,6 +18,23 @@ SuiteFile = Annotated[
     Path | None, typer.Option(help="Suite file or name: time --run's latest checkpoint.")
 ]
 RunName = Annotated[str | None, typer.Option("--run", help="Run name or id (glob).")]
+GeneratorFile = Annotated[
+    str | None,
+    typer.Option(
+        "--generator",
+        help="A generator from outside ganbench: a TorchScript archive, a torch.export .pt2, "
+        "a state dict (with --model), or pkg.module:function returning the module.",
+    ),
+]
+LatentShape = Annotated[
+    str, typer.Option(help="With --generator: one example's noise shape, e.g. 512 or 100,1,1.")
+]
+TrustCode = Annotated[
+    bool,
+    typer.Option(
+        "--trust-code", help="With --generator: unpickle a whole pickled module (runs its code)."
+    ),
+]
 ModelName = Annotated[
     str | None,
     typer.Option(help="Time a fresh model of this family (or check a checkpoint holds it)."),
@@ -92,6 +109,9 @@ def latency(
     run: RunName = None,
     model: ModelName = None,
     set_: Sets = [],  # noqa: B006  (Typer reads the default)
+    generator: GeneratorFile = None,
+    latent_shape: LatentShape = "128",
+    trust_code: TrustCode = False,
     batch_sizes: BatchSizes = "1,32,256",
     device: Device = "auto",
     precision: Precision = "fp32",
@@ -138,7 +158,12 @@ def latency(
     fmt = Format.json if json_ else fmt
     choice = one_choice("--device", device, ("auto", "cpu", "cuda"))
     where = resolve_device(choice, "--device")
-    if (checkpoint, suite, run, model, set_) == (None, None, None, None, []):
+    if generator is not None:
+        from ganbench.latency.files import generator_option
+
+        given = (checkpoint, suite, run)
+        source = generator_option(generator, latent_shape, model, set_, trust_code, given)
+    elif (checkpoint, suite, run, model, set_) == (None, None, None, None, []):
         source, why = default_generator()
         people(fmt).print(f"timing {escape(why)}", highlight=False)
     else:

@@ -85,9 +85,18 @@ def base_row(
 
 def prepare_generator(source: GeneratorSource, settings: LatencySettings) -> tuple[nn.Module, int]:
     """The generator in eval mode, its spectral norm folded unless kept; the count folded."""
-    G = copy.deepcopy(source.generator).eval()
+    G = evaluating(copy.deepcopy(source.generator))
     folded = fold_spectral_norm(G) if settings.fold_spectral_norm else 0
     return G, folded
+
+
+def evaluating(G: nn.Module) -> nn.Module:
+    """``G`` in eval mode; a torch.export module keeps the mode it was exported in (it
+    refuses ``eval()``)."""
+    try:
+        return G.eval()
+    except NotImplementedError:
+        return G
 
 
 def measure_rows(

@@ -40,20 +40,24 @@ class GeneratorSource:
     generator: nn.Module
     model: ModelConfig
     shape: tuple[int, ...]
-    origin: str  # "checkpoint" or "fresh"
+    origin: str  # "checkpoint", "fresh", or a --generator source's kind
     checkpoint: Path | None = None
     run_id: str | None = None
     iteration: int | None = None
+    file: dict[str, Any] | None = None  # --generator: source, kind, runtime, sha256
 
     @property
     def weights(self) -> str:
         if self.origin == "fresh":
             return "random (a fresh model: latency does not depend on trained weights)"
+        if self.file is not None:
+            return f"as loaded from {self.file['source']} ({self.file['kind']})"
         return f"trained ({self.run_id}, iteration {self.iteration})"
 
     def describe(self) -> dict[str, Any]:
         return {
             "origin": self.origin,
+            "file": self.file,
             "checkpoint": str(self.checkpoint) if self.checkpoint else None,
             "run_id": self.run_id,
             "iteration": self.iteration,
