@@ -135,10 +135,7 @@ def latency(
     Per row: warm-up until the call times are steady, then calls timed one at a time
     (p50, p90, p99 each only with enough calls, with a 95% order-statistic interval;
     images/s per call), then one block back to back, synchronised once (blocked img/s)."""
-    from rich.markup import escape
-
     from ganbench.latency.settings import LatencySettings, one_choice
-    from ganbench.latency.sources import choose_generator, default_generator
     from ganbench.run.session import resolve_device
 
     settings = LatencySettings.from_options(
@@ -163,12 +160,23 @@ def latency(
 
         given = (checkpoint, suite, run)
         source = generator_option(generator, latent_shape, model, set_, trust_code, given)
-    elif (checkpoint, suite, run, model, set_) == (None, None, None, None, []):
+    else:
+        source = _named_generator(checkpoint, suite, run, model, set_, fmt)
+    _measure(source, settings, where, output, fmt)
+
+
+def _named_generator(checkpoint, suite, run, model, set_, fmt: Format) -> Any:
+    """The generator --checkpoint, --suite/--run or --model name, else the default (and
+    why it was chosen)."""
+    from rich.markup import escape
+
+    from ganbench.latency.sources import choose_generator, default_generator
+
+    if (checkpoint, suite, run, model, set_) == (None, None, None, None, []):
         source, why = default_generator()
         people(fmt).print(f"timing {escape(why)}", highlight=False)
-    else:
-        source = choose_generator(checkpoint, suite, run, model, set_)
-    _measure(source, settings, where, output, fmt)
+        return source
+    return choose_generator(checkpoint, suite, run, model, set_)
 
 
 def _measure(source: Any, settings: Any, where: Any, output: Path | None, fmt: Format) -> None:

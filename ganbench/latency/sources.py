@@ -155,41 +155,8 @@ def archive_kind(path: Path) -> str | None:
 
 def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> GeneratorSource:
     """Rebuild a run's generator from its ``checkpoint.pt`` (tensors only are unpickled)."""
-    if not path.is_file():
-        raise UserError(f"--checkpoint {path}: file not found")
-    hint = "a run's is reports/<suite>/<run>/checkpoint.pt"
-    if not zipfile.is_zipfile(path):  # what torch.save writes
-        raise UserError(f"--checkpoint {path}: not a checkpoint (not a PyTorch file; {hint})")
-    kind = archive_kind(path)
-    if kind is not None:
-        raise UserError(
-            f"--checkpoint {path}: {kind}, not a ganbench run checkpoint (timing such files "
-            f"directly is not supported yet); {hint}"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several kinds for foreign files
-        raise UserError(
-            f"--checkpoint {path}: not a ganbench checkpoint: it holds objects other than "
-            f"tensors and plain values ({type(err).__name__}), which ganbench does not "
-            f"unpickle (that could run code from the file); {hint}"
-        ) from None
-    if not isinstance(state, dict) or not {"config", "G"} <= state.keys():
-        raise UserError(
-            f"--checkpoint {path}: not a ganbench run checkpoint (no generator weights and run "
-            "config in it; a run's is reports/<suite>/<run>/checkpoint.pt)"
-        )
-    config = state["config"]
-    try:
-        model = TypeAdapter(ModelUnion).validate_python(config.get("model"))
-        dataset = TypeAdapter(DatasetUnion).validate_python(config.get("dataset"))
-    except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"]) or err.title.lower()
-        raise UserError(
-            f"--checkpoint {path}: its {where} config does not validate in this ganbench: "
-            f"{problem['msg']}"
-        ) from None
+    state = _run_checkpoint_state(path)
+    model, dataset = _checkpoint_configs(path, state["config"])
     if expect_model is not None and expect_model != model.name:
         raise UserError(
             f"--checkpoint {path} holds a {model.name} generator, not {expect_model} "
@@ -220,6 +187,51 @@ def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> Ge
         run_id=state.get("run_id"),
         iteration=state.get("train", {}).get("iteration"),
     )
+
+
+def _run_checkpoint_state(path: Path) -> dict[str, Any]:
+    """A run checkpoint's contents (tensors and plain values only), or UserError saying
+    what the file is instead."""
+    if not path.is_file():
+        raise UserError(f"--checkpoint {path}: file not found")
+    hint = "a run's is reports/<suite>/<run>/checkpoint.pt"
+    if not zipfile.is_zipfile(path):  # what torch.save writes
+        raise UserError(f"--checkpoint {path}: not a checkpoint (not a PyTorch file; {hint})")
+    kind = archive_kind(path)
+    if kind is not None:
+        raise UserError(
+            f"--checkpoint {path}: {kind}, not a ganbench run checkpoint (time it with "
+            f"--generator {path}); {hint}"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several kinds for foreign files
+        raise UserError(
+            f"--checkpoint {path}: not a ganbench checkpoint: it holds objects other than "
+            f"tensors and plain values ({type(err).__name__}), which ganbench does not "
+            f"unpickle (that could run code from the file); {hint}"
+        ) from None
+    if not isinstance(state, dict) or not {"config", "G"} <= state.keys():
+        raise UserError(
+            f"--checkpoint {path}: not a ganbench run checkpoint (no generator weights and run "
+            f"config in it; {hint})"
+        )
+    return state
+
+
+def _checkpoint_configs(path: Path, config: dict[str, Any]) -> tuple[ModelConfig, Any]:
+    """The model and dataset sections of a checkpoint's run config, validated here."""
+    try:
+        model = TypeAdapter(ModelUnion).validate_python(config.get("model"))
+        dataset = TypeAdapter(DatasetUnion).validate_python(config.get("dataset"))
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"]) or err.title.lower()
+        raise UserError(
+            f"--checkpoint {path}: its {where} config does not validate in this ganbench: "
+            f"{problem['msg']}"
+        ) from None
+    return model, dataset
 
 
 def fresh_generator(model: str, overrides: Sequence[str] = ()) -> GeneratorSource:

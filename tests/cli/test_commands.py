@@ -78,7 +78,7 @@ def test_list_shows_every_registry() -> None:
     result = invoke("list")
     assert result.exit_code == 0
     assert "strategies: alternating, extragradient, srfb, svre" in result.output
-    assert "models: dcgan, mlp, sagan" in result.output
+    assert "models: dcgan, mlp, python, sagan" in result.output
     assert "losses: bce, hinge, wgan-gp" in result.output
     assert invoke("list", "optimisers").exit_code == 2
 
