@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import pytest
 from ganbench.launchers import inline
 from ganbench.launchers.inline import IN_PROCESS_ENV, InlineConfig, InlineLauncher
 from ganbench.results import RunStatus, RunStore
-from tests.cli.test_commands import invoke, long_suite, wait_for
+from tests.cli.test_commands import invoke, long_suite, start, wait_for
 from tests.conftest import tiny_suite
 
 pytestmark = pytest.mark.slow
@@ -85,13 +83,7 @@ def test_a_run_whose_process_dies_is_recorded_as_failed(own_processes, write_sui
 def test_sigterm_reaches_the_runs_process_which_checkpoints(own_processes, write_suite) -> None:
     path = long_suite(write_suite)
     store = RunStore(path.parent / "out" / "tiny-seed0")
-    env = {k: v for k, v in os.environ.items() if k != IN_PROCESS_ENV}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ganbench", "train-suite", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = start(path)  # own_processes: its environment lacks GANBENCH_IN_PROCESS
     wait_for(store, 20, proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143, proc.stdout.read().decode()
@@ -121,13 +113,7 @@ def test_a_killed_suite_process_takes_its_runs_process_down_cleanly(own_processe
 
     path = long_suite(write_suite)
     store = RunStore(path.parent / "out" / "tiny-seed0")
-    env = {k: v for k, v in os.environ.items() if k != IN_PROCESS_ENV}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ganbench", "train-suite", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    proc = start(path)
     wait_for(store, 20, proc)
     proc.kill()
     proc.wait(timeout=30)

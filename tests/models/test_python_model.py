@@ -98,6 +98,24 @@ def user_model(package: tuple[str, Path], **roles: str) -> dict[str, Any]:
     }
 
 
+def suite_file(tmp_path: Path, model: dict[str, Any], **defaults: Any) -> Path:
+    """A one-run suite ("mine") of ``model`` on a 2-D mixture, output in tmp_path/out."""
+    suite = {
+        "name": "mine",
+        "output_dir": str(tmp_path / "out"),
+        "defaults": {
+            "dataset": {"name": "gaussian-mixture", "num_samples": 256},
+            "model": model,
+            "batch": {"size": 32},
+            "device": "cpu",
+            **defaults,
+        },
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -159,19 +177,7 @@ def test_four_dimensional_noise_reaches_the_generator(package, tmp_path) -> None
 )
 def test_a_bad_model_is_one_line_before_anything_is_written(package, tmp_path, roles, message):
     out = tmp_path / "out"
-    suite = {
-        "name": "mine",
-        "output_dir": str(out),
-        "defaults": {
-            "dataset": {"name": "gaussian-mixture", "num_samples": 256},
-            "model": user_model(package, **roles),
-            "budget": {"iterations": 4},
-            "batch": {"size": 32},
-            "device": "cpu",
-        },
-    }
-    path = tmp_path / "suite.yaml"
-    path.write_text(yaml.safe_dump(suite))
+    path = suite_file(tmp_path, user_model(package, **roles), budget={"iterations": 4})
     result = invoke("train-suite", str(path))
     assert result.exit_code == 2
     text = " ".join(result.output.split())
@@ -196,22 +202,14 @@ def test_the_users_networks_under_ddp_and_then_timed_by_latency(package, tmp_pat
     """Two gloo processes import the package through model.path as the suite's process
     did; the trained generator is then timed from its checkpoint."""
     out = tmp_path / "out"
-    suite = {
-        "name": "mine",
-        "output_dir": str(out),
-        "defaults": {
-            "dataset": {"name": "gaussian-mixture", "num_samples": 256},
-            "model": user_model(package),
-            "strategy": {"name": "srfb"},
-            "levers": {"parallel": "ddp"},
-            "budget": {"iterations": 6},
-            "batch": {"size": 32},
-            "log_every": 2,
-            "device": "cpu",
-        },
-    }
-    path = tmp_path / "suite.yaml"
-    path.write_text(yaml.safe_dump(suite))
+    path = suite_file(
+        tmp_path,
+        user_model(package),
+        strategy={"name": "srfb"},
+        levers={"parallel": "ddp"},
+        budget={"iterations": 6},
+        log_every=2,
+    )
     result = invoke("train-suite", str(path), "--nproc-per-node", "2")
     assert result.exit_code == 0, result.output
     store = RunStore(out / "mine-seed0")
