@@ -161,7 +161,7 @@ def test_gpu_metrics_agree_with_the_cpu() -> None:
 def test_latency_on_cuda_times_with_events_and_records_a_real_oom() -> None:
     from torch.utils.benchmark import Timer
 
-    from ganbench.latency.measure import measure_rows, prepare_generator
+    from ganbench.latency.measure import Timed, measure_rows, prepare_generator
     from ganbench.latency.settings import LatencySettings
     from ganbench.latency.sources import fresh_generator
     from ganbench.trackers.clock import CallTimer
@@ -174,7 +174,7 @@ def test_latency_on_cuda_times_with_events_and_records_a_real_oom() -> None:
         batch_sizes=(2**20, 1, 1024), precisions=("fp32", "bf16"), warmup=3, min_time_s=0.5
     )
     G, _ = prepare_generator(source, settings)
-    rows = list(measure_rows(G, 128, settings, cuda, CallTimer(cuda)))
+    rows = list(measure_rows([Timed("G", G, (128,))], settings, cuda, CallTimer(cuda)))
     assert [r["status"] for r in rows] == ["oom", "ok", "ok"] * 2, [r["reason"] for r in rows]
     for row in (r for r in rows if r["status"] == "ok"):
         assert row["timer"] == "cuda_event" and row["timer_resolution_s"] == 0.5e-6

@@ -107,5 +107,7 @@ def latency_text(fmt: Format, document: dict[str, Any]) -> str:
     from ganbench.report.render import markdown_table
 
     headers, rows = latency_cells(document["rows"])
-    title = f"latency of the {document['generator']['model']['name']} generator on "
-    return markdown_table(Table(title + document["device"], headers, rows))
+    from ganbench.results.latency import generator_names
+
+    title = f"latency of the {generator_names(document)} on {document['device']}"
+    return markdown_table(Table(title, headers, rows))

@@ -19,15 +19,21 @@ SuiteFile = Annotated[
 ]
 RunName = Annotated[str | None, typer.Option("--run", help="Run name or id (glob).")]
 GeneratorFile = Annotated[
-    str | None,
+    list[str],
     typer.Option(
         "--generator",
+        metavar="SOURCE",
         help="A generator from outside ganbench: a TorchScript archive, a torch.export .pt2, "
-        "a state dict (with --model), or pkg.module:function returning the module.",
+        "an ONNX file (ganbench[onnx]), a state dict (with --model), or pkg.module:function "
+        "returning the module. Repeat to compare several, timed in turns row by row.",
     ),
 ]
 LatentShape = Annotated[
-    str, typer.Option(help="With --generator: one example's noise shape, e.g. 512 or 100,1,1.")
+    str | None,
+    typer.Option(
+        help="With --generator: one example's noise shape, e.g. 512 or 100,1,1 "
+        "(default: the file's, else 128)."
+    ),
 ]
 TrustCode = Annotated[
     bool,
@@ -109,8 +115,8 @@ def latency(
     run: RunName = None,
     model: ModelName = None,
     set_: Sets = [],  # noqa: B006  (Typer reads the default)
-    generator: GeneratorFile = None,
-    latent_shape: LatentShape = "128",
+    generator: GeneratorFile = [],  # noqa: B006
+    latent_shape: LatentShape = None,
     trust_code: TrustCode = False,
     batch_sizes: BatchSizes = "1,32,256",
     device: Device = "auto",
@@ -155,11 +161,11 @@ def latency(
     fmt = Format.json if json_ else fmt
     choice = one_choice("--device", device, ("auto", "cpu", "cuda"))
     where = resolve_device(choice, "--device")
-    if generator is not None:
-        from ganbench.latency.files import generator_option
+    if generator:
+        from ganbench.latency.files import generator_options
 
         given = (checkpoint, suite, run)
-        source = generator_option(generator, latent_shape, model, set_, trust_code, given)
+        source = generator_options(generator, latent_shape, model, set_, trust_code, given)
     else:
         source = _named_generator(checkpoint, suite, run, model, set_, fmt)
     _measure(source, settings, where, output, fmt)
@@ -189,15 +195,19 @@ def _measure(source: Any, settings: Any, where: Any, output: Path | None, fmt: F
 
     out = people(fmt)
     folder = output or default_output_dir()
-    out.print(f"timing a {source.model.name} generator ({source.weights}) on {where}")
+    sources = source if isinstance(source, list) else [source]
+    for one in sources:
+        out.print(f"timing a {one.model.name} generator ({one.weights}) on {where}")
+    several = len(sources) > 1
     shown: list[dict[str, Any]] = []
 
     def show(row: dict[str, Any]) -> None:
-        out.print(latency_line(row, shown[-1] if shown else None), highlight=False)
+        line = latency_line(row, shown[-1] if shown else None, several)
+        out.print(line, highlight=False)
         shown.append(row)
 
     with InterruptOnStop() as stop:
-        result = run_latency(source, settings, where, folder, show)
+        result = run_latency(sources, settings, where, folder, show)
     document = result.as_dict()
     plot_latency(result.rows, latency_title(document), folder / PLOT_FILE)
     print_latency(out, result, folder)

@@ -10,6 +10,7 @@ from rich.console import Console
 from ganbench.cli.console import fmt as _fmt
 from ganbench.cli.console import show
 from ganbench.cli.console import table as _table
+from ganbench.latency.figures import ratio_text
 
 
 def _ms(value: float | None) -> str:
@@ -20,23 +21,29 @@ def _rate(value: float | None) -> str:
     return _fmt(value, ".0f" if value is not None and value >= 100 else ".3g")
 
 
-def latency_line(row: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+def latency_line(
+    row: dict[str, Any], previous: dict[str, Any] | None = None, labelled: bool = False
+) -> str:
     """One line as a row is measured (a reason already given for the row before is not
-    repeated)."""
+    repeated); ``labelled``: several generators, each row names its own and its time
+    against the first's."""
     head = f"{row['precision']:>4} compile {row['compile']:<8} batch {row['batch_size']:>5}"
+    head = f"{row['generator']}: {head}" if labelled else head
     if row["status"] != "ok":
         same = previous is not None and previous["reason"] == row["reason"]
         return f"{head}: {row['status']} ({'as above' if same else row['reason']})"
+    against = f", {ratio_text(row)} the first's time" if labelled and row["latency_ratio"] else ""
     return (
         f"{head}: p50 {_ms(row['latency_p50_s'])} ms, {_ms(row['per_image_latency_s'])} ms/image,"
         f" {_rate(row['images_per_s'])} images/s ({row['latency_count']} calls),"
-        f" {_rate(row['blocked_images_per_s'])} back to back"
+        f" {_rate(row['blocked_images_per_s'])} back to back{against}"
     )
 
 
 def latency_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """The figures compared first, per row, as shown (for a Markdown table): ``calls`` is
     the number of timed calls the percentiles come from."""
+    several = _several(rows)
     headers = ["precision", "compile", "batch", "status", "p50 ms", "std ms", "ms/image"]
     cells = [
         [r["precision"], r["compile"], str(r["batch_size"]), r["status"],
@@ -45,7 +52,11 @@ def latency_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
          _fmt(r["latency_count"], "d")]
         for r in rows
     ]  # fmt: skip
-    return [*headers, "images/s", "images/s blocked", "calls"], cells
+    headers += ["images/s", "images/s blocked", "calls"]
+    if several:
+        headers = ["generator", *headers, "x 1st [95%]"]
+        cells = [[r["generator"], *c, ratio_text(r)] for r, c in zip(rows, cells, strict=True)]
+    return headers, cells
 
 
 UNSTEADY_CV = 0.5  # a row's call times' std over their mean
@@ -59,21 +70,26 @@ def unsteady_rows(rows: list[dict[str, Any]]) -> list[str]:
         mean, std = r.get("latency_mean_s"), r.get("latency_std_s")
         if r["status"] == "ok" and mean and std is not None and std / mean > UNSTEADY_CV:
             out.append(
-                f"{r['precision']} compile {r['compile']} batch {r['batch_size']}: std "
+                f"{_name(r, _several(rows))}: std "
                 f"{_ms(std)} ms is {std / mean:.0%} of the mean; another process probably "
                 "competed (re-run on a quiet machine, or with a longer --min-time)"
             )
     return out
 
 
-def _name(r: dict[str, Any]) -> str:
-    return f"{r['precision']} compile {r['compile']} batch {r['batch_size']}"
+def _several(rows: list[dict[str, Any]]) -> bool:
+    return len({r.get("generator") for r in rows}) > 1
+
+
+def _name(r: dict[str, Any], several: bool = False) -> str:
+    head = f"{r['precision']} compile {r['compile']} batch {r['batch_size']}"
+    return f"{r['generator']}: {head}" if several else head
 
 
 def missing_percentiles(rows: list[dict[str, Any]]) -> list[str]:
     """A line per percentile left out of a measured row, with why (too few calls)."""
     return [
-        f"{p} -: {_name(r)}: {r[f'latency_{p}_reason']}"
+        f"{p} -: {_name(r, _several(rows))}: {r[f'latency_{p}_reason']}"
         for r in rows
         for p in ("p50", "p90", "p99")
         if r["status"] == "ok" and r[f"latency_{p}_s"] is None
@@ -83,7 +99,7 @@ def missing_percentiles(rows: list[dict[str, Any]]) -> list[str]:
 def unsettled_warmups(rows: list[dict[str, Any]]) -> list[str]:
     """A line per measured row whose warm-up hit its cap before the call times settled."""
     return [
-        f"warm-up unsteady: {_name(r)}: {r['warmup_calls']} calls, "
+        f"warm-up unsteady: {_name(r, _several(rows))}: {r['warmup_calls']} calls, "
         f"{_fmt(r['warmup_s'], '.3g')} s, times still changing when it stopped"
         for r in rows
         if r["status"] == "ok" and r["warmup_steady"] is False
@@ -91,38 +107,35 @@ def unsettled_warmups(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def print_latency(console: Console, result: Any, folder: Any) -> None:
-    """The latency table: one row per precision x compile x batch size."""
+    """The latency table: one row per precision x compile x batch size (x generator, with
+    each one's time against the first's, when several were timed)."""
     cuda = result.device.startswith("cuda")
     memory = "peak CUDA MiB" if cuda else "RSS +MiB"
-    columns = ("precision", "compile", "batch", "status", "calls", "p50 ms", "mean ms")
-    columns += ("p90 ms", "p99 ms", "std ms", "min ms", "ms/img", "img/s", "blk img/s")
-    columns += ("1st call s",)
-    gen = result.generator
-    layout = "channels_last, " if result.settings["channels_last"] else ""
-    title = (
-        f"latency: {gen['model']['name']} generator, weights {gen['weights']}; {result.device}"
-        f", {layout}{result.environment['torch_threads']} threads; timer "
-        f"{result.rows[0]['timer'] if result.rows else '-'}"
-    )
-    table = _table(title, (*columns, memory), left=4)
+    several = len(result.generators) > 1
+    # Several generators: their label and time against the first's in place of the calls,
+    # mean, p90, std, min and first call (all in latency.json and latency.csv).
+    times = ("p50", "p99") if several else ("p50", "mean", "p90", "p99")
+    columns = ("generator",) if several else ()
+    columns += ("precision", "compile", "batch", "status")
+    columns += (() if several else ("calls",)) + tuple(f"{t} ms" for t in times)
+    columns += (() if several else ("std ms", "min ms")) + ("ms/img", "img/s", "blk img/s")
+    columns += ("x 1st [95%]",) if several else ("1st call s",)
+    table = _table(_latency_title(result), (*columns, memory), left=5 if several else 4)
     for r in result.rows:
         peak = r["peak_cuda_alloc_bytes"] if cuda else r["rss_growth_bytes"]
         table.add_row(
+            *((r["generator"],) if several else ()),
             r["precision"],
             r["compile"],
             str(r["batch_size"]),
             r["status"],
-            _fmt(r["latency_count"], "d"),
-            *(
-                _ms(r[k])
-                for k in ("latency_p50_s", "latency_mean_s", "latency_p90_s", "latency_p99_s")
-            ),
-            _ms(r["latency_std_s"]),
-            _ms(r["latency_min_s"]),
+            *(() if several else (_fmt(r["latency_count"], "d"),)),
+            *(_ms(r[f"latency_{t}_s"]) for t in times),
+            *(() if several else (_ms(r["latency_std_s"]), _ms(r["latency_min_s"]))),
             _ms(r["per_image_latency_s"]),
             _rate(r["images_per_s"]),
             _rate(r["blocked_images_per_s"]),
-            _fmt(r["first_call_s"], ".3g"),
+            ratio_text(r) if several else _fmt(r["first_call_s"], ".3g"),
             _fmt(peak / 2**20 if peak is not None else None, ".1f"),
         )
     show(console, table)
@@ -138,9 +151,33 @@ def print_latency(console: Console, result: Any, folder: Any) -> None:
         console.print(f"timer resolution: {resolution * 1e9:.0f} ns", highlight=False)
     if result.generator["origin"] == "fresh":
         console.print("note: a fresh model with random weights; latency does not depend on them")
+    if several:
+        first = result.generators[0]["label"]
+        console.print(
+            f"x 1st: mean call time over {first}'s at the same precision, compile and batch "
+            "(the generators took turns row by row)",
+            highlight=False,
+        )
     if result.interrupted:
         console.print("[bold yellow]interrupted:[/] the rows measured so far are written")
     console.print(f"results: {folder}/ (latency.json, latency.csv, latency.png)")
+
+
+def _latency_title(result: Any) -> str:
+    """The generator(s), their weights, the device, threads and timer."""
+    if len(result.generators) > 1:
+        what = "generators " + ", ".join(
+            f"{g['label']} ({g['file']['kind'] if g.get('file') else g['model']['name']})"
+            for g in result.generators
+        )
+    else:
+        gen = result.generator
+        what = f"{gen['model']['name']} generator, weights {gen['weights']}"
+    layout = "channels_last, " if result.settings["channels_last"] else ""
+    return (
+        f"latency: {what}; {result.device}, {layout}{result.environment['torch_threads']} "
+        f"threads; timer {result.rows[0]['timer'] if result.rows else '-'}"
+    )
 
 
 def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:

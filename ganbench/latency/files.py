@@ -15,9 +15,12 @@ SOURCE is one of:
 * a whole pickled module (``torch.save(G)``): refused, since unpickling runs code from
   the file, unless ``--trust-code``.
 
-ONNX files are named as such and refused (ONNX Runtime is not a dependency yet). The
-noise each call gets is ``--latent-shape`` (default 128); a file that says nothing about
-it cannot be asked. Every source records its kind, the file's SHA-256 and the runtime.
+* an ONNX file (``.onnx``), run by ONNX Runtime (``ganbench[onnx]``, see
+  ``latency.onnx``).
+
+The noise each call gets is ``--latent-shape``; without it, the shape the file fixes (an
+ONNX input's or a ``.pt2`` program's dimensions after the batch), else 128. Every source
+records its kind, the file's SHA-256 and the runtime (with ONNX Runtime's providers).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from torch import nn
 
 from ganbench.errors import UserError
 from ganbench.latency.measure import evaluating
+from ganbench.latency.onnx import OnnxGenerator
 from ganbench.latency.sources import GeneratorSource, archive_kind, fresh_generator
 from ganbench.models.base import ModelConfig
 
@@ -54,55 +58,101 @@ class FileModelConfig(ModelConfig):
         return tuple(self.latent_shape)
 
 
-def generator_option(
-    source: str,
-    latent_shape: str,
+DEFAULT_LATENT = (128,)
+
+
+def generator_options(
+    sources: Sequence[str],
+    latent_shape: str | None,
     model: str | None,
     overrides: Sequence[str],
     trust_code: bool,
     others: Sequence[Any],
-) -> GeneratorSource:
-    """``--generator`` as typed, with the options that go with it."""
+) -> list[GeneratorSource]:
+    """``--generator`` (once or more) as typed, with the options that go with it; each
+    gets a label of its own (the file's or function's name, numbered where two agree)."""
     if any(other is not None for other in others):
         raise UserError(f"{OPTION} or --checkpoint / --suite --run: choose one generator")
-    parts = [p.strip() for p in latent_shape.split(",") if p.strip()]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UserError(f"--latent-shape {latent_shape}: positive integers, e.g. 512 or 100,1,1")
-    shape = tuple(int(p) for p in parts)
-    return generator_from_source(source, shape, model, overrides, trust_code)
+    shape = None
+    if latent_shape is not None:
+        parts = [p.strip() for p in latent_shape.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise UserError(
+                f"--latent-shape {latent_shape}: positive integers, e.g. 512 or 100,1,1"
+            )
+        shape = tuple(int(p) for p in parts)
+    loaded = [generator_from_source(s, shape, model, overrides, trust_code) for s in sources]
+    labels = source_labels(sources)
+    for source, label in zip(loaded, labels, strict=True):
+        source.label = label
+    return loaded
+
+
+def source_labels(sources: Sequence[str]) -> list[str]:
+    """A short name per source: ``g.onnx`` -> ``g.onnx``, ``pkg.mod:make`` -> ``make``;
+    repeated names get ``#2``, ``#3``."""
+    names = [s.rpartition(":")[2] if _is_function(s) else Path(s).name for s in sources]
+    labels = []
+    for i, name in enumerate(names):
+        n = names[:i].count(name)
+        labels.append(f"{name}#{n + 1}" if n else name)
+    return labels
 
 
 def generator_from_source(
     source: str,
-    latent_shape: Sequence[int] = (128,),
+    latent_shape: Sequence[int] | None = None,
     model: str | None = None,
     overrides: Sequence[str] = (),
     trust_code: bool = False,
 ) -> GeneratorSource:
     """The generator ``source`` names (see the module docstring); UserError naming the
-    option and the file on every problem."""
+    option and the file on every problem. ``latent_shape`` None: the file's, else 128."""
     path = Path(source)
-    if not path.is_file() and ":" in source and not source.startswith(("/", ".")):
+    if _is_function(source):
         G, kind, runtime = _from_function(source), "function", "eager"
     else:
         G, kind, runtime = _from_file(path, model, overrides, trust_code)
     G = evaluating(G)
-    shape = _sample_shape(G, tuple(latent_shape), source)
-    cfg = FileModelConfig(name=kind, latent_shape=list(latent_shape))
-    cfg = cfg.model_copy(update={"latent_dim": math.prod(latent_shape)})
+    latent = tuple(latent_shape or file_latent_shape(G) or DEFAULT_LATENT)
+    shape = _sample_shape(G, latent, source)
+    cfg = FileModelConfig(name=kind, latent_shape=list(latent))
+    cfg = cfg.model_copy(update={"latent_dim": math.prod(latent)})
+    details = G.describe() if isinstance(G, OnnxGenerator) else {"runtime": runtime}
     return GeneratorSource(
         generator=G,
         model=cfg,
         shape=shape,
         origin=kind,
         checkpoint=path if path.is_file() else None,
+        label=source_labels([source])[0],
         file={
             "source": source,
             "kind": kind,
-            "runtime": runtime,
+            **details,
             "sha256": _sha256(path) if path.is_file() else None,
         },
     )
+
+
+def _is_function(source: str) -> bool:
+    return not Path(source).is_file() and ":" in source and not source.startswith(("/", "."))
+
+
+def file_latent_shape(G: nn.Module) -> tuple[int, ...] | None:
+    """The noise shape a file fixes: an ONNX input's, or the shape a torch.export program
+    was traced with where its dimensions after the batch are static; else None."""
+    if isinstance(G, OnnxGenerator):
+        return G.latent_shape
+    graph = getattr(G, "graph", None)
+    if not isinstance(graph, torch.fx.Graph):
+        return None
+    inputs = [n for n in graph.nodes if n.op == "placeholder"]  # the user's inputs only
+    value = inputs[0].meta.get("val") if len(inputs) == 1 else None
+    if value is None:
+        return None
+    dims = tuple(value.shape[1:])
+    return dims if dims and all(isinstance(d, int) for d in dims) else None
 
 
 def _from_file(
@@ -114,10 +164,7 @@ def _from_file(
             "returns the generator)"
         )
     if path.suffix.lower() == ".onnx":
-        raise UserError(
-            f"{OPTION} {path}: an ONNX model; timing ONNX files is not supported yet (time the "
-            "PyTorch module it was exported from, or its TorchScript or .pt2 export)"
-        )
+        return OnnxGenerator(path, OPTION), "onnx", "onnxruntime"
     if not zipfile.is_zipfile(path):
         raise UserError(f"{OPTION} {path}: not a PyTorch file (torch.save, torch.jit.save, .pt2)")
     kind = archive_kind(path)
@@ -196,12 +243,13 @@ def _from_function(target: str) -> nn.Module:
 
 def _sample_shape(G: nn.Module, latent: tuple[int, ...], source: str) -> tuple[int, ...]:
     """One generated example's shape, from a call on noise of ``latent`` shape."""
+    batch = getattr(G, "fixed_batch", None) or 1  # an ONNX file may fix its batch size
     try:
         with torch.inference_mode():
-            out = G(torch.randn(1, *latent))
+            out = G(torch.randn(batch, *latent))
     except Exception as err:  # noqa: BLE001  (the wrong noise shape, most often)
         raise UserError(
-            f"{OPTION} {source}: a call on noise of shape (1, {', '.join(map(str, latent))}) "
+            f"{OPTION} {source}: a call on noise of shape ({batch}, {', '.join(map(str, latent))}) "
             f"failed ({_last(err)}); give the noise's shape with --latent-shape, e.g. 512 or "
             "100,1,1"
         ) from None
@@ -226,5 +274,7 @@ def _sha256(path: Path) -> str:
 
 
 def _last(err: BaseException) -> str:
+    name = type(err).__name__
     lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[-1]}" if lines else type(err).__name__
+    last = lines[-1].strip().removeprefix(f"{name}: ") if lines else ""
+    return f"{name}: {last}" if last else name

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import copy
 import gc
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -70,17 +71,54 @@ def unsupported(precision: str, compile_mode: str, device: torch.device) -> str 
 
 
 def base_row(
-    precision: str, compile_mode: str, batch: int, settings: LatencySettings
+    precision: str,
+    compile_mode: str,
+    batch: int,
+    settings: LatencySettings,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """The identity of a row and every measured field, empty."""
     return {
         **dict.fromkeys(ROW_FIELDS),
+        "generator": label,
         "precision": precision,
         "compile": compile_mode,
         "channels_last": settings.channels_last,
         "batch_size": batch,
         "status": "ok",
     }
+
+
+@dataclass
+class Timed:
+    """One generator as timed: its label, the module (eval mode, spectral norm folded
+    unless kept) and its noise's shape."""
+
+    label: str
+    module: nn.Module
+    latent: tuple[int, ...]
+    placed: nn.Module | None = None  # on the device, in this combination's precision
+    status: str = "skipped"
+    reason: str | None = None
+
+    def place(self, precision: str, mode: str, settings: LatencySettings, device) -> None:
+        """Ready for a precision and compile mode, or why not (every row of it says so)."""
+        self.placed, self.status, self.reason = None, "skipped", None
+        self.reason = unsupported(precision, mode, device)
+        if self.reason is None:
+            try:
+                self.placed = _placed(
+                    self.module, device, DTYPES[precision], settings.channels_last
+                )
+            except Exception as err:  # e.g. the weights alone do not fit: every row says so
+                self.status, self.reason = classify_failure(err)
+
+    def why_not(self, precision: str, mode: str, settings: LatencySettings, batch, device):
+        """Why a generator of its own kind (an ONNX session) cannot run this row, or None."""
+        check = getattr(self.module, "unsupported", None)
+        return (
+            None if check is None else check(precision, mode, settings.channels_last, batch, device)
+        )
 
 
 def prepare_generator(source: GeneratorSource, settings: LatencySettings) -> tuple[nn.Module, int]:
@@ -100,40 +138,63 @@ def evaluating(G: nn.Module) -> nn.Module:
 
 
 def measure_rows(
-    G: nn.Module,
-    latent_dim: int | tuple[int, ...],
-    settings: LatencySettings,
-    device: torch.device,
-    timer: CallTimer,
+    generators: list[Timed], settings: LatencySettings, device: torch.device, timer: CallTimer
 ) -> Iterator[dict[str, Any]]:
-    """One measured row per combination, in order (a generator: Ctrl-C keeps the rows so
-    far)."""
+    """One measured row per combination and generator, in order; several generators take
+    turns row by row (a slowing machine slows them alike). A generator: Ctrl-C keeps the
+    rows so far."""
     resolution = timer.resolution_s()
     current: tuple[str, str] | None = None
-    model: nn.Module | None = None
-    status, reason = "skipped", None
     for precision, mode, batch in settings.combinations():
         if (precision, mode) != current:
-            current, model = (precision, mode), None
+            current = (precision, mode)
+            for timed in generators:
+                timed.placed = None
             _release(device)
-            status, reason = "skipped", unsupported(precision, mode, device)
-            if reason is None:
-                try:
-                    model = _placed(G, device, DTYPES[precision], settings.channels_last)
-                except Exception as err:  # e.g. the weights alone do not fit: every row says so
-                    status, reason = classify_failure(err)
-        row = base_row(precision, mode, batch, settings)
-        row.update(timer=timer.name, timer_resolution_s=resolution)
-        if model is None:
-            row.update(status=status, reason=reason)
-        else:
-            row.update(
-                _measure_batch(
-                    model, latent_dim, batch, DTYPES[precision], mode, settings, device, timer
+            for timed in generators:
+                timed.place(precision, mode, settings, device)
+        first: dict[str, Any] | None = None
+        for timed in generators:
+            row = base_row(precision, mode, batch, settings, timed.label)
+            row.update(timer=timer.name, timer_resolution_s=resolution)
+            why = timed.why_not(precision, mode, settings, batch, device)
+            if timed.placed is None or why is not None:
+                row.update(status="skipped", reason=why) if why else row.update(
+                    status=timed.status, reason=timed.reason
                 )
-            )
-        yield row
+            else:
+                row.update(
+                    _measure_batch(
+                        timed.placed, timed.latent, batch, DTYPES[precision], mode, settings,
+                        device, timer,
+                    )
+                )  # fmt: skip
+            first = first or row
+            if len(generators) > 1:
+                row.update(ratio_to_first(row, first))
+            yield row
     _release(device)
+
+
+def ratio_to_first(row: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+    """A row's mean call time over the first generator's at the same combination, with a
+    95% interval (delta method on the log ratio of two independent means)."""
+    a, b = first.get("latency_mean_s"), row.get("latency_mean_s")
+    if not a or not b or first["status"] != "ok" or row["status"] != "ok":
+        return {"latency_ratio": None, "latency_ratio_ci": None}
+    if row is first:
+        return {"latency_ratio": 1.0, "latency_ratio_ci": None}
+    se = math.sqrt(
+        sum(
+            (r["latency_std_s"] or 0.0) ** 2 / (r["latency_count"] * r["latency_mean_s"] ** 2)
+            for r in (first, row)
+        )
+    )
+    ratio = b / a
+    return {
+        "latency_ratio": ratio,
+        "latency_ratio_ci": [ratio * math.exp(-1.96 * se), ratio * math.exp(1.96 * se)],
+    }
 
 
 def _placed(G: nn.Module, device: torch.device, dtype: torch.dtype, channels_last: bool):
@@ -232,44 +293,51 @@ def _release(device: torch.device) -> None:
 
 
 def run_latency(
-    source: GeneratorSource,
+    sources: GeneratorSource | Sequence[GeneratorSource],
     settings: LatencySettings,
     device: torch.device,
     output: Path,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> LatencyResult:
-    """Measure every combination, rewriting latency.json and latency.csv after each row
-    (an interrupted run keeps what it measured; the rest are marked ``interrupted``)."""
+    """Measure every combination of every generator, rewriting latency.json and
+    latency.csv after each row (an interrupted run keeps what it measured; the rest are
+    marked ``interrupted``)."""
+    sources = [sources] if isinstance(sources, GeneratorSource) else list(sources)
     threads = torch.get_num_threads()
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     try:
-        return _run(source, settings, device, output, on_row)
+        return _run(sources, settings, device, output, on_row)
     finally:
         torch.set_num_threads(threads)
 
 
 def _run(
-    source: GeneratorSource,
+    sources: list[GeneratorSource],
     settings: LatencySettings,
     device: torch.device,
     output: Path,
     on_row: Callable[[dict[str, Any]], None] | None,
 ) -> LatencyResult:
-    G, folded = prepare_generator(source, settings)
+    generators, described = [], []
+    for source in sources:
+        G, folded = prepare_generator(source, settings)
+        generators.append(Timed(source.name, G, tuple(source.model.noise_shape())))
+        described.append({**source.describe(), "spectral_norm_folded": folded})
     timer = CallTimer(device)
     result = LatencyResult(
-        generator=source.describe(),
+        generator=described[0],
+        generators=described,
         settings=asdict(settings),
         device=str(device),
         environment=capture_environment(device),
         created=datetime.now().astimezone().isoformat(timespec="seconds"),
-        spectral_norm_folded=folded,
+        spectral_norm_folded=described[0]["spectral_norm_folded"],
     )
     output.mkdir(parents=True, exist_ok=True)
     write_latency(output, result)
     try:
-        for row in measure_rows(G, source.model.noise_shape(), settings, device, timer):
+        for row in measure_rows(generators, settings, device, timer):
             result.rows.append(row)
             write_latency(output, result)
             if on_row is not None:
@@ -277,8 +345,9 @@ def _run(
     except KeyboardInterrupt as stop:  # Ctrl-C, or a stop signal named in its message
         result.interrupted = True
         reason = str(stop) or "Ctrl-C"
-        for precision, mode, batch in settings.combinations()[len(result.rows) :]:
-            row = base_row(precision, mode, batch, settings)
+        planned = [(*c, t.label) for c in settings.combinations() for t in generators]
+        for precision, mode, batch, label in planned[len(result.rows) :]:
+            row = base_row(precision, mode, batch, settings, label)
             result.rows.append({**row, "status": "interrupted", "reason": reason})
     write_latency(output, result)
     return result

@@ -45,6 +45,11 @@ class GeneratorSource:
     run_id: str | None = None
     iteration: int | None = None
     file: dict[str, Any] | None = None  # --generator: source, kind, runtime, sha256
+    label: str | None = None  # its name in a table comparing several generators
+
+    @property
+    def name(self) -> str:
+        return self.label or self.model.name
 
     @property
     def weights(self) -> str:
@@ -56,6 +61,7 @@ class GeneratorSource:
 
     def describe(self) -> dict[str, Any]:
         return {
+            "label": self.name,
             "origin": self.origin,
             "file": self.file,
             "checkpoint": str(self.checkpoint) if self.checkpoint else None,

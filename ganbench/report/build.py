@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import UserError
+from ganbench.latency.figures import ratio_text
 from ganbench.report.aggregate import (
     Estimate,
     aggregate,
@@ -21,7 +22,7 @@ from ganbench.report.aggregate import (
     verdict,
 )
 from ganbench.report.collect import SuiteRuns, load_suites
-from ganbench.results.latency import read_latency
+from ganbench.results.latency import generator_names, read_latency
 from ganbench.results.summary import in_phase_order
 
 PLOTS_DIR = "report"  # beside the runs: reports/<suite>/report/*.png
@@ -313,13 +314,19 @@ def compare_table(pair: tuple[str, str], suite: SuiteRuns, est) -> Table:
 
 
 def _latency_table(doc: dict[str, Any]) -> Table:
-    gen = doc["generator"]
-    headers = ["precision", "compile", "batch", "status", "calls", "p50", "p99", "per image"]
-    headers += ["images/s", "images/s blocked"]
+    """A latency.json's rows; with several generators, each row's generator and its mean
+    call time against the first's."""
+    several = len(doc.get("generators") or []) > 1
+    headers = ["generator"] if several else []
+    headers += ["precision", "compile", "channels_last", "batch", "status", "calls", "p50"]
+    headers += ["p99", "per image", "images/s", "images/s blocked"]
+    headers += ["x 1st [95%]"] if several else []
     rows = [
         [
+            *([r["generator"]] if several else []),
             r["precision"],
             r["compile"],
+            "yes" if r.get("channels_last") else "no",
             str(r["batch_size"]),
             r["status"],
             fmt(r.get("latency_count")),
@@ -328,12 +335,14 @@ def _latency_table(doc: dict[str, Any]) -> Table:
             fmt(r["per_image_latency_s"], 1e-3, " ms"),
             fmt(r["images_per_s"]),
             fmt(r.get("blocked_images_per_s")),  # absent in latency.json before it was kept
+            *([ratio_text(r)] if several else []),
         ]
         for r in doc["rows"]
     ]
     where = doc["environment"].get("gpu_name") or doc["environment"].get("cpu_model")
-    name = gen["model"]["name"]
-    title = f"generation latency: {name} ({gen['weights']}) on {doc['device']} ({where})"
+    gen = doc["generator"]
+    what = generator_names(doc) if several else f"{gen['model']['name']} ({gen['weights']})"
+    title = f"generation latency: {what} on {doc['device']} ({where})"
     return Table(title, headers, rows)
 
 
@@ -540,7 +549,7 @@ def _plots(report: Report, est, folder: Path, latency_docs: list[dict[str, Any]]
         report.plots.append(("gradient noise scale and batch size against training time", path))
     report.plots += _sample_grids(suite, folder)
     for i, doc in enumerate(latency_docs):
-        title = f"{doc['generator']['model']['name']} generator on {doc['device']}"
+        title = f"{generator_names(doc)} on {doc['device']}"
         path = plots.plot_latency(doc["rows"], title, folder / f"latency_{i}.png")
         report.plots.append(("generation latency and throughput against batch size", path))
 

@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
+from ganbench.results.latency import generator_names  # noqa: E402
+
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
 
 
@@ -19,7 +21,7 @@ def latency_title(document: dict[str, Any]) -> str:
     """A latency plot's title: generator, device and what it ran on."""
     env = document["environment"]
     where = env.get("gpu_name") or f"{env.get('cpu_model')}, {env.get('torch_threads')} threads"
-    return f"{document['generator']['model']['name']} generator on {document['device']} ({where})"
+    return f"{generator_names(document)} on {document['device']} ({where})"
 
 
 def plot_latency(rows: Sequence[dict[str, Any]], title: str, path: Path) -> Path:
@@ -27,8 +29,10 @@ def plot_latency(rows: Sequence[dict[str, Any]], title: str, path: Path) -> Path
     compile mode; a batch size that ran out of memory is a dotted vertical line."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     series: dict[str, list[dict[str, Any]]] = {}
+    several = len({row.get("generator") for row in rows}) > 1
     for row in rows:
         label = row["precision"] + ("" if row["compile"] == "off" else f" compile:{row['compile']}")
+        label = f"{row['generator']} {label}" if several else label
         series.setdefault(label, []).append(row)
     sizes_seen: set[int] = set()
     for label, members in series.items():

@@ -20,7 +20,8 @@ KIND, FORMAT = "ganbench-latency", 1
 JSON_FILE, CSV_FILE, PLOT_FILE = "latency.json", "latency.csv", "latency.png"
 
 # A row: what was measured, then its figures (units in the names; null when not measured).
-ROW_IDENTITY = ("precision", "compile", "channels_last", "batch_size", "status", "reason")
+ROW_IDENTITY = ("generator", "precision", "compile", "channels_last", "batch_size", "status")
+ROW_IDENTITY += ("reason",)
 ROW_FIGURES = (
     "warmup_calls",
     "warmup_s",
@@ -50,12 +51,14 @@ ROW_FIGURES = (
     "peak_cuda_alloc_bytes",
     "peak_cuda_reserved_bytes",
     "rss_growth_bytes",
+    "latency_ratio",  # several generators: mean call time over the first's, same row
+    "latency_ratio_ci",
     "timer",
     "timer_resolution_s",
 )
 ROW_FIELDS = ROW_IDENTITY + ROW_FIGURES
 # An interval ([low, high] in latency.json) is two columns in latency.csv.
-INTERVALS = tuple(f for f in ROW_FIELDS if f.endswith("_ci_s"))
+INTERVALS = tuple(f for f in ROW_FIELDS if f.endswith(("_ci_s", "_ci")))
 
 
 @dataclass
@@ -68,6 +71,7 @@ class LatencyResult:
     environment: dict[str, Any]
     created: str
     spectral_norm_folded: int
+    generators: list[dict[str, Any]] = field(default_factory=list)  # each one timed
     rows: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
 
@@ -90,22 +94,28 @@ def write_latency(folder: Path, result: LatencyResult) -> None:
     document = result.as_dict()
     write_atomic(folder / JSON_FILE, json.dumps(document, indent=2) + "\n")
     frame = latency_frame(result.rows)
-    frame.insert(0, "model", result.generator["model"]["name"])
+    models = {g["label"]: g["model"]["name"] for g in result.generators or [result.generator]}
+    frame.insert(
+        0,
+        "model",
+        [models.get(label, result.generator["model"]["name"]) for label in frame["generator"]],
+    )
     frame.insert(1, "device", result.device)
     write_atomic(folder / CSV_FILE, frame.convert_dtypes().to_csv(index=False))
 
 
 def latency_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The rows as a pandas frame, each interval ``*_ci_s`` split into ``*_ci_low_s`` and
-    ``*_ci_high_s`` columns in its place."""
+    """The rows as a pandas frame, each interval ``*_ci_s`` (``*_ci``) split into
+    ``*_ci_low_s`` and ``*_ci_high_s`` (``*_ci_low``, ``*_ci_high``) columns in its place."""
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=list(ROW_FIELDS))
     for name in INTERVALS:
         at = frame.columns.get_loc(name)
         pairs = [v if isinstance(v, list | tuple) else (None, None) for v in frame.pop(name)]
-        frame.insert(at, f"{name[:-2]}_high_s", [high for _, high in pairs])
-        frame.insert(at, f"{name[:-2]}_low_s", [low for low, _ in pairs])
+        stem, unit = (name[:-2], "_s") if name.endswith("_s") else (name, "")
+        frame.insert(at, f"{stem}_high{unit}", [high for _, high in pairs])
+        frame.insert(at, f"{stem}_low{unit}", [low for low, _ in pairs])
     return frame
 
 
@@ -122,3 +132,11 @@ def read_latency(path: Path, option: str = "--latency") -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise UserError(f"{option} {path}: not a ganbench latency result")
     return doc
+
+
+def generator_names(document: dict[str, Any]) -> str:
+    """``sagan generator``, or ``generators a.pt2, b.onnx`` when several were timed."""
+    several = document.get("generators") or []
+    if len(several) > 1:
+        return "generators " + ", ".join(g["label"] for g in several)
+    return f"{document['generator']['model']['name']} generator"

@@ -16,7 +16,7 @@ from scipy.stats import binom
 from torch import nn
 
 from ganbench.cli.render_results import latency_cells, print_latency
-from ganbench.latency.measure import measure_rows, prepare_generator, run_latency
+from ganbench.latency.measure import Timed, measure_rows, prepare_generator, run_latency
 from ganbench.latency.settings import LatencySettings
 from ganbench.latency.sources import GeneratorSource, fresh_generator
 from ganbench.latency.warmup import steady_so_far, warm_up, warmup_done
@@ -64,7 +64,7 @@ def scripted_row(timed: list[float], block_s: float, batch: int = 8) -> dict:
     source = zeros_source()
     G, _ = prepare_generator(source, settings)
     timer = Scripted([1.0, *timed, block_s])
-    (row,) = measure_rows(G, 4, settings, CPU, timer)
+    (row,) = measure_rows([Timed("G", G, (4,))], settings, CPU, timer)
     return row
 
 

@@ -20,7 +20,13 @@ from torch.utils.benchmark import Timer
 from typer.testing import CliRunner
 
 from ganbench.cli import app
-from ganbench.latency.measure import base_row, measure_rows, prepare_generator, run_latency
+from ganbench.latency.measure import (
+    Timed,
+    base_row,
+    measure_rows,
+    prepare_generator,
+    run_latency,
+)
 from ganbench.latency.settings import LatencySettings
 from ganbench.latency.sources import GeneratorSource, fresh_generator, generator_from_checkpoint
 from ganbench.latency.timing import MIN_REPEATS, enough_calls
@@ -36,6 +42,9 @@ runner = CliRunner()
 
 # Row fields without a unit in their name; every other field ends in one.
 UNITLESS = {
+    "generator",
+    "latency_ratio",  # a ratio of two seconds
+    "latency_ratio_ci",
     "precision",
     "compile",
     "channels_last",
@@ -108,7 +117,7 @@ def rows_for(
 ) -> list[dict]:
     G, _ = prepare_generator(source, settings)
     timer = timer or CallTimer(CPU)
-    return list(measure_rows(G, source.model.latent_dim, settings, CPU, timer))
+    return list(measure_rows([Timed("G", G, (source.model.latent_dim,))], settings, CPU, timer))
 
 
 def invoke(*args: str):
@@ -261,7 +270,7 @@ def test_p50_agrees_with_torch_benchmark_timer_within_10_percent() -> None:
         z = torch.randn(16, 128)
         ours, theirs = [], []
         for _ in range(24):
-            (row,) = measure_rows(G, 128, settings, CPU, CallTimer(CPU))
+            (row,) = measure_rows([Timed("G", G, (128,))], settings, CPU, CallTimer(CPU))
             ours.append(row["latency_p50_s"])
             timer = Timer(
                 "with torch.inference_mode(): G(z)",
