@@ -35,15 +35,15 @@ def print_plans(console: Console, suite: Suite, plans: list[RunPlan]) -> None:
     table = _table(f"suite {suite.name}: {runs} -> {suite.output_dir}", columns, 6)
     for p in plans:
         r, b = p.run, p.run.budget
-        budget = ", ".join(
-            f"{v:g} {k}"
-            for k, v in (("it", b.iterations), ("ep", b.epochs), ("s", b.wall_seconds))
-            if v is not None
-        )
-        sizes = r.batch.label
+        budget = "-"
+        if r.load is None and b is not None:
+            limits = (("it", b.iterations), ("ep", b.epochs), ("s", b.wall_seconds))
+            budget = ", ".join(f"{v:g} {k}" for k, v in limits if v is not None)
+        sizes = r.batch.label if r.load is None else "-"
         action = p.action + (f" ({p.note})" if p.note else "")
         device = str(p.device) + (f" x{p.processes} (ddp)" if p.processes > 1 else "")
-        table.add_row(r.id, r.strategy.name, sizes, budget, device, action)
+        strategy = r.strategy.name if r.load is None else f"load {r.load.source}"
+        table.add_row(r.id, strategy, sizes, budget, device, action)
     show(console, table)
     for p in plans:
         for repair in p.repairs:

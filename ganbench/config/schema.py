@@ -188,18 +188,43 @@ class ProfileConfig(Section):
         return self.wait + self.warmup + self.active
 
 
+class LoadConfig(Section):
+    """A pre-trained generator in place of training: its quality under the run's
+    evaluation and its generation latency (``load: SOURCE`` is short for
+    ``load: {source: SOURCE}``)."""
+
+    source: str = Field(
+        ...,
+        min_length=1,
+        description="a ganbench run folder or checkpoint.pt, a TorchScript archive, a "
+        "torch.export .pt2, an ONNX file, a state dict (architecture: the run's model), "
+        "or pkg.module:function returning the generator",
+    )
+    latent_shape: list[PositiveInt] | None = Field(
+        None, min_length=1, description="one example's noise shape; null: the file's, else 128"
+    )
+    trust_code: bool = Field(False, description="unpickle a whole pickled module (runs its code)")
+    batch_sizes: list[PositiveInt] = Field(
+        default_factory=lambda: [1, 32, 256],
+        min_length=1,
+        description="generation latency measured at these batch sizes (fp32, eval mode)",
+    )
+    min_time_s: PositiveFloat = Field(1.0, description="seconds of timed calls per batch size")
+
+
 class RunConfig(Section):
-    """One training run, fully resolved."""
+    """One run, fully resolved: trained, or loaded (``load``) and measured."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
     seed: int = Field(0, ge=0)
     dataset: DatasetUnion
-    model: ModelUnion
+    model: ModelUnion | None = Field(None, description="null only for a run that loads")
+    load: LoadConfig | None = Field(None, description="a pre-trained generator: no training")
     loss: LossUnion = Field(default_factory=lambda: LOSSES.get("hinge").Config())
     strategy: StrategyUnion = Field(default_factory=lambda: STRATEGIES.get("alternating").Config())
     batch: BatchConfig = Field(default_factory=BatchConfig)
     levers: LeversConfig = Field(default_factory=LeversConfig)
-    budget: BudgetConfig
+    budget: BudgetConfig | None = Field(None, description="null only for a run that loads")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     log_every: PositiveInt = Field(10, description="iterations between iteration events")
@@ -220,10 +245,23 @@ class RunConfig(Section):
             return {}
         return None if value is False else value
 
+    @field_validator("load", mode="before")
+    @classmethod
+    def _load_shorthand(cls, value: Any) -> Any:
+        """``load: g.pt2`` is short for ``load: {source: g.pt2}``."""
+        return {"source": value} if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _fits_data(self) -> RunConfig:
         source = DATASETS.get(self.dataset.name)
         shape = source.sample_shape(self.dataset)
+        if self.load is None and (self.model is None or self.budget is None):
+            missing = [f for f in ("model", "budget") if getattr(self, f) is None]
+            raise ValueError(
+                f"{', '.join(missing)}: required to train (or load: a pre-trained generator)"
+            )
+        if self.model is None:
+            return self
         try:
             MODELS.get(self.model.name).check(self.model, shape)
         except ValueError as err:

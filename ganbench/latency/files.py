@@ -32,7 +32,7 @@ import os
 import sys
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,16 +105,20 @@ def generator_from_source(
     model: str | None = None,
     overrides: Sequence[str] = (),
     trust_code: bool = False,
+    build: Callable[[], nn.Module] | None = None,
+    fallback_latent: Sequence[int] = DEFAULT_LATENT,
 ) -> GeneratorSource:
     """The generator ``source`` names (see the module docstring); UserError naming the
-    option and the file on every problem. ``latent_shape`` None: the file's, else 128."""
+    option and the file on every problem. ``latent_shape`` None: the file's, else
+    ``fallback_latent``. ``build``: a state dict's architecture, where a suite's run gives
+    it (else --model)."""
     path = Path(source)
     if _is_function(source):
         G, kind, runtime = _from_function(source), "function", "eager"
     else:
-        G, kind, runtime = _from_file(path, model, overrides, trust_code)
+        G, kind, runtime = _from_file(path, model, overrides, trust_code, build)
     G = evaluating(G)
-    latent = tuple(latent_shape or file_latent_shape(G) or DEFAULT_LATENT)
+    latent = tuple(latent_shape or file_latent_shape(G) or fallback_latent)
     shape = _sample_shape(G, latent, source)
     cfg = FileModelConfig(name=kind, latent_shape=list(latent))
     cfg = cfg.model_copy(update={"latent_dim": math.prod(latent)})
@@ -156,7 +160,11 @@ def file_latent_shape(G: nn.Module) -> tuple[int, ...] | None:
 
 
 def _from_file(
-    path: Path, model: str | None, overrides: Sequence[str], trust_code: bool
+    path: Path,
+    model: str | None,
+    overrides: Sequence[str],
+    trust_code: bool,
+    build: Callable[[], nn.Module] | None = None,
 ) -> tuple[nn.Module, str, str]:
     if not path.is_file():
         raise UserError(
@@ -176,11 +184,15 @@ def _from_file(
     if kind is not None:
         program = _guarded(path, lambda: torch.export.load(str(path)))
         return program.module(), "torch.export", "torch.export"
-    return _from_pickle(path, model, overrides, trust_code)
+    return _from_pickle(path, model, overrides, trust_code, build)
 
 
 def _from_pickle(
-    path: Path, model: str | None, overrides: Sequence[str], trust_code: bool
+    path: Path,
+    model: str | None,
+    overrides: Sequence[str],
+    trust_code: bool,
+    build: Callable[[], nn.Module] | None,
 ) -> tuple[nn.Module, str, str]:
     """A state dict (with --model), or a whole module (with --trust-code only)."""
     try:
@@ -191,12 +203,13 @@ def _from_pickle(
         raise UserError(
             f"{OPTION} {path}: not a state dict of tensors (a run's checkpoint: --checkpoint)"
         )
-    if model is None:
+    if model is None and build is None:
         raise UserError(
             f"{OPTION} {path}: a state dict; name its architecture with --model NAME "
             "(and --set model.* for its fields)"
         )
-    G = fresh_generator(model, overrides).generator
+    G = build() if build is not None else fresh_generator(model, overrides).generator
+    model = model or type(G).__name__
     try:
         G.load_state_dict(state)
     except RuntimeError as err:

@@ -5,6 +5,7 @@ latency results), ready to print, or to write as report.md, report.html and summ
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,11 @@ def build_report(
     est = estimate_all(suite)
     title = " + ".join(f.name for f in folders)
     report = Report(title=f"ganbench report: {title}", suite=suite, summary=summary)
-    report.tables.append(_speed_table(suite, summary, est, baseline))
+    loaded = loaded_configurations(suite)
+    trained = summary.drop(index=[n for n in loaded if n in summary.index])
+    report.tables.append(_speed_table(suite, trained, est, baseline))
+    if loaded:
+        report.tables.append(_loaded_table(suite, loaded))
     quality = _quality_table(suite, est)
     if quality is not None:
         report.tables.append(quality)
@@ -166,6 +171,40 @@ def _speed_table(suite: SuiteRuns, summary: pd.DataFrame, est, baseline: str | N
         headers,
         rows,
     )
+
+
+def loaded_configurations(suite: SuiteRuns) -> list[str]:
+    """Configurations whose runs load a pre-trained generator (``load:``) instead of
+    training: they have quality and generation figures, no training ones."""
+    runs = suite.runs
+    if "strategy" not in runs:
+        return []
+    names = runs["configuration"].drop_duplicates()
+    return [n for n in names if (runs.loc[runs["configuration"] == n, "strategy"] == "load").all()]
+
+
+def _loaded_table(suite: SuiteRuns, names: list[str]) -> Table:
+    """The pre-trained generators: where each came from, its size, and its generation
+    throughput per batch size (mean over its seeds; fp32, eval mode, one call at a time)."""
+    runs = suite.runs
+    pattern = re.compile(r"^generation\.batch_(\d+)\.images_per_s$")
+    sizes = sorted(int(m[1]) for c in runs for m in [pattern.match(c)] if m)
+    headers = ["configuration", "source", "kind", "G parameters"]
+    headers += [f"img/s at {b}" for b in sizes]
+    rows = []
+    for name in names:
+        mine = runs[(runs["configuration"] == name) & (runs["status"] == "finished")]
+        first = mine.iloc[0] if len(mine) else runs[runs["configuration"] == name].iloc[0]
+        rows.append(
+            [
+                name,
+                _text(first.get("loaded.source")),
+                _text(first.get("loaded.kind")),
+                fmt(first.get("loaded.parameters")),
+                *(fmt(mine[f"generation.batch_{b}.images_per_s"].mean()) for b in sizes),
+            ]
+        )
+    return Table("pre-trained generators (load:): no training; quality below", headers, rows)
 
 
 def _ratio_table(suite: SuiteRuns, est, baseline: str) -> Table | None:
@@ -415,7 +454,10 @@ def budget_notes(suite: SuiteRuns) -> list[str]:
     limit on a busy machine ...): their quality figures are at different points."""
     notes = []
     ends = {}
+    loaded = loaded_configurations(suite)
     for name in suite.runs["configuration"].drop_duplicates():
+        if name in loaded:
+            continue  # nothing trained: no point of training to compare
         stopped = _stopped_at(suite, name)
         if stopped:
             ends[name] = stopped

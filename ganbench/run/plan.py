@@ -19,6 +19,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.metrics import METRICS
 from ganbench.results import RunStatus, RunStore
+from ganbench.run.loaded import load_generator
 from ganbench.run.session import resolve_device
 from ganbench.run.stored import StoredRun, checkpoint_note, read_stored
 
@@ -77,6 +78,7 @@ def plan_suite(
     found = Problems()
     _check_datasets(suite.runs, found)
     _check_metrics(suite.runs, found)
+    _check_loads(suite.runs, found)
     plans = []
     for run in suite.runs:
         store = RunStore(suite.output_dir / run.id)
@@ -173,6 +175,18 @@ def _check_metrics(runs: list[RunConfig], found: Problems) -> None:
                 except UserError as err:
                     if not any(said in str(err) for said in found.items):
                         found.add(f"run {run.name!r}: {err}")
+
+
+def _check_loads(runs: list[RunConfig], found: Problems) -> None:
+    """Every pre-trained generator (``load``) loads and makes the dataset's examples:
+    built once per source and data shape, on the CPU."""
+    seen: set[str] = set()
+    for run in (r for r in runs if r.load is not None):
+        key = f"{run.load.model_dump_json()}{run.dataset.model_dump_json()}{run.model}"
+        if key not in seen:
+            seen.add(key)
+            with found.gather():
+                load_generator(run)
 
 
 def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str, StoredRun | None]:

@@ -47,6 +47,8 @@ def train_run(
     """Train (or resume) one run; return its summary, also written to ``summary.json``
     (``replicas``: this process's place in a ddp group; only rank 0 evaluates and writes,
     through its ``store``)."""
+    if run.load is not None:
+        return _measure_loaded(run, store, device)
     global _RUNS_BEFORE
     process = {"runs_before_in_process": _RUNS_BEFORE, "process_startup_s": _startup_s()}
     _RUNS_BEFORE += 1
@@ -90,6 +92,25 @@ def train_run(
                 summary = _record_end(opened, store, events, status, reason)
                 raise StorageFull(summary, reason) from err
         return _record_end(opened, store, events, status, reason)
+
+
+def _measure_loaded(run: RunConfig, store: RunStore, device: torch.device) -> RunSummary:
+    """A run that loads a pre-trained generator (``run.load``); a failure is recorded in
+    the run as a training run's is."""
+    from ganbench.run.loaded import LOAD_STRATEGY, load_run
+
+    store.create()
+    store.remove_leftovers()
+    with store.open_events() as events:
+        try:
+            summary = load_run(run, store, device, events)
+        except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
+            status, reason = _failed(err, store, device)
+            summary = identity(run, status, reason).model_copy(update={"strategy": LOAD_STRATEGY})
+        with storage_guard(summary):
+            events.write("end", status=summary.status.value, reason=summary.reason, iteration=0)
+            store.write_summary(summary)
+    return summary
 
 
 # Runs this process trained before the current one (0: nothing of another run carries
