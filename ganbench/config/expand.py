@@ -248,6 +248,8 @@ def _axis(key: str, values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]
 def _normalise(key: str, value: Any) -> Any:
     if (key in NAMED_SECTIONS or key == "launcher") and isinstance(value, str):
         return {"name": value}
+    if key == "load" and isinstance(value, str):  # load: SOURCE
+        return {"source": value}
     return value
 
 

@@ -19,7 +19,8 @@ SOURCE is one of:
   ``latency.onnx``).
 
 The noise each call gets is ``--latent-shape``; without it, the shape the file fixes (an
-ONNX input's or a ``.pt2`` program's dimensions after the batch), else 128. Every source
+ONNX input's or a ``.pt2`` program's dimensions after the batch), else the shape the
+first such file among several ``--generator`` fixes, else 128. Every source
 records its kind, the file's SHA-256 and the runtime (with ONNX Runtime's providers).
 """
 
@@ -81,11 +82,20 @@ def generator_options(
                 f"--latent-shape {latent_shape}: positive integers, e.g. 512 or 100,1,1"
             )
         shape = tuple(int(p) for p in parts)
-    loaded = [generator_from_source(s, shape, model, overrides, trust_code) for s in sources]
+    # Files first: a shape one of them fixes is the default of those that do not say.
+    loaded: dict[int, GeneratorSource] = {}
+    fallback = DEFAULT_LATENT
+    for i in sorted(range(len(sources)), key=lambda i: _is_function(sources[i])):
+        one = generator_from_source(
+            sources[i], shape, model, overrides, trust_code, fallback_latent=fallback
+        )
+        if one.file["latent_shape_from"] == "the file" and fallback == DEFAULT_LATENT:
+            fallback = one.model.noise_shape()
+        loaded[i] = one
     labels = source_labels(sources)
-    for source, label in zip(loaded, labels, strict=True):
-        source.label = label
-    return loaded
+    for i, label in enumerate(labels):
+        loaded[i].label = label
+    return [loaded[i] for i in range(len(sources))]
 
 
 def source_labels(sources: Sequence[str]) -> list[str]:
@@ -118,7 +128,9 @@ def generator_from_source(
     else:
         G, kind, runtime = _from_file(path, model, overrides, trust_code, build)
     G = evaluating(G)
-    latent = tuple(latent_shape or file_latent_shape(G) or fallback_latent)
+    from_file = file_latent_shape(G)
+    latent = tuple(latent_shape or from_file or fallback_latent)
+    said = "given" if latent_shape else "the file" if from_file else "default"
     shape = _sample_shape(G, latent, source)
     cfg = FileModelConfig(name=kind, latent_shape=list(latent))
     cfg = cfg.model_copy(update={"latent_dim": math.prod(latent)})
@@ -135,6 +147,7 @@ def generator_from_source(
             "kind": kind,
             **details,
             "sha256": _sha256(path) if path.is_file() else None,
+            "latent_shape_from": said,
         },
     )
 
