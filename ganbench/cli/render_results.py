@@ -10,7 +10,7 @@ from rich.console import Console
 from ganbench.cli.console import fmt as _fmt
 from ganbench.cli.console import show
 from ganbench.cli.console import table as _table
-from ganbench.latency.figures import ratio_text
+from ganbench.results.latency import ratio_text
 
 
 def _ms(value: float | None) -> str:

@@ -48,11 +48,3 @@ def blocked_figures(calls: int, seconds: float, batch: int) -> dict[str, Any]:
         "blocked_s": seconds,
         "blocked_images_per_s": batch * calls / seconds if seconds > 0 else None,
     }
-
-
-def ratio_text(row: dict[str, Any]) -> str:
-    """``0.84x [0.80, 0.88]``: a row's mean call time over the first generator's."""
-    ratio, ci = row.get("latency_ratio"), row.get("latency_ratio_ci")
-    if ratio is None:
-        return "-"
-    return f"{ratio:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")

@@ -79,6 +79,9 @@ class Metric:
     Config: ClassVar[type[MetricConfig]]
     values: ClassVar[dict[str, Direction | None]]
     kinds: ClassVar[tuple[str, ...]] = ("image",)  # data kinds it can score
+    # Keeps the reference's features (KID): prepared before the metrics that keep only
+    # their mean and covariance, so one pass over the reference serves both.
+    keeps_reference_features: ClassVar[bool] = False
 
     @classmethod
     def check(cls, cfg: MetricConfig, dataset: DatasetConfig) -> None:

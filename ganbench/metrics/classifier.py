@@ -85,16 +85,22 @@ def _scaled(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def extract_features(
-    model: FeatureCNN, images: torch.Tensor, device: torch.device, batch: int = 500
+    model: FeatureCNN,
+    images: torch.Tensor,
+    device: torch.device,
+    batch: int = 500,
+    what: str = "classifier features of the reference images",
 ) -> np.ndarray:
     """(N, 128) float64 features of uint8 images, in fp32 whatever the run's precision."""
     model.eval()
     out = []
     with torch.autocast(device.type, enabled=False):
         for start in range(0, images.shape[0], batch):
-            # Only while a run sets up (reference statistics): progress, and a stop.
-            setup_step("classifier features of the reference images", start, images.shape[0])
+            # While a run sets up (reference statistics), or `ganbench score` works:
+            # progress, and a stop.
+            setup_step(what, start, images.shape[0])
             out.append(model.features(_scaled(images[start : start + batch], device)).cpu())
+    setup_step(what, images.shape[0], images.shape[0])
     return torch.cat(out).double().numpy()
 
 
@@ -244,6 +250,7 @@ class FDClassifierScorer(Scorer):
                 "subsets": cfg.kid_subsets,
                 "subset_size": cfg.kid_subset_size,
             },
+            "input": "uint8 / 127.5 - 1: [-1, 1], at the reference's size and channels",
             "samples": "uint8-quantised",
         }
 
@@ -251,7 +258,11 @@ class FDClassifierScorer(Scorer):
         return extract_features(self.model, images, self.device)
 
     def score(self, samples: Samples) -> dict[str, float | None]:
-        feats = samples.features(self.extractor, self.cfg.num_samples, self._features)
+        n = self.cfg.num_samples
+        what = f"classifier features of the {n} scored images"
+        feats = samples.features(
+            self.extractor, n, lambda x: extract_features(self.model, x, self.device, what=what)
+        )
         mu, sigma = gaussian_stats(feats)
         fd, self.last_sqrtm = frechet_distance(mu, sigma, self.ref.mu, self.ref.sigma, self.device)
         kid, kid_std = kernel_inception_distance(
@@ -273,6 +284,7 @@ class FDClassifier(Metric):
 
     Config = FDClassifierConfig
     values = {"fd_classifier": "min", "kid_classifier": "min", "kid_classifier_std": None}
+    keeps_reference_features = True
 
     @classmethod
     def check(cls, cfg: FDClassifierConfig, dataset: DatasetConfig) -> None:

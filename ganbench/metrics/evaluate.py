@@ -45,16 +45,14 @@ class Evaluator:
         self.batch_size = batch_size
         self.kind = DATASETS.get(dataset.name).kind
         self.num_samples = max((m.num_samples for m in metrics), default=0)
-        self.scorers: dict[str, Scorer] = {}
+        prepared: dict[str, Scorer] = {}
         self.setup: dict[str, Any] = {}
         started = time.perf_counter()
-        for cfg in metrics:
+        for cfg in sorted(metrics, key=lambda m: not METRICS.get(m.name).keeps_reference_features):
             t0 = time.perf_counter()
-            self.scorers[cfg.name] = METRICS.get(cfg.name).prepare(cfg, dataset, device)
-            self.setup[cfg.name] = {
-                **self.scorers[cfg.name].setup,
-                "seconds": time.perf_counter() - t0,
-            }
+            prepared[cfg.name] = METRICS.get(cfg.name).prepare(cfg, dataset, device)
+            self.setup[cfg.name] = {**prepared[cfg.name].setup, "seconds": time.perf_counter() - t0}
+        self.scorers = {cfg.name: prepared[cfg.name] for cfg in metrics}  # the order asked for
         self.setup_s = time.perf_counter() - started
 
     def __bool__(self) -> bool:
@@ -91,13 +89,20 @@ class Evaluator:
     def evaluate(self, G: nn.Module) -> Evaluation:
         t0 = time.perf_counter()
         samples = self.generate(G)
-        seconds = {"generate": time.perf_counter() - t0}
+        generate_s = time.perf_counter() - t0
+        values, seconds = self.score(samples)
+        return Evaluation(values, {"generate": generate_s, **seconds}, self.protocol())
+
+    def score(self, samples: Samples) -> tuple[dict[str, float | None], dict[str, float]]:
+        """Every metric's values on ``samples`` and the seconds each took (``ganbench
+        score`` scores images made elsewhere through here too)."""
         values: dict[str, float | None] = {}
+        seconds: dict[str, float] = {}
         for name, scorer in self.scorers.items():
             t0 = time.perf_counter()
             values.update(scorer.score(samples))
             seconds[name] = time.perf_counter() - t0
-        return Evaluation(values, seconds, self.protocol())
+        return values, seconds
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""FID and Inception Score through pytorch_image_generation_metrics' FID Inception v3.
+"""FID, KID and Inception Score through pytorch_image_generation_metrics' FID Inception v3.
 
 The weights file ``pt_inception-2015-12-05-6726825d.pth`` (the TF 2015-12-05 Inception
 ported to PyTorch) is never downloaded at run time: it is looked for at the path a suite
@@ -10,7 +10,8 @@ name and shape) and puts it in the hub cache. A file whose hash differs can stil
 used (tests use stand-in weights); its values then say ``weights_official: false``.
 
 Inception always runs in fp32: autocast off and TF32 off while it runs, whatever the
-training precision.
+training precision. FID, KID and IS of one evaluation share one Inception pass over its
+samples (and FID and KID one over the reference).
 """
 
 from __future__ import annotations
@@ -35,12 +36,19 @@ from ganbench.errors import UserError
 from ganbench.metrics.base import METRICS, Metric, MetricConfig, Samples, Scorer
 from ganbench.metrics.reference import (
     ReferenceConfig,
+    ReferenceStats,
     describe_reference,
+    read_stats_file,
     reference_dataset,
     reference_stats,
 )
 from ganbench.metrics.setup import setup_step
-from ganbench.metrics.stats import frechet_distance, gaussian_stats, inception_score
+from ganbench.metrics.stats import (
+    frechet_distance,
+    gaussian_stats,
+    inception_score,
+    kernel_inception_distance,
+)
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_SHA256_PREFIX = "6726825d"
@@ -50,6 +58,8 @@ WEIGHTS_URL = (
 )
 POOL_DIM, CLASSES = 2048, 1008
 EXTRACTOR = "FID Inception v3 (TF 2015-12-05) pool3 2048-d, bilinear resize to 299x299"
+INPUT = "uint8 / 255 (grey repeated to 3 channels), then 2x - 1 inside the network: [-1, 1]"
+REFERENCE_PASS = "Inception features of the reference images"
 
 
 def hub_weights_path() -> Path:
@@ -225,20 +235,26 @@ def inception_model(path: Path, device: torch.device) -> torch.nn.Module:
 
 @torch.no_grad()
 def inception_features(
-    model: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    batch: int,
+    what: str = REFERENCE_PASS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2048) pool3 features and (N, 1008) class probabilities of uint8 images."""
     pools, probs = [], []
     with strict_fp32(), torch.autocast(device.type, enabled=False):
         for start in range(0, images.shape[0], batch):
-            # Only while a run sets up (reference statistics): progress, and a stop.
-            setup_step("Inception features of the reference images", start, images.shape[0])
+            # While a run sets up (reference statistics), or `ganbench score` works:
+            # progress, and a stop.
+            setup_step(what, start, images.shape[0])
             x = images[start : start + batch].to(device).float().div_(255.0)
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
             pool, prob = model(x)
             pools.append(pool.reshape(-1, POOL_DIM).double().cpu())
             probs.append(prob.double().cpu())
+    setup_step(what, images.shape[0], images.shape[0])
     return torch.cat(pools).numpy(), torch.cat(probs).numpy()
 
 
@@ -249,9 +265,24 @@ class InceptionConfig(MetricConfig):
     batch_size: PositiveInt = Field(50, description="images per Inception forward pass")
 
 
-class FIDConfig(InceptionConfig):
-    name: Literal["fid"] = "fid"
+class ReferencedConfig(InceptionConfig):
     reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
+    stats: Path | None = Field(
+        None,
+        description="an .npz of the reference's statistics used instead of the split: mu and "
+        "sigma (pytorch-fid's format) for FID, a ganbench reference-stats file (with the "
+        "features) for KID; null: computed from the split",
+    )
+
+
+class FIDConfig(ReferencedConfig):
+    name: Literal["fid"] = "fid"
+
+
+class KIDConfig(ReferencedConfig):
+    name: Literal["kid"] = "kid"
+    subsets: PositiveInt = Field(100, description="KID is the mean (and std) over random subsets")
+    subset_size: PositiveInt = Field(1000, description="samples per subset (at most all)")
 
 
 class ISConfig(InceptionConfig):
@@ -259,8 +290,13 @@ class ISConfig(InceptionConfig):
     splits: PositiveInt = Field(10, description="IS is the mean (and std) over this many parts")
 
 
+def extractor_id(weights: WeightsInfo) -> str:
+    """The id reference statistics are cached under: the weights' hash decides them."""
+    return f"inception-{weights.sha256[:12]}"
+
+
 class InceptionScorer(Scorer):
-    """Shared by FID and IS: one Inception pass per evaluation serves both."""
+    """Shared by FID, KID and IS: one Inception pass per evaluation serves all three."""
 
     def __init__(self, cfg: InceptionConfig, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
@@ -268,7 +304,7 @@ class InceptionScorer(Scorer):
         self.path = find_weights(cfg.weights)
         self.weights = inspect_weights(self.path)
         self.model = inception_model(self.path, device)
-        self.extractor = f"inception-{self.weights.sha256[:12]}"
+        self.extractor = extractor_id(self.weights)
         self.load_s = time.perf_counter() - t0
 
     def weights_protocol(self) -> dict[str, Any]:
@@ -282,27 +318,45 @@ class InceptionScorer(Scorer):
             "weights_sha256": w["sha256"],
             "weights_official": w["official"],
             "precision": "fp32 (autocast and TF32 off)",
+            "input": INPUT,
             "samples": "uint8-quantised",
         }
 
-    def _features(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        return inception_features(self.model, images, self.device, self.cfg.batch_size)
+    def _features(
+        self, images: torch.Tensor, what: str = REFERENCE_PASS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return inception_features(self.model, images, self.device, self.cfg.batch_size, what)
 
     def shared(self, samples: Samples) -> tuple[np.ndarray, np.ndarray]:
-        return samples.features(self.extractor, self.cfg.num_samples, self._features)
+        n = self.cfg.num_samples
+        what = f"Inception features of the {n} scored images"
+        return samples.features(self.extractor, n, lambda x: self._features(x, what))
+
+    def reference(
+        self, cfg: ReferencedConfig, dataset: DatasetConfig, keep_features: bool
+    ) -> tuple[ReferenceStats, dict[str, Any], dict[str, Any]]:
+        """The reference's statistics (from ``cfg.stats``, else the split, cached), how
+        the protocol names it, and where it came from."""
+        if cfg.stats is not None:
+            stats, described = read_stats_file(
+                cfg.stats, POOL_DIM, self.extractor, f"{cfg.name}.stats", keep_features
+            )
+            return stats, described, {"cache": "file", "path": str(cfg.stats)}
+        ref_cfg = reference_dataset(dataset, cfg.reference, cfg.name)
+        stats, info = reference_stats(
+            ref_cfg, self.extractor, lambda images: self._features(images)[0], keep_features
+        )
+        return stats, describe_reference(ref_cfg, stats.count), info
 
 
 class FIDScorer(InceptionScorer):
     def __init__(self, cfg: FIDConfig, dataset: DatasetConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
-        ref_cfg = reference_dataset(dataset, cfg.reference, "fid")
-        self.ref, ref_info = reference_stats(
-            ref_cfg, self.extractor, lambda images: self._features(images)[0]
-        )
+        self.ref, described, ref_info = self.reference(cfg, dataset, keep_features=False)
         self.last_sqrtm = ""
         self.protocol = {
             "num_samples": cfg.num_samples,
-            "reference": describe_reference(ref_cfg, self.ref.count),
+            "reference": described,
             **self.weights_protocol(),
         }
         self.setup = {"weights_load_s": self.load_s, "reference": ref_info}
@@ -315,6 +369,35 @@ class FIDScorer(InceptionScorer):
 
     def notes(self) -> dict[str, Any]:
         return {"sqrtm": self.last_sqrtm}
+
+
+class KIDScorer(InceptionScorer):
+    def __init__(self, cfg: KIDConfig, dataset: DatasetConfig, device: torch.device) -> None:
+        super().__init__(cfg, device)
+        self.kid = cfg
+        self.ref, described, ref_info = self.reference(cfg, dataset, keep_features=True)
+        self.protocol = {
+            "num_samples": cfg.num_samples,
+            "reference": described,
+            "kid": {
+                "kernel": "(a.b/d + 1)^3",
+                "subsets": cfg.subsets,
+                "subset_size": cfg.subset_size,
+            },
+            **self.weights_protocol(),
+        }
+        self.setup = {"weights_load_s": self.load_s, "reference": ref_info}
+
+    def score(self, samples: Samples) -> dict[str, float | None]:
+        pool, _ = self.shared(samples)
+        kid, kid_std = kernel_inception_distance(
+            pool, self.ref.features, self.kid.subsets, self.kid.subset_size, device=self.device
+        )
+        return {"kid": kid, "kid_std": kid_std}
+
+    def notes(self) -> dict[str, Any]:
+        n = min(self.kid.subset_size, self.kid.num_samples, len(self.ref.features))
+        return {"subset_size_used": n}
 
 
 class ISScorer(InceptionScorer):
@@ -350,13 +433,31 @@ class FID(_InceptionMetric):
     values = {"fid": "min"}
 
     @classmethod
-    def check(cls, cfg: FIDConfig, dataset: DatasetConfig) -> None:
+    def check(cls, cfg: ReferencedConfig, dataset: DatasetConfig) -> None:
         super().check(cfg, dataset)
-        reference_dataset(dataset, cfg.reference, "fid")
+        if cfg.stats is None:
+            reference_dataset(dataset, cfg.reference, cfg.name)
+            return
+        extractor = extractor_id(inspect_weights(find_weights(cfg.weights)))
+        field, features = f"{cfg.name}.stats", cls.keeps_reference_features
+        read_stats_file(cfg.stats, POOL_DIM, extractor, field, features)
 
     @classmethod
     def prepare(cls, cfg: FIDConfig, dataset: DatasetConfig, device: torch.device) -> Scorer:
         return FIDScorer(cfg, dataset, device)
+
+
+@METRICS.register("kid")
+class KID(FID):
+    """Kernel Inception Distance: unbiased MMD^2 between pool3 features, over subsets."""
+
+    Config = KIDConfig
+    values = {"kid": "min", "kid_std": None}
+    keeps_reference_features = True
+
+    @classmethod
+    def prepare(cls, cfg: KIDConfig, dataset: DatasetConfig, device: torch.device) -> Scorer:
+        return KIDScorer(cfg, dataset, device)
 
 
 @METRICS.register("is")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,7 @@ def describe_reference(ref_cfg: DatasetConfig, count: int) -> dict[str, Any]:
         "dataset": ref_cfg.name,
         "split": getattr(ref_cfg, "split", None),
         "image_size": ref_cfg.image_size,
+        "channels": DATASETS.get(ref_cfg.name).sample_shape(ref_cfg)[0],
         "fit": getattr(ref_cfg, "fit", None),
         "num_examples": count,
     }
@@ -176,3 +178,69 @@ def _write(path: Path, stats: ReferenceStats) -> None:
 def forget_loaded() -> None:
     """Drop what this process has loaded (tests use it to reach the disk cache)."""
     _LOADED.clear()
+
+
+def read_stats_file(
+    path: Path, dims: int, extractor_id: str, field: str, features: bool = False
+) -> tuple[ReferenceStats, dict[str, Any]]:
+    """Reference statistics given as a file instead of computed from a dataset: an .npz
+    with ``mu`` and ``sigma`` (pytorch-fid's format), or one of ganbench's own cache
+    files (which also name their extractor, checked here, and may hold the features).
+
+    Returns the statistics and the file as a protocol names it; UserError naming
+    ``field`` and the file on every problem."""
+    what = f"{field}: {path}"
+    if not path.is_file():
+        raise UserError(f"{what}: no such file (an .npz of the reference's mu and sigma)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise UserError(f"{what}: not a readable .npz ({type(err).__name__})") from None
+    mu, sigma = arrays.get("mu"), arrays.get("sigma")
+    if mu is None or sigma is None:
+        raise UserError(f"{what}: no mu and sigma in it (found: {', '.join(arrays) or 'nothing'})")
+    if mu.shape != (dims,) or sigma.shape != (dims, dims):
+        raise UserError(
+            f"{what}: mu {mu.shape} and sigma {sigma.shape} are not statistics of {dims}-d "
+            "features (the extractor's)"
+        )
+    key = _recorded_key(arrays)
+    recorded = key.get("extractor")
+    if recorded is not None and recorded != extractor_id:
+        raise UserError(
+            f"{what}: statistics of feature extractor {recorded}, not of this one "
+            f"({extractor_id}): compute them with the same weights"
+        )
+    kept = arrays.get("features")
+    if features and kept is None:
+        raise UserError(
+            f"{what}: holds mu and sigma only; KID needs the reference's features: give a "
+            "reference dataset instead, or leave kid out"
+        )
+    count = int(arrays["count"]) if "count" in arrays else (len(kept) if kept is not None else None)
+    stats = ReferenceStats(mu.astype(np.float64), sigma.astype(np.float64), kept, count or 0, key)
+    described = {
+        "stats_file": str(path),
+        "sha256": _sha256(path),
+        "num_examples": count,
+        "extractor_checked": recorded is not None,  # pytorch-fid's files do not say
+    }
+    return stats, described
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _recorded_key(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What a ganbench cache file says produced it ({} for other files)."""
+    try:
+        key = json.loads(str(arrays["key"])) if "key" in arrays else {}
+    except ValueError:
+        return {}
+    return key if isinstance(key, dict) else {}

@@ -54,7 +54,8 @@ def setup_step(what: str, done: int, total: int) -> None:
     if asked:
         raise SetupStopped(asked if isinstance(asked, str) else "a stop request", what)
     now = time.monotonic()
+    first = what not in watch.started  # a new pass is said at once, then every so often
     started = watch.started.setdefault(what, now)
-    if now - watch.last_report >= REPORT_EVERY_S or done >= total:
+    if first or now - watch.last_report >= REPORT_EVERY_S or done >= total:
         watch.last_report = now
         watch.report(what, done / max(total, 1), now - started)

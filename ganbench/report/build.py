@@ -13,7 +13,6 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import UserError
-from ganbench.latency.figures import ratio_text
 from ganbench.report.aggregate import (
     Estimate,
     aggregate,
@@ -23,7 +22,7 @@ from ganbench.report.aggregate import (
     verdict,
 )
 from ganbench.report.collect import SuiteRuns, load_suites
-from ganbench.results.latency import generator_names, read_latency
+from ganbench.results.latency import generator_names, ratio_text, read_latency
 from ganbench.results.summary import in_phase_order
 
 PLOTS_DIR = "report"  # beside the runs: reports/<suite>/report/*.png

@@ -140,3 +140,11 @@ def generator_names(document: dict[str, Any]) -> str:
     if len(several) > 1:
         return "generators " + ", ".join(g["label"] for g in several)
     return f"{document['generator']['model']['name']} generator"
+
+
+def ratio_text(row: dict[str, Any]) -> str:
+    """``0.84x [0.80, 0.88]``: a row's mean call time over the first generator's."""
+    ratio, ci = row.get("latency_ratio"), row.get("latency_ratio_ci")
+    if ratio is None:
+        return "-"
+    return f"{ratio:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")

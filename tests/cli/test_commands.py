@@ -36,6 +36,7 @@ COMMANDS = [
     ["train-suite"],
     ["profile"],
     ["latency"],
+    ["score"],
     ["report"],
     ["runs"],
     ["check"],

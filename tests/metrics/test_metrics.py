@@ -380,6 +380,7 @@ def test_fd_classifier_in_a_suite_with_reference_stats_cached_once(
         "dataset": "fashion-mnist",
         "split": "test",
         "image_size": 32,
+        "channels": 1,
         "fit": "auto",
         "num_examples": 700,
     }
