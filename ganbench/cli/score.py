@@ -32,8 +32,8 @@ SourceArgument = Annotated[
     typer.Argument(
         metavar="SOURCE",
         help="A folder of images (PNG, JPEG ..., recursively), an .npz of images, a ganbench "
-        "run folder or checkpoint.pt, or a generator: a TorchScript archive, a torch.export "
-        ".pt2, a state dict (with --model) or pkg.module:function.",
+        "run folder or checkpoint.pt, or a generator: an ONNX file, a TorchScript archive, "
+        "a torch.export .pt2, a state dict (with --model) or pkg.module:function.",
     ),
 ]
 Metrics = Annotated[
@@ -81,7 +81,9 @@ InceptionWeights = Annotated[
 ]
 LatentShape = Annotated[
     str | None,
-    typer.Option(help="A generator file's noise shape, e.g. 512 or 100,1,1 (default 128)."),
+    typer.Option(
+        help="A generator file's noise shape, e.g. 512 or 100,1,1 (default: the file's, else 128)."
+    ),
 ]
 ModelName = Annotated[
     str | None, typer.Option(help="A state dict's architecture (a registered model family).")

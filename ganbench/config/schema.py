@@ -364,6 +364,9 @@ class RunConfig(Section):
                 "profile",
             },
         )
+        if self.load is not None:  # a loaded generator is its source and its evaluation
+            identity["evaluation"] = self.evaluation.model_dump(mode="json")
+            return identity
         growth = self.batch.growth
         if growth is not None and growth.name == "plateau":
             identity["evaluation"] = self.evaluation.model_dump(

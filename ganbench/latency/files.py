@@ -146,7 +146,7 @@ def generator_from_source(
             "source": source,
             "kind": kind,
             **details,
-            "sha256": _sha256(path) if path.is_file() else None,
+            "sha256": sha256_of(path) if path.is_file() else None,
             "latent_shape_from": said,
         },
     )
@@ -270,9 +270,11 @@ def _from_function(target: str) -> nn.Module:
 def _sample_shape(G: nn.Module, latent: tuple[int, ...], source: str) -> tuple[int, ...]:
     """One generated example's shape, from a call on noise of ``latent`` shape."""
     batch = getattr(G, "fixed_batch", None) or 1  # an ONNX file may fix its batch size
+    dtype = getattr(G, "dtype", None)  # and its input's dtype (fp16)
+    dtype = dtype if isinstance(dtype, torch.dtype) else torch.float32
     try:
         with torch.inference_mode():
-            out = G(torch.randn(batch, *latent))
+            out = G(torch.randn(batch, *latent, dtype=dtype))
     except Exception as err:  # noqa: BLE001  (the wrong noise shape, most often)
         raise UserError(
             f"{OPTION} {source}: a call on noise of shape ({batch}, {', '.join(map(str, latent))}) "
@@ -291,7 +293,7 @@ def _guarded(path: Path, load: Any) -> Any:
         raise UserError(f"{OPTION} {path}: cannot be loaded: {_last(err)}") from None
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from scipy.stats import t as student_t
 from torch import nn
 
 from ganbench.errors import classify_failure
@@ -145,16 +146,17 @@ def measure_rows(
     rows so far."""
     resolution = timer.resolution_s()
     current: tuple[str, str] | None = None
+    one = len(generators) == 1
     for precision, mode, batch in settings.combinations():
-        if (precision, mode) != current:
+        if (precision, mode) != current and one:  # placed once per combination
             current = (precision, mode)
-            for timed in generators:
-                timed.placed = None
-            _release(device)
-            for timed in generators:
-                timed.place(precision, mode, settings, device)
+            _unplace(generators, device)
+            generators[0].place(precision, mode, settings, device)
         first: dict[str, Any] | None = None
         for timed in generators:
+            if not one:  # alone on the device: its memory peaks are its own
+                _unplace(generators, device)
+                timed.place(precision, mode, settings, device)
             row = base_row(precision, mode, batch, settings, timed.label)
             row.update(timer=timer.name, timer_resolution_s=resolution)
             why = timed.why_not(precision, mode, settings, batch, device)
@@ -176,6 +178,12 @@ def measure_rows(
     _release(device)
 
 
+def _unplace(generators: list[Timed], device: torch.device) -> None:
+    for timed in generators:
+        timed.placed = None
+    _release(device)
+
+
 def ratio_to_first(row: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
     """A row's mean call time over the first generator's at the same combination, with a
     95% interval (delta method on the log ratio of two independent means)."""
@@ -191,10 +199,23 @@ def ratio_to_first(row: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]
         )
     )
     ratio = b / a
+    if min(first["latency_count"], row["latency_count"]) < 2:
+        return {"latency_ratio": ratio, "latency_ratio_ci": None}  # no spread to go by
+    t = student_t.ppf(0.975, _welch_df(first, row)) if se > 0 else 0.0
     return {
         "latency_ratio": ratio,
-        "latency_ratio_ci": [ratio * math.exp(-1.96 * se), ratio * math.exp(1.96 * se)],
+        "latency_ratio_ci": [ratio * math.exp(-t * se), ratio * math.exp(t * se)],
     }
+
+
+def _welch_df(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Welch-Satterthwaite degrees of freedom of the log ratio's two relative variances."""
+    parts = [
+        (r["latency_std_s"] or 0.0) ** 2 / (r["latency_count"] * r["latency_mean_s"] ** 2)
+        for r in (a, b)
+    ]
+    denominator = sum(v**2 / (r["latency_count"] - 1) for v, r in zip(parts, (a, b), strict=True))
+    return sum(parts) ** 2 / denominator if denominator > 0 else math.inf
 
 
 def _placed(G: nn.Module, device: torch.device, dtype: torch.dtype, channels_last: bool):
@@ -238,7 +259,8 @@ def _measure_batch(
         **figures,
         "first_call_s": first_s,
         "output_finite": finite,
-        "weights_bytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()),
+        "weights_bytes": getattr(model, "weights_bytes", None)
+        or sum(t.numel() * t.element_size() for t in model.state_dict().values()),
     }
 
 
@@ -324,6 +346,8 @@ def _run(
         G, folded = prepare_generator(source, settings)
         generators.append(Timed(source.name, G, tuple(source.model.noise_shape())))
         described.append({**source.describe(), "spectral_norm_folded": folded})
+        if source.file is not None and callable(getattr(G, "describe", None)):
+            described[-1]["file"] = {**source.file, **G.describe()}  # threads as timed
     timer = CallTimer(device)
     result = LatencyResult(
         generator=described[0],

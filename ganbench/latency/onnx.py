@@ -15,6 +15,7 @@ that a fixed batch dimension excludes, CUDA without the CUDA provider.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from ganbench.errors import UserError
 
 # ONNX element types as torch dtypes, and the precisions that give those inputs.
 DTYPES = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}
-PRECISIONS = {torch.float32: "fp32", torch.float16: "fp16"}
+PRECISIONS = {torch.float32: "fp32", torch.float16: "amp-fp16"}
 
 
 def onnx_runtime(option: str, path: Path) -> Any:
@@ -48,8 +49,8 @@ class OnnxGenerator(nn.Module):
         self.ort = onnx_runtime(option, path)
         self.path, self.option = path, option
         self.available = self.ort.get_available_providers()
-        self._threads = -1
-        self._open()
+        self._threads, self._device = -1, torch.device("cpu")
+        self._open(self._device)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1:
             raise UserError(
@@ -68,15 +69,17 @@ class OnnxGenerator(nn.Module):
     def __deepcopy__(self, memo: dict[int, Any]) -> OnnxGenerator:
         return self  # one session serves every row (nothing in it changes)
 
-    def _open(self) -> None:
+    def _open(self, device: torch.device) -> None:
+        """A session for ``device``: the CPU provider alone on the CPU (never a GPU behind
+        a CPU row), the CUDA provider on that GPU first on CUDA."""
         options = self.ort.SessionOptions()
-        self._threads = torch.get_num_threads()
+        self._threads, self._device = torch.get_num_threads(), device
         options.intra_op_num_threads = self._threads
-        providers = [p for p in ("CUDAExecutionProvider",) if p in self.available]
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in self.available:
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
         try:
-            self.session = self.ort.InferenceSession(
-                str(self.path), options, providers=[*providers, "CPUExecutionProvider"]
-            )
+            self.session = self.ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as err:  # noqa: BLE001  (a damaged or foreign file)
             last = (str(err).strip().splitlines() or [type(err).__name__])[-1]
             raise UserError(f"{self.option} {self.path}: cannot be loaded: {last}") from None
@@ -91,6 +94,22 @@ class OnnxGenerator(nn.Module):
     def fixed_batch(self) -> int | None:
         first = self.input.shape[0] if self.input.shape else None
         return first if isinstance(first, int) else None
+
+    @property
+    def weights_bytes(self) -> int:
+        """The file's size, weights stored beside it (``.onnx.data``) included."""
+        beside = self.path.with_name(self.path.name + ".data")
+        return self.path.stat().st_size + (beside.stat().st_size if beside.is_file() else 0)
+
+    def parameter_count(self) -> int | None:
+        """Numbers in the graph's initializers (its weights), read without loading them."""
+        try:
+            import onnx
+
+            graph = onnx.load(str(self.path), load_external_data=False).graph
+        except Exception:  # noqa: BLE001  (onnx missing or the file unusual: unknown)
+            return None
+        return sum(math.prod(init.dims) for init in graph.initializer)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -112,13 +131,17 @@ class OnnxGenerator(nn.Module):
             return "channels_last does not apply to an ONNX Runtime session"
         if self.fixed_batch is not None and batch != self.fixed_batch:
             return f"the ONNX model was exported for batch size {self.fixed_batch} only"
-        if torch.device(device).type == "cuda" and "CUDAExecutionProvider" not in self.available:
-            return "this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)"
+        if torch.device(device).type == "cuda":
+            if "CUDAExecutionProvider" not in self.available:
+                return "this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)"
+            self._open(torch.device(device))
+            if "CUDAExecutionProvider" not in self.session.get_providers():
+                return "ONNX Runtime's CUDA provider did not start (CUDA or cuDNN libraries?)"
         return None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if self._threads != torch.get_num_threads():
-            self._open()
+        if self._threads != torch.get_num_threads() or z.device != self._device:
+            self._open(z.device)
         if z.device.type == "cuda":
             return self._run_cuda(z)
         feed = {self.input.name: z.detach().contiguous().numpy()}
@@ -140,7 +163,8 @@ class OnnxGenerator(nn.Module):
             self.session.run_with_iobinding(binding)
             self._out_shapes[tuple(z.shape)] = tuple(binding.get_outputs()[0].shape())
             return self._run_cuda(z)
-        out = torch.empty(shape, device=z.device, dtype=z.dtype)
+        out = torch.empty(shape, device=z.device, dtype=DTYPES.get(self.output.type, z.dtype))
+        element = np.float32 if out.dtype == torch.float32 else np.float16
         binding.bind_output(self.output.name, "cuda", index, element, shape, out.data_ptr())
         self.session.run_with_iobinding(binding)
         return out

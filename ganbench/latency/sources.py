@@ -70,7 +70,7 @@ class GeneratorSource:
             "weights": self.weights,
             "model": self.model.model_dump(mode="json"),
             "sample_shape": list(self.shape),
-            "parameters": sum(p.numel() for p in self.generator.parameters()),
+            "parameters": _parameters(self.generator),
         }
 
 
@@ -262,3 +262,9 @@ def fresh_generator(model: str, overrides: Sequence[str] = ()) -> GeneratorSourc
         torch.manual_seed(0)
         G, _ = MODELS.get(run.model.name).build(run.model, shape)
     return GeneratorSource(generator=G, model=run.model, shape=tuple(shape), origin="fresh")
+
+
+def _parameters(G: nn.Module) -> int | None:
+    """G's parameter count; an ONNX session's from its file (None where unknown)."""
+    count = getattr(G, "parameter_count", None)
+    return count() if callable(count) else sum(p.numel() for p in G.parameters())

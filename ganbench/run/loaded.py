@@ -196,5 +196,7 @@ def _generation(
         batch_sizes=tuple(cfg.batch_sizes), min_time_s=cfg.min_time_s, max_time_s=cfg.min_time_s * 5
     )
     result = run_latency(source, settings, device, store.folder)
+    if result.interrupted:  # the rows so far stay in latency.json; the run is not finished
+        raise KeyboardInterrupt("stopped while timing generation")
     keep = ("status", "images_per_s", "per_image_latency_s", "latency_p50_s")
     return {f"batch_{r['batch_size']}": {k: r[k] for k in keep} for r in result.rows}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
@@ -195,6 +196,10 @@ def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str, StoredRun | N
     if stored.config is None:
         return "start", "", stored
     changed = _differences(stored.config.training_identity(), run.training_identity())
+    if run.load is not None:  # nothing trained to lose: measured again when anything moved
+        changed += _source_changed(run, store)
+        if changed:
+            return "start", f"measured again: {', '.join(changed)} changed", stored
     if changed:
         raise UserError(
             f"{store.folder}: holds a run with a different configuration "
@@ -206,6 +211,19 @@ def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str, StoredRun | N
         return "skip", f"already {stored.status}", stored
     resumable, note = checkpoint_note(store)
     return ("resume" if resumable else "start"), note, stored
+
+
+def _source_changed(run: RunConfig, store: RunStore) -> list[str]:
+    """``["load.source file"]`` when the file loaded last time (its SHA-256 in the
+    summary) is not the file there now."""
+    from ganbench.latency.files import sha256_of
+
+    summary = store.read_summary() or {}
+    recorded = ((summary.get("loaded") or {}).get("file") or {}).get("sha256")
+    path = Path(run.load.source) if run.load is not None else None
+    if recorded is None or path is None or not path.is_file():
+        return []
+    return [] if sha256_of(path) == recorded else ["load.source file"]
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -102,14 +102,21 @@ def _measure_loaded(run: RunConfig, store: RunStore, device: torch.device) -> Ru
     store.create()
     store.remove_leftovers()
     with store.open_events() as events:
+        stopped: KeyboardInterrupt | None = None
         try:
             summary = load_run(run, store, device, events)
+        except KeyboardInterrupt as stop:  # recorded, then the suite stops as it would
+            stopped, reason = stop, f"{stop or 'Ctrl-C'}; measured again from the start next time"
+            summary = identity(run, RunStatus.INTERRUPTED, reason)
         except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
             status, reason = _failed(err, store, device)
-            summary = identity(run, status, reason).model_copy(update={"strategy": LOAD_STRATEGY})
+            summary = identity(run, status, reason)
+        summary = summary.model_copy(update={"strategy": LOAD_STRATEGY})
         with storage_guard(summary):
             events.write("end", status=summary.status.value, reason=summary.reason, iteration=0)
             store.write_summary(summary)
+    if stopped is not None:
+        raise stopped
     return summary
 
 

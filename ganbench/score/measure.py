@@ -117,6 +117,13 @@ def _samples(source: Source, evaluator: Evaluator, device: torch.device) -> Samp
         raise UserError(
             f"{source.text}: the generator produced NaN or infinite values; nothing to score"
         ) from None
+    except (RuntimeError, ValueError) as err:  # e.g. a file exported for one batch size
+        last = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+        raise UserError(
+            f"{source.text}: the generator failed on a batch of up to "
+            f"{evaluator.batch_size} ({type(err).__name__}: {last}); a file exported for "
+            "one batch size needs --batch-size that size and --num-samples a multiple of it"
+        ) from None
 
 
 class _Counted(nn.Module):

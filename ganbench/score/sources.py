@@ -32,7 +32,8 @@ Kind = Literal["image folder", "npz", "generator", "run"]
 AS_SOURCE = {"--generator ": "", "--checkpoint ": ""}
 WHAT = (
     "SOURCE is a folder of images, an .npz of images, a ganbench run folder or checkpoint, "
-    "or a generator (TorchScript, .pt2, state dict with --model, pkg.module:function)"
+    "or a generator (ONNX, TorchScript, .pt2, a state dict with --model, "
+    "pkg.module:function)"
 )
 
 

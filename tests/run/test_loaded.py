@@ -76,6 +76,13 @@ def test_loaded_generators_score_as_trained_and_sit_beside_them(tmp_path, write_
     assert "stopped at different iterations" not in text
     again = train_suite(path)  # finished loads are skipped like finished runs
     assert again.exit_code == 0 and "skip" in again.output
+    torch.save(
+        {k: v + 1 for k, v in torch.load(tmp_path / "g_sd.pt").items()}, tmp_path / "g_sd.pt"
+    )
+    suite["runs"] = suite["runs"][3:]  # the file changed: measured again, nothing refused
+    changed = train_suite(write_suite(suite, "load.yaml"))
+    assert changed.exit_code == 0, changed.output
+    assert "measured again: load.source file changed" in " ".join(changed.output.split())
 
 
 def test_a_load_that_cannot_work_stops_the_suite_before_any_work(tmp_path, write_suite) -> None:
