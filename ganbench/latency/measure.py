@@ -141,41 +141,54 @@ def evaluating(G: nn.Module) -> nn.Module:
 def measure_rows(
     generators: list[Timed], settings: LatencySettings, device: torch.device, timer: CallTimer
 ) -> Iterator[dict[str, Any]]:
-    """One measured row per combination and generator, in order; several generators take
-    turns row by row (a slowing machine slows them alike). A generator: Ctrl-C keeps the
+    """One measured row per combination and generator, in order. Several generators take
+    turns row by row, the one to go first rotating from combination to combination (a
+    slowing machine, or the state the previous row left, favours none); a combination's
+    rows come out together, in the order the generators were given. Ctrl-C keeps the
     rows so far."""
     resolution = timer.resolution_s()
     current: tuple[str, str] | None = None
     one = len(generators) == 1
-    for precision, mode, batch in settings.combinations():
+    for k, (precision, mode, batch) in enumerate(settings.combinations()):
         if (precision, mode) != current and one:  # placed once per combination
             current = (precision, mode)
             _unplace(generators, device)
             generators[0].place(precision, mode, settings, device)
-        first: dict[str, Any] | None = None
-        for timed in generators:
+        turn = k % len(generators)
+        rows: dict[str, dict[str, Any]] = {}
+        for timed in generators[turn:] + generators[:turn]:
             if not one:  # alone on the device: its memory peaks are its own
                 _unplace(generators, device)
                 timed.place(precision, mode, settings, device)
             row = base_row(precision, mode, batch, settings, timed.label)
             row.update(timer=timer.name, timer_resolution_s=resolution)
-            why = timed.why_not(precision, mode, settings, batch, device)
-            if timed.placed is None or why is not None:
-                row.update(status="skipped", reason=why) if why else row.update(
-                    status=timed.status, reason=timed.reason
-                )
-            else:
-                row.update(
-                    _measure_batch(
-                        timed.placed, timed.latent, batch, DTYPES[precision], mode, settings,
-                        device, timer,
-                    )
-                )  # fmt: skip
-            first = first or row
-            if len(generators) > 1:
-                row.update(ratio_to_first(row, first))
-            yield row
+            row.update(_one_row(timed, precision, mode, batch, settings, device, timer))
+            rows[timed.label] = row
+        first = rows[generators[0].label]
+        for timed in generators:
+            if not one:
+                rows[timed.label].update(ratio_to_first(rows[timed.label], first))
+            yield rows[timed.label]
     _release(device)
+
+
+def _one_row(
+    timed: Timed,
+    precision: str,
+    mode: str,
+    batch: int,
+    settings: LatencySettings,
+    device: torch.device,
+    timer: CallTimer,
+) -> dict[str, Any]:
+    """A row's status and figures: measured, or why not."""
+    why = timed.why_not(precision, mode, settings, batch, device)
+    if why is not None:
+        return {"status": "skipped", "reason": why}
+    if timed.placed is None:
+        return {"status": timed.status, "reason": timed.reason}
+    dtype = DTYPES[precision]
+    return _measure_batch(timed.placed, timed.latent, batch, dtype, mode, settings, device, timer)
 
 
 def _unplace(generators: list[Timed], device: torch.device) -> None:
