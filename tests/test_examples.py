@@ -21,6 +21,7 @@ SHORT = [
     "--set", "evaluation.metrics=[]", "--set", "evaluation.every_iterations=null",
     "--set", "checkpoint.every_iterations=null",
     "--set", "model.generator.width=4", "--set", "model.discriminator.width=4",
+    "--set", "levers.channels_last=true",
 ]  # fmt: skip
 
 
@@ -39,6 +40,7 @@ def test_the_own_model_example_runs_as_documented(tmp_path, monkeypatch) -> None
     for name in ("alternating", "srfb"):
         summary = json.loads((runs / f"{name}-seed0" / "summary.json").read_text())
         assert summary["status"] == "finished" and summary["iterations"] == 3, summary
+        assert summary["levers"]["channels_last"] and not summary["levers_skipped"]
 
     export = [sys.executable, "-m", "ownnets.export", str(runs / "alternating-seed0"), "exported"]
     done = subprocess.run(export, cwd=work, capture_output=True, text=True, timeout=300)
