@@ -26,7 +26,6 @@ records its kind, the file's SHA-256 and the runtime (with ONNX Runtime's provid
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import math
 import os
@@ -46,6 +45,7 @@ from ganbench.latency.measure import evaluating
 from ganbench.latency.onnx import OnnxGenerator
 from ganbench.latency.sources import GeneratorSource, archive_kind, fresh_generator
 from ganbench.models.base import ModelConfig
+from ganbench.results.store import sha256_of
 
 OPTION = "--generator"
 
@@ -291,14 +291,6 @@ def _guarded(path: Path, load: Any) -> Any:
         return load()
     except Exception as err:  # noqa: BLE001  (a damaged or foreign file)
         raise UserError(f"{OPTION} {path}: cannot be loaded: {_last(err)}") from None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _last(err: BaseException) -> str:

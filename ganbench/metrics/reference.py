@@ -29,7 +29,7 @@ from ganbench.home import cache_dir
 from ganbench.metrics.stats import gaussian_stats
 from ganbench.registry import Section
 from ganbench.results.lock import building
-from ganbench.results.store import atomic_file
+from ganbench.results.store import atomic_file, sha256_of
 
 CacheStatus = Literal["memory", "disk", "computed"]
 
@@ -222,19 +222,11 @@ def read_stats_file(
     stats = ReferenceStats(mu.astype(np.float64), sigma.astype(np.float64), kept, count or 0, key)
     described = {
         "stats_file": str(path),
-        "sha256": _sha256(path),
+        "sha256": sha256_of(path),
         "num_examples": count,
         "extractor_checked": recorded is not None,  # pytorch-fid's files do not say
     }
     return stats, described
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _recorded_key(arrays: dict[str, np.ndarray]) -> dict[str, Any]:

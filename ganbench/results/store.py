@@ -17,6 +17,7 @@ reports/<suite>/suite.json the suite's name, source file, baseline configuration
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -374,3 +375,12 @@ def write_runs_csv(output_dir: Path) -> Path:
     path = output_dir / "runs.csv"
     write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
     return path
+
+
+def sha256_of(path: Path) -> str:
+    """A file's SHA-256 (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -20,6 +20,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import UserError
 from ganbench.metrics import METRICS
 from ganbench.results import RunStatus, RunStore
+from ganbench.results.store import sha256_of
 from ganbench.run.loaded import load_generator
 from ganbench.run.session import resolve_device
 from ganbench.run.stored import StoredRun, checkpoint_note, read_stored
@@ -216,8 +217,6 @@ def _decide(run: RunConfig, store: RunStore) -> tuple[Action, str, StoredRun | N
 def _source_changed(run: RunConfig, store: RunStore) -> list[str]:
     """``["load.source file"]`` when the file loaded last time (its SHA-256 in the
     summary) is not the file there now."""
-    from ganbench.latency.files import sha256_of
-
     summary = store.read_summary() or {}
     recorded = ((summary.get("loaded") or {}).get("file") or {}).get("sha256")
     path = Path(run.load.source) if run.load is not None else None
