@@ -50,6 +50,13 @@ InProcessOption = Annotated[
         "no run inherits another's memory, caches or compiled code).",
     ),
 ]
+OrderOption = Annotated[
+    str | None,
+    typer.Option(
+        help="interleaved (default: seed blocks, every configuration once per block, "
+        "rotated), random (blocks shuffled) or grouped (configuration by configuration)."
+    ),
+]
 DetachOption = Annotated[
     bool,
     typer.Option("--detach", help="slurm: return once submitted; train-suite again to collect."),
@@ -63,6 +70,7 @@ def train_suite(
     ],
     set_: SetOption = [],  # noqa: B006  (Typer reads the default)
     seeds: Annotated[str | None, typer.Option(help="Run these seeds, e.g. 0,1,2.")] = None,
+    order: OrderOption = None,
     only: Annotated[
         list[str],
         typer.Option(metavar="NAME", help="Run only these names or ids (glob, repeatable)."),
@@ -98,7 +106,8 @@ def train_suite(
     from ganbench.config import choose_metrics, load_suite, parse_seeds
     from ganbench.launchers import choose_launcher
 
-    loaded = load_suite(suite, set_, parse_seeds(seeds) if seeds else None, only, keep_budget)
+    sets = [*set_, f"order={order}"] if order is not None else set_
+    loaded = load_suite(suite, sets, parse_seeds(seeds) if seeds else None, only, keep_budget)
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     loaded = choose_metrics(loaded, keep, inception_weights)
     options = {

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ganbench.config.bounds import check_bounds, check_file_size, clip
 from ganbench.config.builtin import find_suite, not_found
 from ganbench.config.messages import describe
+from ganbench.config.order import order_runs
 from ganbench.config.schema import NAMED_SECTIONS, RunConfig, Suite, SuiteFile
 from ganbench.errors import UserError
 
@@ -74,7 +75,9 @@ def load_suite(
         suite_file = SuiteFile.model_validate(raw)
     except ValidationError as err:
         raise UserError(describe(err, f"{path}: ", SuiteFile)) from None
-    runs = select_runs(expand_runs(suite_file, run_sets, seeds, path, keep_budget, only), only)
+    runs = expand_runs(suite_file, run_sets, seeds, path, keep_budget, only)
+    runs = order_runs(runs, suite_file.order, suite_file.order_seed)  # before --only picks
+    runs = select_runs(runs, only)
     names = {run.name for run in runs}
     if suite_file.baseline is not None and suite_file.baseline not in names and not only:
         choices = ", ".join(sorted(names))

@@ -212,6 +212,14 @@ class LoadConfig(Section):
     min_time_s: PositiveFloat = Field(1.0, description="seconds of timed calls per batch size")
 
 
+class RunSchedule(Section):
+    """Where the suite's order put a run (set by ganbench, not in suite files)."""
+
+    order: Literal["interleaved", "random", "grouped"]
+    block: int = Field(..., ge=0, description="the seed block (the b-th seed of the suite)")
+    position: int = Field(..., ge=0, description="the run's place in the suite's order")
+
+
 class RunConfig(Section):
     """One run, fully resolved: trained, or loaded (``load``) and measured."""
 
@@ -231,6 +239,7 @@ class RunConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     measure: MeasureConfig = Field(default_factory=MeasureConfig)
     profile: ProfileConfig | None = Field(None, description="null: no profiler")
+    schedule: RunSchedule | None = Field(None, description="set by ganbench: order, block")
 
     @property
     def id(self) -> str:
@@ -362,6 +371,7 @@ class RunConfig(Section):
                 "device",
                 "measure",
                 "profile",
+                "schedule",
             },
         )
         if self.load is not None:  # a loaded generator is its source and its evaluation
@@ -389,6 +399,12 @@ class SuiteFile(Section):
     defaults: dict[str, Any] = Field(default_factory=dict)
     runs: list[dict[str, Any]] = Field(default_factory=list)
     matrix: dict[str, list[Any] | dict[str, Any]] = Field(default_factory=dict)
+    order: Literal["interleaved", "random", "grouped"] = Field(
+        "interleaved",
+        description="interleaved: seed blocks of every configuration, rotated; random: "
+        "the blocks shuffled (order_seed); grouped: configuration by configuration",
+    )
+    order_seed: int = Field(0, ge=0, description="the shuffle's seed for order: random")
     launcher: dict[str, Any] = Field(
         default_factory=lambda: {"name": "inline"},
         description="where runs execute: inline, torchrun (fields validated by the launcher)",

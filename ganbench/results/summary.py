@@ -146,6 +146,11 @@ class _RunFigures(BaseModel):
     strategy: str | None = None
     status: RunStatus
     reason: str | None = None
+    # where the suite's order put it (docs/suites.md), and when this attempt started
+    order: str | None = None
+    order_block: int | None = None
+    order_position: int | None = None
+    started_at: str | None = None
     # progress and time
     iterations: int | None = None
     epochs: float | None = None

@@ -29,7 +29,11 @@ DATA_BOUND_SHARE = 0.2  # a run whose data phase takes this share of iteration t
 
 
 def identity(run: RunConfig, status: RunStatus, reason: str, **extra: Any) -> RunSummary:
-    """The summary of a run that ended before its loop could say more."""
+    """The summary of a run that ended before its loop could say more (and the fields
+    every summary starts with: which run, where the suite's order put it, how it ended)."""
+    at = run.schedule
+    order = {} if at is None else {"order": at.order, "order_block": at.block}
+    order |= {} if at is None else {"order_position": at.position}
     return RunSummary(
         run_id=run.id,
         name=run.name,
@@ -37,6 +41,7 @@ def identity(run: RunConfig, status: RunStatus, reason: str, **extra: Any) -> Ru
         strategy=run.strategy.name,
         status=status,
         reason=reason,
+        **order,
         **extra,
     )
 

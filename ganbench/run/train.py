@@ -13,6 +13,7 @@ import contextlib
 import os
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import torch
@@ -55,7 +56,7 @@ def train_run(
     clock = RunClock(lambda: _sync(device))
     store.create()
     store.remove_leftovers()
-    opened = _Opened(run)
+    opened = _Opened(run, started_at=_now())
     with store.open_events() as events, contextlib.ExitStack() as scope:
         try:
             image_data = len(DATASETS.get(run.dataset.name).sample_shape(run.dataset)) == 3
@@ -101,6 +102,7 @@ def _measure_loaded(run: RunConfig, store: RunStore, device: torch.device) -> Ru
 
     store.create()
     store.remove_leftovers()
+    started_at = _now()
     with store.open_events() as events:
         stopped: KeyboardInterrupt | None = None
         try:
@@ -111,7 +113,7 @@ def _measure_loaded(run: RunConfig, store: RunStore, device: torch.device) -> Ru
         except Exception as err:  # noqa: BLE001  (recorded in the run, the suite goes on)
             status, reason = _failed(err, store, device)
             summary = identity(run, status, reason)
-        summary = summary.model_copy(update={"strategy": LOAD_STRATEGY})
+        summary = summary.model_copy(update={"strategy": LOAD_STRATEGY, "started_at": started_at})
         with storage_guard(summary):
             events.write("end", status=summary.status.value, reason=summary.reason, iteration=0)
             store.write_summary(summary)
@@ -174,6 +176,7 @@ class _Opened:
     """How far a run got: its config, then its loop and environment once built."""
 
     run: RunConfig
+    started_at: str | None = None  # this attempt's start (a resume's, when resumed)
     loop: TrainingLoop | None = None
     environment: dict[str, Any] = field(default_factory=dict)
     load: LoadWatch | None = None
@@ -220,13 +223,14 @@ def _record_end(
     """Write the end event and summary.json, whatever stopped the run."""
     loop = opened.loop
     if loop is None:  # failed before the loop (e.g. while loading data)
-        summary = identity(opened.run, status, reason)
+        summary = identity(opened.run, status, reason, started_at=opened.started_at)
     else:
         parts = loop.parts
         d_loss, g_loss = parts.log.last_losses
         if opened.load is not None:  # how busy the machine was while the run ran
             opened.environment["host_load"] = opened.load.during()
         figures = {
+            "started_at": opened.started_at,
             "final_d_loss": d_loss,
             "final_g_loss": g_loss,
             **parts.evaluation.summary(),
@@ -240,6 +244,10 @@ def _record_end(
         events.write("end", status=status.value, reason=reason, iteration=summary.iterations or 0)
         store.write_summary(summary)
     return summary
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _sync(device: torch.device) -> None:

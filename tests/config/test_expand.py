@@ -23,7 +23,7 @@ def test_matrix_is_the_cartesian_product_with_readable_names(write_suite) -> Non
         },
         "seed": [0, 1],
     }
-    runs = load_suite(write_suite(suite)).runs
+    runs = load_suite(write_suite({**suite, "order": "grouped"})).runs  # as expanded
     assert [r.id for r in runs] == [
         "srfb-fixed-seed0",
         "srfb-fixed-seed1",
@@ -145,11 +145,12 @@ def test_thesis_suite_reproduces_the_thesis_setup() -> None:
 def test_quick_suite_compares_the_four_strategies_on_fashion_mnist() -> None:
     suite = load_suite(ROOT / "suites" / "quick.yaml")
     names = ["alternating", "srfb", "svre", "srfb-grow"]
-    assert [r.name for r in suite.runs] == [n for n in names for _ in range(3)]
-    assert [r.seed for r in suite.runs] == [0, 1, 2] * 4  # three seeds: intervals in reports
+    # three seeds (intervals in reports) in blocks, every strategy once per block, rotated
+    assert [r.name for r in suite.runs] == [*names, *names[1:], names[0], *names[2:], *names[:2]]
+    assert [r.seed for r in suite.runs] == [0] * 4 + [1] * 4 + [2] * 4
     assert suite.baseline == "alternating"
     assert {r.dataset.name for r in suite.runs} == {"fashion-mnist"}
-    assert suite.runs[-1].batch.sizes == [64, 128, 256]
+    assert suite.runs[3].batch.sizes == [64, 128, 256]
     for run in suite.runs:  # quality with no download on a fresh CPU machine
         assert [m.name for m in run.evaluation.metrics] == ["fd_classifier"]
         assert run.evaluation.at_start and "fd_classifier" in run.evaluation.targets
@@ -345,4 +346,4 @@ def test_the_suite_files_page_example_expands_as_documented(tmp_path: Path) -> N
     example.write_text(text[start : text.index("```", start)])
     suite = load_suite(example)
     assert len(suite.runs) == 12 and suite.baseline == "srfb-fixed"
-    assert suite.runs[0].id == "srfb-fixed-seed0" and suite.runs[-1].id == "svre-grow-seed2"
+    assert suite.runs[0].id == "srfb-fixed-seed0" and suite.runs[-1].id == "srfb-grow-seed2"
