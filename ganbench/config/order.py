@@ -7,10 +7,10 @@
 - ``random``: the same blocks, each shuffled by a generator seeded with ``order_seed``
   and the block's index (recorded, so the order is the same on every resume).
 - ``grouped``: configuration by configuration, all of one configuration's seeds
-  together (the order of ganbench before 0.x; a configuration's runs share warm caches).
+  together (ganbench's only order before interleaving became the default).
 
-Every run records where the order put it (``schedule``: order, block, position), which
-reports use to pair configurations by block. The order depends on the suite alone, so a
+Every run records where the order put it (``schedule``: order, block, position), so that
+configurations can be paired by block. The order depends on the suite alone, so a
 resume keeps it.
 """
 
