@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 
 class UserError(Exception):
@@ -66,3 +67,9 @@ class StorageFull(Exception):
     def __init__(self, summary: object, reason: str) -> None:
         super().__init__(reason)
         self.summary = summary
+
+
+def first_problem(err: Any) -> tuple[str, str]:
+    """A pydantic ``ValidationError``'s first problem: its dotted location and message."""
+    problem = err.errors()[0]
+    return ".".join(str(part) for part in problem["loc"]), problem["msg"]

@@ -23,7 +23,7 @@ from ganbench.config import (
     parse_overrides,
 )
 from ganbench.data import DATASETS
-from ganbench.errors import UserError
+from ganbench.errors import UserError, first_problem
 from ganbench.models import MODELS, ModelConfig
 from ganbench.results import RunStore
 from ganbench.results.folders import newest_suite_folder
@@ -159,6 +159,18 @@ def archive_kind(path: Path) -> str | None:
     return None
 
 
+def run_checkpoint_state(path: Path) -> dict[str, Any] | None:
+    """A ganbench run checkpoint's contents, memory-mapped rather than read (None for any
+    other file: a state dict, a pickled module, a TorchScript or .pt2 archive ...)."""
+    if not path.is_file() or not zipfile.is_zipfile(path) or archive_kind(path) is not None:
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001  (a pickled module, a foreign file: not a run's)
+        return None
+    return state if isinstance(state, dict) and {"config", "G"} <= state.keys() else None
+
+
 def generator_from_checkpoint(path: Path, expect_model: str | None = None) -> GeneratorSource:
     """Rebuild a run's generator from its ``checkpoint.pt`` (tensors only are unpickled)."""
     state = _run_checkpoint_state(path)
@@ -231,11 +243,10 @@ def _checkpoint_configs(path: Path, config: dict[str, Any]) -> tuple[ModelConfig
         model = TypeAdapter(ModelUnion).validate_python(config.get("model"))
         dataset = TypeAdapter(DatasetUnion).validate_python(config.get("dataset"))
     except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"]) or err.title.lower()
+        where, message = first_problem(err)
         raise UserError(
-            f"--checkpoint {path}: its {where} config does not validate in this ganbench: "
-            f"{problem['msg']}"
+            f"--checkpoint {path}: its {where or err.title.lower()} config does not validate "
+            f"in this ganbench: {message}"
         ) from None
     return model, dataset
 

@@ -24,7 +24,7 @@ from pydantic import Field, PositiveInt, ValidationError
 
 from ganbench.data import DATASETS, DatasetConfig
 from ganbench.data.transforms import resolve_fit
-from ganbench.errors import UserError
+from ganbench.errors import UserError, first_problem
 from ganbench.home import cache_dir
 from ganbench.metrics.stats import gaussian_stats
 from ganbench.registry import Section
@@ -57,11 +57,8 @@ def reference_dataset(dataset: DatasetConfig, ref: ReferenceConfig, field: str) 
     try:
         cfg = type(dataset).model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(
-            f"{field}.reference: {where}: {first['msg']} (dataset {dataset.name})"
-        ) from None
+        where, message = first_problem(err)
+        raise UserError(f"{field}.reference: {where}: {message} (dataset {dataset.name})") from None
     DATASETS.get(cfg.name).check(cfg)
     return cfg
 

@@ -85,17 +85,11 @@ def load_generator(run: RunConfig) -> GeneratorSource:
 def _run_checkpoint(path: Path) -> Path | None:
     """``path`` as a ganbench run checkpoint (a run folder's ``checkpoint.pt``), or None
     for any other source."""
-    from ganbench.latency.sources import _run_checkpoint_state
+    from ganbench.latency.sources import run_checkpoint_state
 
     if path.is_dir():
         return path / "checkpoint.pt"
-    if path.suffix != ".pt" or not path.is_file():
-        return None
-    try:
-        _run_checkpoint_state(path)
-    except UserError:
-        return None
-    return path
+    return path if run_checkpoint_state(path) is not None else None
 
 
 def load_run(run: RunConfig, store: RunStore, device: torch.device, events: EventLog) -> RunSummary:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from ganbench.errors import UserError
+from ganbench.errors import UserError, first_problem
 
 if TYPE_CHECKING:
     from ganbench.data import DatasetConfig
@@ -77,10 +77,9 @@ def fitted_reference(spec: ReferenceSpec, shape: tuple[int, ...], source: str) -
     try:
         return dataset.Config.model_validate(data)
     except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"])
+        where, message = first_problem(err)
         raise UserError(
-            f"--reference {spec}: {where}: {problem['msg']} (the scored samples are "
+            f"--reference {spec}: {where}: {message} (the scored samples are "
             f"{'x'.join(map(str, shape))})"
         ) from None
 

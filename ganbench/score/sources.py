@@ -8,7 +8,6 @@ dataset, metrics, evaluation noise and batch size."""
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,8 @@ from pydantic import ValidationError
 
 from ganbench.config import RunConfig
 from ganbench.data.images import IMAGE_SUFFIXES
-from ganbench.errors import UserError
-from ganbench.latency.sources import GeneratorSource, archive_kind
+from ganbench.errors import UserError, first_problem
+from ganbench.latency.sources import GeneratorSource, run_checkpoint_state
 from ganbench.results import RunStore
 from ganbench.results.store import SUITE_FILE, read_suite_meta
 from ganbench.score.images import read_folder, read_npz
@@ -93,7 +92,7 @@ def open_source(text: str, options: GeneratorOptions) -> Source:
         source = Source(text, "npz", images=images, details=details)
     elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         raise UserError(f"{text}: one image; give the folder that holds the images to score")
-    elif path.is_file() and _run_checkpoint(path) is not None:
+    elif path.is_file() and run_checkpoint_state(path) is not None:
         return _run(path, text, options)
     elif path.is_file() or _is_function(text):
         return _generator(text, options)
@@ -129,17 +128,6 @@ def _folder(path: Path, text: str, options: GeneratorOptions) -> Source:
     return Source(text, "image folder", images=images, details=details)
 
 
-def _run_checkpoint(path: Path) -> dict[str, Any] | None:
-    """A ganbench run checkpoint's contents, mapped not read (None for other files)."""
-    if not zipfile.is_zipfile(path) or archive_kind(path) is not None:
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001  (a pickled module, a foreign file: not a run's)
-        return None
-    return state if isinstance(state, dict) and {"config", "G"} <= state.keys() else None
-
-
 def _run(checkpoint: Path, text: str, options: GeneratorOptions) -> Source:
     """A ganbench run's generator and its run config (which fixes noise and shape)."""
     from ganbench.latency.sources import generator_from_checkpoint
@@ -151,17 +139,15 @@ def _run(checkpoint: Path, text: str, options: GeneratorOptions) -> Source:
         )
     with reworded(AS_SOURCE):  # its own words for a damaged or foreign file
         generator = generator_from_checkpoint(checkpoint, options.model)
-    state = _run_checkpoint(checkpoint)
+    state = run_checkpoint_state(checkpoint)
     if state is None:
         raise UserError(f"{checkpoint}: not a ganbench run checkpoint")
     try:
         run = RunConfig.model_validate(state["config"])
     except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"])
+        where, message = first_problem(err)
         raise UserError(
-            f"{checkpoint}: its run config does not validate in this ganbench ({where}: "
-            f"{problem['msg']})"
+            f"{checkpoint}: its run config does not validate in this ganbench ({where}: {message})"
         ) from None
     details = {"run_id": run.id}
     return Source(text, "run", generator=generator, run=run, details=details)
