@@ -103,8 +103,8 @@ def latency_text(fmt: Format, document: dict[str, Any]) -> str:
     if fmt is Format.csv:
         return to_csv(pd.DataFrame(document["rows"]).convert_dtypes())
     from ganbench.cli.render_results import latency_cells
-    from ganbench.report.build import Table
     from ganbench.report.render import markdown_table
+    from ganbench.report.table import Table
 
     headers, rows = latency_cells(document["rows"])
     from ganbench.results.latency import generator_names

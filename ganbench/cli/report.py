@@ -31,6 +31,13 @@ def report(
         tuple[str, str] | None,
         typer.Option(help="Side by side: two configurations, or two suite folders."),
     ] = None,
+    margin: Annotated[
+        str | None,
+        typer.Option(
+            help="Equivalence margins over the defaults (3% for speed, memory and cost, "
+            "none for quality), e.g. images_per_s=5%,peak_rss_bytes=1%."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Folder for the report (default: the first suite's).")
     ] = None,
@@ -52,7 +59,7 @@ def report(
     built = []
     for group in chosen:
         folder = output or group[0]
-        report = build_report(group, folder, baseline, list(latency), compare)
+        report = build_report(group, folder, baseline, list(latency), compare, margin)
         paths = write_report(report, folder)
         built.append((report, folder, paths))
         if fmt is Format.table:

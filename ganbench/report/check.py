@@ -1,11 +1,15 @@
 """The regression gate: a baseline of per-configuration figures (every seed's value, so
 the spread travels with it) and the environment, and a check of a suite folder against it.
 
-A figure regresses when it is worse than the baseline's mean by more than its tolerance
-*and* by more than the noise: the half-width of the 95% Welch interval of the difference
-of means, when both sides have two or more seeds (with one seed on either side the
-tolerance alone decides, and the verdict says so). A configuration whose runs no longer
-all finish, or that is missing, fails the check too.
+Each gated figure is a non-inferiority test on the log scale: the change of the mean
+(checked over baseline), its standard error from the run-to-run spread pooled over every
+configuration with two or more seeds in the baseline and the folder, and the gate passes
+the figure when the change's one-sided 95 % bound on the worse side lies within the
+tolerance. ``regression``: the change itself is beyond the tolerance and clearly worse
+than the baseline (Holm across the gated figures); ``unproven``: the bound is beyond it,
+the change is not; ``blind``: even no change would not be shown within it. Each is a
+failure; so is a configuration whose runs no longer all finish, or that is missing.
+Lower-is-better figures (memory, energy, times) are judged in their own direction.
 """
 
 from __future__ import annotations
@@ -18,11 +22,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import stats
+
 from ganbench.errors import UserError
-from ganbench.report.aggregate import estimate, welch_t
-from ganbench.report.build import Table, cell, device_notes
-from ganbench.report.collect import SPEED, SuiteRuns, load_suites
+from ganbench.report.collect import SuiteRuns, load_suites
+from ganbench.report.estimate import ALPHA, estimate
+from ganbench.report.notes import device_notes
 from ganbench.report.render import markdown_table
+from ganbench.report.table import Table, cell
 from ganbench.results import read_suite_meta, write_atomic
 
 # Format 2: images/s and iterations/s of the steady state, the training-only CUDA peak.
@@ -154,8 +162,9 @@ def parse_tolerances(text: str | None, known: list[str]) -> dict[str, float]:
     return tolerances
 
 
-BLIND = "blind"  # the noise is wider than the tolerance: the gate cannot see such a change
-BLOCKING = ("missing", "status", BLIND)
+BLIND = "blind"  # even no change at all would not be shown within the tolerance
+UNPROVEN = "unproven"  # not shown within the tolerance, not clearly worse either
+BLOCKING = ("missing", "status", BLIND, UNPROVEN)
 
 
 @dataclass
@@ -166,9 +175,11 @@ class Verdict:
     current: str
     change: float | None  # relative, signed: + is higher
     tolerance: float | None
-    noise: float | None  # relative half-width of the difference's interval: the smallest
-    # change this comparison can tell from noise
-    verdict: str  # ok, improved, within noise, regression, blind, missing, status
+    bound: float | None  # relative, signed: the change at the worse end of its one-sided
+    # 95 % interval (the gate passes when it is within the tolerance)
+    detectable: float | None  # the change this comparison catches 80 % of the time
+    verdict: str  # ok, improved, regression, unproven, blind, missing, status
+    p_worse: float | None = None  # one-sided p-value of being no worse than the baseline
 
     @property
     def failed(self) -> bool:
@@ -196,37 +207,53 @@ class CheckResult:
         """The verdicts as shown (changes and tolerances in per cent)."""
         rows = [
             [v.configuration, v.figure, v.baseline, v.current, _pct(v.change, "+.1f"),
-             _pct(v.tolerance, ".0f"), _pct(v.noise, ".1f"), v.verdict]
+             _pct(v.bound, "+.1f"), _pct(v.tolerance, ".0f"), _pct(v.detectable, ".1f"),
+             v.verdict]
             for v in self.verdicts
         ]  # fmt: skip
-        headers = ["configuration", "figure", "baseline", "current", "change", "tolerance"]
-        return Table("check against the baseline", [*headers, "detectable", "verdict"], rows)
+        headers = ["configuration", "figure", "baseline", "current", "change", "bound"]
+        headers += ["tolerance", "detectable", "verdict"]
+        return Table(
+            "check against the baseline: passes where the change's one-sided 95% bound is "
+            "within the tolerance; detectable: the change caught 80% of the time",
+            headers,
+            rows,
+        )
 
     def blind_lines(self) -> list[str]:
-        """Why each blind figure fails: the smallest change this comparison could see."""
-        return [
-            f"{v.configuration} {v.figure}: the smallest change this comparison can see is "
-            f"{_pct(v.noise, '.1f')}, wider than the {_pct(v.tolerance, '.0f')} tolerance "
-            "(run more seeds or longer, widen --tolerance, or pass --allow-blind)"
-            for v in self.verdicts
-            if v.verdict == BLIND
-        ]
+        """Why each blind or unproven figure fails."""
+        lines = []
+        for v in self.verdicts:
+            if v.verdict == BLIND:
+                lines.append(
+                    f"{v.configuration} {v.figure}: even an unchanged figure would not be "
+                    f"shown within the {_pct(v.tolerance, '.0f')} tolerance by this "
+                    f"comparison (it catches changes of {_pct(v.detectable, '.1f')}); run "
+                    "more seeds or longer, widen --tolerance, or pass --allow-blind"
+                )
+            elif v.verdict == UNPROVEN:
+                lines.append(
+                    f"{v.configuration} {v.figure}: changed {_pct(v.change, '+.1f')}, but "
+                    f"could be {_pct(v.bound, '+.1f')} (one-sided 95% bound), beyond the "
+                    f"{_pct(v.tolerance, '.0f')} tolerance; run more seeds to tell"
+                )
+        return lines
 
     def headline(self) -> str:
         failed = [v for v in self.verdicts if v.failed]
         if not failed:
-            return "PASS: no regression beyond tolerance and noise"
-        blind = sum(v.verdict == BLIND for v in failed)
+            return "PASS: every gated figure shown within its tolerance"
+        unsure = sum(v.verdict in (BLIND, UNPROVEN) for v in failed)
         return (
-            f"FAIL: {len(failed) - blind} regression(s) or missing result(s), "
-            f"{blind} figure(s) the gate cannot judge"
+            f"FAIL: {len(failed) - unsure} regression(s) or missing result(s), "
+            f"{unsure} figure(s) not shown within tolerance"
         )
 
     def markdown(self, title: str) -> str:
         """For a CI job summary: the headline, the table, the blind figures, warnings."""
         icon = "x" if self.failed else "white_check_mark"
         lines = [f"### :{icon}: {title}: {self.headline()}", "", markdown_table(self.table())]
-        lines += [f"- blind: {line}" for line in self.blind_lines()]
+        lines += [f"- {line}" for line in self.blind_lines()]
         lines += [f"- warning: {w}" for w in self.warnings]
         return "\n".join(lines) + "\n"
 
@@ -242,8 +269,8 @@ def check(
     allow_blind: bool = False,
 ) -> CheckResult:
     """Compare a suite folder with a baseline; raise UserError on unusable input. A figure
-    whose noise is wider than its tolerance is ``blind`` (a failure: the gate could not
-    see a change of that size) unless ``allow_blind``."""
+    that even unchanged could not be shown within its tolerance is ``blind`` (a failure:
+    the gate cannot see a change of that size) unless ``allow_blind``."""
     baseline = read_baseline(baseline_path)
     suite = load_suites([folder])
     directions = {**baseline.get("directions", {}), **suite.directions}
@@ -254,58 +281,143 @@ def check(
     warnings += _suite_environment_warnings(environments, configuration_of(suite))
     warnings += device_notes(suite)  # seeds spread over a mixed cluster
     _same_suite(baseline, baseline_path, folder, suite)
-    finished = suite.runs[suite.runs["status"] == "finished"]
+    current = _current_values(suite, baseline)
+    noise = {f: pooled_noise(baseline, current, f) for f in tolerances}
     verdicts: list[Verdict] = []
     for name, base in baseline["configurations"].items():
-        mine = suite.runs[suite.runs["configuration"] == name]
-        if mine.empty:
-            verdicts.append(
-                Verdict(name, "runs", "present", "missing", None, None, None, "missing")
-            )
+        verdicts += _run_verdicts(name, base, suite)
+        if name not in current:
             continue
-        statuses = mine["status"].value_counts().to_dict()
-        unfinished = {s: n for s, n in statuses.items() if s != "finished"}
-        if unfinished and not set(base["statuses"]) - {"finished"}:
-            shown = ", ".join(f"{n} {s}" for s, n in statuses.items())
-            verdicts.append(
-                Verdict(name, "runs", "all finished", shown, None, None, None, "status")
-            )
-        done = finished[finished["configuration"] == name]
-        for figure, tolerance in tolerances.items():
-            values = base["figures"].get(figure) or []
-            if not values or figure not in done:
-                continue
-            verdict = _compare(name, figure, values, done[figure].tolist(), tolerance, directions)
-            if allow_blind and verdict.verdict == BLIND:
-                verdict.verdict = "blind (allowed)"
-            verdicts.append(verdict)
+        for figure in gated(tolerances, base["figures"], current[name]):
+            old, new = base["figures"].get(figure) or [], current[name].get(figure) or []
+            if old:
+                gate = Gate(tolerances[figure], directions.get(figure, "min"), noise[figure])
+                verdicts.append(gate.judge(name, figure, old, new))
+    verdicts = _holm_regressions(verdicts)
+    if allow_blind:
+        for v in verdicts:
+            v.verdict = "blind (allowed)" if v.verdict == BLIND else v.verdict
     return CheckResult(verdicts, warnings)
 
 
-def _compare(name, figure, old, new, tolerance, directions) -> Verdict:
-    a, b = estimate(old), estimate(new)
-    if not b.n:
-        return Verdict(name, figure, _show(a), "-", None, tolerance, None, "missing")
-    change = (b.mean - a.mean) / a.mean if a.mean else math.inf
-    higher_better = directions.get(figure, SPEED.get(figure, "min")) == "max"
-    worse = -change if higher_better else change
-    noise = None
-    if a.n > 1 and b.n > 1:
-        va, vb = a.std**2 / a.n, b.std**2 / b.n
-        half = welch_t(va, a.n, vb, b.n) * math.sqrt(va + vb) if va + vb > 0 else 0.0
-        noise = half / abs(a.mean) if a.mean else math.inf
-    beyond_noise = noise is None or abs(change) > noise
-    if worse > tolerance:
-        verdict = "regression" if beyond_noise else "within noise"
-        if not beyond_noise and noise > tolerance:
-            verdict = BLIND
-    elif -worse > tolerance and beyond_noise:
-        verdict = "improved"
-    else:
-        verdict = BLIND if noise is not None and noise > tolerance else "ok"
-    if noise is None and verdict in ("regression", "improved"):
-        verdict += " (one seed: tolerance only)"
-    return Verdict(name, figure, _show(a), _show(b), change, tolerance, noise, verdict)
+def _run_verdicts(name: str, base: dict[str, Any], suite: SuiteRuns) -> list[Verdict]:
+    """A configuration missing from the folder, or whose runs no longer all finish."""
+    mine = suite.runs[suite.runs["configuration"] == name]
+    if mine.empty:
+        return [Verdict(name, "runs", "present", "missing", None, None, None, None, "missing")]
+    statuses = mine["status"].value_counts().to_dict()
+    if set(statuses) - {"finished"} and not set(base["statuses"]) - {"finished"}:
+        shown = ", ".join(f"{n} {s}" for s, n in statuses.items())
+        return [Verdict(name, "runs", "all finished", shown, None, None, None, None, "status")]
+    return []
+
+
+def _current_values(suite: SuiteRuns, baseline: dict[str, Any]) -> dict[str, dict[str, list]]:
+    """The checked folder's finished values per configuration of the baseline and
+    figure, in the baseline's layout."""
+    finished = suite.runs[suite.runs["status"] == "finished"]
+    found = {}
+    for name in baseline["configurations"]:
+        if (suite.runs["configuration"] == name).any():
+            done = finished[finished["configuration"] == name]
+            found[name] = {
+                f: [float(v) for v in done[f] if v is not None and math.isfinite(v)]
+                for f in suite.figures()
+            }
+    return found
+
+
+def gated(
+    tolerances: dict[str, float],
+    old: dict[str, list[float]],
+    new: dict[str, list[float]],
+) -> list[str]:
+    """The figures to gate for one configuration, each distinct quantity once: at a fixed
+    batch (every run's images/s over iterations/s the same, here and in the baseline)
+    iterations/s is images/s divided by a constant, so only images/s is gated."""
+    figures = list(tolerances)
+    pair = ("images_per_s", "iterations_per_s")
+    if all(f in figures for f in pair) and _fixed_ratio(old, new, *pair):
+        figures.remove("iterations_per_s")
+    return figures
+
+
+def _fixed_ratio(old: dict, new: dict, a: str, b: str) -> bool:
+    ratios = [
+        x / y
+        for side in (old, new)
+        for x, y in zip(side.get(a) or [], side.get(b) or [], strict=False)
+        if y
+    ]
+    return bool(ratios) and max(ratios) - min(ratios) <= 1e-6 * abs(max(ratios))
+
+
+def pooled_noise(
+    baseline: dict[str, Any], current: dict[str, dict[str, list]], figure: str
+) -> tuple[float, int] | None:
+    """The run-to-run spread of ``figure`` on the log scale, pooled over every
+    configuration with two or more positive values, in the baseline and in the checked
+    folder: (variance, degrees of freedom), or None when none has two."""
+    groups = [c["figures"].get(figure) or [] for c in baseline["configurations"].values()]
+    groups += [values.get(figure) or [] for values in current.values()]
+    squares, df = 0.0, 0
+    for values in groups:
+        logs = np.log([v for v in values if v > 0])
+        if len(logs) > 1:
+            squares += float(((logs - logs.mean()) ** 2).sum())
+            df += len(logs) - 1
+    return (squares / df, df) if df else None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A non-inferiority test of one figure: the change's one-sided 95 % bound on the
+    worse side must lie within ``tolerance``."""
+
+    tolerance: float
+    direction: str  # "max": higher is better
+    noise: tuple[float, int] | None  # pooled log-scale variance and its df
+
+    def judge(self, name: str, figure: str, old: list[float], new: list[float]) -> Verdict:
+        a, b = estimate(old), estimate(new)
+        if not b.n:
+            return Verdict(name, figure, _show(a), "-", None, self.tolerance, None, None, "missing")
+        change = b.mean / a.mean - 1 if a.mean > 0 else math.inf
+        verdict = Verdict(name, figure, _show(a), _show(b), change, self.tolerance, None, None, "")
+        if self.noise is None or not (a.mean > 0 and b.mean > 0):
+            verdict.verdict = BLIND  # one seed everywhere: no noise estimate
+            return verdict
+        variance, df = self.noise
+        se = math.sqrt(variance * (1 / a.n + 1 / b.n))
+        sign = 1 if self.direction == "min" else -1  # + is worse
+        worse, allowed = sign * math.log(b.mean / a.mean), math.log(1 + self.tolerance)
+        t = float(stats.t.ppf(1 - ALPHA, df))
+        verdict.bound = math.exp(sign * (worse + t * se)) - 1
+        verdict.detectable = math.exp((t + float(stats.t.ppf(0.8, df))) * se) - 1
+        verdict.p_worse = float(stats.t.sf(worse / se, df)) if se else float(worse <= 0)
+        if worse + t * se <= allowed:
+            verdict.verdict = "improved" if worse + t * se < -allowed else "ok"
+        elif t * se > allowed:
+            verdict.verdict = BLIND
+        else:
+            verdict.verdict = "regression" if worse > allowed else UNPROVEN
+        return verdict
+
+
+def _holm_regressions(verdicts: list[Verdict]) -> list[Verdict]:
+    """Holm across the gated figures for the word ``regression``: a figure worse than its
+    tolerance is called a regression only when it is also clearly worse than the
+    baseline at its Holm level (else ``unproven``); both fail. The pass needs no
+    adjustment: it requires every figure's own 5 % test (an intersection-union test), so
+    the chance of passing any one regressed figure stays at most 5 %."""
+    tested = sorted((v for v in verdicts if v.verdict == "regression"), key=lambda v: v.p_worse)
+    m = sum(v.p_worse is not None for v in verdicts)
+    for i, v in enumerate(tested):
+        if v.p_worse > ALPHA / (m - i):
+            for later in tested[i:]:
+                later.verdict = UNPROVEN
+            break
+    return verdicts
 
 
 def _same_suite(baseline: dict[str, Any], path: Path, folder: Path, suite: SuiteRuns) -> None:

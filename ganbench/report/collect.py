@@ -211,3 +211,22 @@ def _recorded_direction(runs: pd.DataFrame, value: str) -> str | None:
     column = f"quality.{value}.direction"
     recorded = runs[column].dropna().unique().tolist() if column in runs else []
     return quality_direction(value, recorded[0] if recorded else None)
+
+
+def loaded_configurations(suite: SuiteRuns) -> list[str]:
+    """Configurations whose runs load a pre-trained generator (``load:``) instead of
+    training: they have quality and generation figures, no training ones."""
+    runs = suite.runs
+    if "strategy" not in runs:
+        return []
+    names = runs["configuration"].drop_duplicates()
+    return [n for n in names if (runs.loc[runs["configuration"] == n, "strategy"] == "load").all()]
+
+
+def stopped_at(suite: SuiteRuns, name: str) -> list[int]:
+    """The iterations a configuration's finished seeds stopped at, sorted."""
+    runs = suite.runs
+    mine = runs[(runs["configuration"] == name) & (runs["status"] == "finished")]
+    if "iterations" not in mine:
+        return []
+    return sorted(int(i) for i in mine["iterations"] if isinstance(i, int | float) and i == i)

@@ -77,7 +77,7 @@ def plot_quality(
     per seed, the mean over seeds in bold with its 95% interval shaded (where two or more
     seeds were evaluated), and a dotted vertical line where a configuration's batch grew
     (the thesis' figures 4.1-4.9)."""
-    from ganbench.report.aggregate import estimate
+    from ganbench.report.estimate import estimate
 
     data = curves[curves["value"] == value]
     names = list(dict.fromkeys(data["configuration"]))

@@ -10,7 +10,8 @@ import math
 import os
 from pathlib import Path
 
-from ganbench.report.build import PLOTS_DIR, Report, Table
+from ganbench.report.build import PLOTS_DIR, Report
+from ganbench.report.table import Table
 from ganbench.results import write_atomic
 
 CSS = """

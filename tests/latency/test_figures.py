@@ -21,7 +21,7 @@ from ganbench.latency.settings import LatencySettings
 from ganbench.latency.sources import GeneratorSource, fresh_generator
 from ganbench.latency.warmup import steady_so_far, warm_up, warmup_done
 from ganbench.models import MODELS
-from ganbench.report.build import _latency_table
+from ganbench.report.latency_table import latency_table
 from ganbench.trackers.clock import CallTimer
 from ganbench.trackers.stats import (
     Percentile,
@@ -187,6 +187,6 @@ def test_a_real_row_has_a_positive_blocked_throughput_and_shows_n(tmp_path: Path
     headers, cells = latency_cells(result.rows)  # --format md
     assert [c[headers.index("calls")] for c in cells] == ["37", "37"]
     doc = result.as_dict()
-    table = _latency_table(doc)  # the report's latency table
+    table = latency_table(doc)  # the report's latency table
     assert [r[table.headers.index("calls")] for r in table.rows] == ["37", "37"]
     assert all(r[table.headers.index("images/s blocked")] != "-" for r in table.rows)
