@@ -9,10 +9,11 @@ the verdict read off the interval that is printed beside it.
   ratio of the two means, its log's standard error by the delta method
   (``sA^2 / (nA mA^2) + sB^2 / (nB mB^2)``), Welch-Satterthwaite degrees of freedom.
 - **Many comparisons** (every configuration on every figure of a table) are adjusted
-  with Holm's step-down method: sorted by p-value, the k-th of m is tested at
-  ``0.05 / (m - k)`` until the first that is not rejected, which and all after it use
-  that level too. Each interval is shown at its comparison's adjusted level, so an
-  interval excludes 1 exactly when its test rejects.
+  with Benjamini-Hochberg: among m comparisons, the R smallest p-values with the R-th at
+  most ``0.05 R / m`` are the differences found (at most 5 % of them expected to be
+  wrong), and every interval is shown at level ``1 - 0.05 max(R, 1) / m`` (the
+  false-coverage-rate intervals of Benjamini and Yekutieli, 2005), at which exactly the
+  differences found exclude 1: the verdict and the printed interval agree.
 - **The verdict**: ``equivalent`` when the interval lies inside the equivalence margin
   ``[1 - m, 1 + m]`` (default 3 % for speed, memory and cost figures, none for quality);
   else ``better`` or ``worse`` when it excludes 1; else ``no clear difference`` (also
@@ -58,7 +59,7 @@ class Comparison:
     method: str  # "paired by block (3 pairs)", "Welch" or "" (no interval)
     direction: str  # "max": higher is better, "min": lower is better
     margin: float = 0.0
-    alpha: float = ALPHA  # after adjust(): this comparison's Holm level
+    alpha: float = ALPHA  # after adjust(): the level its interval is shown at
     family: int = 1  # how many comparisons it was adjusted with
 
     @property
@@ -146,19 +147,20 @@ C = TypeVar("C", "Comparison", TargetComparison)
 
 
 def adjust(comparisons: Mapping[K, C], alpha: float = ALPHA) -> dict[K, C]:
-    """Holm's step-down adjustment over ``comparisons`` (one table's): each testable one
-    gets its level; the others, and exact ones (nothing varied), are left as they are."""
+    """Benjamini-Hochberg over ``comparisons`` (one table's): of the m testable ones
+    (exact ones, where nothing varied, left out), the R with the smallest p-values such
+    that the R-th is at most ``R alpha / m`` are the differences found; every interval
+    is then shown at level ``1 - max(R, 1) alpha / m`` (Benjamini and Yekutieli's
+    false-coverage-rate intervals), where exactly the differences found exclude 1."""
     tested = sorted(
         (k for k, c in comparisons.items() if c.testable and not c.exact),
         key=lambda k: comparisons[k].p_value,
     )
     m = len(tested)
+    found = [i + 1 for i, k in enumerate(tested) if comparisons[k].p_value <= (i + 1) * alpha / m]
+    level = max(found, default=1) * alpha / max(m, 1)
     adjusted = dict(comparisons)
-    level, stopped = alpha, False
-    for i, key in enumerate(tested):
-        if not stopped:
-            level = alpha / (m - i)
-            stopped = comparisons[key].p_value > level
+    for key in tested:
         adjusted[key] = replace(comparisons[key], alpha=level, family=m)
     return adjusted
 
@@ -255,8 +257,31 @@ def compare_all(
             for f in family
             for c in others
         }
+        twins = [c for c in others if _one_quantity(samples, c, baseline)]
+        for c in twins:  # counted once: iterations/s is images/s over a constant
+            raw.pop((c, "iterations_per_s"), None)
         found.update(adjust(raw))
+        for c in twins:
+            if (c, "images_per_s") in raw and "iterations_per_s" in family:
+                found[(c, "iterations_per_s")] = found[(c, "images_per_s")]
     return Comparisons(baseline, found)
+
+
+def _one_quantity(samples: Samples, name: str, baseline: str) -> bool:
+    """Whether ``name``'s and the baseline's images/s are their iterations/s times one
+    and the same batch size in every run (a fixed batch on both sides): then the two
+    figures' ratios, intervals and verdicts are identical, one comparison."""
+    ratios = [
+        images / iterations
+        for c in (name, baseline)
+        for images, iterations in zip(
+            samples[(c, "images_per_s")].values,
+            samples[(c, "iterations_per_s")].values,
+            strict=False,
+        )
+        if math.isfinite(images) and math.isfinite(iterations) and iterations > 0
+    ]
+    return bool(ratios) and max(ratios) - min(ratios) <= 1e-9 * max(ratios)
 
 
 TARGET_TIME = re.compile(r"^time_to_target\.(.+)\.train_s$")

@@ -42,7 +42,8 @@ def rule_caption(compared: list[tuple[str, Comparison | TargetComparison | None]
     margin_text = "; ".join(f"{k} for {', '.join(v)}" for k, v in margins.items())
     method_text = ", ".join(f"{m} ({n})" for m, n in methods.items()) or "-"
     return (
-        f"[95% interval, Holm-adjusted over {family} comparisons]; equivalent: the interval "
+        f"[interval adjusted for {family} comparisons (Benjamini-Hochberg, false coverage "
+        "rate 5%)]; equivalent: the interval "
         f"inside the margin ({margin_text}); better/worse: it excludes 1; else no clear "
         f"difference; estimated {method_text}"
     )

@@ -88,8 +88,10 @@ def test_equivalence_inside_the_margin() -> None:
     assert wide.verdict == "no clear difference"  # includes 1 and leaves the margin
 
 
-def test_holm_turns_a_lone_small_p_into_no_clear_difference_among_many() -> None:
-    """p = 0.03 alone is a difference; as the smallest of five (level 0.01) it is not."""
+def test_many_comparisons_adjust_verdicts_and_intervals_together() -> None:
+    """p = 0.03 alone is a difference; beside four null comparisons it is not (BH: 0.03 >
+    1 x 0.05 / 5); beside a strong one and a null one it is (0.03 <= 2 x 0.05 / 3), where
+    Holm would not have called it (0.03 > 0.05 / 2)."""
     se = 0.1
     log_ratio = stats.norm.ppf(1 - 0.03 / 2) * se  # df = inf: p = 0.03
     lone = Comparison(math.exp(log_ratio), se, math.inf, "Welch", "max")
@@ -100,9 +102,12 @@ def test_holm_turns_a_lone_small_p_into_no_clear_difference_among_many() -> None
     assert family["x"].verdict == "no clear difference"
     assert family["x"].interval()[0] < 1 < family["x"].interval()[1]
     strong = Comparison(math.exp(4 * se), se, math.inf, "Welch", "max")  # p = 6e-5
-    family = adjust({"x": strong, "y": lone, **{f"n{i}": null for i in range(3)}})
-    assert family["x"].verdict == "better"  # tested at 0.01
-    assert family["y"].alpha == pytest.approx(0.05 / 4) and family["y"].verdict != "better"
+    family = adjust({"x": strong, "y": lone, "n": null})
+    assert family["y"].alpha == pytest.approx(2 * 0.05 / 3)
+    assert family["x"].verdict == family["y"].verdict == "better"
+    assert family["n"].verdict == "no clear difference"
+    exact = Comparison(1.0, 0.0, 2.0, "Welch", "max", margin=0.03)  # nothing varied
+    assert adjust({"e": exact, "y": lone})["y"].family == 1  # not counted
 
 
 NUMBERS = re.compile(r"\[([\d.]+), ([\d.]+)\] (.+)$")
