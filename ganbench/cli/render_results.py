@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from ganbench.cli.console import fmt as _fmt
 from ganbench.cli.console import show
@@ -182,13 +183,13 @@ def _latency_title(result: Any) -> str:
 
 def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:
     """A report's tables and notes, and where its files are."""
-    for t in report.tables:
-        table = _table(t.title, tuple(t.headers))
+    for t in report.tables:  # "[10, 14]" and "[interval ...]" are text, not markup
+        table = _table(escape(t.title), tuple(escape(h) for h in t.headers))
         for row in t.rows:
-            table.add_row(*(str(c) for c in row))
+            table.add_row(*(escape(str(c)) for c in row))
         show(console, table)
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {escape(note)}", highlight=False)
     console.print(
         f"report: {paths['md']}, {paths['html']} (self-contained), {paths['csv']}", highlight=False
     )
@@ -200,12 +201,13 @@ def print_check(console: Console, err_console: Console, result: Any) -> None:
     table = _table(shown.title, tuple(shown.headers), left=2)
     for v, row in zip(result.verdicts, shown.rows, strict=True):
         style = "bold red" if v.failed else ("green" if v.verdict == "improved" else "")
-        table.add_row(*row[:-1], f"[{style}]{v.verdict}[/]" if style else v.verdict)
+        cells = [escape(c) for c in row[:-1]]
+        table.add_row(*cells, f"[{style}]{v.verdict}[/]" if style else v.verdict)
     show(console, table)
     for warning in result.warnings:
-        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
-    for line in result.blind_lines():
-        console.print(f"[bold red]blind[/]: {line}", highlight=False)
+        err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+    for verdict, line in result.blind_lines():
+        console.print(f"[bold red]{verdict}[/]: {escape(line)}", highlight=False)
     verdict, _, rest = result.headline().partition(":")
     style = "bold red" if result.failed else "bold green"
     console.print(f"[{style}]{verdict}[/]:{rest}", highlight=False)

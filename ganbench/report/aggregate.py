@@ -1,6 +1,6 @@
 """The per-configuration table behind the report (``summary.csv``, ``report --format
 json``): status counts, seeds, each figure's mean and 95 % interval (report.estimate),
-and with a baseline each figure's ratio to it, the interval at its Holm-adjusted level
+and with a baseline each figure's ratio to it, the interval at its adjusted level
 and the verdict (report.compare).
 
 The figures people decide on (``decision_figures``: the ratio table's) form one family

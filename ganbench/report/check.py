@@ -220,23 +220,31 @@ class CheckResult:
             rows,
         )
 
-    def blind_lines(self) -> list[str]:
-        """Why each blind or unproven figure fails."""
+    def blind_lines(self) -> list[tuple[str, str]]:
+        """(verdict, why) for each blind or unproven figure."""
         lines = []
         for v in self.verdicts:
             if v.verdict == BLIND:
-                lines.append(
+                why = (
                     f"{v.configuration} {v.figure}: even an unchanged figure would not be "
                     f"shown within the {_pct(v.tolerance, '.0f')} tolerance by this "
                     f"comparison (it catches changes of {_pct(v.detectable, '.1f')}); run "
                     "more seeds or longer, widen --tolerance, or pass --allow-blind"
                 )
+                if v.detectable is None:
+                    why = (
+                        f"{v.configuration} {v.figure}: one seed on every side, so no "
+                        "estimate of the noise; run two or more seeds (--seeds 0,1,2) or "
+                        "pass --allow-blind"
+                    )
+                lines.append((BLIND, why))
             elif v.verdict == UNPROVEN:
-                lines.append(
+                why = (
                     f"{v.configuration} {v.figure}: changed {_pct(v.change, '+.1f')}, but "
                     f"could be {_pct(v.bound, '+.1f')} (one-sided 95% bound), beyond the "
                     f"{_pct(v.tolerance, '.0f')} tolerance; run more seeds to tell"
                 )
+                lines.append((UNPROVEN, why))
         return lines
 
     def headline(self) -> str:
@@ -253,7 +261,7 @@ class CheckResult:
         """For a CI job summary: the headline, the table, the blind figures, warnings."""
         icon = "x" if self.failed else "white_check_mark"
         lines = [f"### :{icon}: {title}: {self.headline()}", "", markdown_table(self.table())]
-        lines += [f"- {line}" for line in self.blind_lines()]
+        lines += [f"- {verdict}: {line}" for verdict, line in self.blind_lines()]
         lines += [f"- warning: {w}" for w in self.warnings]
         return "\n".join(lines) + "\n"
 

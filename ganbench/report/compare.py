@@ -220,7 +220,7 @@ def _block(run) -> int | None:
 
 @dataclass
 class Comparisons:
-    """Every (configuration, figure) comparison against one baseline, Holm-adjusted per
+    """Every (configuration, figure) comparison against one baseline, adjusted per
     family (the figures of one table), with the margins they were judged by."""
 
     baseline: str
