@@ -57,6 +57,17 @@ OrderOption = Annotated[
         "rotated), random (blocks shuffled) or grouped (configuration by configuration)."
     ),
 ]
+RerunOption = Annotated[
+    int,
+    typer.Option(
+        "--rerun-unsteady",
+        min=0,
+        metavar="N",
+        help="Train again (up to N times each, until steady) the runs whose machine-speed "
+        "probe was more than 10 % off the suite's median; the replaced runs are kept "
+        "under replaced/ in the suite folder.",
+    ),
+]
 DetachOption = Annotated[
     bool,
     typer.Option("--detach", help="slurm: return once submitted; train-suite again to collect."),
@@ -101,6 +112,7 @@ def train_suite(
     gpus_per_run: GpusOption = None,
     detach: DetachOption = False,
     in_process: InProcessOption = False,
+    rerun_unsteady: RerunOption = 0,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
@@ -118,10 +130,10 @@ def train_suite(
         "in_process": in_process or None,
     }
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
-    _train(loaded, chosen, fresh, dry_run)
+    _train(loaded, chosen, fresh, dry_run, rerun_unsteady)
 
 
-def _train(loaded, chosen, fresh: bool, dry_run: bool) -> None:
+def _train(loaded, chosen, fresh: bool, dry_run: bool, rerun_unsteady: int = 0) -> None:
     """Plan (under the suite's lock), train with ``chosen``, render, exit with the code."""
     from ganbench.cli.render_train import (
         RichObserver,
@@ -144,7 +156,7 @@ def _train(loaded, chosen, fresh: bool, dry_run: bool) -> None:
         plans = plan_suite(loaded, fresh=fresh, placement=chosen)
         print_plans(console, loaded, plans)
         with RichObserver(console) as observer:
-            summaries = chosen.run_suite(loaded, plans, observer, stop)
+            summaries = chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
     print_summaries(console, loaded, summaries)
     if stop.requested() or RunStatus.INTERRUPTED in {s.status for s in summaries}:
         raise typer.Exit(code=_stop_code(stop, summaries))

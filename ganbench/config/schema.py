@@ -164,6 +164,12 @@ class MeasureConfig(Section):
     noise_scale: NoiseScaleConfig | None = Field(
         None, description="gradient noise scale every N iterations (null: off)"
     )
+    speed_probe_every_s: float | None = Field(
+        30.0,
+        gt=0,
+        description="the machine-speed probe (a fixed reference workload, outside training "
+        "time) before the first iteration and then every N wall seconds (null: off)",
+    )
 
     @field_validator("noise_scale", mode="before")
     @classmethod

@@ -5,8 +5,9 @@ results format never depend on where a run ran.
 
 ``Launcher.launch(plan, observer, stop)`` trains one planned run and returns its summary;
 ``run_suite`` executes a suite's plans (one after another unless a launcher knows
-better) holding the suite folder's lock (and each run folder's), records the suite and
-writes runs.csv when it ends.
+better) holding the suite folder's lock (and each run folder's), re-runs those measured
+on an unsteady machine when asked (``launchers.rerun``), records the suite and writes
+runs.csv when it ends.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import Field
 
 from ganbench.config.schema import Suite
 from ganbench.errors import StorageFull, stopped_by_storage
+from ganbench.launchers.rerun import rerun_unsteady
 from ganbench.launchers.signals import GracefulStop
 from ganbench.registry import Registry, Section
 from ganbench.results import RunStatus, RunSummary, write_runs_csv, write_suite_meta
@@ -79,11 +81,14 @@ class Launcher:
         plans: list[RunPlan],
         observer: Observer | None = None,
         stop: StopSignal | None = None,
+        rerun_unsteady_times: int = 0,
     ) -> list[RunSummary]:
         """Execute the plans in order, holding the suite folder's lock; one summary per run
-        (skipped ones included). A stop request (``stop``, else this process's own
-        signal handling) ends the suite after the running run, a full disk after the
-        failed run; the rest stays planned for the next call."""
+        (skipped ones included), a re-run one's latest attempt. A stop request (``stop``,
+        else this process's own signal handling) ends the suite after the running run, a
+        full disk after the failed run; the rest stays planned for the next call. Then,
+        with ``rerun_unsteady_times`` N, runs measured on an unsteady machine are trained
+        again, up to N times each (``launchers.rerun``)."""
         with FolderLock(suite.output_dir, "suite folder") as lock, contextlib.ExitStack() as scope:
             if lock.took_over and observer:
                 observer.noted(f"{suite.output_dir}: {lock.describe_previous()}")
@@ -92,7 +97,16 @@ class Launcher:
             write_suite_meta(suite.output_dir, suite.name, suite.source, suite.baseline, ids)
             remember_suite_folder(suite.output_dir)
             try:
-                return self._run_plans(plans, observer, stop)
+                summaries = self._run_plans(plans, observer, stop)
+                return rerun_unsteady(
+                    suite.output_dir,
+                    plans,
+                    summaries,
+                    lambda again: self._run_plans(again, observer, stop),
+                    lambda text: observer.noted(text) if observer else None,
+                    stop.requested,
+                    rerun_unsteady_times,
+                )
             finally:
                 _write_runs_csv(suite.output_dir)
 

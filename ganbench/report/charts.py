@@ -11,6 +11,7 @@ import pandas as pd
 
 from ganbench.report.aggregate import memory_figure
 from ganbench.report.collect import SuiteRuns
+from ganbench.report.steadiness import plot_machine_speed, probe_frame, unsteady_runs
 from ganbench.results.latency import generator_names
 from ganbench.results.summary import in_phase_order
 
@@ -54,6 +55,10 @@ def draw_plots(
     if suite.noise["b_simple"].notna().any():
         path = plots.plot_noise_scale(suite.noise, folder / "noise_scale.png")
         drawn.append(("gradient noise scale and batch size against training time", path))
+    probes = probe_frame(suite)
+    if not probes.empty:
+        path = plot_machine_speed(probes, folder / "machine_speed.png", unsteady_runs(suite))
+        drawn.append(("the machine-speed probe over the suite's wall time", path))
     drawn += _sample_grids(suite, folder)
     for i, doc in enumerate(latency_docs):
         title = f"{generator_names(doc)} on {doc['device']}"

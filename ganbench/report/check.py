@@ -30,6 +30,7 @@ from ganbench.report.collect import SuiteRuns, load_suites
 from ganbench.report.estimate import ALPHA, estimate
 from ganbench.report.notes import device_notes
 from ganbench.report.render import markdown_table
+from ganbench.report.steadiness import machine_speed_change, suite_machine_speed
 from ganbench.report.table import Table, cell
 from ganbench.results import read_suite_meta, write_atomic
 
@@ -112,6 +113,7 @@ def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
         "environment": next(iter(environments.values()), {}),  # the first run's
         "environments": environments,
         "directions": suite.directions,
+        "machine_speed": suite_machine_speed(suite),  # how fast the machine was meanwhile
         "configurations": configurations,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -288,6 +290,8 @@ def check(
     warnings = _environment_warnings(baseline, environments)
     warnings += _suite_environment_warnings(environments, configuration_of(suite))
     warnings += device_notes(suite)  # seeds spread over a mixed cluster
+    probes = machine_speed_change(baseline.get("machine_speed"), suite_machine_speed(suite))
+    warnings += [probes] if probes else []
     _same_suite(baseline, baseline_path, folder, suite)
     current = _current_values(suite, baseline)
     noise = {f: pooled_noise(baseline, current, f) for f in tolerances}

@@ -182,6 +182,7 @@ def _summary_fields(store: RunStore, events: list[dict[str, Any]]) -> dict[str, 
     summary = in_todays_terms(summary)
     fields = flatten(summary)
     fields["environment"] = summary.get("environment") or {}
+    fields["machine_speed"] = summary.get("machine_speed")  # with its sample list
     if not isinstance(fields.get("status"), str) or not fields["status"]:
         fields["status"] = "unknown"
         fields["reason"] = fields.get("reason") or "summary.json records no status"

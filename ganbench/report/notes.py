@@ -9,12 +9,14 @@ from typing import Any
 import pandas as pd
 
 from ganbench.report.collect import SuiteRuns, loaded_configurations, stopped_at
+from ganbench.report.steadiness import steadiness_notes
 from ganbench.report.table import number, text
 
 
 def report_notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) -> list[str]:
     runs = suite.runs
-    notes = run_notes(suite) + device_notes(suite) + noise_notes(suite) + budget_notes(suite)
+    notes = run_notes(suite) + device_notes(suite) + noise_notes(suite)
+    notes += steadiness_notes(suite) + budget_notes(suite)
     single = [
         c
         for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()

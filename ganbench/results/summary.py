@@ -1,11 +1,15 @@
 """A run's summary: what it ended as (``RunStatus``), its figures (``RunSummary``, written
 to summary.json) and the one flattening to dotted columns, used by runs.csv and by the
-reports alike (so a figure has one name everywhere).
+reports alike (so a figure has one name everywhere); and the one rule that says which runs
+were measured on a machine off their suite's speed (``unsteady_machines``), used by the
+launchers' re-runs and the reports alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
 import typing
 from collections.abc import Mapping
 from enum import Enum
@@ -118,6 +122,64 @@ def in_todays_terms(summary: dict[str, Any]) -> dict[str, Any]:
     return older
 
 
+# A run whose machine-speed probe is more than this share off its suite's median.
+MACHINE_SPEED_TOLERANCE = 0.10
+# ... or that many of its probe samples (a share of them, and at least two): a load that
+# came or went during the run (one stray sample, shorter than the interval, is not).
+PARTLY_OFF_SHARE = 0.25
+
+
+def unsteady_machines(
+    speeds: Mapping[str, Any], tolerance: float = MACHINE_SPEED_TOLERANCE
+) -> dict[str, str]:
+    """Runs (by id, from their summaries' ``machine_speed``) whose machine was more than
+    ``tolerance`` off the suite's, each with the reason. The suite's speed is the median
+    of the runs' probe medians (each run counted once, however long), among runs whose
+    probes are comparable (same workload and device type). A run is off when its median
+    is, or when a quarter of its samples (two or more) are: the run's figures are means
+    over its time, so a load over part of it shows in them too."""
+    groups: dict[tuple[Any, Any], dict[str, Mapping[str, Any]]] = {}
+    for run_id, speed in speeds.items():
+        if isinstance(speed, Mapping) and _positive(speed.get("median_s")):
+            key = (speed.get("workload"), speed.get("device"))
+            groups.setdefault(key, {})[run_id] = speed
+    flagged: dict[str, str] = {}
+    for group in groups.values():
+        reference = statistics.median(speed["median_s"] for speed in group.values())
+        for run_id, speed in group.items():
+            reason = _speed_off(speed, reference, tolerance)
+            if reason is not None:
+                flagged[run_id] = reason
+    return flagged
+
+
+def _speed_off(speed: Mapping[str, Any], reference: float, tolerance: float) -> str | None:
+    median = speed["median_s"]
+    ratio = median / reference
+    if abs(ratio - 1) > tolerance:
+        return (
+            f"its machine-speed probe took {ratio:.2f}x the suite's median "
+            f"({median * 1e3:.0f} ms vs {reference * 1e3:.0f} ms): the machine was "
+            f"{'slower' if ratio > 1 else 'faster'} than for the other runs"
+        )
+    samples = [s.get("seconds") for s in speed.get("samples") or [] if isinstance(s, Mapping)]
+    seconds = [s for s in samples if _positive(s)]
+    off = [s for s in seconds if abs(s / reference - 1) > tolerance]
+    if len(off) >= 2 and len(off) >= PARTLY_OFF_SHARE * len(seconds):
+        return (
+            f"{len(off)} of its {len(seconds)} machine-speed probes were more than "
+            f"{tolerance:.0%} off the suite's median {reference * 1e3:.0f} ms "
+            f"({min(off) * 1e3:.0f}-{max(off) * 1e3:.0f} ms): the machine's load changed "
+            "during the run"
+        )
+    return None
+
+
+def _positive(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
+
+
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Scalars of a summary under dotted names (``phases.data.share``,
     ``quality.fid.final``, ``time_to_target.fid.train_s``); lists are left out (they stay
@@ -208,6 +270,9 @@ class _RunFigures(BaseModel):
     noise_scale: dict[str, dict[str, Any]] | None = None
     noise_scale_s: float | None = None
     environment: dict[str, Any] | None = None
+    # the machine-speed probe (run/speed_probe.py), and the run this one re-ran
+    machine_speed: dict[str, Any] | None = None
+    replaces: dict[str, Any] | None = None
     # not written: set when a re-run of the suite skipped the run
     skipped: bool = Field(False, exclude=True)
 

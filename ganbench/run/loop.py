@@ -2,8 +2,9 @@
 
 The loop decides only when to stop; each iteration's bookkeeping belongs to the parts it
 calls at fixed points: the batch schedule before the step, the trackers around it, then
-the log, the noise scale, evaluation and checkpoints. A NaN/inf loss raises ``Diverged``
-from the log.
+the log, the noise scale, evaluation and checkpoints; the machine-speed probe before the
+first iteration and between iterations when due. A NaN/inf loss raises ``Diverged`` from
+the log.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ganbench.run.log import IterationLog, OnLog
 from ganbench.run.measurement import RunTrackers, build_trackers
 from ganbench.run.noise_scale import NoiseScale
 from ganbench.run.session import Session
+from ganbench.run.speed_probe import SpeedProbe
 from ganbench.run.state import TrainState
 from ganbench.strategies import StepLosses
 from ganbench.trackers.clock import RunClock
@@ -39,6 +41,7 @@ class LoopParts:
     noise_scale: NoiseScale
     evaluation: Evaluation
     checkpoints: Checkpoints
+    speed_probe: SpeedProbe
 
 
 class TrainingLoop:
@@ -81,6 +84,7 @@ class TrainingLoop:
             noise_scale=NoiseScale(ctx),
             evaluation=Evaluation(ctx),
             checkpoints=Checkpoints(ctx),
+            speed_probe=SpeedProbe(ctx),
         )
         return cls(session, state, parts, should_stop)
 
@@ -90,6 +94,7 @@ class TrainingLoop:
         parts.clock.start_loop()
         if not resumed and self.session.run.evaluation.at_start:
             parts.evaluation.run()
+        parts.speed_probe.run()  # the machine's speed before the first iteration
         with parts.trackers.stack:
             reached, stop = self._until_stopped()
             parts.trackers.steady.close()  # the last steady iteration ends here
@@ -112,11 +117,12 @@ class TrainingLoop:
     def _until_stopped(self) -> tuple[str | None, str | bool | None]:
         """Iterate; (the budget limit reached, None), or (None, what asked to stop) once
         a stop was asked for (after a checkpoint). ddp: every rank stops where rank 0's
-        clock and signals say, and take rank 0's growth decisions."""
-        growth = self.parts.growth
+        clock and signals say, takes rank 0's growth decisions and probes the machine's
+        speed when rank 0 does (so no rank waits for another's probe inside a step)."""
+        growth, probe = self.parts.growth, self.parts.speed_probe
         while True:
-            reached, stop, decided = self.session.replicas.from_rank0(
-                (self.budget_reached(), self.should_stop(), growth.decision())
+            reached, stop, decided, probe_due = self.session.replicas.from_rank0(
+                (self.budget_reached(), self.should_stop(), growth.decision(), probe.due())
             )
             growth.take(decided)
             if reached is not None:
@@ -126,6 +132,8 @@ class TrainingLoop:
                 if self.parts.checkpoints.saved_at != self.state.iteration:
                     self.parts.checkpoints.save()
                 return None, stop
+            if probe_due:
+                probe.run()
             self.step()
 
     def step(self) -> None:

@@ -27,3 +27,4 @@ class TrainState:
     noise_scale_s: float = 0.0  # time spent measuring the gradient noise scale
     noise_scale: dict[str, Any] = field(default_factory=dict)  # its running estimates
     growth: dict[str, Any] = field(default_factory=dict)  # adaptive growth's decisions
+    speed_probe: dict[str, Any] = field(default_factory=dict)  # machine-speed probe samples

@@ -235,6 +235,7 @@ def _record_end(
             "final_g_loss": g_loss,
             **parts.evaluation.summary(),
             **parts.noise_scale.summary(),
+            **parts.speed_probe.summary(),
             "environment": opened.environment,
         }
         summary = summarize(
