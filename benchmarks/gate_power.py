@@ -50,7 +50,7 @@ FIGURE = "iterations_per_s"
 TOLERANCE = 0.05
 
 
-def suite_file(folder: Path, order: str, iterations: int) -> Path:
+def suite_file(folder: Path, order: str, iterations: int, seeds: int = 3) -> Path:
     model = {"name": "mlp", "latent_dim": 16, "hidden": HIDDEN, "depth": 3}
     heavy = {**model, "hidden": round(HIDDEN * math.sqrt(1.25))}
     suite = {
@@ -71,7 +71,7 @@ def suite_file(folder: Path, order: str, iterations: int) -> Path:
             {"name": "copy"},
             {"name": "heavy", "model": heavy},
         ],
-        "matrix": {"seed": [0, 1, 2]},
+        "matrix": {"seed": list(range(seeds))},
     }
     path = folder / "power.yaml"
     path.write_text(yaml.safe_dump(suite))
@@ -166,23 +166,36 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=150)
     parser.add_argument("--order", default="interleaved")
     parser.add_argument("--hog", action="store_true", help="hog the CPU for each second half")
+    parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     hog_after = None
     if args.hog:  # an idle suite first, to know when half of one has passed
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            run_suite(suite_file(Path(tmp), args.order, args.iterations), None)
+            run_suite(suite_file(Path(tmp), args.order, args.iterations, args.seeds), None)
             hog_after = (time.perf_counter() - started) / 2
             print(f"an idle suite takes {2 * hog_after:.1f} s; the hog starts at {hog_after:.1f} s")
-    results = []
-    for i in range(args.repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = run_suite(suite_file(Path(tmp), args.order, args.iterations), hog_after)
-            results.append(judge(folder, Path(tmp) / "judge"))
-        print(f"repeat {i + 1}/{args.repeats}: " + "; ".join(
-            f"{n} {r['ratio']:.3f} {r['report']} / {r['gate']}" for n, r in results[-1].items()
-        ), flush=True)  # fmt: skip
-    summarize(results, args)
+    results: list[dict[str, dict[str, object]]] = []
+    try:
+        for i in range(args.repeats):
+            repeat(args, hog_after, results)
+            print_repeat(i, args.repeats, results[-1])
+    except KeyboardInterrupt:  # Ctrl-C: the figures of the repeats done so far
+        print(f"stopped after {len(results)} repeats")
+    if results:
+        summarize(results, args)
+
+
+def repeat(args: argparse.Namespace, hog_after: float | None, results: list) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = suite_file(Path(tmp), args.order, args.iterations, args.seeds)
+        folder = run_suite(path, hog_after)
+        results.append(judge(folder, Path(tmp) / "judge"))
+
+
+def print_repeat(i: int, repeats: int, result: dict[str, dict[str, object]]) -> None:
+    said = "; ".join(f"{n} {r['ratio']:.3f} {r['report']} / {r['gate']}" for n, r in result.items())
+    print(f"repeat {i + 1}/{repeats}: {said}", flush=True)
 
 
 def summarize(results: list[dict[str, dict[str, object]]], args: argparse.Namespace) -> None:

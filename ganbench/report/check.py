@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from scipy import stats
 
 from ganbench.errors import UserError
 from ganbench.report.collect import SuiteRuns, load_suites
+from ganbench.report.compare import figure_fractions
 from ganbench.report.estimate import ALPHA, estimate
 from ganbench.report.notes import device_notes
 from ganbench.report.render import markdown_table
@@ -147,21 +147,7 @@ def read_baseline(path: Path) -> dict[str, Any]:
 
 def parse_tolerances(text: str | None, known: list[str]) -> dict[str, float]:
     """``images_per_s=5%,peak_cuda_alloc_bytes=0.05`` on top of the defaults."""
-    tolerances = dict(DEFAULT_TOLERANCES)
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        name, sep, raw = item.strip().partition("=")
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(%?)\s*", raw)
-        if not sep or match is None:
-            raise UserError(f"--tolerance {item}: expected figure=5% or figure=0.05")
-        if name not in known:
-            raise UserError(
-                f"--tolerance {name}: not a figure of the baseline (choose: {', '.join(known)})"
-            )
-        value = float(match.group(1))
-        tolerances[name] = value / 100 if match.group(2) else value
-    return tolerances
+    return {**DEFAULT_TOLERANCES, **figure_fractions(text, "--tolerance", known)}
 
 
 BLIND = "blind"  # even no change at all would not be shown within the tolerance

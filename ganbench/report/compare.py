@@ -173,21 +173,28 @@ def default_margin(figure: str) -> float:
 def parse_margins(text: str | None, known: list[str]) -> dict[str, float]:
     """``images_per_s=5%,peak_rss_bytes=0.01`` (``--margin``): per-figure margins over
     the defaults."""
-    margins: dict[str, float] = {}
+    margins = figure_fractions(text, "--margin", known)
+    for name, value in margins.items():
+        if value >= 1:
+            raise UserError(f"--margin {name}: a margin is below 100 % (e.g. {name}=3%)")
+    return margins
+
+
+def figure_fractions(text: str | None, option: str, known: list[str]) -> dict[str, float]:
+    """``figure=5%`` or ``figure=0.05`` items, comma-separated, as fractions by figure;
+    a malformed item or an unknown figure is a UserError naming ``option``."""
+    found: dict[str, float] = {}
     for item in (text or "").split(","):
         if not item.strip():
             continue
         name, sep, raw = item.strip().partition("=")
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(%?)\s*", raw)
         if not sep or match is None:
-            raise UserError(f"--margin {item}: expected figure=3% or figure=0.03")
+            raise UserError(f"{option} {item}: expected figure=5% or figure=0.05")
         if name not in known:
-            raise UserError(f"--margin {name}: not a figure (choose: {', '.join(known)})")
-        value = float(match.group(1)) / (100 if match.group(2) else 1)
-        if value >= 1:
-            raise UserError(f"--margin {item}: a margin is below 100 % (e.g. 3%)")
-        margins[name] = value
-    return margins
+            raise UserError(f"{option} {name}: not a figure here (choose: {', '.join(known)})")
+        found[name] = float(match.group(1)) / (100 if match.group(2) else 1)
+    return found
 
 
 class Samples(dict[tuple[str, str], Sample]):

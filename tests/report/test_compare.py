@@ -228,3 +228,19 @@ def test_one_seed_needs_a_noise_estimate_from_somewhere(tmp_path: Path) -> None:
     three = baseline_file(tmp_path / "three", {"a": [1000, 1001, 999]})
     v = next(v for v in check(three, again).verdicts if v.figure == "images_per_s")
     assert v.verdict == "ok" and v.detectable is not None
+
+
+def test_margins_are_settable_per_figure_and_checked(tmp_path: Path) -> None:
+    """1 % faster, measured tightly: equivalent inside the default 3 %, better with no
+    margin (--margin images_per_s=0); a bad --margin is exit 2 naming it."""
+    from tests.report.test_report import invoke
+
+    root = suite_of(tmp_path / "s", {"a": [1000, 1002, 998], "b": [1010, 1012, 1008]})
+    shown = invoke("report", root, "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    assert '"images_per_s.vs_baseline": "equivalent"' in shown.stdout.replace("\n", "")
+    strict = invoke("report", root, "--margin", "images_per_s=0", "--format", "json")
+    assert '"images_per_s.vs_baseline": "better"' in strict.stdout.replace("\n", "")
+    for bad, said in (("speed=1%", "--margin speed: not a figure"), ("images_per_s=x", "expected")):
+        result = invoke("report", root, "--margin", bad)
+        assert result.exit_code == 2 and said in result.output, result.output
