@@ -17,7 +17,7 @@ import pandas as pd
 from ganbench.errors import UserError
 from ganbench.report.collect import SuiteRuns
 from ganbench.report.compare import Comparisons, compare_all
-from ganbench.report.estimate import estimate_all
+from ganbench.report.estimate import Estimates, estimate_all
 
 
 def memory_figure(suite: SuiteRuns) -> tuple[str, str]:
@@ -73,6 +73,7 @@ def aggregate(
     suite: SuiteRuns,
     baseline: str | None = None,
     comparisons: Comparisons | None = None,
+    estimates: Estimates | None = None,
 ) -> pd.DataFrame:
     """One row per configuration (in first-seen order): ``runs`` (status counts),
     ``seeds``, and per figure ``<f>.mean``, ``.ci95_low``, ``.ci95_high``, ``.n``; with a
@@ -85,7 +86,7 @@ def aggregate(
         raise UserError(f"baseline: no configuration {baseline!r} (choose: {', '.join(order)})")
     if baseline is not None and comparisons is None:
         comparisons = compare_to_baseline(suite, baseline)
-    estimates = estimate_all(suite)
+    estimates = estimate_all(suite) if estimates is None else estimates
     table = pd.DataFrame(index=pd.Index(order, name="configuration"))
     table["runs"] = status_counts(runs)
     table["seeds"] = runs.groupby("configuration", sort=False)["seed"].agg(

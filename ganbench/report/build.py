@@ -57,8 +57,8 @@ def build_report(
     baseline, baseline_note = _choose_baseline(suite, baseline)
     latency_docs = [read_latency(p) for p in latency]
     comparisons = compare_to_baseline(suite, baseline, margin_of) if baseline else None
-    summary = aggregate(suite, baseline, comparisons)
     est = estimate_all(suite)
+    summary = aggregate(suite, baseline, comparisons, est)
     title = " + ".join(f.name for f in folders)
     report = Report(title=f"ganbench report: {title}", suite=suite, summary=summary)
     loaded = loaded_configurations(suite)

@@ -95,14 +95,10 @@ def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
     finished = suite.runs[suite.runs["status"] == "finished"]
     configurations, environments = {}, environment_of(suite)
     for name, runs in suite.runs.groupby("configuration", sort=False):
-        done = finished[finished["configuration"] == name]
         configurations[name] = {
             "statuses": runs["status"].value_counts().to_dict(),
             "seeds": sorted(int(s) for s in runs["seed"].dropna()),
-            "figures": {
-                f: [float(v) for v in done[f] if v is not None and math.isfinite(v)]
-                for f in suite.figures()
-            },
+            "figures": _finished_values(suite, finished, name),
         }
     document = {
         "kind": KIND,
@@ -314,15 +310,21 @@ def _current_values(suite: SuiteRuns, baseline: dict[str, Any]) -> dict[str, dic
     """The checked folder's finished values per configuration of the baseline and
     figure, in the baseline's layout."""
     finished = suite.runs[suite.runs["status"] == "finished"]
-    found = {}
-    for name in baseline["configurations"]:
-        if (suite.runs["configuration"] == name).any():
-            done = finished[finished["configuration"] == name]
-            found[name] = {
-                f: [float(v) for v in done[f] if v is not None and math.isfinite(v)]
-                for f in suite.figures()
-            }
-    return found
+    return {
+        name: _finished_values(suite, finished, name)
+        for name in baseline["configurations"]
+        if (suite.runs["configuration"] == name).any()
+    }
+
+
+def _finished_values(suite: SuiteRuns, finished, name: str) -> dict[str, list[float]]:
+    """Every figure's finite values over ``name``'s finished runs (``finished``: the
+    suite's finished rows)."""
+    done = finished[finished["configuration"] == name]
+    return {
+        f: [float(v) for v in done[f] if v is not None and math.isfinite(v)]
+        for f in suite.figures()
+    }
 
 
 def gated(
