@@ -19,8 +19,9 @@ applies the same averaged gradient (``in_sync`` checks it at the end of a run).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TypeVar
+import time
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -28,12 +29,67 @@ import torch.distributed as dist
 T = TypeVar("T")
 
 
+class CommMeter:
+    """What this process's gradient all-reduces moved and how long they took, counted only
+    while ``counting`` (the loop's training iterations: not the noise scale's extra passes
+    or other excluded work). Bytes are the payload handed to ``all_reduce`` (a ring
+    all-reduce sends about 2(n-1)/n of it per rank). Seconds are the time the call held
+    this process on the CPU (with gloo it returns when done, so this includes waiting for
+    the slowest rank to arrive); on CUDA, CUDA events around the NCCL kernel on the
+    current stream, read when ``seconds`` is asked (no synchronisation per step)."""
+
+    PENDING_MAX = 512  # CUDA event pairs kept before the oldest are read
+
+    def __init__(self) -> None:
+        self.counting = False
+        self.calls = 0
+        self.bytes = 0
+        self._seconds = 0.0
+        self._events: list[tuple[Any, Any]] = []
+
+    def run(self, tensor: torch.Tensor, op: Any) -> None:
+        """``op()`` (the all-reduce of ``tensor``), counted when counting."""
+        if not self.counting:
+            op()
+            return
+        self.calls += 1
+        self.bytes += tensor.numel() * tensor.element_size()
+        if tensor.is_cuda:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            op()
+            end.record()
+            self._events.append((start, end))
+            if len(self._events) > self.PENDING_MAX:
+                self._read(self.PENDING_MAX // 2)
+            return
+        began = time.perf_counter()
+        op()
+        self._seconds += time.perf_counter() - began
+
+    def _read(self, count: int) -> None:
+        done, self._events = self._events[:count], self._events[count:]
+        for start, end in done:
+            end.synchronize()
+            self._seconds += start.elapsed_time(end) / 1e3
+
+    @property
+    def seconds(self) -> float:
+        self._read(len(self._events))
+        return self._seconds
+
+
 @dataclass(frozen=True)
 class Replicas:
-    """This process's place in a data-parallel group (one process: rank 0 of 1)."""
+    """This process's place in a data-parallel group (one process: rank 0 of 1).
+    ``control``: a gloo group beside the training group for the loop's small decisions
+    (host tensors: under NCCL they never touch the GPU's queue); ``comm``: what the
+    gradient all-reduces moved (``CommMeter``)."""
 
     rank: int = 0
     world: int = 1
+    control: Any = field(default=None, compare=False, repr=False)
+    comm: CommMeter = field(default_factory=CommMeter, compare=False, repr=False)
 
     @property
     def distributed(self) -> bool:
@@ -56,7 +112,7 @@ class Replicas:
             return tensors
         parts = [t.detach().reshape(-1).float() * count for t in tensors]
         flat = torch.cat([*parts, parts[0].new_tensor([float(count)])])
-        dist.all_reduce(flat)
+        self.comm.run(flat, lambda: dist.all_reduce(flat))
         total, out, offset = flat[-1], [], 0
         for t in tensors:
             out.append((flat[offset : offset + t.numel()] / total).view_as(t).to(t.dtype))
@@ -72,11 +128,12 @@ class Replicas:
         return values
 
     def from_rank0(self, value: T) -> T:
-        """Rank 0's ``value`` on every rank (decisions that depend on a clock or a signal)."""
+        """Rank 0's ``value`` on every rank (pickled: for rare decisions; on the control
+        group when there is one, so never through the GPU)."""
         if not self.distributed:
             return value
         box = [value]
-        dist.broadcast_object_list(box, src=0)
+        dist.broadcast_object_list(box, src=0, group=self.control)
         return box[0]
 
     def in_sync(self, tensors: list[torch.Tensor]) -> bool:
@@ -117,4 +174,5 @@ def init_from_env(device_type: str) -> tuple[Replicas, torch.device | None]:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
-    return Replicas(rank, world), device
+    control = dist.new_group(backend="gloo")  # every rank creates it here, in this order
+    return Replicas(rank, world, control), device

@@ -1,6 +1,6 @@
 """The report's notes: runs left out of the means and why, seeds on different devices,
-runs measured on a busy machine, runs that stopped at different points, and what the
-comparisons could not say."""
+runs measured on a busy machine, runs that stopped at different points, what ddp's
+communication cost, and what the comparisons could not say."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ganbench.report.table import number, text
 def report_notes(suite: SuiteRuns, baseline: str | None, baseline_note: str | None) -> list[str]:
     runs = suite.runs
     notes = run_notes(suite) + device_notes(suite) + noise_notes(suite)
-    notes += steadiness_notes(suite) + budget_notes(suite)
+    notes += steadiness_notes(suite) + budget_notes(suite) + comm_notes(suite)
     single = [
         c
         for c, n in runs[runs["status"] == "finished"].groupby("configuration").size().items()
@@ -118,6 +118,30 @@ def noise_notes(suite: SuiteRuns) -> list[str]:
                 f"{r['run_id']}: {'; '.join(said)}: its speed figures are unsteady, "
                 "compare them with care (or re-run it on a quiet machine)"
             )
+    return notes
+
+
+def comm_notes(suite: SuiteRuns) -> list[str]:
+    """A note per configuration trained by ddp processes: what its gradient all-reduces
+    moved per iteration and their share of training time (rank 0's, over its seeds)."""
+    notes = []
+    if "ddp_comm_share" not in suite.runs:
+        return notes
+    finished = suite.runs[suite.runs["status"] == "finished"]
+    for name, group in finished.groupby("configuration", sort=False):
+        shares = [s for s in group["ddp_comm_share"] if number(s)]
+        if not shares:
+            continue
+        mib = group["ddp_allreduce_bytes_per_iteration"].mean() / 2**20
+        calls = group["ddp_allreduces_per_iteration"].mean()
+        spread = f" ({min(shares):.0%} to {max(shares):.0%} over {len(shares)} seeds)"
+        notes.append(
+            f"{name}: {int(group['world_size'].max())} ddp processes all-reduced "
+            f"{mib:.3g} MiB of gradients per iteration in {calls:.3g} "
+            f"all-reduce{'' if calls == 1 else 's'}; communication "
+            f"took {sum(shares) / len(shares):.0%} of training time (rank 0's)"
+            + (spread if len(shares) > 1 else "")
+        )
     return notes
 
 

@@ -244,6 +244,12 @@ class _RunFigures(BaseModel):
     loss_scale: dict[str, float] | None = None
     overflow_skipped_steps: dict[str, int] | None = None
     world_size: int | None = None
+    # ddp: the gradient all-reduces' payload per training iteration, their seconds and
+    # share of training time (this rank's: rank 0's in the summary, each rank's in ranks)
+    ddp_allreduce_bytes_per_iteration: float | None = None
+    ddp_allreduces_per_iteration: float | None = None
+    ddp_comm_s: float | None = None
+    ddp_comm_share: float | None = None
     ranks: list[dict[str, Any]] | None = None
     ranks_in_sync: bool | None = None
     ranks_peak_rss_bytes_sum: int | None = None

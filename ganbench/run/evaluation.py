@@ -62,14 +62,15 @@ class Evaluation(RunPart):
         self.quality.load_state_dict(self.state.quality)
 
     def due(self) -> bool:
-        every, state = self.session.run.evaluation, self.state
-        return bool(
-            (every.every_iterations and state.iteration % every.every_iterations == 0)
-            or (
-                every.every_seconds
-                and self.clock.train_s() - state.last_eval_train_s >= every.every_seconds
-            )
-        )
+        return self.due_by_count() or self.time_due()
+
+    def due_by_count(self) -> bool:
+        every = self.session.run.evaluation.every_iterations
+        return bool(every and self.state.iteration % every == 0)
+
+    def time_due(self) -> bool:
+        every = self.session.run.evaluation.every_seconds
+        return bool(every and self.clock.train_s() - self.state.last_eval_train_s >= every)
 
     def run(self) -> None:
         """Sample grid and metrics, then an ``eval`` event (rank 0 only)."""

@@ -2,7 +2,7 @@
 iteration, a ``batch_size`` event (with the learning rates and why) when it grows, an
 ``lr`` event when a step schedule changes the rates, FLOPs counted at every new size
 before it trains. Adaptive growth observes the evaluations or the noise scale here; under
-ddp rank 0 decides and the loop hands its decisions to every rank."""
+ddp rank 0 decides and every rank takes its decision right after the observation."""
 
 from __future__ import annotations
 
@@ -40,13 +40,15 @@ class BatchGrowth(RunPart):
         self.adaptive.observe_noise(b_simple, self.state.iteration)
         self.state.growth = self.adaptive.state_dict()
 
-    def decision(self) -> dict[str, Any] | None:
-        """What adaptive growth has decided so far (rank 0's is handed to every rank)."""
-        return self.state.growth if self.adaptive is not None else None
-
-    def take(self, decided: dict[str, Any] | None) -> None:
-        """ddp: take over rank 0's decisions before the next iteration."""
-        if self.adaptive is not None and decided is not None and not self.session.replicas.writes:
+    def agree(self) -> None:
+        """ddp: after an observation (an evaluation or a noise scale, at the same iteration
+        on every rank), every rank takes rank 0's decisions: the next iteration grows on
+        all ranks or on none. One pickled broadcast per observation, none in between."""
+        replicas = self.session.replicas
+        if self.adaptive is None or not replicas.distributed:
+            return
+        decided = replicas.from_rank0(self.state.growth)
+        if not replicas.writes:
             self.adaptive.load_state_dict(decided)
             self.state.growth = decided
 
@@ -60,6 +62,8 @@ class BatchGrowth(RunPart):
         if size != previous:
             state.batch_size = size
             session.set_batch_size(size)
+            if previous:
+                state.grown_at.append([state.iteration, size])
         stepped = self._set_lr()
         if previous and size != previous:  # the first size is in the start event
             self._record("batch_size", previous=previous, batch_size=size, reason=self._why())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ganbench.results import EventLog, RunStatus, RunStore
 from ganbench.run.checkpoint import Checkpoints
 from ganbench.run.context import RunContext
+from ganbench.run.decisions import Decision, Decisions
 from ganbench.run.evaluation import Evaluation
 from ganbench.run.growth import BatchGrowth
 from ganbench.run.log import IterationLog, OnLog
@@ -60,6 +61,10 @@ class TrainingLoop:
         self.session, self.state, self.parts = session, state, parts
         self.should_stop = should_stop
         self.train_step = train_step or session.strategy.step
+        self.decisions = Decisions(session.replicas, self._counted_limit, self._rank0_view)
+        self._evaluate_by_time = False  # ddp: rank 0's flag for the iteration under way
+        self._evaluation_flagged = False  # rank 0: flagged, not yet run
+        self._evaluated_since_send = False  # an evaluation ran after the last flags left
 
     @classmethod
     def build(
@@ -114,27 +119,47 @@ class TrainingLoop:
         wall_s = self.parts.clock.wall_s()
         return self.session.run.budget.reached(self.state.iteration, epoch, wall_s)
 
+    def _counted_limit(self) -> str | None:
+        """A limit in iterations or epochs (every ddp rank reaches it by itself)."""
+        return self.session.run.budget.reached(self.state.iteration, self.session.sampler.epoch, 0)
+
+    def _rank0_view(self) -> Decision:
+        """What this process would decide alone now (under ddp, rank 0's flags)."""
+        evaluate = False
+        if self.session.replicas.distributed and not self._evaluation_flagged:
+            evaluate = self._evaluation_flagged = self.parts.evaluation.time_due()
+        return Decision(
+            self.budget_reached(), self.should_stop(), self.parts.speed_probe.due(), evaluate
+        )
+
     def _until_stopped(self) -> tuple[str | None, str | bool | None]:
         """Iterate; (the budget limit reached, None), or (None, what asked to stop) once
-        a stop was asked for (after a checkpoint). ddp: every rank stops where rank 0's
-        clock and signals say, takes rank 0's growth decisions and probes the machine's
-        speed when rank 0 does (so no rank waits for another's probe inside a step)."""
-        growth, probe = self.parts.growth, self.parts.speed_probe
-        while True:
-            reached, stop, decided, probe_due = self.session.replicas.from_rank0(
-                (self.budget_reached(), self.should_stop(), growth.decision(), probe.due())
-            )
-            growth.take(decided)
-            if reached is not None:
-                return reached, None
-            if stop:
-                self.parts.log.flush()
-                if self.parts.checkpoints.saved_at != self.state.iteration:
-                    self.parts.checkpoints.save()
-                return None, stop
-            if probe_due:
-                probe.run()
-            self.step()
+        a stop was asked for (after a checkpoint). ddp: every rank stops, probes the
+        machine's speed and evaluates by time where rank 0's clock and signals say, one
+        iteration after rank 0 saw it (``Decisions``)."""
+        while (outcome := self.advance()) is None:
+            pass
+        return outcome
+
+    def advance(self) -> tuple[str | None, str | bool | None] | None:
+        """One iteration of the run, with what is decided before it; None while the run
+        goes on, else how it ended (as ``_until_stopped`` returns it)."""
+        decided = self.decisions.next()
+        if decided.reached is not None:
+            return decided.reached, None
+        if decided.stop:
+            self.parts.log.flush()
+            if self.parts.checkpoints.saved_at != self.state.iteration:
+                self.parts.checkpoints.save()
+            return None, decided.stop
+        if decided.probe:
+            self.parts.speed_probe.run()
+        # A flag sent before an evaluation by the count ran is spent (every rank knows).
+        self._evaluate_by_time = decided.evaluate and not self._evaluated_since_send
+        self._evaluated_since_send = False
+        self.decisions.send()
+        self.step()
+        return None
 
     def step(self) -> None:
         """One iteration: schedule, the trained step inside the trackers, bookkeeping."""
@@ -150,8 +175,19 @@ class TrainingLoop:
         if parts.noise_scale.due():
             parts.noise_scale.run()
             parts.growth.observe_noise(parts.noise_scale.estimator)
-        if parts.evaluation.due():
+            parts.growth.agree()
+        if self._evaluation_due():
             parts.evaluation.run()
+            self._evaluation_flagged, self._evaluated_since_send = False, True
             parts.growth.observe_quality(parts.evaluation.evaluator, parts.evaluation.last_values)
+            parts.growth.agree()
         if parts.checkpoints.due():
             parts.checkpoints.save()
+
+    def _evaluation_due(self) -> bool:
+        """After an iteration: by the iteration count, or by training seconds (under ddp
+        as rank 0 flagged it, so every rank knows it at the same iteration)."""
+        evaluation = self.parts.evaluation
+        if not self.session.replicas.distributed:
+            return evaluation.due()
+        return evaluation.due_by_count() or self._evaluate_by_time

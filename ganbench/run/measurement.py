@@ -21,6 +21,7 @@ from ganbench.run.session import Session
 from ganbench.run.state import TrainState
 from ganbench.trackers.base import TrackerStack
 from ganbench.trackers.clock import RunClock, Span
+from ganbench.trackers.comm import CommTracker
 from ganbench.trackers.flops import FlopsTracker
 from ganbench.trackers.memory import MemoryTracker
 from ganbench.trackers.nvml import GpuMonitor
@@ -40,6 +41,7 @@ class RunTrackers:
     gpu: GpuMonitor
     profiler: ProfilerTracker
     flops: FlopsTracker
+    comm: CommTracker
     stack: TrackerStack
 
     @contextlib.contextmanager
@@ -104,8 +106,9 @@ def build_trackers(
     # start and stop (whose trace export is an excluded window). The iteration hooks run
     # in this order too: the steady window first (it decides which iterations are left
     # out), then the phase timer.
-    stack = TrackerStack([steady, iterations, flops, profiler, memory, gpu])
+    comm = CommTracker(session.replicas)
+    stack = TrackerStack([steady, iterations, flops, profiler, memory, gpu, comm])
     stack.load_state_dict(state.measure or {})
-    trackers = RunTrackers(clock, steady, iterations, memory, gpu, profiler, flops, stack)
+    trackers = RunTrackers(clock, steady, iterations, memory, gpu, profiler, flops, comm, stack)
     profiler.exclusion = trackers.excluded
     return trackers

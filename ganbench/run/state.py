@@ -27,4 +27,5 @@ class TrainState:
     noise_scale_s: float = 0.0  # time spent measuring the gradient noise scale
     noise_scale: dict[str, Any] = field(default_factory=dict)  # its running estimates
     growth: dict[str, Any] = field(default_factory=dict)  # adaptive growth's decisions
+    grown_at: list[list[int]] = field(default_factory=list)  # [iteration, size] per change
     speed_probe: dict[str, Any] = field(default_factory=dict)  # machine-speed probe samples

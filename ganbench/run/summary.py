@@ -16,7 +16,6 @@ from ganbench.run.session import Session
 from ganbench.run.state import TrainState
 from ganbench.strategies.base import STEP_PHASES
 from ganbench.trackers.clock import RunClock
-from ganbench.trackers.memory import MemoryTracker
 from ganbench.trackers.nvml import GpuUse
 from ganbench.trackers.phases import OTHER
 from ganbench.trackers.stats import IterationTimes
@@ -86,7 +85,8 @@ def summarize(
         **_steady(trackers.steady, state.iteration),
         **_levers(session),
         world_size=session.replicas.world,
-        **_ranks(session, state, trackers.memory, status, train_s),
+        **trackers.comm.summary(train_s),
+        **_ranks(session, state, trackers, status, train_s),
         **asdict(session.strategy.counts),
         **_iteration_times(state, trackers),
         **_phases(state, trackers),
@@ -154,20 +154,24 @@ def _levers(session: Session) -> dict[str, Any]:
 
 
 def _ranks(
-    session: Session, state: TrainState, memory: MemoryTracker, status: RunStatus, train_s: float
+    session: Session, state: TrainState, trackers: RunTrackers, status: RunStatus, train_s: float
 ) -> dict[str, Any]:
-    """ddp: every rank's own figures, and whether their models ended identical. Only after
-    a run that ended in step on every rank (a failed rank cannot answer)."""
+    """ddp: every rank's own figures (where it stopped and grew: the same on every rank),
+    and whether their models ended identical. Only after a run that ended in step on every
+    rank (a failed rank cannot answer)."""
     replicas = session.replicas
     if not replicas.distributed or not status.in_step:
         return {}
-    peaks = memory.summary()
+    peaks = trackers.memory.summary()
     own = {
         "rank": replicas.rank,
+        "iterations": state.iteration,
+        "grown_at": state.grown_at,
         "train_s": train_s,
         "iterations_per_s_overall": state.iteration / train_s if train_s > 0 else None,
         "peak_rss_bytes": peaks.peak_rss_bytes,
         "peak_cuda_alloc_bytes": peaks.peak_cuda_alloc_bytes,
+        "comm_share": trackers.comm.summary(train_s)["ddp_comm_share"],
     }
     in_sync = replicas.in_sync(session.strategy.replicated_state())
     ranks = replicas.gather(own)

@@ -76,6 +76,8 @@ def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
         assert two.ranks_peak_rss_bytes_sum == sum(r["peak_rss_bytes"] for r in two.ranks)
         assert two.images_seen == one.images_seen  # global batches of 32
         assert two.levers_skipped == {}
+        assert one.ddp_allreduce_bytes_per_iteration is None
+        assert 0 < two.ddp_comm_share < 1 and two.ddp_comm_s > 0
         folder = {m: loaded.output_dir / f"{strategy}-{m}-seed0" for m in ("none", "ddp")}
         whole = torch.load(folder["none"] / "checkpoint.pt", weights_only=False)
         split = torch.load(folder["ddp"] / "checkpoint.pt", weights_only=False)
@@ -87,6 +89,15 @@ def test_ddp_in_two_processes_trains_what_one_process_does_on_the_whole_batch(
         assert not list(folder["ddp"].glob("*.rank1.*"))
     assert summaries["alternating-ddp"].images_seen == 6 * 32
     assert summaries["svre-ddp"].full_batch_passes >= 1
+    # One float32 buffer per gradient evaluation: the player's (or both players')
+    # gradients, their losses and the example count.
+    start = read_events(loaded.output_dir / "srfb-ddp-seed0" / "events.jsonl")[0]
+    g, d = start["num_params_g"], start["num_params_d"]
+    alternating, srfb = summaries["alternating-ddp"], summaries["srfb-ddp"]
+    assert alternating.ddp_allreduces_per_iteration == 2
+    assert alternating.ddp_allreduce_bytes_per_iteration == 4 * (d + 2 + g + 2)
+    assert srfb.ddp_allreduces_per_iteration == 1
+    assert srfb.ddp_allreduce_bytes_per_iteration == 4 * (g + d + 3)
 
 
 def test_a_ddp_launch_that_fails_is_recorded_with_its_log(tmp_path: Path) -> None:
@@ -144,11 +155,32 @@ def test_a_stop_signal_stops_every_rank_at_one_iteration_then_resumes(tmp_path: 
     assert summary.reason.startswith("stopped by SIGTERM at iteration")
     stopped_at = summary.iterations
     assert 0 < stopped_at < 50_000 and summary.ranks_in_sync is True
+    assert [r["iterations"] for r in summary.ranks] == [stopped_at] * 2
     assert torch.load(store.checkpoint, weights_only=False)["train"]["iteration"] == stopped_at
     assert not (store.folder / STOP_FILE).exists()
     resumed = launch(ddp_run(stopped_at + 5), store, "cpu")
     assert resumed.status == "finished" and resumed.iterations == stopped_at + 5
     assert resumed.ranks_in_sync is True
+
+
+@pytest.mark.slow
+def test_a_wall_budget_stops_every_rank_at_one_iteration(tmp_path: Path) -> None:
+    """Rank 0's clock decides; both ranks end after the same iteration, with the budget
+    as the reason, and the checkpoint holds that iteration."""
+    run = mixture_run(
+        levers={"parallel": "ddp"},
+        budget={"iterations": 50_000, "wall_seconds": 4},
+        checkpoint={"every_iterations": None, "every_seconds": None},
+    )
+    store = RunStore(tmp_path / "run")
+    summary = launch(run, store, "cpu")
+    assert summary.status == "finished", summary.reason
+    assert summary.reason == "budget reached: 4 wall seconds"
+    assert 0 < summary.iterations < 50_000 and summary.ranks_in_sync is True
+    assert [r["iterations"] for r in summary.ranks] == [summary.iterations] * 2
+    assert torch.load(store.checkpoint, weights_only=False)["train"]["iteration"] == (
+        summary.iterations
+    )
 
 
 def test_noise_scale_and_adaptive_growth_under_ddp(tmp_path: Path) -> None:
@@ -174,4 +206,41 @@ def test_noise_scale_and_adaptive_growth_under_ddp(tmp_path: Path) -> None:
     )
     grown = [e for e in events if e["event"] == "batch_size"]
     assert [e["batch_size"] for e in grown] == [64, 128]
+    # Both ranks grew before the same iterations, those the events name.
+    at = [[e["iteration"], e["batch_size"]] for e in grown]
+    assert [r["grown_at"] for r in summary.ranks] == [at, at]
     assert all(e["reason"].startswith("B_simple (max) ") for e in grown)
+
+
+@pytest.mark.slow
+def test_evaluations_due_by_time_grow_every_rank_at_one_iteration(tmp_path: Path) -> None:
+    """Plateau growth on evaluations every 0.1 training seconds: rank 0's clock says when
+    (flagged to every rank), rank 0 scores and decides, both ranks grow before the
+    iteration right after the evaluation that decided."""
+    growth = {
+        "name": "plateau",
+        "metric": "high_quality_fraction",
+        "patience": 1,
+        "min_improvement": 0.99,
+        "max_size": 128,
+    }
+    run = mixture_run(
+        levers={"parallel": "ddp"},
+        batch={"size": 32, "growth": growth},
+        evaluation={
+            "every_iterations": None,
+            "every_seconds": 0.1,
+            "metrics": [{"name": "mixture", "num_samples": 200}],
+        },
+        budget={"iterations": 60},
+    )
+    store = RunStore(tmp_path / "run")
+    summary = launch(run, store, "cpu")
+    assert summary.status == "finished", summary.reason
+    events = read_events(store.events)
+    scored = {e["iteration"] for e in events if e["event"] == "eval"}
+    at = [[e["iteration"], e["batch_size"]] for e in events if e["event"] == "batch_size"]
+    assert at and [size for _, size in at] == [64, 128][: len(at)], at
+    assert {i for i, _ in at} <= scored, (at, sorted(scored))
+    assert [r["grown_at"] for r in summary.ranks] == [at, at]
+    assert summary.ranks_in_sync is True

@@ -534,6 +534,32 @@ def test_runs_measured_on_a_busy_machine_or_unsteadily_are_noted(tmp_path: Path)
     assert "b-seed1:" not in text and "a-seed0:" not in text
 
 
+def test_ddp_communication_is_noted_per_configuration(tmp_path: Path) -> None:
+    """What the gradient all-reduces moved per iteration and their share of training
+    time, over the seeds; nothing for a configuration trained in one process."""
+    root = suite_of(tmp_path / "ddp", {"one": [100, 110]})
+    for seed, share in ((0, 0.12), (1, 0.18)):
+        make_run(
+            root,
+            "two",
+            seed,
+            180,
+            world_size=2,
+            ddp_allreduce_bytes_per_iteration=3 * 2**20,
+            ddp_allreduces_per_iteration=1.0,
+            ddp_comm_share=share,
+        )
+    result = invoke("report", root)
+    assert result.exit_code == 0, result.output
+    note = (
+        "two: 2 ddp processes all-reduced 3 MiB of gradients per iteration in 1 all-reduce; "
+        "communication took 15% of training time (rank 0's) (12% to 18% over 2 seeds)"
+    )
+    assert note in " ".join(result.output.split())
+    assert note in (root / "report.md").read_text()
+    assert "one: " not in (root / "report.md").read_text().split("## Notes")[-1]
+
+
 def test_a_baseline_of_another_suite_is_named_as_such(tmp_path: Path) -> None:
     baseline = baseline_file(tmp_path, SPEEDS)
     other = suite_of(tmp_path / "other", {"c": [100, 101]})
