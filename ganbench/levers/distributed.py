@@ -107,17 +107,16 @@ class Replicas:
         return slice(start, start + base + (self.rank < extra))
 
     def mean(self, tensors: list[torch.Tensor], count: int) -> list[torch.Tensor]:
-        """Global means from this rank's means over ``count`` examples (one all-reduce)."""
+        """Global means from this rank's means over ``count`` examples (one all-reduce of
+        one float32 buffer: the tensors and the count; what comes back are views of it)."""
         if not self.distributed:
             return tensors
-        parts = [t.detach().reshape(-1).float() * count for t in tensors]
-        flat = torch.cat([*parts, parts[0].new_tensor([float(count)])])
+        one = torch.ones(1, device=tensors[0].device)
+        flat = torch.cat([*(t.detach().reshape(-1).float() for t in tensors), one])
+        flat.mul_(count)
         self.comm.run(flat, lambda: dist.all_reduce(flat))
-        total, out, offset = flat[-1], [], 0
-        for t in tensors:
-            out.append((flat[offset : offset + t.numel()] / total).view_as(t).to(t.dtype))
-            offset += t.numel()
-        return out
+        means = flat[:-1].div_(flat[-1]).split([t.numel() for t in tensors])
+        return [m.view_as(t).to(t.dtype) for m, t in zip(means, tensors, strict=True)]
 
     def gather(self, value: object) -> list[object]:
         """Every rank's ``value``, in rank order (on every rank)."""
