@@ -433,7 +433,6 @@ def opened_sides(
         loop.parts.clock.start_loop()
         loop.parts.growth.apply()
         scope.enter_context(loop.parts.trackers.stack)
-        scope.callback(loop.decisions.close)  # ddp: the broadcast in flight
         yield hand, loop, levers.skipped
 
 
@@ -682,11 +681,12 @@ def main() -> None:
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if args.device == "cpu":
         torch.set_num_threads(threads or 1)
-    results = [measure(ROWS[name], args) for name in args.rows.split(",")]
-    info = machine(args, torch.get_num_threads())
-    figures = json.dumps({"machine": info, "margin": args.margin, "rows": results}, indent=2)
-    if args.output is not None:
-        args.output.write_text(figures + "\n", encoding="utf-8")
+    info, results = machine(args, torch.get_num_threads()), []
+    for name in args.rows.split(","):
+        results.append(measure(ROWS[name], args))
+        figures = json.dumps({"machine": info, "margin": args.margin, "rows": results}, indent=2)
+        if args.output is not None:  # after every row: a time-out keeps the rows done
+            args.output.write_text(figures + "\n", encoding="utf-8")
     print(figures if args.format == "json" else table(info, results))
 
 

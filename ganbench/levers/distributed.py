@@ -116,7 +116,10 @@ class Replicas:
         flat.mul_(count)
         self.comm.run(flat, lambda: dist.all_reduce(flat))
         means = flat[:-1].div_(flat[-1]).split([t.numel() for t in tensors])
-        return [m.view_as(t).to(t.dtype) for m, t in zip(means, tensors, strict=True)]
+        return [
+            m.view_as(t) if t.dtype == flat.dtype else m.view_as(t).to(t.dtype)
+            for m, t in zip(means, tensors, strict=True)
+        ]
 
     def gather(self, value: object) -> list[object]:
         """Every rank's ``value``, in rank order (on every rank)."""

@@ -63,8 +63,6 @@ class TrainingLoop:
         self.train_step = train_step or session.strategy.step
         self.decisions = Decisions(session.replicas, self._counted_limit, self._rank0_view)
         self._evaluate_by_time = False  # ddp: rank 0's flag for the iteration under way
-        self._evaluation_flagged = False  # rank 0: flagged, not yet run
-        self._evaluated_since_send = False  # an evaluation ran after the last flags left
 
     @classmethod
     def build(
@@ -125,18 +123,15 @@ class TrainingLoop:
 
     def _rank0_view(self) -> Decision:
         """What this process would decide alone now (under ddp, rank 0's flags)."""
-        evaluate = False
-        if self.session.replicas.distributed and not self._evaluation_flagged:
-            evaluate = self._evaluation_flagged = self.parts.evaluation.time_due()
-        return Decision(
-            self.budget_reached(), self.should_stop(), self.parts.speed_probe.due(), evaluate
-        )
+        probe, evaluation = self.parts.speed_probe, self.parts.evaluation
+        evaluate = self.session.replicas.distributed and evaluation.time_due()
+        return Decision(self.budget_reached(), self.should_stop(), probe.due(), evaluate)
 
     def _until_stopped(self) -> tuple[str | None, str | bool | None]:
         """Iterate; (the budget limit reached, None), or (None, what asked to stop) once
         a stop was asked for (after a checkpoint). ddp: every rank stops, probes the
-        machine's speed and evaluates by time where rank 0's clock and signals say, one
-        iteration after rank 0 saw it (``Decisions``)."""
+        machine's speed and evaluates by time where rank 0's clock and signals say, at
+        the next exchange of decisions (``Decisions``)."""
         while (outcome := self.advance()) is None:
             pass
         return outcome
@@ -144,7 +139,7 @@ class TrainingLoop:
     def advance(self) -> tuple[str | None, str | bool | None] | None:
         """One iteration of the run, with what is decided before it; None while the run
         goes on, else how it ended (as ``_until_stopped`` returns it)."""
-        decided = self.decisions.next()
+        decided = self.decisions.next(self.state.iteration)
         if decided.reached is not None:
             return decided.reached, None
         if decided.stop:
@@ -154,10 +149,7 @@ class TrainingLoop:
             return None, decided.stop
         if decided.probe:
             self.parts.speed_probe.run()
-        # A flag sent before an evaluation by the count ran is spent (every rank knows).
-        self._evaluate_by_time = decided.evaluate and not self._evaluated_since_send
-        self._evaluated_since_send = False
-        self.decisions.send()
+        self._evaluate_by_time = decided.evaluate
         self.step()
         return None
 
@@ -178,7 +170,6 @@ class TrainingLoop:
             parts.growth.agree()
         if self._evaluation_due():
             parts.evaluation.run()
-            self._evaluation_flagged, self._evaluated_since_send = False, True
             parts.growth.observe_quality(parts.evaluation.evaluator, parts.evaluation.last_values)
             parts.growth.agree()
         if parts.checkpoints.due():

@@ -120,6 +120,47 @@ class Overhead:
         yield Figure("bare step", round(1 / r["bare_iter_s"], 2), "it/s")
 
 
+# -------------------------------------------------------------------------- parity
+
+PARITY_ROWS = "srfb,alternating,accumulate-4,bf16,channels-last,noise-scale,ddp-2"
+
+
+class Parity:
+    name, title = "parity", "ganbench's loop against a hand-written PyTorch loop per lever"
+    budget_s = 70.0
+
+    def run(self, context: StepContext) -> str | None:
+        script = context.options.root / "benchmarks" / "parity.py"
+        if not script.is_file():
+            raise StepSkipped("benchmarks/ is not in this checkout")
+        dry = context.options.dry_run
+        sizes = ["--width", "0.125", "--batch", "8", "--rounds", "2", "--block", "2"]
+        args = [context.options.python, str(script), "--device", context.options.device]
+        args += ["--rows", "srfb,noise-scale" if dry else PARITY_ROWS]
+        args += sizes if dry else ["--width", "1.0", "--batch", "64", "--rounds", "10"]
+        context.call([*args, "--output", str(context.folder / "parity.json")])
+        return None
+
+    def figures(self, context: StepContext) -> Iterator[Figure]:
+        path = context.folder / "parity.json"
+        if not path.is_file():
+            return
+        figures = read_json(path)
+        margin = figures["margin"]
+        for row in figures["rows"]:
+            if "skipped" in row:
+                yield Figure(f"{row['row']}: ganbench / hand-written", "skipped: " + row["skipped"])
+                continue
+            ratio, (low, high) = row["ratio"], row["ratio_ci95"]
+            yield Figure(
+                f"{row['row']}: ganbench / hand-written [95%: {low:.3f}, {high:.3f}]",
+                round(ratio, 3),
+                "x",
+                f"<= {margin}x",
+                ratio <= margin,
+            )
+
+
 # ------------------------------------------------------------------------ 4. speedups
 
 
@@ -424,7 +465,16 @@ def bf16_matmuls(device: torch.device, seconds: float, n: int = 8192) -> tuple[f
 
 
 # NVML first: the cheapest step, and the only check of the peak table
-STEPS = (NvmlAndPeak(), GpuTests(), Overhead(), Speedups(), ThesisPace(), Latency(), Metrics())
+STEPS = (
+    NvmlAndPeak(),
+    GpuTests(),
+    Overhead(),
+    Parity(),
+    Speedups(),
+    ThesisPace(),
+    Latency(),
+    Metrics(),
+)
 
 
 def no_gpu_plan(steps=STEPS) -> str:

@@ -58,6 +58,8 @@ def test_dry_run_walks_every_step_on_the_cpu(tmp_path: Path, monkeypatch) -> Non
     assert figures["generate at 2: fp32 off channels-last"]["value"] > 0
     assert figures["fid: per evaluation of 20"]["value"] > 0
     assert figures["is: per evaluation of 20"]["value"] > 0
+    parity = [f for name, f in figures.items() if name.startswith("srfb: ganbench / hand-")]
+    assert len(parity) == 1 and parity[0]["value"] > 0 and parity[0]["target"] == "<= 1.02x"
     assert (out / "speedups" / "suite" / "report.md").is_file()
     text = (out / "gpu_check.md").read_text()
     assert "dry run" in text and "| overhead |" in text and "## Commands" in text
