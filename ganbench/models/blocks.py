@@ -33,6 +33,23 @@ def fold_spectral_norm(module: nn.Module) -> int:
     return folded
 
 
+def spectral_vectors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """Every spectral-norm power-iteration vector in ``module`` by name, in module order:
+    torch's parametrisation's ``_u`` and ``_v`` buffers, and the older
+    ``torch.nn.utils.spectral_norm``'s ``weight_u`` and ``weight_v`` (beside
+    ``weight_orig``)."""
+    found = []
+    for name, sub in module.named_modules():
+        prefix = f"{name}." if name else ""
+        if type(sub).__name__ == "_SpectralNorm":
+            found += [(f"{prefix}{b}", getattr(sub, b)) for b in ("_u", "_v")]
+        for key in list(sub._buffers):
+            base = key[:-2]
+            if key.endswith(("_u", "_v")) and f"{base}_orig" in sub._parameters:
+                found.append((f"{prefix}{key}", sub._buffers[key]))
+    return found
+
+
 def norm2d(kind: Norm, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)

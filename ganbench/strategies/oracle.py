@@ -139,8 +139,16 @@ class GradientOracle:
             offset += len(player_grads)
         return out + flat[offset:]
 
-    def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, d_fake: torch.Tensor):
-        loss = self.loss.discriminator(D(real), d_fake)
+    def _d_outputs(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor):
+        """D on the real batch, then on the fakes: one order for every strategy. With
+        spectral norm each pass advances D's power iteration, so the order is part of the
+        arithmetic; real first is the thesis' public code's (trainer.py:343, then 353-354)
+        and most reference implementations'."""
+        d_real = D(real)
+        return d_real, D(fake)
+
+    def _d_loss(self, D: nn.Module, real, fake, d_real: torch.Tensor, d_fake: torch.Tensor):
+        loss = self.loss.discriminator(d_real, d_fake)
         penalty = self.loss.penalty(D, real, fake, self.scale("d"))
         return loss if penalty is None else loss + penalty
 
@@ -152,7 +160,8 @@ class GradientOracle:
             with self.autocast():
                 with torch.no_grad():
                     fake = G(z[part])
-                loss = self._d_loss(D, real[part], fake, D(fake))
+                d_real, d_fake = self._d_outputs(D, real[part], fake)
+                loss = self._d_loss(D, real[part], fake, d_real, d_fake)
             grads = self._grad("d", loss, weight, params)
             if record:  # the chunk's own mean-loss gradient: weight undone
                 chunk_sq.append(squared_norm(grads) / weight**2)
@@ -190,8 +199,9 @@ class GradientOracle:
         for part, weight in self._chunks(rows):
             with self.autocast():
                 fake = G(z[part])
-                d_fake = D(fake)  # shared: D's loss needs it w.r.t. D, G's loss w.r.t. G
-                d_loss = self._d_loss(D, real[part], fake, d_fake)
+                # d_fake is shared: D's loss needs it w.r.t. D, G's loss w.r.t. G
+                d_real, d_fake = self._d_outputs(D, real[part], fake)
+                d_loss = self._d_loss(D, real[part], fake, d_real, d_fake)
                 g_loss = self.loss.generator(d_fake)
             d_grads = self._grad("d", d_loss, weight, d_params, retain=True)
             g_grads = self._grad("g", g_loss, weight, g_params)

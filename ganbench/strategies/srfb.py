@@ -22,9 +22,12 @@ formula in five ways:
    shadow just updated in the same iteration;
 5. D and G draw separate noise.
 
-Each step is then shadow relaxed, the network set to it (buffers too: spectral-norm
-vectors, batch-norm statistics) and Adam's step taken from there with the gradient taken
-before. The formula's range for delta (Algorithm 2's input) applies to it only.
+Each step is then shadow relaxed (the parameters and the spectral-norm vectors u and v:
+the code's spectral.py registers them as parameters that do not train, so its relaxation
+loop over ``parameters()`` relaxes them too, trainer.py:400-404 and 474-478), the network
+set to the shadow (every buffer: u and v, batch-norm statistics; trainer.py:406 and 479)
+and Adam's step taken from there with the gradient taken before. The formula's range for
+delta (Algorithm 2's input) applies to it only.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
+from ganbench.models.blocks import spectral_vectors
 from ganbench.strategies.base import (
     STRATEGIES,
     StepLosses,
@@ -131,12 +135,15 @@ class SRFB(Strategy):
         return StepLosses(d_loss, g_loss)
 
     def _code_update(self, player: str, net, shadow_net, params, grads, opt) -> None:
-        """shadow <- delta * theta + (1 - delta) * shadow; the network <- the shadow
-        (parameters and buffers); Adam's step from there."""
+        """shadow <- delta * theta + (1 - delta) * shadow, for the parameters and the
+        spectral-norm vectors; the network <- the shadow (parameters and buffers); Adam's
+        step from there."""
         if not self.oracle.accept(player, grads):
             return
         with torch.no_grad():
             for s, p in zip(trainable(shadow_net), params, strict=True):
+                s.lerp_(p, self.cfg.delta)
+            for s, p in _paired_vectors(_unwrap(shadow_net), _unwrap(net)):
                 s.lerp_(p, self.cfg.delta)
         _unwrap(net).load_state_dict(_unwrap(shadow_net).state_dict())
         apply_step(opt, params, grads)
@@ -171,6 +178,15 @@ def _unwrap(net: nn.Module) -> nn.Module:
     while isinstance(net, nn.DataParallel) or hasattr(net, "_orig_mod"):
         net = net.module if isinstance(net, nn.DataParallel) else net._orig_mod
     return net
+
+
+def _paired_vectors(shadow: nn.Module, net: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The spectral-norm vectors of ``shadow`` and ``net``, paired by name. The public
+    code's spectral.py registers u and v as parameters (``requires_grad=False``), so its
+    relaxation loop over ``D_extra.parameters()`` (trainer.py:400-404; 474-478 for G)
+    relaxes them too; torch keeps them as buffers, relaxed here to the same effect."""
+    theirs = dict(spectral_vectors(net))
+    return [(vector, theirs[name]) for name, vector in spectral_vectors(shadow)]
 
 
 def _on_devices(values: list[torch.Tensor], params: list[torch.nn.Parameter]) -> list[torch.Tensor]:

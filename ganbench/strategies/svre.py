@@ -12,7 +12,8 @@ half/double experiments are multiplier 0.5 / 2).
 
 ``variant: thesis-code`` runs the thesis' public code's SVRE instead
 (``ganbench.strategies.svre_code``: gradients leaking between the players, D's update at
-G extrapolated, G's at D extrapolated), with the same refresh draws.
+G extrapolated, G's at D extrapolated) on the code's refresh schedule: once before the
+first iteration, then with probability 1/(full batches per epoch), the first included.
 """
 
 from __future__ import annotations
@@ -59,7 +60,14 @@ class SVRE(ExtrapolatingStrategy):
 
     @property
     def snapshot_prob(self) -> float:
-        base = self.cfg.snapshot_prob or self.batches.batch_size / self.batches.num_examples
+        """The refresh probability per iteration: the configured one, else |B|/|D| (the
+        thesis-code variant: 1/len(data_loader) with drop_last, trainer.py:96, i.e. one
+        over the number of full batches), times the multiplier."""
+        base = self.cfg.snapshot_prob
+        if base is None and self.code is not None:
+            base = 1 / max(1, self.batches.num_examples // self.batches.batch_size)
+        elif base is None:
+            base = self.batches.batch_size / self.batches.num_examples
         return min(1.0, base * self.cfg.snapshot_prob_multiplier)
 
     def step(self):
@@ -78,11 +86,15 @@ class SVRE(ExtrapolatingStrategy):
         return super().step()
 
     def _code_step(self, due: bool) -> StepLosses:
+        """The code refreshes once before its loop (trainer.py:124-125) and then whenever
+        the draw says so, the first iteration included (trainer.py:135): the first step
+        may refresh twice."""
         assert self.code is not None
-        if self.code.mu_g is None or due:
-            with self.phases("snapshot"):
-                self.code.refresh(self.G_snap, self.D_snap)
-            self.counts.full_batch_passes += 1
+        for refresh in (self.code.mu_g is None, due):
+            if refresh:
+                with self.phases("snapshot"):
+                    self.code.refresh(self.G_snap, self.D_snap)
+                self.counts.full_batch_passes += 1
         losses = self.code.step(self.G_snap, self.D_snap)
         self.counts.grad_evals += 2
         self.counts.d_grad_evals += 2

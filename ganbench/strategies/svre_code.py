@@ -18,11 +18,15 @@ buffers) and S for the snapshot networks:
    D extrapolated); grad_D~ is added to held(D~).
 
 A snapshot refresh sets S to (G, D) and mu_D to the mean of D's batch gradients over the
-data (fakes from G, fresh noise per batch), leaving mu_D in held(D) and adding to held(G);
-then mu_G to the mean of G's gradients over as many noise batches, leaving mu_G in held(G)
-and adding the D-gradients of those passes, unnormalised, to held(D). Refreshes are drawn
-as in the formula variant. Losses use the run's loss and precision; loss scaling,
-accumulation and data parallelism are not supported for this variant.
+data's full batches (the code's loader has drop_last: ganbench's ordered pass leaves out
+its last N mod B examples where the code's shuffled loader leaves out a random N mod B;
+fakes from G, fresh noise per batch), leaving mu_D in held(D) and adding to held(G); then
+mu_G to the mean of G's gradients over as many noise batches, leaving mu_G in held(G) and
+adding the D-gradients of those passes, unnormalised, to held(D) (trainer.py:283-305).
+The code refreshes before its first iteration and then with probability 1/len(loader) at
+every iteration, the first included (trainer.py:96, 124-125, 135). Losses use the run's
+loss and precision; loss scaling, accumulation and data parallelism are not supported for
+this variant.
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ class ThesisCodeSVRE:
         held.take("D", s.d_params)
         passes = 0
         for real, size in s.batches.full_pass(chunk):
+            if size < chunk:  # the code's loader drops the last partial batch (drop_last)
+                continue
             g_d, g_g = _grads(self.d_loss(s.D, s.G, real, s.noise(size)), s.D, s.G)
             held.add("D", g_d)
             held.add("G", g_g)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ganbench.data.toy import mixture_centres
 from ganbench.losses import LOSSES
 from ganbench.models import MODELS
+from ganbench.models.blocks import spectral_vectors
 from ganbench.run.session import build_session
 from ganbench.strategies import STRATEGIES, GradientOracle
 from tests.conftest import mixture_run
@@ -456,3 +457,163 @@ def test_a_thesis_code_srfb_run_trains_and_resumes_exactly(tmp_path) -> None:
     assert_same_parameters(store, reference)
     extra = store.load_checkpoint()["strategy"]["extra"]
     assert set(extra) == {"G_bar", "D_bar"}
+
+
+def sn_models(seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A small G and D with spectral norm in both, in float64."""
+    torch.manual_seed(seed)
+    family = MODELS.get("mlp")
+    cfg = family.Config(latent_dim=2, hidden=3, depth=2, g_spectral_norm=True, d_spectral_norm=True)
+    G, D = family.build(cfg, (2,))
+    return G.double(), D.double()
+
+
+def vectors(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [v.detach().clone() for _, v in spectral_vectors(module)]
+
+
+def code_srfb_reference(nets, inputs, delta: float, *, relax_vectors=True, real_first=True):
+    """The public code's SRFB (trainer.py:343-406, 464-479) written out: D's loss on the
+    real batch then on fakes from G's shadow; D_bar's parameters, and its spectral-norm
+    u and v (parameters in the code's spectral.py), relaxed towards D; D <- D_bar (state
+    dict); Adam's step from there; then the same for G through the new D_bar."""
+    Gr, Dr, Gb, Db = nets
+    adam_g, adam_d = RefAdam(), RefAdam()
+
+    def mix(current: list[torch.Tensor], shadow: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [delta * p + (1 - delta) * s for p, s in zip(current, shadow, strict=True)]
+
+    def relax(shadow, net) -> None:
+        load(shadow, mix(values(net), values(shadow)))
+        if relax_vectors:
+            with torch.no_grad():
+                own = [v for _, v in spectral_vectors(shadow)]
+                for s, v in zip(own, mix(vectors(net), vectors(shadow)), strict=True):
+                    s.copy_(v)
+        net.load_state_dict(shadow.state_dict())
+
+    for x, zd, zg in inputs:
+        if real_first:
+            d_real = Dr(x)
+            d_fake = Dr(Gb(zd))
+        else:
+            d_fake = Dr(Gb(zd))
+            d_real = Dr(x)
+        d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        gd = torch.autograd.grad(d_loss, list(Dr.parameters()))
+        relax(Db, Dr)
+        load(Dr, adam_d.step(values(Db), list(gd)))
+        gg = torch.autograd.grad(-Db(Gr(zg)).mean(), list(Gr.parameters()))
+        relax(Gb, Gr)
+        load(Gr, adam_g.step(values(Gb), list(gg)))
+    return Gr, Dr, Gb, Db
+
+
+def test_srfb_thesis_code_with_spectral_norm_matches_the_public_code_s_rules() -> None:
+    """Spectral norm in G and D, float64, three steps to 1e-12 against the rules written
+    out, the u and v vectors of all four networks included; the same rules with D's
+    passes the other way round, or u and v copied instead of relaxed, end elsewhere."""
+    delta = 0.7
+    G, D = sn_models(0)
+    start = copy.deepcopy((G, D))
+    gen = torch.Generator().manual_seed(5)
+    draw = lambda: torch.randn(4, 2, generator=gen, dtype=torch.float64)  # noqa: E731
+    inputs = [(draw(), draw(), draw()) for _ in range(3)]
+    noise = ListNoise([z for _, zd, zg in inputs for z in (zd, zg)])
+    cls = STRATEGIES.get("srfb")
+    config = cls.Config(lr_g=LR, lr_d=LR, betas=BETAS, eps=EPS, delta=delta, variant="thesis-code")
+    oracle = GradientOracle(LOSSES.get("hinge")(LOSSES.get("hinge").Config()))
+    batches = ListBatches([x for x, _, _ in inputs])
+    strategy = cls(
+        config, G, D, oracle, batches, noise, torch.Generator(), fresh_networks=lambda: sn_models(9)
+    )
+    shadows = copy.deepcopy((strategy.G_bar, strategy.D_bar))
+    assert vectors(strategy.D_bar) and vectors(strategy.G_bar)
+    for _ in range(3):
+        strategy.step()
+
+    def reference(**how):
+        nets = (*copy.deepcopy(start), *copy.deepcopy(shadows))
+        return code_srfb_reference(nets, inputs, delta, **how)
+
+    ours = (G, D, strategy.G_bar, strategy.D_bar)
+    for net, ref in zip(ours, reference(), strict=True):
+        for got, want in zip(values(net) + vectors(net), values(ref) + vectors(ref), strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    for how in ({"real_first": False}, {"relax_vectors": False}):
+        _, Dr, _, _ = reference(**how)
+        gap = max((a - b).abs().max().item() for a, b in zip(values(D), values(Dr), strict=True))
+        assert gap > 1e-4, how
+
+
+D_ORDER_CASES = {
+    "alternating": {"name": "alternating", "n_critic": 2},
+    "srfb": {"name": "srfb"},
+    "srfb-thesis-code": {"name": "srfb", "variant": "thesis-code", "delta": 0.7},
+    "extragradient": {"name": "extragradient"},
+    "svre": {"name": "svre", "snapshot_prob": 0.5},
+    "svre-thesis-code": {"name": "svre", "variant": "thesis-code", "snapshot_prob": 0.5},
+}
+
+
+@pytest.mark.parametrize("case", sorted(D_ORDER_CASES))
+def test_every_strategy_shows_d_the_real_batch_before_the_fakes(case: str) -> None:
+    """Each of D's losses (snapshot refreshes included) is formed from D on a real batch,
+    then D on fakes, in that order: with spectral norm the order is part of the result."""
+    micro = {} if case == "svre-thesis-code" else {"grad_accumulation": 2}  # it refuses those
+    run = mixture_run(strategy=D_ORDER_CASES[case], levers=micro)
+    strategy = build_session(run, torch.device("cpu")).strategy
+    reals: list[torch.Tensor] = []  # kept alive: no fake reuses a real batch's memory
+    calls: list[str] = []
+    batches, loss = strategy.batches, strategy.oracle.loss
+    next_batch, full_pass, d_loss = batches.next, batches.full_pass, loss.discriminator
+
+    def record(x: torch.Tensor) -> torch.Tensor:
+        reals.append(x)
+        return x
+
+    batches.next = lambda: record(next_batch())
+    batches.full_pass = lambda chunk: ((record(x), n) for x, n in full_pass(chunk))
+    loss.discriminator = lambda real, fake: calls.append("L") or d_loss(real, fake)
+    storages = lambda: {x.untyped_storage().data_ptr() for x in reals}  # noqa: E731
+    for name, net in strategy.networks().items():
+        if name.startswith("D"):
+            net.register_forward_pre_hook(
+                lambda m, args: calls.append(
+                    "R" if args[0].untyped_storage().data_ptr() in storages() else "F"
+                )
+            )
+    for _ in range(3):
+        strategy.step()
+    losses = [i for i, c in enumerate(calls) if c == "L"]
+    assert len(losses) >= 3, calls
+    assert all(calls[i - 2 : i] == ["R", "F"] for i in losses), "".join(calls)
+
+
+def test_the_thesis_suite_s_thesis_code_arms_validate_and_train(tmp_path) -> None:
+    """suites/thesis.yaml's two thesis-code arms, shortened (a 1/8-width SAGAN with spectral
+    norm in G and D, synthetic images, 3 iterations), train to the end."""
+    from pathlib import Path
+
+    from ganbench.config import load_suite
+    from ganbench.results import RunStore
+    from ganbench.run.train import train_run
+
+    overrides = [
+        "dataset={name: synthetic, image_size: 32, channels: 3, num_samples: 32}",
+        "model.width=0.125",
+        "batch.size=8",
+        "budget.iterations=3",
+        "evaluation.metrics=[]",
+        "evaluation.targets={}",
+        "evaluation.every_iterations=null",
+        "measure={flops: false, speed_probe_every_s: null, warmup_iterations: 1}",
+        "device=cpu",
+    ]
+    suite = Path(__file__).resolve().parents[2] / "suites" / "thesis.yaml"
+    arms = ["srfb-thesis-code", "svre-thesis-code"]
+    runs = load_suite(suite, overrides, [0], arms).runs
+    assert [r.name for r in runs] == arms
+    for run in runs:
+        summary = train_run(run, RunStore(tmp_path / run.id), torch.device("cpu"))
+        assert summary.status == "finished" and summary.iterations == 3, summary.reason

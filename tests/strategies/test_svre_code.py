@@ -36,7 +36,8 @@ class CodeSVRE:
         self.opt_g_ex, self.opt_d_ex = adam(self.G_ex), adam(self.D_ex)
 
     def stats(self, noise) -> None:
-        chunks = list(self.data.split(self.batch))
+        # The loader has drop_last (data_loader.py:78): full batches only.
+        chunks = [x for x in self.data.split(self.batch) if x.shape[0] == self.batch]
         self.opt_d.zero_grad()
         for x in chunks:
             self.disc(self.G, self.D, x, noise(x.shape[0]))
@@ -82,19 +83,21 @@ class CodeSVRE:
 @pytest.mark.parametrize("refresh_every_step", [False, True])
 def test_svre_thesis_code_matches_the_public_code_s_rules(refresh_every_step: bool) -> None:
     """Three steps in float64 to 1e-12; refreshing at every step exercises what a refresh
-    leaves in the players' gradients. The formula variant ends elsewhere."""
+    leaves in the players' gradients (the code refreshes before its loop, trainer.py:125,
+    then at every iteration the draw says, the first included, :135: four refreshes).
+    The formula variant ends elsewhere."""
     G, D = double_models()
     G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
     gen = torch.Generator().manual_seed(7)
     draw = lambda n: torch.randn(n, 2, generator=gen, dtype=torch.float64)  # noqa: E731
     data = draw(8)  # two chunks of 4
     batches = [draw(4) for _ in range(6)]
-    refreshes = 3 if refresh_every_step else 1
+    refreshes = 4 if refresh_every_step else 1
     stats_noise = [draw(4) for _ in range(4 * refreshes)]
     step_noise = [[draw(4) for _ in range(4)] for _ in range(3)]
-    order = []
+    order = stats_noise[:4]
     for i in range(3):
-        order += stats_noise[4 * i : 4 * i + 4] if i < refreshes else []
+        order += stats_noise[4 * (i + 1) : 4 * (i + 2)] if refresh_every_step else []
         order += step_noise[i]
     cls = STRATEGIES.get("svre")
     config = cls.Config(
@@ -115,8 +118,9 @@ def test_svre_thesis_code_matches_the_public_code_s_rules(refresh_every_step: bo
 
     ref = CodeSVRE(G0, D0, data, 4)
     queue = list(stats_noise)
+    ref.stats(lambda n: queue.pop(0))
     for i in range(3):
-        if i < refreshes:
+        if refresh_every_step:
             ref.stats(lambda n: queue.pop(0))
         ref.pair(batches[2 * i], batches[2 * i + 1], step_noise[i])
     for net, want in ((G, ref.G), (D, ref.D), (strategy.code.G_ex, ref.G_ex)):
@@ -130,6 +134,37 @@ def test_svre_thesis_code_matches_the_public_code_s_rules(refresh_every_step: bo
         formula.step()
     gap = max((a - b).abs().max().item() for a, b in zip(values(G2), values(G), strict=True))
     assert gap > 1e-4
+
+
+def test_svre_thesis_code_refreshes_on_the_public_code_s_schedule() -> None:
+    """1/len(loader) per iteration with drop_last (trainer.py:96): 10 examples in batches of
+    4 are 2 full batches, p = 1/2; a refresh before the first iteration, then one per draw
+    below p, the first iteration's included; each refresh passes over the 2 full batches
+    only (2 noise batches for D's mean, 2 for G's)."""
+    G, D = double_models()
+    gen = torch.Generator().manual_seed(3)
+    draw = lambda n: torch.randn(n, 2, generator=gen, dtype=torch.float64)  # noqa: E731
+    data, steps = draw(10), 8
+    noise_sizes: list[int] = []
+
+    def noise(n: int) -> torch.Tensor:
+        noise_sizes.append(n)
+        return draw(n)
+
+    cls = STRATEGIES.get("svre")
+    config = cls.Config(lr_g=LR, lr_d=LR, betas=BETAS, eps=EPS, variant="thesis-code")
+    oracle = GradientOracle(LOSSES.get("hinge")(LOSSES.get("hinge").Config()))
+    batches = ListBatches([draw(4) for _ in range(2 * steps)], data)
+    strategy = cls(config, G, D, oracle, batches, noise, torch.Generator().manual_seed(11))
+    assert strategy.snapshot_prob == 0.5
+    for _ in range(steps):
+        strategy.step()
+    replay = torch.Generator().manual_seed(11)
+    draws = [torch.rand((), generator=replay).item() for _ in range(steps)]
+    refreshes = 1 + sum(d < 0.5 for d in draws)
+    assert 2 < refreshes < steps + 1  # some iterations refreshed, some did not
+    assert strategy.counts.full_batch_passes == refreshes
+    assert noise_sizes == [4] * (4 * refreshes + 4 * steps)  # no partial batch of 2
 
 
 def test_a_thesis_code_svre_run_resumes_exactly_and_refuses_what_it_cannot_do(
