@@ -12,10 +12,10 @@ The rows (the thesis SAGAN of suites/speedups.yaml at ``--width``, hinge loss, A
 
 * ``alternating``: a D step (G's samples under no_grad), then a G step with fresh noise
   whose gradient is taken w.r.t. G's parameters only (D's weight gradients skipped).
-* ``srfb``: SRFB (formula variant): fake = G(z); d_fake = D(fake); the hinge losses of
-  D (D(real) after D(fake), as ganbench orders it) and G from one graph; D's gradient
-  (retain_graph), then G's; per player shadow.lerp_(p, 1 - delta), p.copy_(shadow),
-  p.grad = grad, Adam's step.
+* ``srfb``: SRFB (formula variant): fake = G(z); D(real), then d_fake = D(fake) (the
+  order ganbench and the thesis' code use); the hinge losses of D and G from one graph;
+  D's gradient (retain_graph), then G's; per player shadow.lerp_(p, 1 - delta),
+  p.copy_(shadow), p.grad = grad, Adam's step.
 * ``accumulate-4``: srfb with the batch as 4 micro-batches, each loss weighted by
   chunk/batch, the gradients summed.
 * ``bf16``: srfb with ``torch.autocast(device_type, dtype=torch.bfloat16)`` around the
@@ -305,8 +305,8 @@ class HandLoop:
         with self.autocast():
             with torch.no_grad():
                 fake = self.G(z)
-            d_fake = self.D(fake)
-            d_loss = hinge_d(self.D(real), d_fake)
+            d_real = self.D(real)
+            d_loss = hinge_d(d_real, self.D(fake))
         self.adam_step(self.opt_d, self.d_params, torch.autograd.grad(d_loss, self.d_params))
         z = self.noise(real.shape[0])
         with self.autocast():
@@ -340,8 +340,9 @@ class HandLoop:
             part, weight = slice(start, start + size), size / rows
             with self.autocast():
                 fake = self.G(z[part])
+                d_real = self.D(real[part])
                 d_fake = self.D(fake)
-                d_loss = hinge_d(self.D(real[part]), d_fake)
+                d_loss = hinge_d(d_real, d_fake)
                 g_loss = -d_fake.mean()
             if chunks > 1:
                 d_loss, g_loss = d_loss * weight, g_loss * weight
