@@ -110,6 +110,7 @@ from ganbench.results.store import ReplicaStore
 from ganbench.run.loop import TrainingLoop
 from ganbench.run.session import Session, build_session
 from ganbench.run.state import TrainState
+from ganbench.selftest.overhead import abba_rounds
 from ganbench.trackers.clock import RunClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -464,15 +465,7 @@ def paired_blocks(
 
     for _ in range(warm):
         hand_block(), ganbench()
-    hand_s, ganbench_s = [], []
-    for r in range(args.rounds):
-        if r % 2 == 0:
-            h, g = hand_block(), ganbench()
-        else:
-            g, h = ganbench(), hand_block()
-        hand_s.append(h)
-        ganbench_s.append(g)
-    return hand_s, ganbench_s
+    return abba_rounds(hand_block, ganbench, args.rounds)
 
 
 def ratio_interval(hand_s: list[float], ganbench_s: list[float]) -> tuple[float, float, float]:

@@ -19,64 +19,15 @@ applies the same averaged gradient (``in_sync`` checks it at the end of a run).
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
+from ganbench.trackers.comm import CommMeter
+
 T = TypeVar("T")
-
-
-class CommMeter:
-    """What this process's gradient all-reduces moved and how long they took, counted only
-    while ``counting`` (the loop's training iterations: not the noise scale's extra passes
-    or other excluded work). Bytes are the payload handed to ``all_reduce`` (a ring
-    all-reduce sends about 2(n-1)/n of it per rank). Seconds are the time the call held
-    this process on the CPU (with gloo it returns when done, so this includes waiting for
-    the slowest rank to arrive); on CUDA, CUDA events around the NCCL kernel on the
-    current stream, read when ``seconds`` is asked (no synchronisation per step)."""
-
-    PENDING_MAX = 512  # CUDA event pairs kept before the oldest are read
-
-    def __init__(self) -> None:
-        self.counting = False
-        self.calls = 0
-        self.bytes = 0
-        self._seconds = 0.0
-        self._events: list[tuple[Any, Any]] = []
-
-    def run(self, tensor: torch.Tensor, op: Any) -> None:
-        """``op()`` (the all-reduce of ``tensor``), counted when counting."""
-        if not self.counting:
-            op()
-            return
-        self.calls += 1
-        self.bytes += tensor.numel() * tensor.element_size()
-        if tensor.is_cuda:
-            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
-            start.record()
-            op()
-            end.record()
-            self._events.append((start, end))
-            if len(self._events) > self.PENDING_MAX:
-                self._read(self.PENDING_MAX // 2)
-            return
-        began = time.perf_counter()
-        op()
-        self._seconds += time.perf_counter() - began
-
-    def _read(self, count: int) -> None:
-        done, self._events = self._events[:count], self._events[count:]
-        for start, end in done:
-            end.synchronize()
-            self._seconds += start.elapsed_time(end) / 1e3
-
-    @property
-    def seconds(self) -> float:
-        self._read(len(self._events))
-        return self._seconds
 
 
 @dataclass(frozen=True)

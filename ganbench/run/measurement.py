@@ -106,7 +106,7 @@ def build_trackers(
     # start and stop (whose trace export is an excluded window). The iteration hooks run
     # in this order too: the steady window first (it decides which iterations are left
     # out), then the phase timer.
-    comm = CommTracker(session.replicas)
+    comm = CommTracker(session.replicas.comm, session.replicas.distributed)
     stack = TrackerStack([steady, iterations, flops, profiler, memory, gpu, comm])
     stack.load_state_dict(state.measure or {})
     trackers = RunTrackers(clock, steady, iterations, memory, gpu, profiler, flops, comm, stack)

@@ -134,9 +134,9 @@ class Parity:
         if not script.is_file():
             raise StepSkipped("benchmarks/ is not in this checkout")
         dry = context.options.dry_run
-        sizes = ["--width", "0.125", "--batch", "8", "--rounds", "2", "--block", "2"]
+        sizes = ["--width", "0.125", "--batch", "8", "--rounds", "2", "--block", "5"]
         args = [context.options.python, str(script), "--device", context.options.device]
-        args += ["--rows", "srfb,noise-scale" if dry else PARITY_ROWS]
+        args += ["--rows", "srfb" if dry else PARITY_ROWS]
         args += sizes if dry else ["--width", "1.0", "--batch", "64", "--rounds", "10"]
         context.call([*args, "--output", str(context.folder / "parity.json")])
         return None

@@ -184,15 +184,23 @@ def _paired_blocks(
 
     bare()
     _warm_up(loop, block)
-    bare_times, instr_times = [], []
+    return abba_rounds(bare, instrumented, rounds)
+
+
+def abba_rounds(
+    first: Callable[[], float], second: Callable[[], float], rounds: int
+) -> tuple[list[float], list[float]]:
+    """Each round's seconds of ``first`` and of ``second``, taken in turns (even rounds
+    first then second, odd ones the other way round: a linear drift cancels)."""
+    first_s, second_s = [], []
     for r in range(rounds):
         if r % 2 == 0:
-            b, i = bare(), instrumented()
+            a, b = first(), second()
         else:
-            i, b = instrumented(), bare()
-        bare_times.append(b)
-        instr_times.append(i)
-    return bare_times, instr_times
+            b, a = second(), first()
+        first_s.append(a)
+        second_s.append(b)
+    return first_s, second_s
 
 
 def _warm_up(loop: TrainingLoop, block: int) -> None:

@@ -217,16 +217,11 @@ def test_evaluations_due_by_time_grow_every_rank_at_one_iteration(tmp_path: Path
     """Plateau growth on evaluations every 0.1 training seconds: rank 0's clock says when
     (flagged to every rank), rank 0 scores and decides, both ranks grow before the
     iteration right after the evaluation that decided."""
-    growth = {
-        "name": "plateau",
-        "metric": "high_quality_fraction",
-        "patience": 1,
-        "min_improvement": 0.99,
-        "max_size": 128,
-    }
+    from tests.run.test_adaptive_growth import PLATEAU_GROWTH
+
     run = mixture_run(
         levers={"parallel": "ddp"},
-        batch={"size": 32, "growth": growth},
+        batch={"size": 32, "growth": PLATEAU_GROWTH},
         evaluation={
             "every_iterations": None,
             "every_seconds": 0.1,

@@ -71,19 +71,22 @@ def test_growth_decisions_survive_a_crash_and_resume_bit_identically(tmp_path: P
     assert_same_parameters(store, reference)
 
 
+# high_quality_fraction (higher is better) must improve by 99 %: early on it cannot.
+PLATEAU_GROWTH = {
+    "name": "plateau",
+    "metric": "high_quality_fraction",
+    "patience": 1,
+    "min_improvement": 0.99,
+    "max_size": 128,
+}
+
+
 def test_plateau_growth_on_a_quality_value(tmp_path: Path) -> None:
     """high_quality_fraction (higher is better) scored every 5 iterations must improve by
     99 % on its best: this early it cannot, so with patience 1 the second evaluation grows
     the batch, the third again (after a patience of one more evaluation), capped at 128."""
-    growth = {
-        "name": "plateau",
-        "metric": "high_quality_fraction",
-        "patience": 1,
-        "min_improvement": 0.99,
-        "max_size": 128,
-    }
     run = mixture_run(
-        batch={"size": 32, "growth": growth},
+        batch={"size": 32, "growth": PLATEAU_GROWTH},
         evaluation={"every_iterations": 5, "metrics": [{"name": "mixture", "num_samples": 500}]},
         budget={"iterations": 25},
     )
