@@ -105,10 +105,17 @@ baseline_app = typer.Typer(
 weights_app = typer.Typer(
     cls=_Commands, help="The FID/IS Inception weights (never downloaded unasked)."
 )
+history_app = typer.Typer(
+    cls=_Commands,
+    help="Every figure's history across commits and machines: record, show, find change "
+    "points, publish a dashboard.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(selftest_app, name="selftest")
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(weights_app, name="weights")
+app.add_typer(history_app, name="history")
 
 
 def _version(value: bool) -> None:

@@ -10,6 +10,7 @@ import typer
 from ganbench.cli.app import app, baseline_app
 from ganbench.cli.console import console, err_console
 from ganbench.cli.formats import Format, FormatOption, emit, people, reports_text
+from ganbench.cli.history import DbOption
 
 
 @app.command("report")
@@ -112,19 +113,53 @@ def check(
             "--allow-blind", help="Pass figures whose noise is wider than their tolerance."
         ),
     ] = False,
+    allow_mismatch: Annotated[
+        list[str],
+        typer.Option(
+            "--allow-mismatch",
+            metavar="FIELD",
+            help="Compare although this environment field (driver, torch, ...) or the "
+            "metric pipeline (pipeline) differs from the baseline's (repeatable).",
+        ),
+    ] = [],  # noqa: B006  (Typer reads the default)
+    history: Annotated[
+        int | None,
+        typer.Option(
+            "--history",
+            min=1,
+            metavar="N",
+            help="The baseline: the last N recorded points of each configuration on this "
+            "machine in the history database, instead of a baseline file.",
+        ),
+    ] = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Record the checked folder in the history.")
+    ] = False,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Train the configurations that look worse once more and fail only when "
+            "the re-run agrees (both recorded with --record).",
+        ),
+    ] = False,
+    db: DbOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Exit 1 when a figure is worse than the baseline beyond tolerance and noise (CI).
     In a GitHub Actions job the verdicts are added to the job summary too."""
     from ganbench.cli.formats import append_step_summary, check_text
+    from ganbench.cli.gate import Gate
     from ganbench.cli.render_results import print_check
-    from ganbench.report.check import check as run_check
-    from ganbench.report.choose import check_inputs
 
-    folder, baseline, why = check_inputs(folder, baseline)
-    if why:
-        people(fmt).print(why, highlight=False)
-    result = run_check(baseline, folder, tolerance, allow_blind)
+    gate = Gate(folder, baseline, tolerance, allow_blind, frozenset(_fields(allow_mismatch)))
+    gate.prepare(history, db, people(fmt))
+    result = gate.check()
+    if confirm:
+        result = gate.confirm(result, people(fmt))
+    if record:
+        gate.record(people(fmt))
+    folder = gate.folder
     if fmt is Format.table:
         print_check(console, err_console, result)
     else:
@@ -137,6 +172,10 @@ def check(
         people(fmt).print(f"job summary: {written}", highlight=False)
     if result.failed:
         raise typer.Exit(code=1)
+
+
+def _fields(values: list[str]) -> list[str]:
+    return [f.strip() for v in values for f in v.split(",") if f.strip()]
 
 
 @app.command("runs")

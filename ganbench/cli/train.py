@@ -9,6 +9,7 @@ import typer
 
 from ganbench.cli.app import app
 from ganbench.cli.console import console, err_console
+from ganbench.cli.history import DbOption
 
 SetOption = Annotated[
     list[str], typer.Option("--set", metavar="PATH=VALUE", help="Override a field (repeatable).")
@@ -113,6 +114,11 @@ def train_suite(
     detach: DetachOption = False,
     in_process: InProcessOption = False,
     rerun_unsteady: RerunOption = 0,
+    record: Annotated[
+        bool,
+        typer.Option("--record", help="Record the finished runs in the history (--db)."),
+    ] = False,
+    db: DbOption = None,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
@@ -130,7 +136,27 @@ def train_suite(
         "in_process": in_process or None,
     }
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
-    _train(loaded, chosen, fresh, dry_run, rerun_unsteady)
+    if record and not dry_run:
+        from ganbench.history.db import database_url, require_extra
+
+        require_extra()
+        database_url(db)  # a bad --db is said before any training
+    try:
+        _train(loaded, chosen, fresh, dry_run, rerun_unsteady)
+    except typer.Exit as ended:
+        if record and ended.exit_code == 1:  # some runs failed: the rest are recorded
+            _record(loaded.output_dir, db)
+        raise
+    if record and not dry_run:
+        _record(loaded.output_dir, db)
+
+
+def _record(folder: Path, db: str | None) -> None:
+    from ganbench.cli.history import _recorded_line
+    from ganbench.history.db import open_database
+    from ganbench.history.record import record_folder
+
+    console.print(_recorded_line(record_folder(open_database(db), folder), folder))
 
 
 def _train(loaded, chosen, fresh: bool, dry_run: bool, rerun_unsteady: int = 0) -> None:

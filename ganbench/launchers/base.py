@@ -21,6 +21,7 @@ from pydantic import Field
 
 from ganbench.config.schema import Suite
 from ganbench.errors import StorageFull, stopped_by_storage
+from ganbench.history.identity import repository
 from ganbench.launchers.rerun import rerun_unsteady
 from ganbench.launchers.signals import GracefulStop
 from ganbench.registry import Registry, Section
@@ -94,7 +95,9 @@ class Launcher:
                 observer.noted(f"{suite.output_dir}: {lock.describe_previous()}")
             stop = stop or scope.enter_context(GracefulStop())
             ids = [p.run.id for p in plans]
-            write_suite_meta(suite.output_dir, suite.name, suite.source, suite.baseline, ids)
+            write_suite_meta(
+                suite.output_dir, suite.name, suite.source, suite.baseline, ids, repository()
+            )
             remember_suite_folder(suite.output_dir)
             try:
                 summaries = self._run_plans(plans, observer, stop)

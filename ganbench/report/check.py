@@ -110,6 +110,9 @@ def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
         "environments": environments,
         "directions": suite.directions,
         "machine_speed": suite_machine_speed(suite),  # how fast the machine was meanwhile
+        "pipelines": dict(
+            zip(suite.runs["run_id"], suite.runs.get("metrics_protocols", []), strict=False)
+        ),
         "configurations": configurations,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +170,8 @@ class Verdict:
 
     @property
     def failed(self) -> bool:
-        return self.verdict.startswith("regression") or self.verdict in BLOCKING
+        confirmed = self.verdict == f"{UNPROVEN} (confirmed)"  # check --confirm
+        return self.verdict.startswith("regression") or self.verdict in BLOCKING or confirmed
 
 
 @dataclass
@@ -255,21 +259,29 @@ def _pct(fraction: float | None, spec: str) -> str:
 
 
 def check(
-    baseline_path: Path,
+    baseline_path: Path | dict[str, Any],
     folder: Path,
     tolerance_text: str | None = None,
     allow_blind: bool = False,
+    allow_mismatch: frozenset[str] = frozenset(),
 ) -> CheckResult:
-    """Compare a suite folder with a baseline; raise UserError on unusable input. A figure
-    that even unchanged could not be shown within its tolerance is ``blind`` (a failure:
-    the gate cannot see a change of that size) unless ``allow_blind``."""
-    baseline = read_baseline(baseline_path)
+    """Compare a suite folder with a baseline (a file, or a document in its format, e.g.
+    made from the history); raise UserError on unusable input, and on a baseline measured
+    on another machine, with other settings or another metric pipeline unless
+    ``allow_mismatch`` names every field that differs. A figure that even unchanged could
+    not be shown within its tolerance is ``blind`` (a failure: the gate cannot see a
+    change of that size) unless ``allow_blind``."""
+    if isinstance(baseline_path, dict):
+        baseline, baseline_path = baseline_path, Path(baseline_path.get("source", "history"))
+    else:
+        baseline = read_baseline(baseline_path)
     suite = load_suites([folder])
     directions = {**baseline.get("directions", {}), **suite.directions}
     known = sorted({f for c in baseline["configurations"].values() for f in c["figures"]})
     tolerances = parse_tolerances(tolerance_text, known)
     environments = environment_of(suite)
-    warnings = _environment_warnings(baseline, environments)
+    warnings = refuse_mismatches(baseline, environments, allow_mismatch)
+    warnings += _pipeline_mismatches(baseline, suite, tolerances, allow_mismatch)
     warnings += _suite_environment_warnings(environments, configuration_of(suite))
     warnings += device_notes(suite)  # seeds spread over a mixed cluster
     probes = machine_speed_change(baseline.get("machine_speed"), suite_machine_speed(suite))
@@ -437,6 +449,60 @@ def _show(e) -> str:
     return cell(e) + (f" (n={e.n})" if e.n else "")
 
 
+def refuse_mismatches(
+    baseline: dict[str, Any], runs: dict[str, dict[str, Any]], allowed: frozenset[str]
+) -> list[str]:
+    """The environment's differences from the baseline: a UserError naming each one not
+    in ``allowed`` (exit 2: unlike figures are never compared); the allowed ones, and
+    fields the baseline does not record, as warnings."""
+    warnings = _environment_warnings(baseline, runs)
+    refused = [w for w in warnings if w.startswith(DIFFERS) and _field(w) not in allowed]
+    if refused:
+        fields = ",".join(dict.fromkeys(_field(w) for w in refused))
+        raise UserError(
+            "the baseline was measured on another machine or with other settings: "
+            + "; ".join(w.removeprefix(DIFFERS) for w in refused)
+            + f". Compare runs of one machine, or pass --allow-mismatch {fields} to "
+            "compare anyway"
+        )
+    return [w + " (allowed)" if w.startswith(DIFFERS) else w for w in warnings]
+
+
+def _field(warning: str) -> str:
+    return warning.removeprefix(DIFFERS).split(" ", 1)[0]
+
+
+def _pipeline_mismatches(
+    baseline: dict[str, Any], suite: SuiteRuns, tolerances: dict[str, float], allowed
+) -> list[str]:
+    """Gated quality figures measured with another metric pipeline (extractor, weights,
+    reference statistics, resizing, sample count) than the baseline's: refused unless
+    ``pipeline`` is allowed."""
+    old = baseline.get("pipelines") or {}
+    metrics = {f.split(".")[1] for f in tolerances if f.startswith(("quality.", "time_to_target."))}
+    if not old or not metrics:
+        return []
+    new = dict(zip(suite.runs["run_id"], suite.runs.get("metrics_protocols", []), strict=False))
+    found = []
+    for run_id, protocols in new.items():
+        theirs = old.get(run_id) or next(iter(old.values()))
+        for metric in sorted(metrics):
+            a, b = (theirs or {}).get(metric), (protocols or {}).get(metric)
+            if a and b and a != b:
+                keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                found.append(f"{metric} pipeline differs in {', '.join(keys)} (run {run_id})")
+    if found and "pipeline" not in allowed:
+        raise UserError(
+            "the baseline's quality figures came from another metric pipeline: "
+            + "; ".join(dict.fromkeys(found))
+            + ". Compare like with like, or pass --allow-mismatch pipeline to compare anyway"
+        )
+    return [f + " (allowed)" for f in dict.fromkeys(found)]
+
+
+DIFFERS = "environment differs from the baseline's: "
+
+
 def _environment_warnings(baseline: dict[str, Any], runs: dict[str, dict[str, Any]]) -> list[str]:
     """Each run's environment against the baseline's run of the same id (every field), or,
     where the baseline has no such run, against its first run (the machine's fields: the
@@ -455,7 +521,7 @@ def _environment_warnings(baseline: dict[str, Any], runs: dict[str, dict[str, An
             elif old[key] != env[key]:
                 changes.setdefault((key, repr(old[key]), repr(env[key])), []).append(run_id)
     warnings = [
-        f"environment differs from the baseline's: {key} {old} -> {new} ({_runs(ids, runs)})"
+        f"{DIFFERS}{key} {old} -> {new} ({_runs(ids, runs)})"
         for (key, old, new), ids in changes.items()
     ]
     unrecorded &= {k for env in runs.values() for k in env}

@@ -183,6 +183,7 @@ def _summary_fields(store: RunStore, events: list[dict[str, Any]]) -> dict[str, 
     fields = flatten(summary)
     fields["environment"] = summary.get("environment") or {}
     fields["machine_speed"] = summary.get("machine_speed")  # with its sample list
+    fields["metrics_protocols"] = summary.get("metrics_protocol") or {}
     if not isinstance(fields.get("status"), str) or not fields["status"]:
         fields["status"] = "unknown"
         fields["reason"] = fields.get("reason") or "summary.json records no status"

@@ -345,12 +345,22 @@ class ReplicaStore(RunStore):
 SUITE_FILE = "suite.json"
 
 
-def write_suite_meta(output_dir: Path, name: str, source: Path, baseline: str | None, ids) -> None:
+def write_suite_meta(
+    output_dir: Path,
+    name: str,
+    source: Path,
+    baseline: str | None,
+    ids,
+    repository: dict[str, Any] | None = None,
+) -> None:
     """What `ganbench report` needs to know about the suite besides its run folders (run ids
-    of earlier invocations, e.g. with --only, are kept)."""
+    of earlier invocations, e.g. with --only, are kept); ``repository``: the commit,
+    branch and dirty flag of the repository it ran from (for `ganbench history`)."""
     known = read_suite_meta(output_dir).get("runs", [])
     runs = list(dict.fromkeys([*known, *ids]))
     meta = {"name": name, "source": str(source), "baseline": baseline, "runs": runs}
+    if repository is not None:
+        meta["repository"] = repository
     write_atomic(output_dir / SUITE_FILE, json.dumps(meta, indent=2) + "\n")
 
 
