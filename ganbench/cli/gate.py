@@ -64,7 +64,7 @@ class Gate:
         if not worse:
             return result
         out.print(f"confirming: training {', '.join(worse)} once more", highlight=False)
-        self.confirmation = retrain(self.folder, worse)
+        self.confirmation = retrain(self.folder, worse, out)
         again = self.check(self.confirmation)
         return confirmed(result, again, self.confirmation)
 
@@ -79,7 +79,7 @@ class Gate:
                 out.print(f"history: {done.new_runs} new run(s) of {folder}", highlight=False)
 
 
-def retrain(folder: Path, configurations: list[str]) -> Path:
+def retrain(folder: Path, configurations: list[str], out: Console) -> Path:
     """``configurations``' runs of ``folder`` trained again from their stored settings,
     into ``<folder>-confirm`` (fresh)."""
     from ganbench.cli.train import _train
@@ -97,7 +97,7 @@ def retrain(folder: Path, configurations: list[str]) -> Path:
     output = folder.with_name(folder.name + CONFIRM_SUFFIX)
     suite = Suite(name=meta.get("name") or folder.name, source=source, output_dir=output,
                   baseline=None, runs=runs)  # fmt: skip
-    _train(suite, choose_launcher(suite.launcher, source, None, None), True, False)
+    _train(suite, choose_launcher(suite.launcher, source, None, None), True, False, out=out)
     return output
 
 
@@ -117,4 +117,4 @@ def confirmed(first: Any, again: Any, folder: Path) -> Any:
             v.verdict = f"{v.verdict} (confirmed)"
         v.current += f"; re-run {other.current if other else '-'}"
     warnings = [*first.warnings, f"worse figures re-run in {folder}"]
-    return CheckResult(first.verdicts, warnings)
+    return CheckResult(first.verdicts, warnings, first.causes)

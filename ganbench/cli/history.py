@@ -29,6 +29,36 @@ SinceOption = Annotated[
     str | None, typer.Option(help="From this commit (a prefix) or date (2026-12-01) on.")
 ]
 SuiteOption = Annotated[str | None, typer.Option(help="Only this suite's recordings.")]
+RecordOption = Annotated[
+    bool, typer.Option("--record", help="Record the runs in the history (see --db).")
+]
+AllowMismatchOption = Annotated[
+    list[str],
+    typer.Option(
+        "--allow-mismatch",
+        metavar="FIELD",
+        help="Compare although this environment field (driver, torch, ...) or the metric "
+        "pipeline (pipeline) differs from the baseline's (repeatable).",
+    ),
+]
+HistoryOption = Annotated[
+    int | None,
+    typer.Option(
+        "--history",
+        min=1,
+        metavar="N",
+        help="The baseline: the last N recorded points of each configuration on this "
+        "machine in the history database, instead of a baseline file.",
+    ),
+]
+ConfirmOption = Annotated[
+    bool,
+    typer.Option(
+        "--confirm",
+        help="Train the configurations that look worse once more and fail only when the "
+        "re-run agrees (with --record, both are recorded).",
+    ),
+]
 
 
 @history_app.command("record")
@@ -43,7 +73,7 @@ def record(
     _check_folders(folders)
     engine = open_database(db)
     for folder in folders:
-        console.print(_recorded_line(record_folder(engine, folder), folder), highlight=False)
+        console.print(recorded_line(record_folder(engine, folder), folder), highlight=False)
 
 
 def _check_folders(folders: list[Path]) -> None:
@@ -54,7 +84,7 @@ def _check_folders(folders: list[Path]) -> None:
             raise UserError(f"{folder}: no such suite folder (train it: ganbench train-suite)")
 
 
-def _recorded_line(done, folder: Path) -> str:
+def recorded_line(done, folder: Path) -> str:
     commit = done.commit or "no git commit"
     known = f" ({done.known_runs} recorded before)" if done.known_runs else ""
     return f"history: {done.new_runs} new run(s) of {done.suite} at {commit}{known}: {folder}"

@@ -181,13 +181,18 @@ def _latency_title(result: Any) -> str:
     )
 
 
+def print_table(console: Console, t: Any) -> None:
+    """A report table (title, headers, rows of text: "[10, 14]" is text, not markup)."""
+    table = _table(escape(t.title), tuple(escape(h) for h in t.headers))
+    for row in t.rows:
+        table.add_row(*(escape(str(c)) for c in row))
+    show(console, table)
+
+
 def print_report(console: Console, report: Any, paths: dict[str, Any]) -> None:
     """A report's tables and notes, and where its files are."""
-    for t in report.tables:  # "[10, 14]" and "[interval ...]" are text, not markup
-        table = _table(escape(t.title), tuple(escape(h) for h in t.headers))
-        for row in t.rows:
-            table.add_row(*(escape(str(c)) for c in row))
-        show(console, table)
+    for t in report.tables:
+        print_table(console, t)
     for note in report.notes:
         console.print(f"note: {escape(note)}", highlight=False)
     console.print(
@@ -204,6 +209,8 @@ def print_check(console: Console, err_console: Console, result: Any) -> None:
         cells = [escape(c) for c in row[:-1]]
         table.add_row(*cells, f"[{style}]{v.verdict}[/]" if style else v.verdict)
     show(console, table)
+    for cause in result.causes:  # where the time went, from the profile windows
+        print_table(console, cause)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     for verdict, line in result.blind_lines():

@@ -10,7 +10,13 @@ import typer
 from ganbench.cli.app import app, baseline_app
 from ganbench.cli.console import console, err_console
 from ganbench.cli.formats import Format, FormatOption, emit, people, reports_text
-from ganbench.cli.history import DbOption
+from ganbench.cli.history import (
+    AllowMismatchOption,
+    ConfirmOption,
+    DbOption,
+    HistoryOption,
+    RecordOption,
+)
 
 
 @app.command("report")
@@ -113,36 +119,10 @@ def check(
             "--allow-blind", help="Pass figures whose noise is wider than their tolerance."
         ),
     ] = False,
-    allow_mismatch: Annotated[
-        list[str],
-        typer.Option(
-            "--allow-mismatch",
-            metavar="FIELD",
-            help="Compare although this environment field (driver, torch, ...) or the "
-            "metric pipeline (pipeline) differs from the baseline's (repeatable).",
-        ),
-    ] = [],  # noqa: B006  (Typer reads the default)
-    history: Annotated[
-        int | None,
-        typer.Option(
-            "--history",
-            min=1,
-            metavar="N",
-            help="The baseline: the last N recorded points of each configuration on this "
-            "machine in the history database, instead of a baseline file.",
-        ),
-    ] = None,
-    record: Annotated[
-        bool, typer.Option("--record", help="Record the checked folder in the history.")
-    ] = False,
-    confirm: Annotated[
-        bool,
-        typer.Option(
-            "--confirm",
-            help="Train the configurations that look worse once more and fail only when "
-            "the re-run agrees (both recorded with --record).",
-        ),
-    ] = False,
+    allow_mismatch: AllowMismatchOption = [],  # noqa: B006  (Typer reads the default)
+    history: HistoryOption = None,
+    record: RecordOption = False,
+    confirm: ConfirmOption = False,
     db: DbOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:

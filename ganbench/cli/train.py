@@ -9,7 +9,7 @@ import typer
 
 from ganbench.cli.app import app
 from ganbench.cli.console import console, err_console
-from ganbench.cli.history import DbOption
+from ganbench.cli.history import DbOption, RecordOption
 
 SetOption = Annotated[
     list[str], typer.Option("--set", metavar="PATH=VALUE", help="Override a field (repeatable).")
@@ -114,10 +114,7 @@ def train_suite(
     detach: DetachOption = False,
     in_process: InProcessOption = False,
     rerun_unsteady: RerunOption = 0,
-    record: Annotated[
-        bool,
-        typer.Option("--record", help="Record the finished runs in the history (--db)."),
-    ] = False,
+    record: RecordOption = False,
     db: DbOption = None,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
@@ -136,7 +133,14 @@ def train_suite(
         "in_process": in_process or None,
     }
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
-    if record and not dry_run:
+    _train_and_record(loaded, chosen, fresh, dry_run, rerun_unsteady, db if record else False)
+
+
+def _train_and_record(loaded, chosen, fresh, dry_run, rerun_unsteady, db) -> None:
+    """``_train``, then (``db`` not False) the suite folder recorded in the history, also
+    when some runs failed (the others are recorded; failed runs carry no figures)."""
+    record = db is not False and not dry_run
+    if record:
         from ganbench.history.db import database_url, require_extra
 
         require_extra()
@@ -144,23 +148,26 @@ def train_suite(
     try:
         _train(loaded, chosen, fresh, dry_run, rerun_unsteady)
     except typer.Exit as ended:
-        if record and ended.exit_code == 1:  # some runs failed: the rest are recorded
+        if record and ended.exit_code == 1:
             _record(loaded.output_dir, db)
         raise
-    if record and not dry_run:
+    if record:
         _record(loaded.output_dir, db)
 
 
 def _record(folder: Path, db: str | None) -> None:
-    from ganbench.cli.history import _recorded_line
+    from ganbench.cli.history import recorded_line
     from ganbench.history.db import open_database
     from ganbench.history.record import record_folder
 
-    console.print(_recorded_line(record_folder(open_database(db), folder), folder))
+    console.print(recorded_line(record_folder(open_database(db), folder), folder))
 
 
-def _train(loaded, chosen, fresh: bool, dry_run: bool, rerun_unsteady: int = 0) -> None:
-    """Plan (under the suite's lock), train with ``chosen``, render, exit with the code."""
+def _train(
+    loaded, chosen, fresh: bool, dry_run: bool, rerun_unsteady: int = 0, out=console
+) -> None:
+    """Plan (under the suite's lock), train with ``chosen``, render to ``out``, exit with
+    the code."""
     from ganbench.cli.render_train import (
         RichObserver,
         print_plans,
@@ -174,16 +181,16 @@ def _train(loaded, chosen, fresh: bool, dry_run: bool, rerun_unsteady: int = 0) 
 
     if dry_run:  # the plan, and every problem to fix before training (data not needed)
         problems: list[str] = []
-        print_plans(console, loaded, plan_suite(loaded, fresh, chosen, problems))
-        print_problems(console, problems)
+        print_plans(out, loaded, plan_suite(loaded, fresh, chosen, problems))
+        print_problems(out, problems)
         return
     # Planned under the lock it runs under: no other process changes the folder between.
     with FolderLock(loaded.output_dir, "suite folder"), GracefulStop() as stop:
         plans = plan_suite(loaded, fresh=fresh, placement=chosen)
-        print_plans(console, loaded, plans)
-        with RichObserver(console) as observer:
+        print_plans(out, loaded, plans)
+        with RichObserver(out) as observer:
             summaries = chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
-    print_summaries(console, loaded, summaries)
+    print_summaries(out, loaded, summaries)
     if stop.requested() or RunStatus.INTERRUPTED in {s.status for s in summaries}:
         raise typer.Exit(code=_stop_code(stop, summaries))
     if RunStatus.FAILED in {s.status for s in summaries}:

@@ -14,6 +14,7 @@ import pandas as pd
 from ganbench.errors import UserError
 from ganbench.history import identity, schema
 from ganbench.history.record import folder_identities
+from ganbench.report.profile_diff import Profile, mean_profile
 from ganbench.results import read_suite_meta
 
 
@@ -32,6 +33,9 @@ def baseline_from_history(
             continue
         machine = rows["machine"].iloc[-1]  # the check names allowed differences
         configurations[name] = _configuration(rows, last)
+        profile = _profile(engine, configurations[name].pop("keys"))
+        if profile is not None:
+            configurations[name]["profile"] = profile.as_document()
     if not configurations:
         raise UserError(
             f"--history: nothing recorded for {folder}'s configurations "
@@ -103,7 +107,30 @@ def _configuration(rows: pd.DataFrame, last: int) -> dict[str, Any]:
         "seeds": sorted(int(s) for s in runs["seed"].dropna()),
         "figures": {name: [float(v) for v in g["value"]] for name, g in kept.groupby("name")},
         "points": int(recordings.iloc[-last:].size),
+        "keys": list(runs["key"]),
     }
+
+
+def _profile(engine: Any, keys: list[str]) -> Profile | None:
+    """The profile window of the kept runs that recorded one, averaged over them."""
+    import sqlalchemy as sa
+
+    r, ops, ph = schema.runs, schema.operators, schema.phases
+    found = []
+    with engine.connect() as connection:
+        for key in keys:
+            run = connection.execute(sa.select(r.c.id).where(r.c.key == key)).scalar()
+            operators = connection.execute(
+                sa.select(ops.c.operator, ops.c.self_s_per_iteration, ops.c.share).where(
+                    ops.c.run == run
+                )
+            ).all()
+            if operators:
+                phases = connection.execute(
+                    sa.select(ph.c.phase, ph.c.share).where(ph.c.run == run)
+                ).all()
+                found.append(({o: (s, sh) for o, s, sh in operators}, dict(phases)))
+    return mean_profile(found) if found else None
 
 
 def _document(folder: Path, history: pd.DataFrame, configurations: dict, machine: dict) -> dict:

@@ -7,6 +7,7 @@ once (inserts that skip what exists, one transaction per suite folder)."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from ganbench.errors import UserError
 from ganbench.history import identity, schema
 from ganbench.report.collect import SuiteRuns, load_suites
+from ganbench.report.profile_diff import run_operators, run_phases
 from ganbench.results import RunStore, read_suite_meta
 
 
@@ -85,8 +87,8 @@ def _run_rows(folder: Path, suite_name: str, suite: SuiteRuns, i: int) -> dict[s
                 "started_at": _text(row.get("started_at")),
                 "pipeline_ids": identity.pipeline_ids(pipelines)},
         "figures": _figures(row, suite.directions),
-        "operators": _operators(store, row),
-        "phases": _phases(row),
+        "operators": _operators(store),
+        "phases": _phases(store),
     }  # fmt: skip
 
 
@@ -97,8 +99,13 @@ def _config(store: RunStore) -> dict[str, Any]:
         return {}
 
 
+def _number(value: Any) -> bool:
+    """A finite number, numpy's included (a run's row holds numpy scalars)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    return int(value) if _number(value) else None
 
 
 def _text(value: Any) -> str | None:
@@ -109,46 +116,21 @@ def _figures(row: Any, directions: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {"name": name, "value": float(row[name]), "direction": direction}
         for name, direction in directions.items()
-        if isinstance(row.get(name), int | float) and math.isfinite(row[name])
+        if _number(row.get(name))
     ]
 
 
-def _phases(row: Any) -> list[dict[str, Any]]:
-    """The training phases' shares of training time and seconds per iteration."""
-    found = []
-    for column in row.index:
-        parts = column.split(".")
-        if len(parts) == 3 and parts[0] == "phases" and parts[2] == "share":
-            share, each = row[column], row.get(f"phases.{parts[1]}.mean_per_iteration_s")
-            if isinstance(share, int | float) and math.isfinite(share):
-                per = float(each) if isinstance(each, int | float) and math.isfinite(each) else None
-                found.append({"phase": parts[1], "share": float(share), "s_per_iteration": per})
-    return found
-
-
-def _operators(store: RunStore, row: Any) -> list[dict[str, Any]]:
-    """The profile window's operators: self time per profiled iteration (device time on
-    CUDA) and share, from the run's top-operators table."""
-    import pandas as pd
-
-    table, active = row.get("profile.top_ops"), row.get("profile.active")
-    if not isinstance(table, str) or not isinstance(active, int | float) or active <= 0:
-        return []
-    try:
-        frame = pd.read_csv(store.folder / table)
-    except (OSError, ValueError):
-        return []
-    cuda = str((row.get("environment") or {}).get("device", "")).startswith("cuda")
-    key = "self_device_s" if cuda else "self_cpu_s"
-    if key not in frame or "operator" not in frame:
-        return []
-    total = frame[key].sum()
-    grouped = frame.groupby("operator", sort=False)[key].sum()
+def _operators(store: RunStore) -> list[dict[str, Any]]:
+    summary = store.read_summary() or {}
     return [
-        {"operator": str(op)[:300], "self_s_per_iteration": float(s) / active,
-         "share": float(s / total) if total > 0 else 0.0}
-        for op, s in grouped.items()
-    ]  # fmt: skip
+        {"operator": op[:300], "self_s_per_iteration": seconds, "share": share}
+        for op, (seconds, share) in run_operators(store.folder, summary).items()
+    ]
+
+
+def _phases(store: RunStore) -> list[dict[str, Any]]:
+    phases = run_phases(store.read_summary() or {})
+    return [{"phase": p, "share": share, "s_per_iteration": None} for p, share in phases.items()]
 
 
 def _known_keys(connection: Any, keys: list[str]) -> set[str]:

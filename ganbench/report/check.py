@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,12 @@ from ganbench.report.collect import SuiteRuns, load_suites
 from ganbench.report.compare import figure_fractions
 from ganbench.report.estimate import ALPHA, estimate
 from ganbench.report.notes import device_notes
+from ganbench.report.profile_diff import (
+    Profile,
+    configuration_profile,
+    operator_table,
+    phase_table,
+)
 from ganbench.report.render import markdown_table
 from ganbench.report.steadiness import machine_speed_change, suite_machine_speed
 from ganbench.report.table import Table, cell
@@ -100,6 +106,9 @@ def save_baseline(folder: Path, output: Path) -> dict[str, Any]:
             "seeds": sorted(int(s) for s in runs["seed"].dropna()),
             "figures": _finished_values(suite, finished, name),
         }
+        profile = configuration_profile(folder, name)
+        if profile is not None:
+            configurations[name]["profile"] = profile.as_document()
     document = {
         "kind": KIND,
         "format": FORMAT,
@@ -152,6 +161,7 @@ def parse_tolerances(text: str | None, known: list[str]) -> dict[str, float]:
 BLIND = "blind"  # even no change at all would not be shown within the tolerance
 UNPROVEN = "unproven"  # not shown within the tolerance, not clearly worse either
 BLOCKING = ("missing", "status", BLIND, UNPROVEN)
+WORSE = ("regression", UNPROVEN)  # the verdicts whose cause the profiles may show
 
 
 @dataclass
@@ -178,6 +188,7 @@ class Verdict:
 class CheckResult:
     verdicts: list[Verdict]
     warnings: list[str]
+    causes: list[Table] = field(default_factory=list)  # profile differences, worse ones
 
     @property
     def failed(self) -> bool:
@@ -189,6 +200,7 @@ class CheckResult:
             "passed": not self.failed,
             "verdicts": [{**asdict(v), "failed": v.failed} for v in self.verdicts],
             "warnings": self.warnings,
+            "causes": [asdict(t) for t in self.causes],
         }
 
     def table(self) -> Table:
@@ -251,6 +263,8 @@ class CheckResult:
         lines = [f"### :{icon}: {title}: {self.headline()}", "", markdown_table(self.table())]
         lines += [f"- {verdict}: {line}" for verdict, line in self.blind_lines()]
         lines += [f"- warning: {w}" for w in self.warnings]
+        for table in self.causes:
+            lines += ["", markdown_table(table)]
         return "\n".join(lines) + "\n"
 
 
@@ -303,7 +317,20 @@ def check(
     if allow_blind:
         for v in verdicts:
             v.verdict = "blind (allowed)" if v.verdict == BLIND else v.verdict
-    return CheckResult(verdicts, warnings)
+    return CheckResult(verdicts, warnings, causes(baseline, folder, verdicts))
+
+
+def causes(baseline: dict[str, Any], folder: Path, verdicts: list[Verdict]) -> list[Table]:
+    """For each configuration called worse whose baseline and checked runs both have a
+    profile window: the operators whose self time changed most, and the phase shares."""
+    tables: list[Table] = []
+    worse = dict.fromkeys(v.configuration for v in verdicts if v.verdict in WORSE)
+    for name in worse:
+        old = Profile.from_document(baseline["configurations"].get(name, {}).get("profile"))
+        new = configuration_profile(folder, name)
+        if old is not None and new is not None:
+            tables += [operator_table(name, old, new), phase_table(name, old, new)]
+    return tables
 
 
 def _run_verdicts(name: str, base: dict[str, Any], suite: SuiteRuns) -> list[Verdict]:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ganbench.report.check import check, save_baseline
+from ganbench.errors import UserError
+from ganbench.report.check import ENVIRONMENT_KEYS, check, save_baseline
 from ganbench.results import write_suite_meta
 from tests.report.test_report import make_run
 
@@ -54,10 +55,39 @@ def suite(root: Path, changed: dict[str, dict[str, Any]] | None = None, **extra)
 
 
 def warnings_of(tmp_path: Path, changed=None, baseline: Path | None = None, **extra) -> list[str]:
+    """The check's warnings with every differing field allowed (``--allow-mismatch``);
+    without, a difference is refused (exit 2) naming the same fields."""
     if baseline is None:
         baseline = tmp_path / "baseline.json"
         save_baseline(suite(tmp_path / "base"), baseline)
-    return check(baseline, suite(tmp_path / "new", changed, **extra)).warnings
+    folder = suite(tmp_path / "new", changed, **extra)
+    warnings = check(baseline, folder, allow_mismatch=frozenset(ENVIRONMENT_KEYS)).warnings
+    differing = [w.removesuffix(" (allowed)") for w in warnings if w.startswith(DIFFERS)]
+    if differing:
+        with pytest.raises(UserError) as refused:
+            check(baseline, folder)
+        for w in differing:
+            assert w.removeprefix(DIFFERS) in str(refused.value)
+    return [w.removesuffix(" (allowed)") for w in warnings]
+
+
+def test_a_difference_is_refused_naming_the_field_unless_allowed(tmp_path):
+    """Unlike figures are never compared: exit 2 with what differs and the option."""
+    save_baseline(suite(tmp_path / "base"), tmp_path / "baseline.json")
+    folder = suite(tmp_path / "new", {"a-seed0": {"driver": "560.35.03"}})
+    with pytest.raises(UserError) as refused:
+        check(tmp_path / "baseline.json", folder)
+    assert str(refused.value) == (
+        "the baseline was measured on another machine or with other settings: driver "
+        "'550.54.15' -> '560.35.03' (run a-seed0). Compare runs of one machine, or pass "
+        "--allow-mismatch driver to compare anyway"
+    )
+    allowed = check(tmp_path / "baseline.json", folder, allow_mismatch=frozenset({"driver"}))
+    assert DIFFERS + "driver '550.54.15' -> '560.35.03' (run a-seed0) (allowed)" in (
+        allowed.warnings
+    )
+    with pytest.raises(UserError, match="--allow-mismatch driver to compare"):
+        check(tmp_path / "baseline.json", folder, allow_mismatch=frozenset({"torch"}))
 
 
 def test_the_same_environment_gives_no_warning_though_configurations_differ(tmp_path):

@@ -275,14 +275,22 @@ def test_a_gate_too_noisy_for_its_tolerance_fails_unless_allowed(tmp_path):
     assert result.exit_code == 1, result.output
 
 
-def test_a_changed_gpu_warns_and_missing_or_failing_configurations_fail(tmp_path: Path) -> None:
+def test_a_changed_gpu_is_refused_unless_allowed_and_missing_or_failing_configurations_fail(
+    tmp_path: Path,
+) -> None:
     gpu = {"device": "cuda", "gpu_name": "NVIDIA H100 80GB HBM3", "torch": "2.15.0"}
     baseline = baseline_file(tmp_path, SPEEDS, environment=gpu)
     other = {**gpu, "gpu_name": "NVIDIA H200"}
     same = suite_of(tmp_path / "same", SPEEDS, environment=other)
     result = invoke("check", same, "--baseline", baseline)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output
     assert "gpu_name 'NVIDIA H100 80GB HBM3' -> 'NVIDIA H200'" in result.output
+    assert "--allow-mismatch gpu_name" in result.output
+    result = invoke("check", same, "--baseline", baseline, "--allow-mismatch", "gpu_name")
+    assert result.exit_code == 0, result.output
+    assert "gpu_name 'NVIDIA H100 80GB HBM3' -> 'NVIDIA H200' (all 6 runs) (allowed)" in (
+        " ".join(result.output.split())
+    )
     partial = suite_of(tmp_path / "partial", {"a": SPEEDS["a"]}, environment=gpu)
     make_run(partial, "a", 3, status="oom", environment=gpu)
     result = invoke("check", partial, "--baseline", baseline)
