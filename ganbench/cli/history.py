@@ -9,7 +9,7 @@ import typer
 
 from ganbench.cli.app import history_app
 from ganbench.cli.console import console
-from ganbench.cli.formats import Format, FormatOption, emit, people, to_csv, to_json
+from ganbench.cli.formats import Format, FormatOption, emit, people, to_csv
 
 DbOption = Annotated[
     str | None,
@@ -126,8 +126,8 @@ def _series(db, figure, configuration, since, suite):
 
 
 def _emit_frame(fmt: Format, frame) -> None:
-    if fmt is Format.json:
-        emit(to_json(frame.to_dict(orient="records")))
+    if fmt is Format.json:  # pandas' writer: a missing value (NaN, None) is null
+        emit(frame.to_json(orient="records", indent=2))
     elif fmt is Format.csv:
         emit(to_csv(frame))
     else:

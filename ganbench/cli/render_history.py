@@ -17,22 +17,36 @@ def _pct(value: float | None) -> str:
 
 
 def print_series(console: Console, series: list[Any]) -> None:
-    """One table per series (configuration, figure, machine), a row per point."""
+    """A table per suite, figure and machine (and pipeline), a row per configuration and
+    recorded commit, with the change from that configuration's previous point."""
     if not series:
         console.print("history: nothing recorded matches (ganbench history record FOLDER)")
         return
+    groups: dict[tuple, list[Any]] = {}
     for s in series:
-        pipeline = f", pipeline {s.pipeline[:8]}" if s.pipeline else ""
-        title = f"{s.suite}/{s.configuration} {s.figure} on {s.machine_label}{pipeline}"
-        table = _table(escape(title), ("commit", "date", "seeds", "mean", "change"))
-        previous = None
-        for point in s.points:
-            change = point.mean / previous - 1 if previous else None
-            date = (point.commit_time or point.recorded_at)[:10]
-            table.add_row(point.label, date, str(len(point.values)), f"{point.mean:.4g}",
-                          _pct(change))  # fmt: skip
-            previous = point.mean
-        show(console, table)
+        groups.setdefault((s.suite, s.figure, s.machine_label, s.pipeline), []).append(s)
+    for (suite, figure, machine, pipeline), members in groups.items():
+        shown = f", pipeline {pipeline[:8]}" if pipeline else ""
+        table = _table(
+            escape(f"{suite}: {figure} on {machine}{shown}"),
+            ("configuration", "commit", "date", "seeds", "mean", "change"),
+            left=3,
+        )
+        for s in members:
+            previous = None
+            for point in s.points:
+                change = point.mean / previous - 1 if previous else None
+                date = (point.commit_time or point.recorded_at)[:10]
+                table.add_row(
+                    escape(s.configuration),
+                    point.label,
+                    date,
+                    str(len(point.values)),
+                    f"{point.mean:.4g}",
+                    _pct(change),
+                )
+                previous = point.mean
+        show(console, table)  # fmt: skip
 
 
 def print_changes(console: Console, found: list[Any]) -> None:

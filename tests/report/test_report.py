@@ -349,9 +349,12 @@ def test_the_gpu_workflow_example_uses_valid_commands(tmp_path: Path) -> None:
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert "srfb-fixed-seed2" in result.output and "svre-seed0" in result.output
-    for name in ("save the baseline", "check against the committed baseline", "report"):
+    named = ("save the baseline", "check against the committed baseline", "report")
+    named += ("check against the history", "record in the history", "dashboard")
+    for name in named:
         command = shlex.split(steps[name]["run"])
-        help_text = invoke(command[1], *(["save"] if command[1] == "baseline" else []), "--help")
+        group = command[1] in ("baseline", "history")
+        help_text = invoke(*command[1 : 3 if group else 2], "--help")
         assert help_text.exit_code == 0
         for option in (c for c in command if c.startswith("--")):
             assert option in help_text.output, (name, option)
