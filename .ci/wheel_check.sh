@@ -37,11 +37,15 @@ step "ganbench suites"
 "$ganbench" suites
 step "ganbench train-suite quick --dry-run"
 "$ganbench" train-suite quick --dry-run
-step "10 iterations of one quick configuration, then report and latency as typed"
+step "10 iterations of one quick configuration (recorded in the history), then report and latency as typed"
 "$ganbench" train-suite quick --only alternating --seeds 0 --metrics none \
-    --set budget.iterations=10
+    --set budget.iterations=10 --record
 "$ganbench" report
 "$ganbench" latency --batch-sizes 1,32,256 --min-time 0.2
+step "the history from the wheel: its migrations ran, show and publish read it"
+"$ganbench" history show
+"$ganbench" history publish dashboard
+test -f "$GANBENCH_HOME/history.sqlite" && test -f dashboard/index.html
 
 step "what it left where"
 test -f reports/quick/suite.json && test -f "$GANBENCH_HOME/suites.json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 
 from ganbench.errors import UserError
@@ -64,9 +65,19 @@ class Gate:
         if not worse:
             return result
         out.print(f"confirming: training {', '.join(worse)} once more", highlight=False)
-        self.confirmation = retrain(self.folder, worse, out)
-        again = self.check(self.confirmation)
-        return confirmed(result, again, self.confirmation)
+        output = self.folder.with_name(self.folder.name + CONFIRM_SUFFIX)
+        try:
+            retrain(self.folder, worse, output, out)
+        except typer.Exit as ended:
+            if ended.exit_code != 1:  # stopped (Ctrl-C, a signal): stop here too
+                raise
+            result.warnings.append(
+                f"the confirmation re-run in {output} did not finish every run (see its "
+                "runs): the first verdicts stand"
+            )
+            return result
+        self.confirmation = output
+        return confirmed(result, self.check(output), output)
 
     def record(self, out: Console) -> None:
         from ganbench.history.db import open_database
@@ -79,10 +90,10 @@ class Gate:
                 out.print(f"history: {done.new_runs} new run(s) of {folder}", highlight=False)
 
 
-def retrain(folder: Path, configurations: list[str], out: Console) -> Path:
+def retrain(folder: Path, configurations: list[str], output: Path, out: Console) -> None:
     """``configurations``' runs of ``folder`` trained again from their stored settings,
-    into ``<folder>-confirm`` (fresh)."""
-    from ganbench.cli.train import _train
+    into ``output`` (fresh); typer.Exit as train-suite's when a run did not finish."""
+    from ganbench.cli.train import train_loaded
     from ganbench.config.schema import RunConfig, Suite
     from ganbench.launchers import choose_launcher
     from ganbench.results import RunStore, read_suite_meta
@@ -94,11 +105,9 @@ def retrain(folder: Path, configurations: list[str], out: Console) -> Path:
         if config.get("name") in configurations:
             runs.append(RunConfig.model_validate(config))
     source = Path(meta.get("source") or folder / "suite.yaml")
-    output = folder.with_name(folder.name + CONFIRM_SUFFIX)
     suite = Suite(name=meta.get("name") or folder.name, source=source, output_dir=output,
                   baseline=None, runs=runs)  # fmt: skip
-    _train(suite, choose_launcher(suite.launcher, source, None, None), True, False, out=out)
-    return output
+    train_loaded(suite, choose_launcher(suite.launcher, source, None, None), True, False, out=out)
 
 
 def confirmed(first: Any, again: Any, folder: Path) -> Any:
@@ -117,4 +126,6 @@ def confirmed(first: Any, again: Any, folder: Path) -> Any:
             v.verdict = f"{v.verdict} (confirmed)"
         v.current += f"; re-run {other.current if other else '-'}"
     warnings = [*first.warnings, f"worse figures re-run in {folder}"]
-    return CheckResult(first.verdicts, warnings, first.causes)
+    still = {v.configuration for v in first.verdicts if v.failed}
+    causes = [t for t in first.causes if t.title.split(":")[0] in still]
+    return CheckResult(first.verdicts, warnings, causes)

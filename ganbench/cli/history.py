@@ -87,7 +87,10 @@ def _check_folders(folders: list[Path]) -> None:
 def recorded_line(done, folder: Path) -> str:
     commit = done.commit or "no git commit"
     known = f" ({done.known_runs} recorded before)" if done.known_runs else ""
-    return f"history: {done.new_runs} new run(s) of {done.suite} at {commit}{known}: {folder}"
+    line = f"history: {done.new_runs} new run(s) of {done.suite} at {commit}{known}: {folder}"
+    if done.commit_guessed and done.new_runs:
+        line += " (the folder records no commit, so its repository's current one)"
+    return line
 
 
 @history_app.command("show")
@@ -150,9 +153,12 @@ def regressions(
     """Change points in each figure's history (per configuration and machine): size,
     95 % interval and the commits either side."""
     from ganbench.cli.render_history import print_changes
-    from ganbench.history.views import found_changes
+    from ganbench.history.db import open_database
+    from ganbench.history.query import Selection
+    from ganbench.history.views import changes_since
 
-    found = found_changes(_series(db, figure, configuration, None, suite), since)
+    selection = Selection(figure=figure, configuration=configuration, suite=suite)
+    found = changes_since(open_database(db), selection, since)
     if fmt is Format.table:
         print_changes(console, found)
     else:

@@ -24,11 +24,13 @@ def print_series(console: Console, series: list[Any]) -> None:
         return
     groups: dict[tuple, list[Any]] = {}
     for s in series:
-        groups.setdefault((s.suite, s.figure, s.machine_label, s.pipeline), []).append(s)
+        groups.setdefault((s.suite, s.figure, s.machine, s.pipeline), []).append(s)
     for (suite, figure, machine, pipeline), members in groups.items():
         shown = f", pipeline {pipeline[:8]}" if pipeline else ""
+        where = f"{members[0].machine_label} (machine {machine[:8]}{shown})"
+        better = "higher" if members[0].direction == "max" else "lower"
         table = _table(
-            escape(f"{suite}: {figure} on {machine}{shown}"),
+            escape(f"{suite}: {figure} on {where}; {better} is better; geometric means"),
             ("configuration", "commit", "date", "seeds", "mean", "change"),
             left=3,
         )
@@ -46,13 +48,17 @@ def print_series(console: Console, series: list[Any]) -> None:
                     _pct(change),
                 )
                 previous = point.mean
-        show(console, table)  # fmt: skip
+        show(console, table)
 
 
 def print_changes(console: Console, found: list[Any]) -> None:
     """Every change point: where, how much (95 % interval), between which commits."""
     if not found:
-        console.print("history: no change points in the selected series", highlight=False)
+        console.print(
+            "history: no change points in the selected series (a series needs 6 points "
+            "or more to show one)",
+            highlight=False,
+        )
         return
     table = _table("change points (regressions first, newest first)",
                    ("configuration", "figure", "machine", "commits", "change", "95% interval",

@@ -146,7 +146,7 @@ def _train_and_record(loaded, chosen, fresh, dry_run, rerun_unsteady, db) -> Non
         require_extra()
         database_url(db)  # a bad --db is said before any training
     try:
-        _train(loaded, chosen, fresh, dry_run, rerun_unsteady)
+        train_loaded(loaded, chosen, fresh, dry_run, rerun_unsteady)
     except typer.Exit as ended:
         if record and ended.exit_code == 1:
             _record(loaded.output_dir, db)
@@ -163,7 +163,7 @@ def _record(folder: Path, db: str | None) -> None:
     console.print(recorded_line(record_folder(open_database(db), folder), folder))
 
 
-def _train(
+def train_loaded(
     loaded, chosen, fresh: bool, dry_run: bool, rerun_unsteady: int = 0, out=console
 ) -> None:
     """Plan (under the suite's lock), train with ``chosen``, render to ``out``, exit with

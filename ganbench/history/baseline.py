@@ -1,11 +1,14 @@
 """`check --history N`: a baseline made from the history instead of a file: for each of
 the checked folder's configurations, every finished seed's values at the last N recorded
-points of the same configuration (resolved settings) on the same machine (fingerprint),
-in the baseline file's format. Points on another machine are never pooled: where only
-those exist, the refusal names the fields that differ."""
+points (up to the checked commit's date) of the same configuration (name and resolved
+settings) on the same machine (fingerprint), in the baseline file's format, with the kept
+runs' metric pipelines and profile windows. Points on another machine are never pooled:
+where only those exist, the refusal names the fields that differ. The checked folder's
+own runs and confirmation re-runs (chosen because they looked worse) are no baseline."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,8 @@ import pandas as pd
 
 from ganbench.errors import UserError
 from ganbench.history import identity, schema
-from ganbench.history.record import folder_identities
+from ganbench.history.record import folder_identities, run_keys
+from ganbench.history.series import moment
 from ganbench.report.profile_diff import Profile, mean_profile
 from ganbench.results import read_suite_meta
 
@@ -21,56 +25,73 @@ from ganbench.results import read_suite_meta
 def baseline_from_history(
     engine: Any, folder: Path, last: int, allowed: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """The baseline document for ``folder`` from its last ``last`` points per
-    configuration; a UserError where the history holds none on this machine."""
+    """The baseline document for ``folder``; a UserError where the history holds no
+    point of its configurations on this machine."""
     mine = folder_identities(folder)  # configuration -> (config id, machine fields)
-    history = _history(engine, {c for c, _ in mine.values()}, mine_keys(folder))
-    configurations, machine = {}, {}
+    own = run_keys(folder)
+    history = _history(engine, {c for c, _ in mine.values()}, _until(folder))
+    configurations, machine, kept = {}, {}, []
     for name, (config_id, fields) in mine.items():
         same = (history["config_id"] == config_id) & (history["configuration"] == name)
-        rows = _same_machine(history[same], fields, allowed, name)
+        rows = _same_machine(history[same & ~history["key"].isin(own)], fields, allowed, name)
         if rows.empty:
             continue
         machine = rows["machine"].iloc[-1]  # the check names allowed differences
-        configurations[name] = _configuration(rows, last)
-        profile = _profile(engine, configurations[name].pop("keys"))
+        configurations[name], keys = _configuration(rows, last)
+        kept += keys
+        profile = _profile(engine, keys)
         if profile is not None:
             configurations[name]["profile"] = profile.as_document()
     if not configurations:
-        raise UserError(
-            f"--history: nothing recorded for {folder}'s configurations "
-            "(record trusted runs first: ganbench history record FOLDER, or check --record)"
+        raise UserError(_nothing_recorded(folder, history, own))
+    document = _document(folder, history, configurations, machine)
+    document["pipelines"] = _pipelines(engine, history[history["key"].isin(kept)])
+    return document
+
+
+def _nothing_recorded(folder: Path, history: pd.DataFrame, own: set[str]) -> str:
+    if not history.empty and history["key"].isin(own).all():
+        return (
+            f"--history: the only runs recorded for {folder}'s configurations are its own "
+            "(a folder is not its own baseline): record earlier runs first"
         )
-    return _document(folder, history, configurations, machine)
+    return (
+        f"--history: nothing recorded for {folder}'s configurations up to its commit "
+        "(record trusted runs first: ganbench history record FOLDER, or check --record)"
+    )
 
 
-def mine_keys(folder: Path) -> set[str]:
-    """The run keys of the checked folder itself (a folder recorded before it is checked
-    is not its own baseline)."""
-    from ganbench.history.record import run_keys
-
-    return run_keys(folder)
+def _until(folder: Path) -> datetime | None:
+    """The checked commit's date: points after it are not its baseline."""
+    when = (read_suite_meta(folder).get("repository") or {}).get("commit_time")
+    return moment(when) if when else None
 
 
-def _history(engine: Any, config_ids: set[str], exclude: set[str]) -> pd.DataFrame:
+def _history(engine: Any, config_ids: set[str], until: datetime | None) -> pd.DataFrame:
+    """The finished runs' figures of these configurations up to ``until``, confirmation
+    re-runs left out."""
     import sqlalchemy as sa
 
     r, rec, f, m = schema.runs, schema.recordings, schema.figures, schema.machines
     query = (
         sa.select(rec.c.id.label("recording"), rec.c.commit_time, rec.c.recorded_at,
-                  r.c.config_id, r.c.configuration, r.c.run_id, r.c.seed, r.c.key, r.c.status,
-                  m.c.fields.label("machine"), m.c.id.label("machine_id"), f.c.name, f.c.value,
-                  f.c.direction)
+                  r.c.config_id, r.c.configuration, r.c.run_id, r.c.seed, r.c.key,
+                  r.c.pipeline_ids, m.c.fields.label("machine"), m.c.id.label("machine_id"),
+                  f.c.name, f.c.value, f.c.direction)
         .join(rec, r.c.recording_id == rec.c.id)
         .join(m, m.c.id == r.c.machine_id)
         .join(f, f.c.run == r.c.id)
         .where(r.c.config_id.in_(config_ids), r.c.status == "finished")
+        .where(sa.or_(rec.c.purpose.is_(None), rec.c.purpose != "confirm"))
     )  # fmt: skip
     with engine.connect() as connection:
         frame = pd.DataFrame(connection.execute(query).mappings().all())
     if frame.empty:
         return pd.DataFrame(columns=["config_id", "configuration", "machine_id", "key"])
-    return frame[~frame["key"].isin(exclude)]
+    times = zip(frame["commit_time"], frame["recorded_at"], strict=True)
+    frame["when"] = [moment(t or r) for t, r in times]
+    frame["recorded"] = [moment(r) for r in frame["recorded_at"]]
+    return frame if until is None else frame[frame["when"] <= until]
 
 
 def _same_machine(rows: pd.DataFrame, fields: dict, allowed: frozenset[str], name: str):
@@ -78,28 +99,28 @@ def _same_machine(rows: pd.DataFrame, fields: dict, allowed: frozenset[str], nam
     the same); a UserError naming the differences where there are only others."""
     if rows.empty:
         return rows
-    verdicts = {}
+    differing = {}
     for machine_id, group in rows.groupby("machine_id"):
         theirs = group["machine"].iloc[0]
-        verdicts[machine_id] = [
+        differing[machine_id] = [
             k for k in identity.FINGERPRINT_KEYS if theirs.get(k) != fields.get(k)
         ]
-    same = [m for m, keys in verdicts.items() if not set(keys) - allowed]
+    same = [m for m, keys in differing.items() if not set(keys) - allowed]
     if same:
         return rows[rows["machine_id"].isin(same)]
-    theirs = rows["machine"].iloc[-1]
-    named = [f"{k} {theirs.get(k)!r} vs {fields.get(k)!r}" for k in min(verdicts.values(), key=len)]
-    keys = ",".join(min(verdicts.values(), key=len))
+    closest = min(differing, key=lambda m: len(differing[m]))
+    theirs = rows[rows["machine_id"] == closest]["machine"].iloc[0]
+    named = [f"{k} {theirs.get(k)!r} vs {fields.get(k)!r}" for k in differing[closest]]
     raise UserError(
         f"--history: {name} was recorded only on other machines: {'; '.join(named)}. "
-        f"Record runs of this machine, or pass --allow-mismatch {keys} to compare anyway"
+        f"Record runs of this machine, or pass --allow-mismatch "
+        f"{','.join(differing[closest])} to compare anyway"
     )
 
 
-def _configuration(rows: pd.DataFrame, last: int) -> dict[str, Any]:
-    """The last ``last`` recordings' finished values of every figure."""
-    order = rows.assign(when=rows["commit_time"].fillna(rows["recorded_at"]))
-    recordings = order.sort_values(["when", "recorded_at"])["recording"].drop_duplicates()
+def _configuration(rows: pd.DataFrame, last: int) -> tuple[dict[str, Any], list[str]]:
+    """The last ``last`` recordings' finished values of every figure, and their run keys."""
+    recordings = rows.sort_values(["when", "recorded"])["recording"].drop_duplicates()
     kept = rows[rows["recording"].isin(recordings.iloc[-last:])]
     runs = kept.drop_duplicates("key")
     return {
@@ -107,8 +128,7 @@ def _configuration(rows: pd.DataFrame, last: int) -> dict[str, Any]:
         "seeds": sorted(int(s) for s in runs["seed"].dropna()),
         "figures": {name: [float(v) for v in g["value"]] for name, g in kept.groupby("name")},
         "points": int(recordings.iloc[-last:].size),
-        "keys": list(runs["key"]),
-    }
+    }, list(runs["key"])
 
 
 def _profile(engine: Any, keys: list[str]) -> Profile | None:
@@ -121,16 +141,34 @@ def _profile(engine: Any, keys: list[str]) -> Profile | None:
         for key in keys:
             run = connection.execute(sa.select(r.c.id).where(r.c.key == key)).scalar()
             operators = connection.execute(
-                sa.select(ops.c.operator, ops.c.self_s_per_iteration, ops.c.share).where(
-                    ops.c.run == run
-                )
-            ).all()
+                sa.select(ops.c.operator, ops.c.self_s_per_iteration, ops.c.share)
+                .where(ops.c.run == run)
+            ).all()  # fmt: skip
             if operators:
                 phases = connection.execute(
                     sa.select(ph.c.phase, ph.c.share).where(ph.c.run == run)
                 ).all()
                 found.append(({o: (s, sh) for o, s, sh in operators}, dict(phases)))
     return mean_profile(found) if found else None
+
+
+def _pipelines(engine: Any, kept: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The kept runs' metric protocols, by run key (the check refuses a gated quality
+    figure whose pipeline differs from any of them: ``--allow-mismatch pipeline``)."""
+    import sqlalchemy as sa
+
+    by_run = dict(zip(kept["key"], kept["pipeline_ids"], strict=True)) if len(kept) else {}
+    ids = {i for row in by_run.values() for i in (row or {}).values()}
+    if not ids:
+        return {}
+    table = schema.pipelines
+    with engine.connect() as connection:
+        found = dict(connection.execute(sa.select(table.c.id, table.c.fields)
+                                        .where(table.c.id.in_(ids))).all())  # fmt: skip
+    return {
+        key: {m: found.get(i) for m, i in (row or {}).items() if m != identity.ALL_PIPELINES}
+        for key, row in by_run.items()
+    }
 
 
 def _document(folder: Path, history: pd.DataFrame, configurations: dict, machine: dict) -> dict:

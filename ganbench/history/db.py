@@ -46,6 +46,11 @@ def database_url(db: str | None) -> str:
     for plain in ("postgresql://", "postgres://"):
         if chosen.startswith(plain):
             return "postgresql+psycopg://" + chosen[len(plain) :]
+    if not chosen.startswith(("sqlite:", "postgresql+psycopg:")):
+        raise UserError(
+            f"--db {chosen}: not a SQLite or PostgreSQL database (a file path, "
+            "sqlite:///PATH or postgresql://user@host/db)"
+        )
     return chosen
 
 
@@ -63,7 +68,7 @@ def open_database(db: str | None) -> Any:
         migrate(engine, url)
     except sa.exc.ArgumentError as err:
         raise UserError(f"--db {db}: not a database URL ({err})") from None
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
+    except (sa.exc.DatabaseError, sa.exc.InterfaceError) as err:
         reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
         raise UserError(f"history database {_shown(url)}: cannot open it ({reason})") from None
     return engine
@@ -99,8 +104,14 @@ def _shown(url: str) -> str:
 
 def migrate(engine: Any, url: str) -> None:
     """Bring the schema to ``HEAD`` unless it is there already."""
-    if _revision(engine) == HEAD:
+    revision = _revision(engine)
+    if revision == HEAD:
         return
+    if revision is not None and revision > HEAD:  # zero-padded: ordered as text
+        raise UserError(
+            f"history database {_shown(url)}: its schema (revision {revision}) is newer than "
+            f"this ganbench's ({HEAD}); upgrade ganbench"
+        )
     from alembic import command
     from alembic.config import Config
 

@@ -2,16 +2,13 @@
 without seed and paths), the machine (its fingerprint) and, for quality figures, the metric
 pipeline (extractor, weights, reference statistics, resizing, sample count). Each is a
 mapping of named fields and a short id hashed from them, so a refusal can name the field
-that differs. Also the repository a suite ran from: commit, branch, dirty flag."""
+that differs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 # The machine fingerprint: the fields that make speed figures incomparable when they
@@ -34,9 +31,10 @@ FINGERPRINT_KEYS = (
     "gpu_mem_clock_app_mhz",
     "gpu_mig_mode",
 )
-# Resolved-config fields that do not change what is measured: the seed, where the data
-# and the results live, how a run is named, where it fell in the suite's order.
-UNMEASURED_CONFIG_KEYS = ("seed", "name", "output_dir", "root", "path", "folder", "schedule")
+# Resolved-config fields that do not change what is measured: the seed, how a run is
+# named, where it fell in the suite's order, where its data lives (dotted paths from the
+# top; a ``name`` deeper down, a dataset's or a model's, is a setting like any other).
+UNMEASURED_CONFIG_PATHS = ("seed", "name", "schedule", "output_dir", "dataset.root")
 # Human names of the pipeline fields a refusal names most often.
 PIPELINE_NAMES = {
     "weights_sha256": "Inception weights hash",
@@ -64,27 +62,24 @@ def machine_label(fields: Mapping[str, Any]) -> str:
     if fields.get("gpu_name"):
         count = fields.get("gpu_count") or 1
         return f"{fields['gpu_name']} x{count}, driver {fields.get('driver')}"
-    cpus = f"{fields.get('cpu_model') or 'CPU'} x{fields.get('cpu_count')} CPUs"
-    return f"{cpus}, {fields.get('torch_threads')} threads"
+    cpus = fields.get("cpu_model") or "CPU"
+    if fields.get("cpu_count"):
+        cpus += f" x{fields['cpu_count']} CPUs"
+    threads = fields.get("torch_threads")
+    return f"{cpus}, {threads} threads" if threads else cpus
 
 
 def config_identity(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The resolved configuration without its seed, name and paths, nested as it was."""
-    return _without(config, UNMEASURED_CONFIG_KEYS)
-
-
-def _without(value: Any, keys: tuple[str, ...]) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
-    if isinstance(value, list):
-        return [_without(v, keys) for v in value]
-    return value
-
-
-def pipeline_of(protocols: Mapping[str, Any] | None, metric: str) -> dict[str, Any] | None:
-    """One metric's pipeline (its recorded protocol), or None where the run recorded none."""
-    protocol = (protocols or {}).get(metric)
-    return dict(protocol) if isinstance(protocol, Mapping) else None
+    """The resolved configuration without its seed, name, order and data folder."""
+    kept = json.loads(json.dumps(config, default=str))  # a deep copy, plain types
+    for path in UNMEASURED_CONFIG_PATHS:
+        *parents, last = path.split(".")
+        node = kept
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return kept
 
 
 ALL_PIPELINES = "*"  # the run's metric protocols together: values no protocol names alone
@@ -124,40 +119,3 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 24 else text[:20] + "...'"
-
-
-def repository(where: Path | None = None) -> dict[str, Any]:
-    """The git repository ``where`` (default: the working directory) is in: commit (12
-    hex digits), branch, dirty flag and the commit's date; CI's variables name the branch
-    of a detached checkout. Outside a repository: commit None."""
-    cwd = str(where or Path.cwd())
-    commit = _git(cwd, "rev-parse", "--short=12", "HEAD")
-    if commit is None:
-        return {"commit": None, "branch": None, "dirty": False, "commit_time": None}
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
-    if branch in (None, "HEAD"):
-        branch = next(
-            (os.environ[v] for v in BRANCH_VARIABLES if os.environ.get(v)), branch or "HEAD"
-        )
-    status = _git(cwd, "status", "--porcelain", "--untracked-files=no")
-    return {
-        "commit": commit,
-        "branch": branch,
-        "dirty": bool(status),
-        "commit_time": _git(cwd, "show", "-s", "--format=%cI", "HEAD"),
-    }
-
-
-# A detached checkout's branch as CI systems name it (GitHub pull request, then push;
-# GitLab; Buildkite).
-BRANCH_VARIABLES = ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "BUILDKITE_BRANCH")
-
-
-def _git(cwd: str, *args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", cwd, *args], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()

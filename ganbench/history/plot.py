@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ganbench.history.publish import commit_axis
 from ganbench.history.series import Series
 
 
@@ -23,10 +24,12 @@ def plot_series(series: list[Series], path: Path) -> Path:
     for ax, ((suite, configuration, figure), group) in zip(
         axes[:, 0], panels.items(), strict=False
     ):
-        for s in group:
-            labels = [p.label for p in s.points]
-            ax.plot(labels, s.means(), marker="o", label=s.machine_label)
+        labels, positions = commit_axis(group)  # one commit order for every machine
+        for s, xs in zip(group, positions, strict=True):
+            ax.plot(xs, s.means(), marker="o", label=s.machine_label)
         ax.set_title(f"{suite}/{configuration}: {figure}", fontsize=10, loc="left")
+        step = max(1, len(labels) // 20)
+        ax.set_xticks(range(0, len(labels), step), labels[::step])
         ax.tick_params(axis="x", labelrotation=60, labelsize=7)
         ax.legend(fontsize=7)
     fig.tight_layout()

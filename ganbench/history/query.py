@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,7 +15,7 @@ import pandas as pd
 from ganbench.errors import UserError
 from ganbench.history import schema
 from ganbench.history.identity import ALL_PIPELINES, metric_of
-from ganbench.history.series import Point, Series
+from ganbench.history.series import Point, Series, moment
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,11 @@ def load_series(engine: Any, selection: Selection = Selection()) -> list[Series]
     if frame.empty:
         return []
     keys = ["suite", "configuration", "config_id", "figure", "machine_id", "pipeline"]
-    start = _since_moment(frame, selection.since)
+    start = since_moment(frame, selection.since)
     found = []
     for key, rows in frame.groupby(keys, sort=True, dropna=False):
         suite, configuration, config_id, figure, machine, pipeline = key
-        points = [p for p in _points(rows) if start is None or _when(p) >= start]
+        points = [p for p in _points(rows) if start is None or p.when >= start]
         if points:
             found.append(
                 Series(
@@ -114,30 +115,32 @@ def _points(rows: pd.DataFrame) -> list[Point]:
                 values=tuple(float(v) for v in group.sort_values("seed")["value"]),
             )
         )
-    return sorted(points, key=lambda p: (p.commit_time or p.recorded_at, p.recorded_at))
+    return sorted(points, key=lambda p: p.order)
 
 
-def _since_moment(frame: pd.DataFrame, since: str | None) -> datetime | None:
-    """The moment ``since`` names: the first recording of a commit (a prefix) or a date."""
+def since_moment(frame: pd.DataFrame, since: str | None) -> datetime | None:
+    """The moment ``since`` names: the first recording of a commit (a prefix of at most
+    12 hex digits, a full SHA, or a revision git resolves here: HEAD~10, a tag), else a
+    date; a UserError when it is none of these."""
     if not since:
         return None
-    matches = frame[frame["commit"].fillna("").str.startswith(since)]
-    if not matches.empty:
-        times = zip(matches["commit_time"], matches["recorded_at"], strict=True)
-        return min(_moment(t or r) for t, r in times)
+    commits = frame["commit"].fillna("")
+    for prefix in (since[:12], resolve_revision(since)):
+        matches = frame[commits.str.startswith(prefix)] if prefix else frame.iloc[:0]
+        if not matches.empty:
+            times = zip(matches["commit_time"], matches["recorded_at"], strict=True)
+            return min(moment(t or r) for t, r in times)
     try:
-        return _moment(since)
+        return moment(since)
     except ValueError:
         raise UserError(
             f"--since {since}: neither a recorded commit nor a date (e.g. 2026-12-01)"
         ) from None
 
 
-def _when(point: Point) -> datetime:
-    return _moment(point.commit_time or point.recorded_at)
+def resolve_revision(revision: str) -> str | None:
+    """The 12-digit commit git resolves ``revision`` to in the working folder's
+    repository, or None."""
+    from ganbench.results.repository import git
 
-
-def _moment(text: str) -> datetime:
-    """An ISO 8601 moment in UTC without its zone (a date without a zone is taken as UTC)."""
-    moment = datetime.fromisoformat(text)
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return git(str(Path.cwd()), "rev-parse", "--short=12", "--verify", "--quiet", revision)

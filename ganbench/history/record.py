@@ -18,6 +18,7 @@ from ganbench.history import identity, schema
 from ganbench.report.collect import SuiteRuns, load_suites
 from ganbench.report.profile_diff import run_operators, run_phases
 from ganbench.results import RunStore, read_suite_meta
+from ganbench.results.repository import repository
 
 
 @dataclass
@@ -26,12 +27,14 @@ class Recorded:
     commit: str | None
     new_runs: int
     known_runs: int
+    commit_guessed: bool = False  # the folder records no commit: its repository's now
 
 
 def record_folder(engine: Any, folder: Path, purpose: str | None = None) -> Recorded:
     """Store ``folder``'s runs (those not stored before) as a recording of its commit."""
     name, rows = folder_rows(folder)
-    repo = read_suite_meta(folder).get("repository") or identity.repository(folder)
+    stored = read_suite_meta(folder).get("repository")
+    repo = stored or repository(folder)  # a folder from before suite.json recorded it
     with engine.begin() as connection:
         known = _known_keys(connection, [r["run"]["key"] for r in rows])
         new = [r for r in rows if r["run"]["key"] not in known]
@@ -39,7 +42,7 @@ def record_folder(engine: Any, folder: Path, purpose: str | None = None) -> Reco
             recording = _recording(connection, name, folder, repo, purpose)
             for row in new:
                 _insert_run(connection, recording, row)
-    return Recorded(name, repo.get("commit"), len(new), len(rows) - len(new))
+    return Recorded(name, repo.get("commit"), len(new), len(rows) - len(new), stored is None)
 
 
 def folder_rows(folder: Path) -> tuple[str, list[dict[str, Any]]]:

@@ -18,7 +18,10 @@ from sqlalchemy import (
     Text,
 )
 
-metadata = MetaData()
+# Named constraints (a later SQLite batch migration can only alter what has a name).
+metadata = MetaData(
+    naming_convention={"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s"}
+)
 
 machines = Table(
     "machines",

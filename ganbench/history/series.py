@@ -6,6 +6,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+def moment(text: str) -> datetime:
+    """An ISO 8601 moment in UTC, without its zone (one without a zone is taken as UTC):
+    commits dated in different zones compare by the instant, not by the text."""
+    value = datetime.fromisoformat(text)
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,16 @@ class Point:
         if not positive:
             return math.nan
         return math.exp(sum(math.log(v) for v in positive) / len(positive))
+
+    @property
+    def when(self) -> datetime:
+        """The commit's instant (when recorded, for a folder outside git)."""
+        return moment(self.commit_time or self.recorded_at)
+
+    @property
+    def order(self) -> tuple[datetime, datetime]:
+        """Where the point falls in its series: by the commit's date, then by recording."""
+        return (self.when, moment(self.recorded_at))
 
     @property
     def label(self) -> str:

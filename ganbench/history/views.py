@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -22,8 +23,9 @@ def series_rows(series: list[Series]) -> pd.DataFrame:
             mean = point.mean
             rows.append(
                 {
-                    "suite": s.suite, "configuration": s.configuration, "figure": s.figure,
-                    "machine": s.machine, "machine_label": s.machine_label,
+                    "suite": s.suite, "configuration": s.configuration,
+                    "config_id": s.config_hash, "figure": s.figure, "machine": s.machine,
+                    "machine_label": s.machine_label,
                     "pipeline": s.pipeline, "commit": point.commit, "branch": point.branch,
                     "dirty": point.dirty, "commit_time": point.commit_time,
                     "recorded_at": point.recorded_at, "seeds": len(point.values),
@@ -70,21 +72,21 @@ def changes_of(series: list[Series]) -> dict[tuple, list[Change]]:
     return {s.key: find_changes(s.means(), s.direction) for s in series}
 
 
-def found_changes(series: list[Series], since: str | None = None) -> list[Found]:
+def changes_since(engine: Any, selection: Any, since: str | None) -> list[Found]:
+    """``history regressions``: the selected series' change points from ``since`` (a
+    commit, a revision or a date, as ``history show --since`` takes it) on."""
+    from ganbench.history.query import figure_values, load_series, since_moment
+
+    start = since_moment(figure_values(engine, selection), since) if since else None
+    return found_changes(load_series(engine, selection), start)
+
+
+def found_changes(series: list[Series], since: datetime | None = None) -> list[Found]:
     """The change points of every series, regressions first, newest first; with
-    ``since`` (an ISO date), those whose new level starts on or after it."""
+    ``since``, those whose new level starts on or after it."""
     changes = changes_of(series)
     found = [Found(s, c) for s in series for c in changes[s.key]]
-    if since:
-        found = [f for f in found if _starts_after(f, since)]
-    found.sort(key=lambda f: _moment(f.series.points[f.change.index]), reverse=True)
+    if since is not None:
+        found = [f for f in found if f.series.points[f.change.index].when >= since]
+    found.sort(key=lambda f: f.series.points[f.change.index].order, reverse=True)
     return sorted(found, key=lambda f: f.change.kind != "regression")
-
-
-def _moment(point: Any) -> str:
-    return point.commit_time or point.recorded_at
-
-
-def _starts_after(found: Found, since: str) -> bool:
-    point = found.series.points[found.change.index]
-    return _moment(point) >= since or point.commit.startswith(since)

@@ -21,13 +21,13 @@ from pydantic import Field
 
 from ganbench.config.schema import Suite
 from ganbench.errors import StorageFull, stopped_by_storage
-from ganbench.history.identity import repository
 from ganbench.launchers.rerun import rerun_unsteady
 from ganbench.launchers.signals import GracefulStop
 from ganbench.registry import Registry, Section
 from ganbench.results import RunStatus, RunSummary, write_runs_csv, write_suite_meta
 from ganbench.results.folders import remember_suite_folder
 from ganbench.results.lock import FolderLock
+from ganbench.results.repository import repository
 from ganbench.run.plan import RunPlan
 from ganbench.run.session import resolve_device
 from ganbench.run.summary import identity, storage_guard

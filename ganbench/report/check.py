@@ -238,7 +238,7 @@ class CheckResult:
                         "pass --allow-blind"
                     )
                 lines.append((BLIND, why))
-            elif v.verdict == UNPROVEN:
+            elif v.verdict.split(" (")[0] == UNPROVEN:
                 why = (
                     f"{v.configuration} {v.figure}: changed {_pct(v.change, '+.1f')}, but "
                     f"could be {_pct(v.bound, '+.1f')} (one-sided 95% bound), beyond the "
@@ -251,7 +251,7 @@ class CheckResult:
         failed = [v for v in self.verdicts if v.failed]
         if not failed:
             return "PASS: every gated figure shown within its tolerance"
-        unsure = sum(v.verdict in (BLIND, UNPROVEN) for v in failed)
+        unsure = sum(v.verdict.split(" (")[0] in (BLIND, UNPROVEN) for v in failed)
         return (
             f"FAIL: {len(failed) - unsure} regression(s) or missing result(s), "
             f"{unsure} figure(s) not shown within tolerance"
@@ -512,12 +512,13 @@ def _pipeline_mismatches(
     new = dict(zip(suite.runs["run_id"], suite.runs.get("metrics_protocols", []), strict=False))
     found = []
     for run_id, protocols in new.items():
-        theirs = old.get(run_id) or next(iter(old.values()))
-        for metric in sorted(metrics):
-            a, b = (theirs or {}).get(metric), (protocols or {}).get(metric)
-            if a and b and a != b:
-                keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-                found.append(f"{metric} pipeline differs in {', '.join(keys)} (run {run_id})")
+        # the baseline's run of the same id, else every one of its runs
+        for theirs in [old[run_id]] if run_id in old else list(old.values()):
+            for metric in sorted(metrics):
+                a, b = (theirs or {}).get(metric), (protocols or {}).get(metric)
+                if a and b and a != b:
+                    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                    found.append(f"{metric} pipeline differs in {', '.join(keys)} (run {run_id})")
     if found and "pipeline" not in allowed:
         raise UserError(
             "the baseline's quality figures came from another metric pipeline: "

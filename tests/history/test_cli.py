@@ -51,7 +51,7 @@ def test_show_prints_a_row_per_commit_and_machine_documents(history, tmp_path):
     assert document[0]["values"] == [100.0, 100.2]
     assert (tmp_path / "a.png").stat().st_size > 10_000
     as_csv = invoke("history", "show", "--db", history, "--format", "csv")
-    assert as_csv.stdout.splitlines()[0].startswith("suite,configuration,figure,machine")
+    assert as_csv.stdout.splitlines()[0].startswith("suite,configuration,config_id,figure,machine")
 
 
 def test_regressions_name_the_commit_range_and_size(history):

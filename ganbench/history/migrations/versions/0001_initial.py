@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_table(
         "recordings",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("key", sa.String(64), nullable=False, unique=True),
+        sa.Column("key", sa.String(64), nullable=False),
         sa.Column("suite", sa.Text, nullable=False),
         sa.Column("folder", sa.Text, nullable=False),
         sa.Column("commit", sa.String(40)),
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("commit_time", sa.String(40)),
         sa.Column("recorded_at", sa.String(40), nullable=False),
         sa.Column("purpose", sa.Text),
+        sa.UniqueConstraint("key", name="uq_recordings_key"),
     )
     op.create_table(
         "runs",
@@ -75,6 +76,7 @@ def upgrade() -> None:
             "machine_id", sa.String(12), sa.ForeignKey("machines.id"), nullable=False, index=True
         ),
         sa.Column("pipeline_ids", sa.JSON, nullable=False),
+        sa.UniqueConstraint("key", name="uq_runs_key"),
     )
     _per_run(
         "figures",
