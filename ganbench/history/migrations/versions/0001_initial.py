@@ -35,10 +35,7 @@ def _per_run(name: str, key: sa.Column, *columns: sa.Column) -> None:
     )
 
 
-def upgrade() -> None:
-    _identified("machines", sa.Column("label", sa.Text, nullable=False))
-    _identified("pipelines", sa.Column("metric", sa.Text, nullable=False))
-    _identified("configurations")
+def _recordings() -> None:
     op.create_table(
         "recordings",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -53,31 +50,36 @@ def upgrade() -> None:
         sa.Column("purpose", sa.Text),
         sa.UniqueConstraint("key", name="uq_recordings_key"),
     )
+
+
+def _reference(name: str, kind: sa.types.TypeEngine, target: str) -> sa.Column:
+    return sa.Column(name, kind, sa.ForeignKey(target), nullable=False, index=True)
+
+
+def _runs() -> None:
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("key", sa.String(64), nullable=False, unique=True),
-        sa.Column(
-            "recording_id", sa.Integer, sa.ForeignKey("recordings.id"), nullable=False, index=True
-        ),
+        sa.Column("key", sa.String(64), nullable=False),
+        _reference("recording_id", sa.Integer(), "recordings.id"),
         sa.Column("run_id", sa.Text, nullable=False),
         sa.Column("configuration", sa.Text, nullable=False),
-        sa.Column(
-            "config_id",
-            sa.String(12),
-            sa.ForeignKey("configurations.id"),
-            nullable=False,
-            index=True,
-        ),
+        _reference("config_id", sa.String(12), "configurations.id"),
         sa.Column("seed", sa.Integer),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("started_at", sa.String(40)),
-        sa.Column(
-            "machine_id", sa.String(12), sa.ForeignKey("machines.id"), nullable=False, index=True
-        ),
+        _reference("machine_id", sa.String(12), "machines.id"),
         sa.Column("pipeline_ids", sa.JSON, nullable=False),
         sa.UniqueConstraint("key", name="uq_runs_key"),
     )
+
+
+def upgrade() -> None:
+    _identified("machines", sa.Column("label", sa.Text, nullable=False))
+    _identified("pipelines", sa.Column("metric", sa.Text, nullable=False))
+    _identified("configurations")
+    _recordings()
+    _runs()
     _per_run(
         "figures",
         sa.Column("name", sa.String(200), primary_key=True),
