@@ -66,7 +66,7 @@ def machine_label(fields: Mapping[str, Any]) -> str:
     if fields.get("cpu_count"):
         cpus += f" x{fields['cpu_count']} CPUs"
     threads = fields.get("torch_threads")
-    return f"{cpus}, {threads} threads" if threads else cpus
+    return f"{cpus}, {threads} thread{'' if threads == 1 else 's'}" if threads else cpus
 
 
 def config_identity(config: Mapping[str, Any]) -> dict[str, Any]:
