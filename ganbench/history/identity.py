@@ -11,38 +11,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-# The machine fingerprint: the fields that make speed figures incomparable when they
-# differ (the GPU's maximum and application clocks, not the momentary ones).
-FINGERPRINT_KEYS = (
-    "device",
-    "cpu_model",
-    "cpu_count",
-    "gpu_name",
-    "gpu_count",
-    "driver",
-    "cuda",
-    "cudnn",
-    "torch",
-    "torch_threads",
-    "gpu_power_limit_w",
-    "gpu_sm_clock_max_mhz",
-    "gpu_mem_clock_max_mhz",
-    "gpu_sm_clock_app_mhz",
-    "gpu_mem_clock_app_mhz",
-    "gpu_mig_mode",
-)
+from ganbench.report.check import MACHINE_KEYS
+
+# The machine fingerprint: the fields the regression gate compares (the GPU's maximum and
+# application clocks, not the momentary ones), and the device counts and cuDNN.
+FINGERPRINT_KEYS = (*MACHINE_KEYS, "cpu_count", "gpu_count", "cudnn")
 # Resolved-config fields that do not change what is measured: the seed, how a run is
 # named, where it fell in the suite's order, where its data lives (dotted paths from the
 # top; a ``name`` deeper down, a dataset's or a model's, is a setting like any other).
 UNMEASURED_CONFIG_PATHS = ("seed", "name", "schedule", "output_dir", "dataset.root")
-# Human names of the pipeline fields a refusal names most often.
-PIPELINE_NAMES = {
-    "weights_sha256": "Inception weights hash",
-    "sha256": "reference statistics hash",
-    "num_samples": "sample count",
-    "feature_extractor": "feature extractor",
-    "input": "resizing and input range",
-}
 
 
 def short_hash(fields: Any) -> str:
@@ -98,24 +75,3 @@ def metric_of(figure: str) -> str | None:
     if parts[0] in ("quality", "time_to_target") and len(parts) > 2:
         return parts[1]
     return None
-
-
-def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Every field that differs, dotted and named: ``driver '550.54' vs '560.35'``,
-    ``Inception weights hash differs (fid.weights_sha256 '1a2b...' vs '3c4d...')``."""
-    found = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        name = f"{prefix}{key}"
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            found += differences(a, b, f"{name}.")
-        elif a != b:
-            shown = f"{name} {_short(a)} vs {_short(b)}"
-            human = PIPELINE_NAMES.get(key)
-            found.append(f"{human} differs ({shown})" if human and prefix else shown)
-    return found
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 24 else text[:20] + "...'"
