@@ -229,7 +229,7 @@ def record_series(suite: Path, root: Path, args: argparse.Namespace) -> dict[str
     from ganbench.history.changes import find_changes
     from ganbench.history.db import open_database
     from ganbench.history.query import Selection, load_series
-    from ganbench.history.record import folder_identities, record_folder
+    from ganbench.history.record import folder_identities, folder_rows, record_folder
 
     k = args.before
     engine = open_database(args.db or str(root / "history.sqlite"))
@@ -248,7 +248,7 @@ def record_series(suite: Path, root: Path, args: argparse.Namespace) -> dict[str
         train(suite, folder, args.seeds, extra, args)
         commit = stamp(folder, i)
         record_folder(engine, folder)
-        found["config_ids"] |= {c for c, _ in folder_identities(folder).values()}
+        found["config_ids"] |= {c for c, _ in folder_identities(folder_rows(folder)[1]).values()}
         (series,) = load_series(engine, Selection(figure=FIGURE, suite=SUITE))  # one series
         changes = find_changes(series.means(), series.direction)
         for c in changes:

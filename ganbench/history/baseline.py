@@ -16,7 +16,7 @@ import pandas as pd
 
 from ganbench.errors import UserError
 from ganbench.history import identity, schema
-from ganbench.history.record import folder_identities, run_keys
+from ganbench.history.record import folder_identities, folder_rows, run_keys
 from ganbench.history.series import moment
 from ganbench.report.profile_diff import Profile, mean_profile
 from ganbench.results import read_suite_meta
@@ -27,8 +27,9 @@ def baseline_from_history(
 ) -> dict[str, Any]:
     """The baseline document for ``folder``; a UserError where the history holds no
     point of its configurations on this machine."""
-    mine = folder_identities(folder)  # configuration -> (config id, machine fields)
-    own = run_keys(folder)
+    runs = folder_rows(folder)[1]  # the folder read once
+    mine = folder_identities(runs)  # configuration -> (config id, machine fields)
+    own = run_keys(runs)
     history = _history(engine, {c for c, _ in mine.values()}, _until(folder))
     configurations, machine, kept = {}, {}, []
     for name, (config_id, fields) in mine.items():

@@ -52,15 +52,16 @@ def folder_rows(folder: Path) -> tuple[str, list[dict[str, Any]]]:
     return name, [_run_rows(folder, name, suite, i) for i in range(len(suite.runs))]
 
 
-def run_keys(folder: Path) -> set[str]:
-    """The keys the folder's runs are (or would be) recorded under."""
-    return {rows["run"]["key"] for rows in folder_rows(folder)[1]}
+def run_keys(runs: list[dict[str, Any]]) -> set[str]:
+    """The keys the runs (``folder_rows``) are, or would be, recorded under."""
+    return {rows["run"]["key"] for rows in runs}
 
 
-def folder_identities(folder: Path) -> dict[str, tuple[str, dict[str, Any]]]:
-    """configuration -> (its configuration id, the machine fields of its first run)."""
+def folder_identities(runs: list[dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """configuration -> (its configuration id, the machine fields of its first run), of
+    the runs ``folder_rows`` read."""
     found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for rows in folder_rows(folder)[1]:
+    for rows in runs:
         name = rows["run"]["configuration"]
         found.setdefault(name, (rows["configuration"]["id"], rows["machine"]["fields"]))
     return found
@@ -73,7 +74,8 @@ def _run_rows(folder: Path, suite_name: str, suite: SuiteRuns, i: int) -> dict[s
     environment = row.get("environment") if isinstance(row.get("environment"), dict) else {}
     machine = identity.fingerprint(environment)
     config = identity.config_identity(_config(store))
-    protocols = (store.read_summary() or {}).get("metrics_protocol") or {}
+    summary = store.read_summary() or {}
+    protocols = summary.get("metrics_protocol") or {}
     pipelines = {m: p for m, p in protocols.items() if isinstance(p, dict)}
     key = identity.short_hash(
         [suite_name, row["run_id"], row.get("started_at"), environment.get("host")]
@@ -90,8 +92,8 @@ def _run_rows(folder: Path, suite_name: str, suite: SuiteRuns, i: int) -> dict[s
                 "started_at": _text(row.get("started_at")),
                 "pipeline_ids": identity.pipeline_ids(pipelines)},
         "figures": _figures(row, suite.directions),
-        "operators": _operators(store),
-        "phases": _phases(store),
+        "operators": _operators(store, summary),
+        "phases": _phases(summary),
     }  # fmt: skip
 
 
@@ -123,16 +125,15 @@ def _figures(row: Any, directions: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def _operators(store: RunStore) -> list[dict[str, Any]]:
-    summary = store.read_summary() or {}
+def _operators(store: RunStore, summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"operator": op[:300], "self_s_per_iteration": seconds, "share": share}
         for op, (seconds, share) in run_operators(store.folder, summary).items()
     ]
 
 
-def _phases(store: RunStore) -> list[dict[str, Any]]:
-    phases = run_phases(store.read_summary() or {})
+def _phases(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    phases = run_phases(summary)
     return [{"phase": p, "share": share, "s_per_iteration": None} for p, share in phases.items()]
 
 
