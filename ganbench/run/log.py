@@ -49,8 +49,8 @@ class IterationLog(RunPart):
         self.state.iter_times_s += times
         self.loss_sums, self.loss_count = None, 0
         self.last_losses = (d_loss, g_loss)
-        self.trackers.memory.sample()
-        record = self._record(d_loss, g_loss, sum(times) / max(1, len(times)))
+        memory = self.trackers.memory.sample()
+        record = {**self._record(d_loss, g_loss, sum(times) / max(1, len(times))), **memory}
         self.events.write("iteration", **record)
         if self.on_log is not None:
             self.on_log({"run_id": self.session.run.id, "fraction": self.fraction(), **record})

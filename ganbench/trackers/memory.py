@@ -89,14 +89,15 @@ class MemoryTracker(Tracker):
         finally:
             self._training = True
 
-    def sample(self) -> int:
-        """Fold the current window into the peaks; return the current RSS in bytes."""
+    def sample(self) -> dict[str, int]:
+        """Fold the current window into the peaks; the current RSS (``rss_bytes``) and, on
+        CUDA, the window's peak allocation (``cuda_peak_alloc_bytes``)."""
         rss = self._process.memory_info().rss
         hwm = _read_hwm() if self.exact_host_peak else None
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss, hwm or 0)
-        if self.cuda:
-            self.read_and_reset()
-        return rss
+        if not self.cuda:
+            return {"rss_bytes": rss}
+        return {"rss_bytes": rss, "cuda_peak_alloc_bytes": self.read_and_reset()[0]}
 
     def read_and_reset(self) -> tuple[int, int]:
         """(allocated, reserved) peaks since the last reset, folded into the run's peaks

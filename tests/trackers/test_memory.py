@@ -14,7 +14,7 @@ CPU = torch.device("cpu")
 
 def test_a_tensor_of_known_size_raises_the_rss_peak() -> None:
     tracker = MemoryTracker(CPU)
-    before = tracker.sample()
+    before = tracker.sample()["rss_bytes"]
     block = torch.ones(64 * 2**20 // 4 * 3)  # 192 MiB, written so the pages are resident
     tracker.sample()
     del block
@@ -74,7 +74,7 @@ def test_the_host_peak_is_the_kernels_high_water_mark() -> None:
     tracker = MemoryTracker(CPU)
     if not tracker.exact_host_peak:
         pytest.skip("this kernel does not let a process reset its VmHWM")
-    base = tracker.sample()
+    base = tracker.sample()["rss_bytes"]
     block = torch.ones(48 * 2**20)  # 192 MiB, resident, freed before any sample
     del block
     peaks = tracker.summary()
