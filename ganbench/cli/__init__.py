@@ -5,7 +5,7 @@ import sys
 
 # Registration by import, in the order `ganbench --help` lists the commands.
 # isort: off
-from ganbench.cli import train, latency, score, report, history, tools, selftest  # noqa: F401
+from ganbench.cli import train, latency, score, report, history, export, tools, selftest  # noqa: F401, E501
 from ganbench.cli.app import app
 
 # isort: on

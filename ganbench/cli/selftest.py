@@ -34,15 +34,24 @@ def selftest_overhead(
     ] = None,
     set_: Sets = [],  # noqa: B006  (Typer reads the default)
     output: Annotated[Path | None, typer.Option(help="Also write the result as JSON.")] = None,
+    log: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TOOLS",
+            help="Log live meanwhile, as train-suite --log does, in this process (e.g. "
+            "tensorboard,mlflow,wandb; into a temporary folder, W&B offline).",
+        ),
+    ] = None,
 ) -> None:
     """Time the bare training step against the fully instrumented loop, in one process."""
     import tempfile
 
+    from ganbench.cli.train import with_log
     from ganbench.config import choose_run, load_suite
     from ganbench.run.plan import plan_suite
     from ganbench.selftest.overhead import block_iterations, measure_overhead
 
-    loaded = load_suite(suite, set_)
+    loaded = with_log(load_suite(suite, set_), log or "none")
     chosen = choose_run(loaded, run)
     (plan,) = plan_suite(loaded.model_copy(update={"runs": [chosen]}), fresh=True)
     size = block_iterations(chosen, block)
@@ -52,11 +61,48 @@ def selftest_overhead(
         f"{chosen.log_every})"
     )
     with tempfile.TemporaryDirectory(prefix="ganbench-overhead-") as workdir:
-        result = measure_overhead(chosen, plan.device, rounds, size, Path(workdir))
+        follow, opened = _live_log(loaded.log.to, Path(workdir))
+        result = measure_overhead(chosen, plan.device, rounds, size, Path(workdir), 0, follow)
     from ganbench.cli.render_train import print_overhead
 
     print_overhead(console, result)
-    _write_json(result.as_dict(), output)
+    live = _log_cost(loaded.log.to, opened, sum(result.instrumented_block_s))
+    _write_json({**result.as_dict(), **live}, output)
+
+
+def _log_cost(tools: list[str], opened: list, instrumented_s: float) -> dict:
+    """The logging thread's CPU time against the instrumented blocks' time, printed."""
+    if not tools:
+        return {}
+    cpu_s = sum(live.cpu_s for live in opened)
+    share = cpu_s / instrumented_s * 100 if instrumented_s > 0 else 0.0
+    console.print(
+        f"live logging to {', '.join(tools)} meanwhile: {cpu_s:.3f} s of CPU in its thread "
+        f"= {share:.2f} % of the instrumented blocks' {instrumented_s:.1f} s",
+        highlight=False,
+    )
+    return {"live_log": tools, "live_log_cpu_s": cpu_s, "live_log_cpu_pct": share}
+
+
+def _live_log(tools: list[str], workdir: Path):
+    """What follows the timed run's folder (a LiveLog to ``tools`` in ``workdir``, W&B
+    offline so that a self-test never uploads), and the list of those it opened."""
+    import os
+
+    from ganbench.export import open_sinks
+    from ganbench.export.live import LiveLog
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    dest = {tool: str(workdir / f"log-{tool}") for tool in tools}
+    sinks = open_sinks(tools, dest, replace=False)
+
+    opened: list[LiveLog] = []
+
+    def follow(folder: Path) -> LiveLog:
+        opened.append(LiveLog(sinks, [folder], 2.0, console.print))
+        return opened[-1]
+
+    return follow, opened
 
 
 @selftest_app.command("metric-time")

@@ -69,6 +69,14 @@ RerunOption = Annotated[
         "under replaced/ in the suite folder.",
     ),
 ]
+LogOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TOOLS",
+        help="Log live to tensorboard, mlflow, wandb (comma-separated; TOOL=WHERE names "
+        "the folder or tracking URI; none: not even the suite's log: section).",
+    ),
+]
 DetachOption = Annotated[
     bool,
     typer.Option("--detach", help="slurm: return once submitted; train-suite again to collect."),
@@ -116,6 +124,7 @@ def train_suite(
     rerun_unsteady: RerunOption = 0,
     record: RecordOption = False,
     db: DbOption = None,
+    log: LogOption = None,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
     from ganbench.config import choose_metrics, load_suite, parse_seeds
@@ -124,7 +133,7 @@ def train_suite(
     sets = [*set_, f"order={order}"] if order is not None else set_
     loaded = load_suite(suite, sets, parse_seeds(seeds) if seeds else None, only, keep_budget)
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    loaded = choose_metrics(loaded, keep, inception_weights)
+    loaded = with_log(choose_metrics(loaded, keep, inception_weights), log)
     options = {
         "address": address,
         "cpus_per_run": cpus_per_run,
@@ -134,6 +143,18 @@ def train_suite(
     }
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
     _train_and_record(loaded, chosen, fresh, dry_run, rerun_unsteady, db if record else False)
+
+
+def with_log(loaded, log: str | None):
+    """The suite logging live to ``--log``'s tools (else its file's), each one's extra
+    checked: a missing one is said before any training."""
+    from ganbench.config import choose_log
+    from ganbench.export import require
+
+    loaded = choose_log(loaded, log)
+    for tool in loaded.log.to:
+        require(tool)
+    return loaded
 
 
 def _train_and_record(loaded, chosen, fresh, dry_run, rerun_unsteady, db) -> None:
@@ -174,6 +195,8 @@ def train_loaded(
         print_problems,
         print_summaries,
     )
+    from ganbench.export import open_sinks
+    from ganbench.export.live import LiveLog
     from ganbench.launchers.signals import GracefulStop
     from ganbench.results import RunStatus
     from ganbench.results.lock import FolderLock
@@ -188,8 +211,13 @@ def train_loaded(
     with FolderLock(loaded.output_dir, "suite folder"), GracefulStop() as stop:
         plans = plan_suite(loaded, fresh=fresh, placement=chosen)
         print_plans(out, loaded, plans)
+        sinks = open_sinks(loaded.log.to, loaded.log.dest, replace=False)
+        for sink in sinks:
+            out.print(f"logging live to {sink.name}: {sink.where()}", highlight=False)
+        folders = [plan.store.folder for plan in plans]
         with RichObserver(out) as observer:
-            summaries = chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
+            with LiveLog(sinks, folders, loaded.log.every_seconds, observer.noted):
+                summaries = chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
     print_summaries(out, loaded, summaries)
     if stop.requested() or RunStatus.INTERRUPTED in {s.status for s in summaries}:
         raise typer.Exit(code=_stop_code(stop, summaries))

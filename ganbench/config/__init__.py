@@ -1,7 +1,7 @@
 """Suite files: the schema (typed sections), expansion (merge, matrix, ``--set``, run
 selection), suites derived for one command, and readable error messages."""
 
-from ganbench.config.derive import choose_metrics, parse_steps, profile_suite
+from ganbench.config.derive import choose_log, choose_metrics, parse_steps, profile_suite
 from ganbench.config.expand import (
     choose_run,
     expand_runs,
@@ -26,6 +26,7 @@ from ganbench.config.schema import (
 )
 
 __all__ = [
+    "choose_log",
     "REGISTRIES",
     "BudgetConfig",
     "CheckpointConfig",

@@ -1,13 +1,16 @@
 """Suites derived from a loaded suite for one command: with fewer metrics (``--metrics``),
-or one run profiled for the profiler's window (``ganbench profile``)."""
+logging live to other tools (``--log``), or one run profiled for the profiler's window
+(``ganbench profile``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 from ganbench.config.expand import choose_run
-from ganbench.config.schema import EvaluationConfig, ProfileConfig, RunConfig, Suite
+from ganbench.config.messages import closest
+from ganbench.config.schema import EvaluationConfig, LogTool, ProfileConfig, RunConfig, Suite
 from ganbench.errors import UserError
 from ganbench.metrics import METRICS
 
@@ -83,3 +86,24 @@ def profile_suite(suite: Suite, pattern: str, steps: tuple[int, int, int] | None
     return suite.model_copy(
         update={"output_dir": suite.output_dir / "profiles", "runs": [profiled], "baseline": None}
     )
+
+
+def choose_log(suite: Suite, text: str | None) -> Suite:
+    """The suite logging live to ``text``'s tools instead of its file's (``tensorboard,
+    mlflow=URI``: a tool, and where after ``=``; ``none``: no tool); None: as the file says."""
+    if text is None:
+        return suite
+    tools, to, dest = get_args(LogTool), [], dict(suite.log.dest)
+    for item in (part.strip() for part in text.split(",")):
+        name, _, where = item.partition("=")
+        if name in ("", "none"):
+            continue
+        if name not in tools:
+            raise UserError(
+                f"--log: unknown tool {name!r}{closest(name, list(tools))} "
+                f"(choose: {', '.join(tools)}, or none)"
+            )
+        to.append(name)
+        if where:
+            dest[name] = where
+    return suite.model_copy(update={"log": suite.log.model_copy(update={"to": to, "dest": dest})})

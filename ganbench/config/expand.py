@@ -92,6 +92,7 @@ def load_suite(
         baseline=suite_file.baseline,
         runs=runs,
         launcher=suite_file.launcher,
+        log=suite_file.log,
     )
 
 

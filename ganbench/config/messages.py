@@ -46,7 +46,7 @@ def _override(path: str, value: Any) -> str:
     return f"--set {path}={clip(value) if isinstance(value, str) else echo(value)}"
 
 
-def _closest(word: str, choices: list[str]) -> str:
+def closest(word: str, choices: list[str]) -> str:
     """`` (did you mean `width`?)`` for a near miss among ``choices``, else ``""``."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean `{close[0]}`?)" if close else ""
@@ -69,11 +69,11 @@ def _problem(e: dict[str, Any], model: type[BaseModel] | None, choices: list[str
     kind, ctx = e["type"], e.get("ctx", {})
     if kind == "extra_forbidden":
         allowed = ", ".join(model.model_fields) if model else "see the README"
-        guess = _closest(str(e["loc"][-1]), list(model.model_fields) if model else [])
+        guess = closest(str(e["loc"][-1]), list(model.model_fields) if model else [])
         return f"unknown field{guess} (allowed: {allowed})"
     if kind == "union_tag_invalid":
         tags = ctx.get("expected_tags", "").replace("'", "")
-        guess = _closest(str(ctx.get("tag")), [t.strip() for t in tags.split(",")])
+        guess = closest(str(ctx.get("tag")), [t.strip() for t in tags.split(",")])
         return f"unknown {ctx.get('tag')!r}{guess} (choose: {tags})"
     if kind == "union_tag_not_found":
         return "missing name" + (f" (choose: {', '.join(choices)})" if choices else "")

@@ -395,6 +395,22 @@ class RunConfig(Section):
         return identity
 
 
+LogTool = Literal["tensorboard", "mlflow", "wandb"]
+
+
+class LogConfig(Section):
+    """train-suite's live logging: each run's figures into these tools while it trains
+    (``ganbench export`` writes the same after the fact)."""
+
+    to: list[LogTool] = Field(default_factory=list, description="tensorboard, mlflow, wandb")
+    dest: dict[LogTool, str] = Field(
+        default_factory=dict,
+        description="where, per tool: tensorboard a folder (runs), mlflow a tracking URI "
+        "or folder ($MLFLOW_TRACKING_URI, else ./mlflow.db), wandb the folder for wandb/ (.)",
+    )
+    every_seconds: PositiveFloat = Field(2.0, description="seconds between reads of run files")
+
+
 class SuiteFile(Section):
     """The file's own structure; runs are validated after merging."""
 
@@ -415,6 +431,8 @@ class SuiteFile(Section):
         default_factory=lambda: {"name": "inline"},
         description="where runs execute: inline, torchrun (fields validated by the launcher)",
     )
+
+    log: LogConfig = Field(default_factory=LogConfig, description="live logging to tools")
 
     @field_validator("launcher", mode="before")
     @classmethod
@@ -441,3 +459,4 @@ class Suite(BaseModel):
     baseline: str | None
     runs: list[RunConfig]
     launcher: dict[str, Any] = {"name": "inline"}  # validated by ganbench.launchers
+    log: LogConfig = LogConfig()

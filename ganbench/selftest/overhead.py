@@ -31,6 +31,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,12 @@ def measure_overhead(
     block: int | None,
     workdir: Path,
     seed: int = 0,
+    live_log: Callable[[Path], AbstractContextManager[object]] = lambda folder: nullcontext(),
 ) -> OverheadResult:
     """Paired blocks of the bare step and the instrumented loop, and the null-step cost;
-    ``block`` is rounded up to whole log intervals (``block_iterations``)."""
+    ``block`` is rounded up to whole log intervals (``block_iterations``). ``live_log``:
+    what follows the run's folder meanwhile (train-suite --log's logging, in this process,
+    sharing its cores and its interpreter lock)."""
     block = block_iterations(run, block)
     run = run.timed_only(10**9)
     session = build_session(run, device)
@@ -143,7 +147,7 @@ def measure_overhead(
         loop = TrainingLoop.build(session, TrainState(), store, events, RunClock(sync))
         loop.parts.clock.start_loop()
         loop.parts.growth.apply()
-        with loop.parts.trackers.stack:
+        with loop.parts.trackers.stack, live_log(store.folder):
             bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync)
             phases = list(loop.parts.trackers.iterations.timer.last_phases)
             null_loop_s = _null_loop_s(loop, session, phases, sync)

@@ -1,0 +1,50 @@
+"""`ganbench export`: a suite folder's runs into TensorBoard, MLflow or Weights & Biases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ganbench.cli.app import app
+from ganbench.cli.console import console
+
+
+@app.command("export")
+def export(
+    folder: Annotated[Path, typer.Argument(help="Suite folder, e.g. reports/quick.")],
+    to: Annotated[str, typer.Option("--to", metavar="TOOL", help="tensorboard, mlflow or wandb.")],
+    dest: Annotated[
+        str | None,
+        typer.Option(
+            metavar="WHERE",
+            help="tensorboard: the log folder (default runs); mlflow: a tracking URI or a "
+            "folder (default $MLFLOW_TRACKING_URI, else ./mlflow.db); wandb: the folder for "
+            "wandb/ (default .).",
+        ),
+    ] = None,
+) -> None:
+    """Write every run's figures, samples, config and profile trace into a tool (again:
+    the same runs, nothing added)."""
+    from ganbench.errors import UserError
+    from ganbench.export import require
+
+    sink_class = require(to)
+    if not (folder / "suite.json").is_file():
+        raise UserError(f"{folder}: not a suite folder (no suite.json; train-suite writes one)")
+    from ganbench.export.replay import export_run, run_folders
+
+    runs = run_folders(folder)
+    if not runs:
+        raise UserError(f"{folder}: no run has started yet (nothing to export)")
+    sink = sink_class(dest, replace=True)
+    for run in runs:
+        done = export_run(sink, run)
+        console.print(
+            f"{done.run_id}: {done.series} series, {done.points} points, "
+            f"{done.samples} sample grid(s)",
+            highlight=False,
+        )
+    sink.close()
+    console.print(f"exported {len(runs)} run(s) to {sink.where()}", highlight=False)

@@ -1,0 +1,105 @@
+"""``train-suite --log``: a thread of the process that launched the runs follows each run
+folder's files and writes what is new to every tool, every few seconds and once more
+when training ends. The training loop does nothing for it (its events are written
+anyway); a tool that fails stops for that run with one warning, and training and
+ganbench's own files go on as if it were not there."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ganbench.export.feed import RunFeed, run_info
+from ganbench.export.replay import close_out, discard
+from ganbench.export.sink import RunWriter, Sink
+from ganbench.results import RunStore
+
+Warn = Callable[[str], None]
+
+
+class LiveLog:
+    """Follows ``folders`` (runs not started yet included) for the ``with`` block; does
+    nothing without sinks."""
+
+    def __init__(self, sinks: list[Sink], folders: list[Path], every_s: float, warn: Warn) -> None:
+        self.sinks, self.folders, self.every_s, self.warn = sinks, folders, every_s, warn
+        self.feeds: dict[Path, RunFeed] = {}
+        self.writers: dict[tuple[Sink, Path], RunWriter | None] = {}  # None: off for the run
+        self.ended: dict[Path, str | None] = {}
+        self.done: set[Path] = set()
+        self.since = time.time()
+        self.cpu_s = 0.0  # the logging thread's CPU seconds (its cost to the machine)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ganbench-live-log", daemon=True)
+
+    def __enter__(self) -> LiveLog:
+        if self.sinks:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sinks:
+            self._stop.set()
+            self._thread.join()
+            self.poll(final=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            started = time.thread_time()
+            self.poll()
+            self.cpu_s += time.thread_time() - started
+
+    def poll(self, final: bool = False) -> None:
+        """What each run wrote since the last poll, to every tool; a run that ended is
+        finished and closed once its summary is written (``final``: every run closed)."""
+        for folder in self.folders:
+            feed = self._feed(folder)
+            if feed is not None and folder not in self.done:
+                self._poll_run(folder, feed, final)
+
+    def _poll_run(self, folder: Path, feed: RunFeed, final: bool) -> None:
+        batch = feed.poll()
+        ended = self.ended[folder] = batch.ended or self.ended.get(folder)
+        for sink in self.sinks if batch else ():
+            self._deliver(sink, folder, lambda writer: writer.write(batch))
+        if ended and RunStore(folder).read_summary() is not None:
+            self.done.add(folder)
+            for sink in self.sinks:
+                self._deliver(sink, folder, lambda w: close_out(w, folder, ended), last=True)
+        elif final:  # still training elsewhere (a detached Slurm job): closed, not finished
+            for sink in self.sinks:
+                self._deliver(sink, folder, lambda writer: None, last=True)
+
+    def _feed(self, folder: Path) -> RunFeed | None:
+        """A run's feed, once this invocation wrote to its events (runs done before it were
+        logged by the invocation that trained them)."""
+        if folder not in self.feeds:
+            events = folder / "events.jsonl"
+            if not events.is_file() or events.stat().st_mtime < self.since:
+                return None
+            self.feeds[folder] = RunFeed(folder)
+        return self.feeds[folder]
+
+    def _deliver(self, sink: Sink, folder: Path, act: Callable, last: bool = False) -> None:
+        key = (sink, folder)
+        if key in self.writers and self.writers[key] is None:
+            return
+        writer = None
+        try:
+            writer = self.writers.get(key) or sink.open_run(run_info(folder))
+            self.writers[key] = writer
+            act(writer)
+            if last:
+                self.writers[key] = None
+                writer.close()
+        except Exception as err:  # noqa: BLE001  (a tool's failure never stops training)
+            self.writers[key] = None
+            if writer is not None:
+                discard(writer)
+            self.warn(
+                f"{sink.name}: logging {folder.name} stopped ({type(err).__name__}: {err}); "
+                f"training and its files are not affected (later: ganbench export "
+                f"{folder.parent} --to {sink.name})"
+            )

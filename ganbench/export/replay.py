@@ -1,0 +1,57 @@
+"""``ganbench export``: a suite folder's runs, as far as each got, into a tool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganbench.export.feed import RunFeed, final_figures, profile_trace, run_info
+from ganbench.export.sink import RunWriter, Sink
+from ganbench.results import RunStore
+from ganbench.results.folders import read_folder
+
+
+@dataclass(frozen=True)
+class Exported:
+    """One run written: its id, its scalar series and points, its sample grids."""
+
+    run_id: str
+    series: int
+    points: int
+    samples: int
+
+
+def run_folders(folder: Path) -> list[Path]:
+    """The suite's runs that started (an events file), in the suite's order."""
+    runs = read_folder(folder).runs or sorted(p.name for p in folder.iterdir() if p.is_dir())
+    return [folder / r for r in runs if (folder / r / "events.jsonl").is_file()]
+
+
+def export_run(sink: Sink, run: Path) -> Exported:
+    """Everything ``run`` recorded, through a new writer (closed, or discarded on error)."""
+    info = run_info(run)
+    batch = RunFeed(run).poll()
+    writer = sink.open_run(info)
+    try:
+        writer.write(batch)
+        close_out(writer, run, batch.ended)
+    except BaseException:
+        discard(writer)
+        raise
+    writer.close()
+    return Exported(
+        info.run_id, len({p.name for p in batch.points}), len(batch.points), len(batch.samples)
+    )
+
+
+def close_out(writer: RunWriter, run: Path, ended: str | None) -> None:
+    """The run's final figures, status (``ended``: its end event's) and trace."""
+    summary = RunStore(run).read_summary() or {}
+    writer.finish(final_figures(run), ended or summary.get("status"), profile_trace(run))
+
+
+def discard(writer: RunWriter) -> None:
+    try:
+        writer.discard()
+    except Exception:  # noqa: BLE001  (the first error is the one to report)
+        pass
