@@ -47,6 +47,11 @@ step "the history from the wheel: its migrations ran, show and publish read it"
 "$ganbench" history publish dashboard
 test -f "$GANBENCH_HOME/history.sqlite" && test -f dashboard/index.html
 
+step "the run exported from the wheel to TensorBoard and MLflow (their defaults: ./runs, ./mlflow.db)"
+"$ganbench" export reports/quick --to tensorboard
+"$ganbench" export reports/quick --to mlflow
+ls runs/quick/alternating-seed0/events.out.tfevents.* >/dev/null && test -f mlflow.db
+
 step "what it left where"
 test -f reports/quick/suite.json && test -f "$GANBENCH_HOME/suites.json"
 if [ -e data ]; then echo "a data/ folder was written into the working folder"; exit 1; fi

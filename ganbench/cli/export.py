@@ -27,17 +27,11 @@ def export(
 ) -> None:
     """Write every run's figures, samples, config and profile trace into a tool (again:
     the same runs, nothing added)."""
-    from ganbench.errors import UserError
     from ganbench.export import require
-
-    sink_class = require(to)
-    if not (folder / "suite.json").is_file():
-        raise UserError(f"{folder}: not a suite folder (no suite.json; train-suite writes one)")
     from ganbench.export.replay import export_run, run_folders
 
+    sink_class = require(to)
     runs = run_folders(folder)
-    if not runs:
-        raise UserError(f"{folder}: no run has started yet (nothing to export)")
     sink = sink_class(dest, replace=True)
     for run in runs:
         done = export_run(sink, run)

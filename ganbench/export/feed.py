@@ -10,6 +10,7 @@ profile/), never from the training loop.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,8 @@ def _first_start(folder: Path) -> str:
         with open(folder / "events.jsonl", encoding="utf-8") as f:
             for line in f:
                 if '"event": "start"' in line:
-                    return str(yaml.safe_load(line).get("time"))
-    except (OSError, yaml.YAMLError, AttributeError):
+                    return str(json.loads(line).get("time"))
+    except (OSError, ValueError, AttributeError):
         pass
     return "new"
 

@@ -30,7 +30,8 @@ class LiveLog:
         self.ended: dict[Path, str | None] = {}
         self.done: set[Path] = set()
         self.since = time.time()
-        self.cpu_s = 0.0  # the logging thread's CPU seconds (its cost to the machine)
+        self.cpu_s = 0.0  # CPU seconds polling (the logging thread's cost to the machine)
+        self.open_cpu_s = 0.0  # of which opening runs in the tools (once per run)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ganbench-live-log", daemon=True)
 
@@ -47,17 +48,17 @@ class LiveLog:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
-            started = time.thread_time()
             self.poll()
-            self.cpu_s += time.thread_time() - started
 
     def poll(self, final: bool = False) -> None:
         """What each run wrote since the last poll, to every tool; a run that ended is
         finished and closed once its summary is written (``final``: every run closed)."""
+        started = time.thread_time()
         for folder in self.folders:
             feed = self._feed(folder)
             if feed is not None and folder not in self.done:
                 self._poll_run(folder, feed, final)
+        self.cpu_s += time.thread_time() - started
 
     def _poll_run(self, folder: Path, feed: RunFeed, final: bool) -> None:
         batch = feed.poll()
@@ -82,13 +83,20 @@ class LiveLog:
             self.feeds[folder] = RunFeed(folder)
         return self.feeds[folder]
 
+    def _open(self, sink: Sink, folder: Path) -> RunWriter:
+        started = time.thread_time()
+        try:
+            return sink.open_run(run_info(folder))
+        finally:
+            self.open_cpu_s += time.thread_time() - started
+
     def _deliver(self, sink: Sink, folder: Path, act: Callable, last: bool = False) -> None:
         key = (sink, folder)
         if key in self.writers and self.writers[key] is None:
             return
         writer = None
         try:
-            writer = self.writers.get(key) or sink.open_run(run_info(folder))
+            writer = self.writers.get(key) or self._open(sink, folder)
             self.writers[key] = writer
             act(writer)
             if last:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganbench.errors import UserError
 from ganbench.export.feed import RunFeed, final_figures, profile_trace, run_info
 from ganbench.export.sink import RunWriter, Sink
 from ganbench.results import RunStore
 from ganbench.results.folders import read_folder
+from ganbench.results.store import SUITE_FILE
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,18 @@ class Exported:
 
 
 def run_folders(folder: Path) -> list[Path]:
-    """The suite's runs that started (an events file), in the suite's order."""
-    runs = read_folder(folder).runs or sorted(p.name for p in folder.iterdir() if p.is_dir())
-    return [folder / r for r in runs if (folder / r / "events.jsonl").is_file()]
+    """The suite's runs that started (an events file), in the suite's order (a folder
+    without suite.json: by name); a missing folder or a run's folder is a UserError."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such suite folder (train one: ganbench train-suite)")
+    if (folder / "events.jsonl").is_file():
+        raise UserError(f"{folder} is a run's folder: export its suite, {folder.parent}")
+    named = read_folder(folder).runs if (folder / SUITE_FILE).is_file() else []
+    runs = named or sorted(p.name for p in folder.iterdir() if p.is_dir())
+    started = [folder / r for r in runs if (folder / r / "events.jsonl").is_file()]
+    if not started:
+        raise UserError(f"{folder}: no run in it has started (nothing to export)")
+    return started
 
 
 def export_run(sink: Sink, run: Path) -> Exported:

@@ -51,9 +51,17 @@ def test_a_missing_extra_names_the_extra_before_training(
     assert exported.exit_code == 2 and "ganbench[wandb]" in exported.output
 
 
-def test_export_refuses_a_folder_that_is_not_a_suites(tmp_path: Path) -> None:
-    result = invoke("export", str(tmp_path), "--to", "tensorboard")
-    assert result.exit_code == 2 and "not a suite folder" in result.output
+def test_export_names_what_is_wrong_with_the_folder(tmp_path: Path) -> None:
+    def said(folder: Path) -> str:
+        result = invoke("export", str(folder), "--to", "tensorboard")
+        assert result.exit_code == 2, result.output
+        return " ".join(result.output.split())
+
+    assert "no such suite folder" in said(tmp_path / "missing")
+    (tmp_path / "a-seed0").mkdir()
+    assert "no run in it has started" in said(tmp_path)
+    (tmp_path / "a-seed0" / "events.jsonl").write_text("")
+    assert f"is a run's folder: export its suite, {tmp_path}" in said(tmp_path / "a-seed0")
 
 
 def test_a_tool_that_cannot_write_is_one_warning_per_run_and_training_goes_on(
@@ -121,3 +129,16 @@ def test_live_log_stops_only_the_failing_tool_for_that_run(tmp_path: Path) -> No
     assert [run.writes for run in broken.runs] == [2, 2]  # then off for that run
     never_ended = [(3, None), (3, None)]  # closed, not finished
     assert [(run.writes, run.finished) for run in fine.runs] == never_ended
+
+
+def test_the_overhead_selftest_times_the_loop_with_live_logging(tmp_path: Path) -> None:
+    """The logging thread follows the timed run in the same process: the instrumented
+    blocks write events, it writes them to the tool, and its CPU time is reported."""
+    out = tmp_path / "overhead.json"
+    args = ("--suite", str(tiny(tmp_path, runs=1)), "--run", "r0", "--rounds", "2")
+    result = invoke("selftest", "overhead", *args, "--log", "tensorboard", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "live logging to tensorboard meanwhile" in " ".join(result.output.split())
+    figures = json.loads(out.read_text())
+    assert figures["live_log"] == ["tensorboard"]
+    assert figures["live_log_cpu_s"] >= figures["live_log_open_cpu_s"] >= 0
