@@ -27,12 +27,12 @@ def export(
 ) -> None:
     """Write every run's figures, samples, config and profile trace into a tool (again:
     the same runs, nothing added)."""
-    from ganbench.export import require
+    from ganbench.export import open_sinks, require
     from ganbench.export.replay import export_run, run_folders
 
-    sink_class = require(to)
+    require(to)
     runs = run_folders(folder)
-    sink = sink_class(dest, replace=True)
+    (sink,) = open_sinks([to], {to: dest} if dest else {}, replace=True)
     for run in runs:
         done = export_run(sink, run)
         console.print(

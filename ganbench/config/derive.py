@@ -103,7 +103,8 @@ def choose_log(suite: Suite, text: str | None) -> Suite:
                 f"--log: unknown tool {name!r}{closest(name, list(tools))} "
                 f"(choose: {', '.join(tools)}, or none)"
             )
-        to.append(name)
+        if name not in to:
+            to.append(name)
         if where:
             dest[name] = where
     return suite.model_copy(update={"log": suite.log.model_copy(update={"to": to, "dest": dest})})

@@ -9,6 +9,7 @@ profile/), never from the training loop.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -68,7 +69,8 @@ class Batch:
     points: list[Point] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     resumed_at: int | None = None  # a resume event: points after this step were superseded
-    ended: str | None = None  # the run's end status, once written
+    ended: str | None = None  # the run's end status (after its last resume), once written
+    restarted: bool = False  # the run's folder holds a new run (trained again): from its start
 
     def __bool__(self) -> bool:
         return bool(self.points or self.samples or self.ended or self.resumed_at is not None)
@@ -129,20 +131,26 @@ def _read_config(folder: Path) -> dict[str, Any]:
 
 def _first_start(folder: Path) -> str:
     """The first start event's time (the run's identity across resumes), or ``new``."""
+    times = _attempts(folder)
+    return str(times[0]) if times else "new"
+
+
+def _attempts(folder: Path) -> list[float]:
+    """The times of the run's start and resume events, in order (one per attempt)."""
+    times = []
     try:
         with open(folder / "events.jsonl", encoding="utf-8") as f:
             for line in f:
-                if '"event": "start"' in line:
-                    return str(json.loads(line).get("time"))
-    except (OSError, ValueError, AttributeError):
+                if '"event": "start"' in line or '"event": "resume"' in line:
+                    times.append(float(json.loads(line).get("time")))
+    except (OSError, ValueError, TypeError, AttributeError):
         pass
-    return "new"
+    return times
 
 
-def final_figures(folder: Path) -> dict[str, float]:
-    """The summary's headline figures under ``final/``: speed, time, memory, energy, and
+def final_figures(summary: dict[str, Any]) -> dict[str, float]:
+    """A summary's headline figures under ``final/``: speed, time, memory, energy, and
     each quality metric's final and best value and training seconds to its target."""
-    summary = RunStore(folder).read_summary() or {}
     figures = {name: summary.get(name) for name in FINAL}
     for metric, values in (summary.get("quality") or {}).items():
         figures[f"{metric}_final"] = (values or {}).get("final")
@@ -150,6 +158,17 @@ def final_figures(folder: Path) -> dict[str, float]:
     for metric, reached in (summary.get("time_to_target") or {}).items():
         figures[f"{metric}_time_to_target_s"] = (reached or {}).get("train_s")
     return {f"final/{k}": float(v) for k, v in figures.items() if _number(v)}
+
+
+def has_started(folder: Path) -> bool:
+    """Whether the run in ``folder`` began training (a start event)."""
+    return _first_start(folder) != "new"
+
+
+def attempt_began(folder: Path) -> float | None:
+    """When the run's latest attempt began (its last start or resume event), if any."""
+    times = _attempts(folder)
+    return times[-1] if times else None
 
 
 def profile_trace(folder: Path) -> Path | None:
@@ -165,50 +184,82 @@ class RunFeed:
         self.folder = folder
         self.events = EventFollower(folder / "events.jsonl", from_start=True)
         self.gpu = CsvFollower(folder / "gpu_samples.csv")
+        self._forget()
+
+    def _forget(self) -> None:
         self.last_step = 0
-        self.steps: list[tuple[float, int]] = [(0.0, 0)]  # (wall_s, iteration) seen so far
+        self.times: list[float] = []  # the unix times of the iterations logged, in order
+        self.steps: list[int] = []  # and their iterations
+        self.attempt_at = 0.0  # the unix time of the last start or resume event
+        self.ended_at: float | None = None  # of the end event after it
+        self.superseded: list[tuple[float, float]] = []  # unix times a resume dropped
 
     def poll(self) -> Batch:
         batch = Batch()
         for event in self.events.new_events():
+            if self.events.restarted:
+                self.events.restarted, batch = False, Batch(restarted=True)
+                self._forget()
             self._read(event, batch)
         for row in self.gpu.new_rows():
             batch.points += self._gpu_points(row)
         return batch
+
+    def summary(self) -> dict[str, Any] | None:
+        """summary.json, where it was written after this attempt began and after its end
+        event (an older one is the previous attempt's)."""
+        try:
+            written = (self.folder / "summary.json").stat().st_mtime
+        except FileNotFoundError:
+            return None
+        if written < max(self.attempt_at, self.ended_at or 0.0) - 1.0:
+            return None
+        return RunStore(self.folder).read_summary()
 
     def _read(self, event: dict[str, Any], batch: Batch) -> None:
         kind, step = event.get("event"), event.get("iteration")
         if isinstance(step, int):
             self.last_step = step
         when = float(event.get("time") or 0.0)
+        if kind in ("start", "resume"):
+            self.attempt_at, self.ended_at, batch.ended = when, None, None
         if kind == "resume":  # what was written after the checkpoint is superseded
-            batch.resumed_at = self.last_step
-            batch.points = [p for p in batch.points if p.step <= self.last_step]
-            batch.samples = [s for s in batch.samples if s.step <= self.last_step]
-            self.steps = [(wall, s) for wall, s in self.steps if s <= self.last_step]
+            self._resume(batch, when)
         elif kind == "end":
-            batch.ended = str(event.get("status"))
+            batch.ended, self.ended_at = str(event.get("status")), when
         elif kind in _READERS and isinstance(step, int):
-            if isinstance(event.get("wall_s"), int | float):
-                self.steps.append((float(event["wall_s"]), step))
+            if kind == "iteration":
+                self.times.append(when)
+                self.steps.append(step)
             values = _READERS[kind](event)
             batch.points += [Point(k, float(v), step, when) for k, v in values if _number(v)]
             if kind == "eval" and event.get("samples"):
                 batch.samples.append(Sample(self.folder / event["samples"], step, when))
 
+    def _resume(self, batch: Batch, when: float) -> None:
+        at = batch.resumed_at = self.last_step
+        batch.points = [p for p in batch.points if p.step <= at]
+        batch.samples = [s for s in batch.samples if s.step <= at]
+        keep = bisect.bisect_right(self.steps, at)
+        checkpoint = self.times[keep - 1] if keep else 0.0
+        self.superseded.append((checkpoint, when))
+        self.times, self.steps = self.times[:keep], self.steps[:keep]
+
     def _gpu_points(self, row: dict[str, str]) -> list[Point]:
-        """A GPU sample at the iteration its time falls in (the last one logged by then)."""
-        try:
-            at = float(row["time_s"])
-        except (KeyError, ValueError):
-            return []
-        step = max((s for wall, s in self.steps if wall <= at), default=0)
+        """A GPU sample at the last iteration logged by its time (its unix time; in an
+        older file, its time since the monitor started, counted from this attempt's start)."""
+        unix, since = _float(row.get("unix_s")), _float(row.get("time_s"))
+        at = unix if unix is not None else self.attempt_at + since if since is not None else None
+        if at is None or any(start < at < end for start, end in self.superseded):
+            return []  # unplaceable, or in the part of an attempt a resume superseded
+        index = bisect.bisect_right(self.times, at) - 1
+        step = self.steps[index] if index >= 0 else 0
         suffix = f"/gpu{row['gpu']}" if row.get("gpu") not in (None, "", "0") else ""
         points = []
         for column, name in GPU_COLUMNS.items():
             value = _float(row.get(column))
             if value is not None:
-                points.append(Point(name + suffix, value, step, 0.0))
+                points.append(Point(name + suffix, value, step, at))
         return points
 
 

@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ganbench.export.feed import RunFeed, run_info
+from ganbench.export.feed import RunFeed, attempt_began, run_info
 from ganbench.export.replay import close_out, discard
 from ganbench.export.sink import RunWriter, Sink
-from ganbench.results import RunStore
 
 Warn = Callable[[str], None]
+JOIN_S = 60.0  # the most the end of training waits for the logging thread
 
 
 class LiveLog:
@@ -31,7 +31,7 @@ class LiveLog:
         self.done: set[Path] = set()
         self.since = time.time()
         self.cpu_s = 0.0  # CPU seconds polling (the logging thread's cost to the machine)
-        self.open_cpu_s = 0.0  # of which opening runs in the tools (once per run)
+        self.once_cpu_s = 0.0  # of which opening and finishing runs in the tools
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ganbench-live-log", daemon=True)
 
@@ -41,10 +41,15 @@ class LiveLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.sinks:
-            self._stop.set()
-            self._thread.join()
-            self.poll(final=True)
+        if not self.sinks:
+            return
+        self._stop.set()
+        self._thread.join(JOIN_S)
+        if self._thread.is_alive():  # a tool not answering: training's end does not wait
+            self.warn(f"live logging did not finish within {JOIN_S:.0f} s; ganbench export "
+                      "writes what is missing")  # fmt: skip
+            return
+        self.poll(final=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
@@ -56,52 +61,67 @@ class LiveLog:
         started = time.thread_time()
         for folder in self.folders:
             feed = self._feed(folder)
-            if feed is not None and folder not in self.done:
+            if feed is None or (folder in self.done and not feed.events.changed()):
+                continue
+            self.done.discard(folder)
+            try:
                 self._poll_run(folder, feed, final)
+            except Exception as err:  # noqa: BLE001  (unreadable files never stop training)
+                self.done.add(folder)
+                self.warn(f"logging {folder.name} stopped ({type(err).__name__}: {err})")
         self.cpu_s += time.thread_time() - started
 
     def _poll_run(self, folder: Path, feed: RunFeed, final: bool) -> None:
         batch = feed.poll()
+        if batch.restarted:  # trained again in its folder: a new run in every tool
+            self._close_run(folder)
+        if batch.resumed_at is not None:
+            self.ended.pop(folder, None)
         ended = self.ended[folder] = batch.ended or self.ended.get(folder)
         for sink in self.sinks if batch else ():
             self._deliver(sink, folder, lambda writer: writer.write(batch))
-        if ended and RunStore(folder).read_summary() is not None:
+        if ended and feed.summary() is not None:
             self.done.add(folder)
             for sink in self.sinks:
-                self._deliver(sink, folder, lambda w: close_out(w, folder, ended), last=True)
+                self._deliver(sink, folder, lambda w: close_out(w, feed, ended), last=True)
         elif final:  # still training elsewhere (a detached Slurm job): closed, not finished
-            for sink in self.sinks:
+            self._close_run(folder)
+
+    def _close_run(self, folder: Path) -> None:
+        for sink in self.sinks:
+            if self.writers.get((sink, folder)) is not None:
                 self._deliver(sink, folder, lambda writer: None, last=True)
+            self.writers.pop((sink, folder), None)
 
     def _feed(self, folder: Path) -> RunFeed | None:
-        """A run's feed, once this invocation wrote to its events (runs done before it were
-        logged by the invocation that trained them)."""
+        """A run's feed, once this invocation started or resumed it (runs done before were
+        logged by the invocation that trained them; a resumed run is read from its start,
+        so every tool gets it whole)."""
         if folder not in self.feeds:
             events = folder / "events.jsonl"
             if not events.is_file() or events.stat().st_mtime < self.since:
                 return None
+            began = attempt_began(folder)
+            if began is None or began < self.since - 1.0:
+                return None
             self.feeds[folder] = RunFeed(folder)
         return self.feeds[folder]
 
-    def _open(self, sink: Sink, folder: Path) -> RunWriter:
-        started = time.thread_time()
-        try:
-            return sink.open_run(run_info(folder))
-        finally:
-            self.open_cpu_s += time.thread_time() - started
-
     def _deliver(self, sink: Sink, folder: Path, act: Callable, last: bool = False) -> None:
+        """``act`` on the run's writer in ``sink`` (opened on first use); a failure is one
+        warning and that tool's end for the run."""
         key = (sink, folder)
         if key in self.writers and self.writers[key] is None:
             return
         writer = None
         try:
-            writer = self.writers.get(key) or self._open(sink, folder)
+            writer = self.writers.get(key) or self._timed(sink.open_run, run_info(folder))
             self.writers[key] = writer
-            act(writer)
             if last:
+                self._timed(_act_and_close, act, writer)
                 self.writers[key] = None
-                writer.close()
+            else:
+                act(writer)
         except Exception as err:  # noqa: BLE001  (a tool's failure never stops training)
             self.writers[key] = None
             if writer is not None:
@@ -111,3 +131,16 @@ class LiveLog:
                 f"training and its files are not affected (later: ganbench export "
                 f"{folder.parent} --to {sink.name})"
             )
+
+    def _timed(self, call: Callable, *args: object) -> object:
+        """``call``'s result; its CPU time counted as once a run (opening, finishing)."""
+        started = time.thread_time()
+        try:
+            return call(*args)
+        finally:
+            self.once_cpu_s += time.thread_time() - started
+
+
+def _act_and_close(act: Callable, writer: RunWriter) -> None:
+    act(writer)
+    writer.close()

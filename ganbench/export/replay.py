@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganbench.errors import UserError
-from ganbench.export.feed import RunFeed, final_figures, profile_trace, run_info
+from ganbench.export.feed import RunFeed, final_figures, has_started, profile_trace, run_info
 from ganbench.export.sink import RunWriter, Sink
-from ganbench.results import RunStore
 from ganbench.results.folders import read_folder
 from ganbench.results.store import SUITE_FILE
 
@@ -32,7 +31,7 @@ def run_folders(folder: Path) -> list[Path]:
         raise UserError(f"{folder} is a run's folder: export its suite, {folder.parent}")
     named = read_folder(folder).runs if (folder / SUITE_FILE).is_file() else []
     runs = named or sorted(p.name for p in folder.iterdir() if p.is_dir())
-    started = [folder / r for r in runs if (folder / r / "events.jsonl").is_file()]
+    started = [folder / r for r in runs if has_started(folder / r)]
     if not started:
         raise UserError(f"{folder}: no run in it has started (nothing to export)")
     return started
@@ -41,11 +40,12 @@ def run_folders(folder: Path) -> list[Path]:
 def export_run(sink: Sink, run: Path) -> Exported:
     """Everything ``run`` recorded, through a new writer (closed, or discarded on error)."""
     info = run_info(run)
-    batch = RunFeed(run).poll()
+    feed = RunFeed(run)
+    batch = feed.poll()
     writer = sink.open_run(info)
     try:
         writer.write(batch)
-        close_out(writer, run, batch.ended)
+        close_out(writer, feed, batch.ended)
     except BaseException:
         discard(writer)
         raise
@@ -55,10 +55,12 @@ def export_run(sink: Sink, run: Path) -> Exported:
     )
 
 
-def close_out(writer: RunWriter, run: Path, ended: str | None) -> None:
-    """The run's final figures, status (``ended``: its end event's) and trace."""
-    summary = RunStore(run).read_summary() or {}
-    writer.finish(final_figures(run), ended or summary.get("status"), profile_trace(run))
+def close_out(writer: RunWriter, feed: RunFeed, ended: str | None) -> None:
+    """The run's final figures, status (``ended``: its end event's, else its summary's)
+    and trace, from this attempt's summary only."""
+    summary = feed.summary() or {}
+    status = ended or summary.get("status")
+    writer.finish(final_figures(summary), status, profile_trace(feed.folder))
 
 
 def discard(writer: RunWriter) -> None:

@@ -67,5 +67,16 @@ def require(name: str) -> type[Sink]:
 
 
 def open_sinks(tools: list[str], dest: dict[str, str], replace: bool) -> list[Sink]:
-    """A sink per tool, writing where ``dest`` names (else the tool's default)."""
-    return [require(name)(dest.get(name), replace) for name in tools]
+    """A sink per tool, writing where ``dest`` names (else the tool's default); one that
+    cannot start there is a UserError naming the tool and the place."""
+    sinks = []
+    for name in tools:
+        sink = require(name)
+        try:
+            sinks.append(sink(dest.get(name), replace))
+        except Exception as err:  # noqa: BLE001  (the tool's own error, said in one line)
+            where = dest.get(name) or "its default"
+            raise UserError(
+                f"{name} cannot write to {where}: {type(err).__name__}: {err}"
+            ) from None
+    return sinks

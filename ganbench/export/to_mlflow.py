@@ -22,7 +22,8 @@ from ganbench.export.sink import SINKS, RunWriter, Sink
 BATCH = 1000  # MLflow's most metrics per log_batch
 PARAMS = 100  # and params
 PARAM_LENGTH = 6000
-STATUS = {"finished": "FINISHED", "failed": "FAILED"}  # anything else stopped it: KILLED
+# a run that ran its course, or broke; anything else stopped it (or has not ended): KILLED
+STATUS = {"finished": "FINISHED", "failed": "FAILED", "diverged": "FAILED", "oom": "FAILED"}
 
 
 @SINKS.register("mlflow")
@@ -35,6 +36,10 @@ class MlflowSink(Sink):
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its table-creation notes
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # nor links
+        # A server that does not answer is said within a minute, not after MLflow's seven
+        # retries with backoff (the user's own settings win).
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         self.uri = tracking_uri(dest)
         self.client = MlflowClient(tracking_uri=self.uri)
 

@@ -62,8 +62,8 @@ class TensorBoardRun(RunWriter):
         """A resumed run: TensorBoard drops what was logged after ``step`` on reading."""
         from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
-        self.writer.file_writer.add_event(
-            Event(step=step, session_log=SessionLog(status=SessionLog.START))
+        self.writer.file_writer.add_event(  # keeps what is below its step: the checkpoint's
+            Event(step=step + 1, session_log=SessionLog(status=SessionLog.START))
         )
 
     def finish(self, figures: dict[str, float], status: str | None, trace: Path | None) -> None:
@@ -88,10 +88,17 @@ class TensorBoardRun(RunWriter):
             shutil.rmtree(self.target, ignore_errors=True)
 
     def close(self) -> None:
+        """Replacing: the previous export moved aside, the new one in, the old one removed
+        (a failure on the way leaves one of them whole)."""
         self.writer.close()
-        if self.target != self.folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.target.rename(self.folder)
+        if self.target == self.folder:
+            return
+        previous = self.folder.parent / f".{self.folder.name}.previous"
+        shutil.rmtree(previous, ignore_errors=True)
+        if self.folder.exists():
+            self.folder.rename(previous)
+        self.target.rename(self.folder)
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def _image(path: Path) -> Any:

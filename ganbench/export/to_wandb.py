@@ -78,7 +78,8 @@ class WandbRun(RunWriter):
         self.last_step = 0
 
     def write(self, batch: Batch) -> None:
-        """Rows in step order (W&B drops a step below one it has logged)."""
+        """Rows in step order; a step below one logged is left out (W&B keeps none: only
+        a GPU sample read after the next iteration's row, live)."""
         import wandb
 
         rows: dict[int, dict[str, Any]] = defaultdict(dict)
@@ -87,8 +88,9 @@ class WandbRun(RunWriter):
         for sample in batch.samples:
             rows[sample.step]["samples"] = wandb.Image(str(sample.path))
         for step in sorted(rows):
-            self.run.log(rows[step], step=max(step, self.last_step))
-            self.last_step = max(step, self.last_step)
+            if step >= self.last_step:  # W&B would drop it with a warning
+                self.run.log(rows[step], step=step)
+                self.last_step = step
 
     def finish(self, figures: dict[str, float], status: str | None, trace: Path | None) -> None:
         self.run.summary.update({**figures, "ganbench.status": status or "not ended"})

@@ -46,6 +46,7 @@ THROTTLE_REASONS = {
 
 CSV_FIELDS = (
     "time_s",
+    "unix_s",  # the same instant as the run's events' times (what places it at an iteration)
     "gpu_util_pct",
     "mem_util_pct",
     "mem_used_bytes",
@@ -225,7 +226,7 @@ class GpuMonitor(Tracker):
         for gpu in self.gpus:
             now = self.clock()
             row, reasons = self._sample(gpu.handle)
-            row.update(time_s=now - self._t0, gpu=gpu.index)
+            row.update(time_s=now - self._t0, unix_s=time.time(), gpu=gpu.index)
             with self._lock:
                 gpu.add(row, reasons, now, counted)
             rows.append(row)
@@ -390,7 +391,7 @@ class _Totals:
             self.excluded_samples += 1
             return
         for key, value in row.items():
-            if key in ("time_s", "throttle_reasons", "gpu") or value is None:
+            if key in ("time_s", "unix_s", "throttle_reasons", "gpu") or value is None:
                 continue
             self.sums[key] = self.sums.get(key, 0.0) + value
             self.counts[key] = self.counts.get(key, 0) + 1

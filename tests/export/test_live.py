@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -110,13 +111,15 @@ class FailingRun(RunWriter):
 
 def test_live_log_stops_only_the_failing_tool_for_that_run(tmp_path: Path) -> None:
     folders = []
-    for name in ("a", "b"):
-        folder = tmp_path / name
-        folder.mkdir()
-        folders.append(folder)
     warnings: list[str] = []
     broken, fine = Failing("broken", False), Failing("fine", False)
     live = LiveLog([broken, fine], folders, 60.0, warnings.append)
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        start = {"event": "start", "time": time.time(), "iteration": 0}
+        (folder / "events.jsonl").write_text(json.dumps(start) + "\n")
+        folders.append(folder)
     for step in range(1, 4):  # three polls, each with new events in both runs
         for folder in folders:
             with open(folder / "events.jsonl", "a") as f:
@@ -141,4 +144,11 @@ def test_the_overhead_selftest_times_the_loop_with_live_logging(tmp_path: Path) 
     assert "live logging to tensorboard meanwhile" in " ".join(result.output.split())
     figures = json.loads(out.read_text())
     assert figures["live_log"] == ["tensorboard"]
-    assert figures["live_log_cpu_s"] >= figures["live_log_open_cpu_s"] >= 0
+    assert figures["live_log_cpu_s"] >= figures["live_log_once_cpu_s"] >= 0
+
+
+def test_a_place_a_tool_cannot_use_is_refused_before_training(tmp_path: Path) -> None:
+    result = invoke("train-suite", str(tiny(tmp_path)), "--log", "mlflow=bogus://x")
+    assert result.exit_code == 2
+    assert "mlflow cannot write to bogus://x" in " ".join(result.output.split())
+    assert not list((tmp_path / "out").glob("*/events.jsonl"))
