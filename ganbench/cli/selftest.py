@@ -79,14 +79,16 @@ def _log_cost(tools: list[str], opened: list, instrumented_s: float) -> dict:
     open_s = sum(live.once_cpu_s for live in opened)
     share = (cpu_s - open_s) / instrumented_s * 100 if instrumented_s > 0 else 0.0
     console.print(
-        f"live logging to {', '.join(tools)} meanwhile, CPU in its thread: writing "
+        f"live logging to {', '.join(tools)} meanwhile ({sum(live.points for live in opened)} "
+        "points written), CPU in its thread: writing "
         f"{cpu_s - open_s:.3f} s = {share:.2f} % of the instrumented blocks' "
         f"{instrumented_s:.1f} s; opening and finishing the run in them {open_s:.3f} s "
         "(once a run)",
         highlight=False,
     )
     return {"live_log": tools, "live_log_cpu_s": cpu_s, "live_log_once_cpu_s": open_s,
-            "live_log_write_cpu_pct": share}  # fmt: skip
+            "live_log_write_cpu_pct": share,
+            "live_log_points": sum(live.points for live in opened)}  # fmt: skip
 
 
 def _live_log(tools: list[str], workdir: Path):

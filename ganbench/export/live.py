@@ -32,6 +32,7 @@ class LiveLog:
         self.since = time.time()
         self.cpu_s = 0.0  # CPU seconds polling (the logging thread's cost to the machine)
         self.once_cpu_s = 0.0  # of which opening and finishing runs in the tools
+        self.points = 0  # scalars handed to the tools (each tool's counted)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ganbench-live-log", daemon=True)
 
@@ -80,6 +81,7 @@ class LiveLog:
         ended = self.ended[folder] = batch.ended or self.ended.get(folder)
         for sink in self.sinks if batch else ():
             self._deliver(sink, folder, lambda writer: writer.write(batch))
+        self.points += len(batch.points) * len(self.sinks)
         if ended and feed.summary() is not None:
             self.done.add(folder)
             for sink in self.sinks:

@@ -148,6 +148,7 @@ def measure_overhead(
         loop.parts.clock.start_loop()
         loop.parts.growth.apply()
         with loop.parts.trackers.stack, live_log(store.folder):
+            events.write("start", run_id=run.id, iteration=0)  # what a live log waits for
             bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync)
             phases = list(loop.parts.trackers.iterations.timer.last_phases)
             null_loop_s = _null_loop_s(loop, session, phases, sync)
