@@ -147,9 +147,10 @@ def measure_overhead(
         loop = TrainingLoop.build(session, TrainState(), store, events, RunClock(sync))
         loop.parts.clock.start_loop()
         loop.parts.growth.apply()
-        with loop.parts.trackers.stack, live_log(store.folder):
-            events.write("start", run_id=run.id, iteration=0)  # what a live log waits for
-            bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync)
+        with loop.parts.trackers.stack:
+            with live_log(store.folder):  # the timed blocks' events only
+                events.write("start", run_id=run.id, iteration=0)  # what a live log waits for
+                bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync)
             phases = list(loop.parts.trackers.iterations.timer.last_phases)
             null_loop_s = _null_loop_s(loop, session, phases, sync)
         null_cost = max(0.0, null_loop_s - _bare_calls_s(session, sync))
