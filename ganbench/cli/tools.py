@@ -105,9 +105,21 @@ def weights_download() -> None:
 def weights_status(
     path: Annotated[Path | None, typer.Argument(help="Check this file instead.")] = None,
 ) -> None:
-    """Where ganbench looks for the weights and what it finds there."""
-    from ganbench.metrics.inception import find_weights, inspect_weights
+    """Where ganbench looks for the weights and what it finds there (missing is a state,
+    said with how to install them; exit 0)."""
+    from ganbench.metrics.inception import (
+        WEIGHTS_FILE,
+        find_weights,
+        how_to_provide,
+        hub_weights_path,
+        inspect_weights,
+    )
 
+    place = path if path is not None else hub_weights_path()
+    if not place.exists():
+        console.print(f"{place}: not there, so FID/IS cannot run ({WEIGHTS_FILE} missing)")
+        console.print(f"to install them: {how_to_provide()}", highlight=False)
+        return
     info = inspect_weights(find_weights(path, "weights"))
     verdict = "official" if info.official else "NOT the official file (values marked so)"
     console.print(f"{info.path}: {info.size_bytes} bytes, sha256 {info.sha256}, {verdict}")
