@@ -161,3 +161,10 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
 def test_the_readme_stays_short() -> None:
     lines = len((ROOT / "README.md").read_text().splitlines())
     assert lines < README_MAX_LINES, f"README.md has {lines} lines; move detail to docs/"
+
+
+def test_the_docs_use_no_hidden_option() -> None:
+    """A hidden alias (latency's --json) works but is not what the docs teach."""
+    for page in [ROOT / "README.md", *doc_pages()]:
+        for number, line in code_lines(page):
+            assert " --json" not in f"{line} ", f"{page.name}:{number}: use --format json"
