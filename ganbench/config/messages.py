@@ -48,8 +48,9 @@ def _override(path: str, value: Any) -> str:
 
 def closest(word: str, choices: list[str]) -> str:
     """`` (did you mean `width`?)`` for a near miss among ``choices``, else ``""``."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+    lowered = {choice.lower(): choice for choice in choices}  # SRFB is srfb mistyped
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean `{lowered[close[0]]}`?)" if close else ""
 
 
 def _section_names(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:

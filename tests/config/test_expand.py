@@ -239,6 +239,8 @@ def test_set_errors_point_at_the_override_once(write_suite) -> None:
         load_suite(path, ["model.widht=2"])
     with pytest.raises(UserError, match="--set budget: expected path=value"):
         load_suite(path, ["budget"])
+    with pytest.raises(UserError, match=r"unknown 'SRFB' \(did you mean `srfb`\?\)"):
+        load_suite(path, ["strategy.name=SRFB"])  # a name in the wrong case
 
 
 def test_a_set_mapping_or_list_replaces_what_the_suite_has(write_suite) -> None:
