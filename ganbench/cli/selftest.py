@@ -146,12 +146,23 @@ def selftest_metric_time(
     result = time_metric(chosen, config, where, repeats)
     console.print(f"set-up {result.setup_s:.2f} s (cached parts load, not rebuild)")
     for name, parts in result.setup.items():
-        described = ", ".join(f"{k} {v}" for k, v in parts.items() if not isinstance(v, dict))
+        described = ", ".join(plain(k, v) for k, v in parts.items() if not isinstance(v, dict))
         console.print(f"  {name}: {described}", highlight=False)
     for part, seconds in result.median_s.items():
         console.print(f"  {part:<14} median {seconds:8.2f} s  (of {repeats})")
-    console.print(f"  values: {result.values}", highlight=False)
+    values = ", ".join(plain(k, v) for k, v in result.values.items())
+    console.print(f"  values: {values or 'none'}", highlight=False)
     _write_json(result.as_dict(), output)
+
+
+def plain(name: str, value: object) -> str:
+    """``name value`` as a person reads it: seconds with two decimals and their unit,
+    other numbers to four significant digits, a missing value as ``-``."""
+    if isinstance(value, float) and (name == "seconds" or name.endswith("_s")):
+        return f"{name} {value:.2f} s"
+    if isinstance(value, float):
+        return f"{name} {value:.4g}"
+    return f"{name} {'-' if value is None else value}"
 
 
 @selftest_app.command("gpu")

@@ -25,6 +25,10 @@ def test_times_a_metric_and_writes_json(write_suite, tmp_path) -> None:
     assert figures["repeats"] == 2 and figures["median_s"]["total"] > 0
     assert set(figures["median_s"]) >= {"total", "generate", "mixture"}
     assert figures["values"] and all(v is None or v == v for v in figures["values"].values())
+    text = result.output
+    assert "values: modes_covered " in text and "{" not in text  # read as words, not a dict
+    for line in text.splitlines():  # no float printed to 16 digits
+        assert not any(len(word) > 10 and word[:2] == "0." for word in line.split()), line
 
 
 def test_bad_options_get_one_line_and_exit_2(write_suite) -> None:
