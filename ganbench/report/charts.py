@@ -16,6 +16,15 @@ from ganbench.results.latency import generator_names
 from ganbench.results.summary import in_phase_order
 
 
+def _target(suite: SuiteRuns, value: str) -> float | None:
+    """The runs' target for a quality value (the first one set), if any."""
+    column = f"time_to_target.{value}.target"
+    if column not in suite.runs:
+        return None
+    targets = suite.runs[column].dropna()
+    return float(targets.iloc[0]) if len(targets) else None
+
+
 def draw_plots(
     suite: SuiteRuns, summary: pd.DataFrame, folder: Path, latency_docs: list[dict[str, Any]]
 ) -> list[tuple[str, Path]]:
@@ -28,10 +37,12 @@ def draw_plots(
         direction = suite.directions.get(f"quality.{value}.final")
         if direction is None:
             continue  # e.g. a std companion value
+        target = _target(suite, value)
         for x, word in (("train_s", "time"), ("iteration", "iterations")):
             path = plots.plot_quality(
-                curves, suite.growth, value, x, direction, folder / f"quality_{value}_{word}.png"
-            )
+                curves, suite.growth, value, x, direction, folder / f"quality_{value}_{word}.png",
+                target,
+            )  # fmt: skip
             drawn.append((f"{value} against training {word}", path))
     memory, memory_header = memory_figure(suite)
     bars = [

@@ -71,12 +71,18 @@ def _colors(names: Sequence[str]) -> dict[str, Any]:
 
 
 def plot_quality(
-    curves: Any, growth: Any, value: str, x: str, direction: str | None, path: Path
+    curves: Any,
+    growth: Any,
+    value: str,
+    x: str,
+    direction: str | None,
+    path: Path,
+    target: float | None = None,
 ) -> Path:
     """A quality value against training time (``x="train_s"``) or iterations: a thin line
     per seed, the mean over seeds in bold with its 95% interval shaded (where two or more
-    seeds were evaluated), and a dotted vertical line where a configuration's batch grew
-    (the thesis' figures 4.1-4.9)."""
+    seeds were evaluated), a dotted vertical line where a configuration's batch grew (the
+    thesis' figures 4.1-4.9), and the target as a dashed line."""
     from ganbench.report.estimate import estimate
 
     data = curves[curves["value"] == value]
@@ -104,6 +110,8 @@ def plot_quality(
         for _, step in grew.groupby("batch_size"):
             if step[x].notna().any():
                 axis.axvline(step[x].mean(), color=colors[name], linestyle=":", linewidth=1)
+    if target is not None:
+        axis.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
     label = {"train_s": "training time (s)", "iteration": "iteration"}.get(x, x)
     better = {"min": " (lower is better)", "max": " (higher is better)"}.get(direction or "", "")
     axis.set_xlabel(label)
@@ -111,7 +119,9 @@ def plot_quality(
     axis.grid(True, alpha=0.3)
     if names:
         axis.legend(fontsize="small")
-    axis.set_title(f"{value} against {label}; dotted: batch size grew", fontsize=10)
+    grew = bool(len(growth)) and bool(growth["configuration"].isin(names).any())
+    axis.set_title(f"{value} against {label}" + ("; dotted: batch size grew" if grew else ""),
+                   fontsize=10)  # fmt: skip
     return _save(fig, path)
 
 
