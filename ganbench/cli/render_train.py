@@ -15,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 from ganbench.cli.console import fmt as _fmt
 from ganbench.cli.console import show
@@ -64,13 +65,15 @@ class RichObserver:
     """One progress bar per run: share of the budget, it/s, losses, batch size, ETA."""
 
     def __init__(self, console: Console) -> None:
+        # The times before the statistics and a bar that shrinks with the terminal, so at
+        # 80 columns what is cut off is the end of the losses, never elapsed, left or it/s.
         self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=max(8, min(40, console.width - 110))),
+            TextColumn("{task.percentage:>5.1f}%", table_column=Column(min_width=6)),
+            TimeElapsedColumn(table_column=Column(min_width=7)),
+            TimeRemainingColumn(table_column=Column(min_width=7)),
+            TextColumn("{task.fields[stats]}", table_column=Column(no_wrap=True, ratio=1)),
             console=console,
         )
         self.tasks: dict[str, TaskID] = {}  # run id -> its bar (several under ray)
@@ -100,8 +103,8 @@ class RichObserver:
             return
         rate = record["iteration"] / record["train_s"] if record["train_s"] > 0 else 0.0
         stats = (
-            f"{rate:6.1f} it/s  d {record['d_loss']:.3f}  g {record['g_loss']:.3f}  "
-            f"bs {record['batch_size']}"
+            f"{rate:.1f} it/s  bs {record['batch_size']}  d {record['d_loss']:.3f}  "
+            f"g {record['g_loss']:.3f}"
         )
         if record.get("where"):  # a run trained elsewhere (ray, slurm): its node and GPUs
             stats = f"{record['where']}  {stats}"

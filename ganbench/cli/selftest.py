@@ -61,7 +61,7 @@ def selftest_overhead(
         f"{chosen.log_every})"
     )
     with tempfile.TemporaryDirectory(prefix="ganbench-overhead-") as workdir:
-        follow, opened = _live_log(loaded.log.to, Path(workdir))
+        follow, opened = _live_log(loaded.log.to, loaded.log.every_seconds, Path(workdir))
         result = measure_overhead(chosen, plan.device, rounds, size, Path(workdir), 0, follow)
     from ganbench.cli.render_train import print_overhead
 
@@ -91,7 +91,7 @@ def _log_cost(tools: list[str], opened: list, instrumented_s: float) -> dict:
             "live_log_points": sum(live.points for live in opened)}  # fmt: skip
 
 
-def _live_log(tools: list[str], workdir: Path):
+def _live_log(tools: list[str], every_s: float, workdir: Path):
     """What follows the timed run's folder (a LiveLog to ``tools`` in ``workdir``, W&B
     offline so that a self-test never uploads), and the list of those it opened."""
     import os
@@ -106,7 +106,7 @@ def _live_log(tools: list[str], workdir: Path):
     opened: list[LiveLog] = []
 
     def follow(folder: Path) -> LiveLog:
-        opened.append(LiveLog(sinks, [folder], 2.0, console.print))
+        opened.append(LiveLog(sinks, [folder], every_s, console.print))
         return opened[-1]
 
     return follow, opened

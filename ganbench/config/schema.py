@@ -408,7 +408,7 @@ class LogConfig(Section):
         description="where, per tool: tensorboard a folder (runs), mlflow a tracking URI "
         "or folder ($MLFLOW_TRACKING_URI, else ./mlflow.db), wandb the folder for wandb/ (.)",
     )
-    every_seconds: PositiveFloat = Field(2.0, description="seconds between reads of run files")
+    every_seconds: PositiveFloat = Field(5.0, description="seconds between reads of run files")
 
 
 class SuiteFile(Section):

@@ -33,6 +33,7 @@ class LiveLog:
         self.cpu_s = 0.0  # CPU seconds polling (the logging thread's cost to the machine)
         self.once_cpu_s = 0.0  # of which opening and finishing runs in the tools
         self.points = 0  # scalars handed to the tools (each tool's counted)
+        self._lock = threading.Lock()  # one poll at a time (the thread's, or a caller's)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ganbench-live-log", daemon=True)
 
@@ -59,18 +60,19 @@ class LiveLog:
     def poll(self, final: bool = False) -> None:
         """What each run wrote since the last poll, to every tool; a run that ended is
         finished and closed once its summary is written (``final``: every run closed)."""
-        started = time.thread_time()
-        for folder in self.folders:
-            feed = self._feed(folder)
-            if feed is None or (folder in self.done and not feed.events.changed()):
-                continue
-            self.done.discard(folder)
-            try:
-                self._poll_run(folder, feed, final)
-            except Exception as err:  # noqa: BLE001  (unreadable files never stop training)
-                self.done.add(folder)
-                self.warn(f"logging {folder.name} stopped ({type(err).__name__}: {err})")
-        self.cpu_s += time.thread_time() - started
+        with self._lock:
+            started = time.thread_time()
+            for folder in self.folders:
+                feed = self._feed(folder)
+                if feed is None or (folder in self.done and not feed.events.changed()):
+                    continue
+                self.done.discard(folder)
+                try:
+                    self._poll_run(folder, feed, final)
+                except Exception as err:  # noqa: BLE001  (unreadable files never stop training)
+                    self.done.add(folder)
+                    self.warn(f"logging {folder.name} stopped ({type(err).__name__}: {err})")
+            self.cpu_s += time.thread_time() - started
 
     def _poll_run(self, folder: Path, feed: RunFeed, final: bool) -> None:
         batch = feed.poll()
@@ -79,8 +81,8 @@ class LiveLog:
         if batch.resumed_at is not None:
             self.ended.pop(folder, None)
         ended = self.ended[folder] = batch.ended or self.ended.get(folder)
-        for sink in self.sinks if batch else ():
-            self._deliver(sink, folder, lambda writer: writer.write(batch))
+        for sink in self.sinks:  # opened as soon as the run starts, written when it logs
+            self._deliver(sink, folder, lambda writer: writer.write(batch) if batch else None)
         self.points += len(batch.points) * len(self.sinks)
         if ended and feed.summary() is not None:
             self.done.add(folder)

@@ -148,8 +148,10 @@ def measure_overhead(
         loop.parts.clock.start_loop()
         loop.parts.growth.apply()
         with loop.parts.trackers.stack:
-            with live_log(store.folder):  # the timed blocks' events only
+            with live_log(store.folder) as live:  # the timed blocks' events only
                 events.write("start", run_id=run.id, iteration=0)  # what a live log waits for
+                if live is not None:  # the tools' start-up (once a run) before any timing
+                    live.poll()
                 bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync)
             phases = list(loop.parts.trackers.iterations.timer.last_phases)
             null_loop_s = _null_loop_s(loop, session, phases, sync)

@@ -3,6 +3,7 @@ split across lines, no line wider than the terminal."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -72,8 +73,40 @@ def test_every_table_fits_80_columns_without_splitting_a_number(trained, monkeyp
     ]
     for args in commands:
         wide = at_width(monkeypatch, 250, *args)
-        narrow = at_width(monkeypatch, 80, *args)
-        too_wide = [line for line in narrow.splitlines() if len(line) > 80]
-        assert not too_wide, (args, too_wide)
-        split = set(NUMBER.findall(wide)) - set(NUMBER.findall(narrow))
-        assert not split, (args, sorted(split), narrow)
+        for width in (60, 80, 100, 140):
+            narrow = at_width(monkeypatch, width, *args)
+            too_wide = [line for line in narrow.splitlines() if len(line) > width]
+            assert not too_wide, (args, width, too_wide)
+            split = set(NUMBER.findall(wide)) - set(NUMBER.findall(narrow))
+            assert not split, (args, width, sorted(split), narrow)
+            if width >= 80:  # still tables (a rule under each header), not a block per run
+                assert rules(narrow) >= rules(wide), (args, width, narrow)
+
+
+def rules(output: str) -> int:
+    """Header rules: one per table printed as a table."""
+    return sum(1 for line in output.splitlines() if line.strip().startswith("─"))
+
+
+def test_the_progress_bar_keeps_the_times_and_the_speed_at_80_columns() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from ganbench.cli.render_train import RichObserver
+
+    out = Console(width=80, record=True, force_terminal=False, file=io.StringIO())
+    observer = RichObserver(out)
+    plan = SimpleNamespace(run=SimpleNamespace(id="srfb-grow-seed2"), action="start")
+    observer.run_started(plan, 11, 12)
+    record = {"run_id": "srfb-grow-seed2", "iteration": 40, "train_s": 8.0, "fraction": 0.4,
+              "d_loss": 1.2345, "g_loss": -0.5, "batch_size": 256}  # fmt: skip
+    observer.logged(record)
+    out.print(observer.progress.get_renderable())
+    (line,) = [line for line in out.export_text().splitlines() if line.strip()]
+    assert len(line) <= 80 and "[12/12] srfb-grow-seed2" in line
+    assert len(TIME.findall(line)) == 2, line  # elapsed and remaining
+    assert "5.0 it/s" in line and "bs 256" in line, line
+
+
+TIME = re.compile(r"(?:\d+:\d\d:\d\d|-:--:--)")

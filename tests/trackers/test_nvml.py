@@ -98,7 +98,7 @@ def test_sampler_aggregates_nvml_readings_and_subtracts_excluded_energy(tmp_path
     assert s.gpu_process_mem_max_bytes == 3 * 2**30
     assert 0.2 < s.throttle_reason_share["sw_power_cap"] < 0.8
     rows = (tmp_path / "gpu.csv").read_text().splitlines()
-    assert rows[0].startswith("time_s,gpu_util_pct") and len(rows) == s.gpu_samples + 1
+    assert rows[0].startswith("time_s,unix_s,gpu_util_pct") and len(rows) == s.gpu_samples + 1
 
 
 class FakeClock:
