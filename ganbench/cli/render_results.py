@@ -177,7 +177,7 @@ def _latency_title(result: Any) -> str:
     layout = "channels_last, " if result.settings["channels_last"] else ""
     return (
         f"latency: {what}; {result.device}, {layout}{result.environment['torch_threads']} "
-        f"threads; timer {result.rows[0]['timer'] if result.rows else '-'}"
+        f"threads; timer {next((r['timer'] for r in result.rows if r.get('timer')), '-')}"
     )
 
 

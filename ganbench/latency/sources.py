@@ -53,8 +53,8 @@ class GeneratorSource:
 
     @property
     def weights(self) -> str:
-        if self.origin == "fresh":
-            return "random (a fresh model: latency does not depend on trained weights)"
+        if self.origin == "fresh":  # why that is fine is said once, below the table
+            return "random"
         if self.file is not None:
             return f"as loaded from {self.file['source']} ({self.file['kind']})"
         return f"trained ({self.run_id}, iteration {self.iteration})"

@@ -500,7 +500,9 @@ def test_a_fresh_model_says_its_weights_are_random(tmp_path: Path) -> None:
         "--batch-sizes", "1", "--repeats", "2", "--warmup", "1", "--output", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "latency does not depend on" in result.output
+    text = " ".join(result.output.split())
+    assert text.count("latency does not depend on") == 1  # said once, not in every title
+    assert "a mlp generator (random)" in text and "weights random" in text
     assert "results:" in result.output and (tmp_path / CSV_FILE).is_file()
 
 
@@ -638,3 +640,21 @@ def test_torchscript_and_export_files_are_named_for_what_they_are(tmp_path) -> N
             warnings.simplefilter("error")  # torch.load's "looks like a TorchScript" warning
             with pytest.raises(UserError, match=f"{name}: {kind}.* not a ganbench run checkpoint"):
                 generator_from_checkpoint(tmp_path / name)
+
+
+def test_the_title_names_the_timer_of_a_row_that_was_timed() -> None:
+    """An interrupted first row has no timer: the title takes the first row that has one,
+    else '-', never 'None'."""
+    from types import SimpleNamespace
+
+    from ganbench.cli.render_results import _latency_title
+
+    generator = {"model": {"name": "mlp"}, "weights": "random"}
+    rows = [{"timer": None}, {"timer": "perf_counter"}]
+    result = SimpleNamespace(
+        generators=[generator], generator=generator, settings={"channels_last": False},
+        device="cpu", environment={"torch_threads": 2}, rows=rows,
+    )  # fmt: skip
+    assert _latency_title(result).endswith("2 threads; timer perf_counter")
+    result.rows = [{"timer": None}]
+    assert _latency_title(result).endswith("timer -")
