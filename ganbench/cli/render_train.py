@@ -3,6 +3,7 @@ the profiler's top operators and the overhead self-test."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -22,7 +23,7 @@ from ganbench.cli.console import show
 from ganbench.cli.console import table as _table
 from ganbench.config import Suite
 from ganbench.errors import stopped_by_storage
-from ganbench.results import RunStatus, RunSummary
+from ganbench.results import RunStatus, RunSummary, read_events
 from ganbench.results.summary import quality_direction
 from ganbench.run.plan import RunPlan
 from ganbench.run.summary import PHASES
@@ -261,8 +262,8 @@ def print_top_operators(console: Console, frame: Any, title: str) -> None:
         "self device ms": lambda r: f"{r.self_device_s * 1e3:.2f}",
         "device total ms": lambda r: f"{r.device_total_s * 1e3:.2f}",
         "self %": lambda r: f"{r.self_share * 100:.1f}",
-        "CPU MiB": lambda r: f"{r.self_cpu_memory_bytes / 2**20:.1f}",
-        "device MiB": lambda r: f"{r.self_device_memory_bytes / 2**20:.1f}",
+        "CPU MiB net": lambda r: f"{r.self_cpu_memory_bytes / 2**20:.1f}",
+        "device MiB net": lambda r: f"{r.self_device_memory_bytes / 2**20:.1f}",
     }
     if not device:
         columns = {k: v for k, v in columns.items() if "device" not in k}
@@ -270,6 +271,11 @@ def print_top_operators(console: Console, frame: Any, title: str) -> None:
     for row in frame.itertuples(index=False):
         table.add_row(*(render(row) for render in columns.values()))
     show(console, table)
+    console.print(
+        "MiB net: what the operator itself allocated minus what it freed while profiled "
+        "(negative: it freed memory allocated before, e.g. the previous step's tensors)",
+        highlight=False,
+    )
 
 
 def print_overhead(console: Console, r: Any) -> None:
@@ -296,3 +302,22 @@ def print_overhead(console: Console, r: Any) -> None:
         f"{r.null_step_cost_s * 1e6:.1f} us/it = {r.null_step_overhead_pct:.3f} % of the bare step",
     )
     show(console, table)
+
+
+def lost_work(folders: list[Path]) -> list[str]:
+    """What a stop at once (a second Ctrl-C) cost each run that had not ended: the
+    iterations logged since its last checkpoint, at least (those since the last log point
+    too), and that training the suite again resumes it from that checkpoint."""
+    lines = []
+    for folder in folders:
+        events = read_events(folder / "events.jsonl")
+        if not events or events[-1].get("event") == "end":
+            continue
+        logged = max((e["iteration"] for e in events if e["event"] == "iteration"), default=0)
+        saved = [e["iteration"] for e in events if e["event"] in ("checkpoint", "resume")]
+        since = f"its checkpoint at iteration {saved[-1]}" if saved else "its start"
+        lines.append(
+            f"{folder.name}: stopped at once; at least {max(0, logged - (saved or [0])[-1])} "
+            f"iterations since {since} are lost (train-suite again resumes from there)"
+        )
+    return lines

@@ -189,14 +189,7 @@ def train_loaded(
 ) -> None:
     """Plan (under the suite's lock), train with ``chosen``, render to ``out``, exit with
     the code."""
-    from ganbench.cli.render_train import (
-        RichObserver,
-        print_plans,
-        print_problems,
-        print_summaries,
-    )
-    from ganbench.export import open_sinks
-    from ganbench.export.live import LiveLog
+    from ganbench.cli.render_train import print_plans, print_problems, print_summaries
     from ganbench.launchers.signals import GracefulStop
     from ganbench.results import RunStatus
     from ganbench.results.lock import FolderLock
@@ -211,18 +204,33 @@ def train_loaded(
     with FolderLock(loaded.output_dir, "suite folder"), GracefulStop() as stop:
         plans = plan_suite(loaded, fresh=fresh, placement=chosen)
         print_plans(out, loaded, plans)
-        sinks = open_sinks(loaded.log.to, loaded.log.dest, replace=False)
-        for sink in sinks:
-            out.print(f"logging live to {sink.name}: {sink.where()}", highlight=False)
-        folders = [plan.store.folder for plan in plans]
-        with RichObserver(out) as observer:
-            with LiveLog(sinks, folders, loaded.log.every_seconds, observer.noted):
-                summaries = chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
+        summaries = _train_in_view(loaded, chosen, plans, stop, rerun_unsteady, out)
     print_summaries(out, loaded, summaries)
     if stop.requested() or RunStatus.INTERRUPTED in {s.status for s in summaries}:
         raise typer.Exit(code=_stop_code(stop, summaries))
     if RunStatus.FAILED in {s.status for s in summaries}:
         raise typer.Exit(code=1)
+
+
+def _train_in_view(loaded, chosen, plans, stop, rerun_unsteady: int, out) -> list:
+    """The runs trained under a progress bar each, logged live where the suite asks; a
+    second Ctrl-C (a stop at once) says what each unfinished run lost, exit 130."""
+    from ganbench.cli.render_train import RichObserver, lost_work
+    from ganbench.export import open_sinks
+    from ganbench.export.live import LiveLog
+
+    sinks = open_sinks(loaded.log.to, loaded.log.dest, replace=False)
+    for sink in sinks:
+        out.print(f"logging live to {sink.name}: {sink.where()}", highlight=False)
+    folders = [plan.store.folder for plan in plans]
+    try:
+        with RichObserver(out) as observer:
+            with LiveLog(sinks, folders, loaded.log.every_seconds, observer.noted):
+                return chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
+    except KeyboardInterrupt:
+        for line in lost_work(folders) or ["stopped at once; no run was training"]:
+            err_console.print(line, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=130) from None
 
 
 def _stop_code(stop, summaries) -> int:

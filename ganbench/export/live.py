@@ -42,10 +42,12 @@ class LiveLog:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
         if not self.sinks:
             return
         self._stop.set()
+        if kind is KeyboardInterrupt:  # stopped at once: no waiting for the tools
+            return
         self._thread.join(JOIN_S)
         if self._thread.is_alive():  # a tool not answering: training's end does not wait
             self.warn(f"live logging did not finish within {JOIN_S:.0f} s; ganbench export "

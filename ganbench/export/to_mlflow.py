@@ -42,6 +42,10 @@ class MlflowSink(Sink):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         self.uri = tracking_uri(dest)
         self.client = MlflowClient(tracking_uri=self.uri)
+        # The store made ready (a new SQLite file's tables created) before any run
+        # trains, not in the first seconds of the first one; a server's errors come later.
+        if not self.uri.startswith(("http://", "https://")):
+            self.client.search_experiments(max_results=1)
 
     def open_run(self, info: RunInfo) -> RunWriter:
         return MlflowRun(self.client, info)

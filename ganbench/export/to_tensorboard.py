@@ -18,6 +18,10 @@ from ganbench.export.sink import SINKS, RunWriter, Sink
 class TensorBoardSink(Sink):
     name = module = "tensorboard"
 
+    def __init__(self, dest: str | None, replace: bool) -> None:
+        super().__init__(dest, replace)
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401  (imported before any run)
+
     @property
     def root(self) -> Path:
         return Path(self.dest or "runs")

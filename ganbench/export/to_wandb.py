@@ -28,6 +28,12 @@ from ganbench.export.sink import SINKS, RunWriter, Sink
 class WandbSink(Sink):
     name = module = "wandb"
 
+    def __init__(self, dest: str | None, replace: bool) -> None:
+        super().__init__(dest, replace)
+        import wandb
+
+        wandb.setup()  # its service process started before any run trains, not during one
+
     @property
     def root(self) -> Path:
         return Path(self.dest or ".")

@@ -291,3 +291,28 @@ def test_version_names_ganbench_torch_cuda_and_python() -> None:
     cuda = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build"
     assert cuda in lines[1] and ("no device" in lines[1] or "device(s)" in lines[1])
     assert lines[2] == f"python {platform.python_version()}"
+
+
+def test_a_stop_at_once_says_what_each_unfinished_run_lost(write_suite, monkeypatch) -> None:
+    """A second Ctrl-C raises KeyboardInterrupt in train-suite: exit 130, and each run
+    that had not ended says how many logged iterations its last checkpoint lacks."""
+    from ganbench.launchers.base import Launcher
+    from ganbench.results import EventLog
+
+    def interrupted(self, suite, plans, observer, stop, rerun_unsteady=0):
+        first = plans[0].store
+        first.create()
+        with EventLog(first.events) as events:
+            events.write("start", iteration=0)
+            for step in (10, 20, 30):
+                events.write("iteration", iteration=step)
+                if step == 20:
+                    events.write("checkpoint", iteration=step)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Launcher, "run_suite", interrupted)
+    result = invoke("train-suite", str(write_suite(tiny_suite())))
+    assert result.exit_code == 130
+    text = " ".join(result.output.split())
+    assert "tiny-seed0: stopped at once; at least 10 iterations since its checkpoint at " in text
+    assert "iteration 20 are lost (train-suite again resumes from there)" in text

@@ -77,10 +77,19 @@ def test_every_table_fits_80_columns_without_splitting_a_number(trained, monkeyp
             narrow = at_width(monkeypatch, width, *args)
             too_wide = [line for line in narrow.splitlines() if len(line) > width]
             assert not too_wide, (args, width, too_wide)
-            split = set(NUMBER.findall(wide)) - set(NUMBER.findall(narrow))
+            split = numbers(wide) - numbers(narrow)
             assert not split, (args, width, sorted(split), narrow)
             if width >= 80:  # still tables (a rule under each header), not a block per run
                 assert rules(narrow) >= rules(wide), (args, width, narrow)
+
+
+def numbers(output: str) -> set[str]:
+    """The numbers printed, dates and clock times left out (``runs`` shows when each
+    folder changed, and the minute may turn between two invocations)."""
+    return set(NUMBER.findall(WHEN.sub(" ", output)))
+
+
+WHEN = re.compile(r"\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d)?)?|\b\d\d:\d\d\b")
 
 
 def rules(output: str) -> int:
@@ -110,3 +119,21 @@ def test_the_progress_bar_keeps_the_times_and_the_speed_at_80_columns() -> None:
 
 
 TIME = re.compile(r"(?:\d+:\d\d:\d\d|-:--:--)")
+
+
+def test_the_profile_table_explains_negative_memory() -> None:
+    import pandas as pd
+    from rich.console import Console
+
+    from ganbench.cli.render_train import print_top_operators
+
+    frame = pd.DataFrame([{
+        "operator": "aten::addmm", "calls": 4, "self_cpu_s": 0.002, "cpu_total_s": 0.003,
+        "self_device_s": 0.0, "device_total_s": 0.0, "self_share": 0.4,
+        "self_cpu_memory_bytes": -36.3 * 2**20, "self_device_memory_bytes": 0,
+    }])  # fmt: skip
+    out = Console(width=100, record=True, file=io.StringIO())
+    print_top_operators(out, frame, "top operators")
+    text = " ".join(out.export_text().split())
+    assert "CPU MiB net" in text and "-36.3" in text and "device" not in text.split("MiB net:")[0]
+    assert "MiB net: what the operator itself allocated minus what it freed" in text
