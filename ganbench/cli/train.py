@@ -226,7 +226,13 @@ def _train_in_view(loaded, chosen, plans, stop, rerun_unsteady: int, out) -> lis
     try:
         with RichObserver(out) as observer:
             with LiveLog(sinks, folders, loaded.log.every_seconds, observer.noted):
-                return chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
+                summaries = chosen.run_suite(loaded, plans, observer, stop, rerun_unsteady)
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as err:  # noqa: BLE001  (training is over and its files whole)
+                out.print(f"{sink.name}: closing failed ({type(err).__name__}: {err})")
+        return summaries
     except KeyboardInterrupt:
         for line in lost_work(folders) or ["stopped at once; no run was training"]:
             err_console.print(line, highlight=False, soft_wrap=True)

@@ -45,6 +45,13 @@ class WandbSink(Sink):
     def open_run(self, info: RunInfo) -> RunWriter:
         return WandbRun(self.root, info, self.mode)
 
+    def close(self) -> None:
+        """Waits for W&B's service to write every run's files (``finish`` may return
+        before), then stops it."""
+        import wandb
+
+        wandb.teardown()
+
     def where(self) -> str:
         project = os.environ.get("WANDB_PROJECT", "ganbench")
         if self.mode == "online":
