@@ -38,20 +38,23 @@ def selftest_overhead(
         str | None,
         typer.Option(
             metavar="TOOLS",
-            help="Log live meanwhile, as train-suite --log does, in this process (e.g. "
-            "tensorboard,mlflow,wandb; into a temporary folder, W&B offline).",
+            help="Log live meanwhile from a process of its own, as train-suite --log does "
+            "(e.g. tensorboard,mlflow,wandb; into a temporary folder, W&B offline).",
         ),
     ] = None,
 ) -> None:
     """Time the bare training step against the fully instrumented loop, in one process."""
     import tempfile
 
+    from ganbench.config import load_suite
+
+    loaded = load_suite(suite, set_)  # the file's mistakes said before torch is imported
     from ganbench.cli.train import with_log
-    from ganbench.config import choose_run, load_suite
+    from ganbench.config import choose_run
     from ganbench.run.plan import plan_suite
     from ganbench.selftest.overhead import block_iterations, measure_overhead
 
-    loaded = with_log(load_suite(suite, set_), log or "none")
+    loaded = with_log(loaded, log or "none")
     chosen = choose_run(loaded, run)
     (plan,) = plan_suite(loaded.model_copy(update={"runs": [chosen]}), fresh=True)
     size = block_iterations(chosen, block)
@@ -71,42 +74,48 @@ def selftest_overhead(
 
 
 def _log_cost(tools: list[str], opened: list, instrumented_s: float) -> dict:
-    """The logging thread's CPU time (writing; opening and finishing the run in each tool,
-    paid once a run) against the instrumented blocks' time, printed."""
+    """The logging processes' CPU time while the blocks were timed (writing, the tools'
+    threads and services; opening and finishing the run in each tool is once a run),
+    against the instrumented blocks' time, printed: on cores the training keeps busy, the
+    most the logging can slow it."""
     if not tools:
         return {}
     cpu_s = sum(live.cpu_s for live in opened)
     open_s = sum(live.once_cpu_s for live in opened)
-    share = (cpu_s - open_s) / instrumented_s * 100 if instrumented_s > 0 else 0.0
+    points = sum(live.points for live in opened)
+    share = cpu_s / instrumented_s * 100 if instrumented_s > 0 else 0.0
     console.print(
-        f"live logging to {', '.join(tools)} meanwhile ({sum(live.points for live in opened)} "
-        "points written), CPU in its thread: writing "
-        f"{cpu_s - open_s:.3f} s = {share:.2f} % of the instrumented blocks' "
-        f"{instrumented_s:.1f} s; opening and finishing the run in them {open_s:.3f} s "
-        "(once a run)",
+        f"live logging to {', '.join(tools)} from a process of its own, as train-suite "
+        f"does, running with the instrumented blocks only (paused during the bare ones: the "
+        f"ratio above includes it); {points} points written; its processes' CPU while "
+        f"timed {cpu_s:.3f} s = {share:.2f} % of the instrumented blocks' "
+        f"{instrumented_s:.1f} s, the most it can take from training; opening and finishing "
+        f"the run in the tools {open_s:.3f} s (once a run)",
         highlight=False,
     )
     return {"live_log": tools, "live_log_cpu_s": cpu_s, "live_log_once_cpu_s": open_s,
-            "live_log_write_cpu_pct": share,
-            "live_log_points": sum(live.points for live in opened)}  # fmt: skip
+            "live_log_cpu_pct": share, "live_log_points": points}  # fmt: skip
 
 
 def _live_log(tools: list[str], every_s: float, workdir: Path):
-    """What follows the timed run's folder (a LiveLog to ``tools`` in ``workdir``, W&B
-    offline so that a self-test never uploads), and the list of those it opened."""
+    """What follows the timed run's folder (a LogProcess to ``tools`` in ``workdir``, W&B
+    offline so that a self-test never uploads), and the list of those it started."""
+    import contextlib
     import os
 
-    from ganbench.export import open_sinks
-    from ganbench.export.live import LiveLog
+    from ganbench.export import require
+    from ganbench.export.process import LogProcess
 
+    if not tools:
+        return (lambda folder: contextlib.nullcontext()), []
+    for tool in tools:
+        require(tool)  # a missing extra said before any timing
     os.environ["WANDB_MODE"] = "offline"
     dest = {tool: str(workdir / f"log-{tool}") for tool in tools}
-    sinks = open_sinks(tools, dest, replace=False)
+    opened: list[LogProcess] = []
 
-    opened: list[LiveLog] = []
-
-    def follow(folder: Path) -> LiveLog:
-        opened.append(LiveLog(sinks, [folder], every_s, console.print))
+    def follow(folder: Path) -> LogProcess:
+        opened.append(LogProcess(tools, dest, folder, every_s))
         return opened[-1]
 
     return follow, opened
@@ -133,15 +142,18 @@ def selftest_metric_time(
 ) -> None:
     """Time one metric's evaluation of a fresh generator: set-up once, then the median of
     the repeats, split into generation and scoring."""
-
-    from ganbench.config import choose_run, load_suite
+    from ganbench.config import load_suite
     from ganbench.latency.settings import one_choice
+
+    choice = one_choice("--device", device, ("auto", "cpu", "cuda"))
+    loaded = load_suite(suite, set_)  # the file's mistakes said before torch is imported
+    from ganbench.config import choose_run
     from ganbench.run.session import resolve_device
     from ganbench.selftest.metric_time import metric_settings, time_metric
 
-    chosen = choose_run(load_suite(suite, set_), run)
+    chosen = choose_run(loaded, run)
     config = metric_settings(metric, num_samples, reference_samples, weights)
-    where = resolve_device(one_choice("--device", device, ("auto", "cpu", "cuda")), "--device")
+    where = resolve_device(choice, "--device")
     console.print(f"timing {metric} on {num_samples} samples of {chosen.id}'s generator, {where}")
     result = time_metric(chosen, config, where, repeats)
     console.print(f"set-up {result.setup_s:.2f} s (cached parts load, not rebuild)")

@@ -105,7 +105,8 @@ class LiveLog:
         so every tool gets it whole)."""
         if folder not in self.feeds:
             events = folder / "events.jsonl"
-            if not events.is_file() or events.stat().st_mtime < self.since:
+            # (a file's mtime is the kernel's coarse clock: a few ms behind time.time())
+            if not events.is_file() or events.stat().st_mtime < self.since - 1.0:
                 return None
             began = attempt_began(folder)
             if began is None or began < self.since - 1.0:

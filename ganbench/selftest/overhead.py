@@ -135,8 +135,9 @@ def measure_overhead(
 ) -> OverheadResult:
     """Paired blocks of the bare step and the instrumented loop, and the null-step cost;
     ``block`` is rounded up to whole log intervals (``block_iterations``). ``live_log``:
-    what follows the run's folder meanwhile (train-suite --log's logging, in this process,
-    sharing its cores and its interpreter lock)."""
+    what follows the run's folder meanwhile (train-suite --log's logging; polled once
+    before the timing, so that the tools' start-up, once a run, is not timed; paused
+    during the bare blocks when it can be, so that the ratio counts it too)."""
     block = block_iterations(run, block)
     run = run.timed_only(10**9)
     session = build_session(run, device)
@@ -152,7 +153,8 @@ def measure_overhead(
                 events.write("start", run_id=run.id, iteration=0)  # what a live log waits for
                 if live is not None:  # the tools' start-up (once a run) before any timing
                     live.poll()
-                bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync)
+                quiet = getattr(live, "paused", nullcontext)  # logging with the loop only
+                bare_s, instr_s = _paired_blocks(loop, session, rounds, block, sync, quiet)
             phases = list(loop.parts.trackers.iterations.timer.last_phases)
             null_loop_s = _null_loop_s(loop, session, phases, sync)
         null_cost = max(0.0, null_loop_s - _bare_calls_s(session, sync))
@@ -178,13 +180,19 @@ def measure_overhead(
 
 
 def _paired_blocks(
-    loop: TrainingLoop, session: Session, rounds: int, block: int, sync: Callable[[], None]
+    loop: TrainingLoop,
+    session: Session,
+    rounds: int,
+    block: int,
+    sync: Callable[[], None],
+    quiet: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> tuple[list[float], list[float]]:
-    """Seconds of each round's bare and instrumented block, in turns (ABBA)."""
+    """Seconds of each round's bare and instrumented block, in turns (ABBA); ``quiet``:
+    what the bare blocks run under (a live log paused)."""
     strategy = session.strategy
 
     def bare() -> float:
-        with _labels_off(session):
+        with quiet(), _labels_off(session):
             return _timed(lambda: [strategy.step() for _ in range(block)], sync)
 
     def instrumented() -> float:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ganbench.export.feed import Batch, Point, RunFeed, RunInfo, run_info
+from ganbench.export.feed import Batch, Point, RunFeed, run_info
 from ganbench.export.live import LiveLog
-from ganbench.export.sink import RunWriter, Sink
+from tests.export.fakes import Recording
 
 
 def event(folder: Path, kind: str, at: float, **fields) -> None:
@@ -59,34 +59,6 @@ def test_a_resumed_run_reads_as_one_run_with_the_newer_points(tmp_path: Path) ->
     event(run, "end", time.time(), status="finished", iteration=20)
     summary(run, "finished", time.time())
     assert feed.poll().ended == "finished" and feed.summary()["status"] == "finished"
-
-
-class Recording(Sink):
-    name = "recording"
-
-    def __init__(self, dest: str | None, replace: bool) -> None:
-        super().__init__(dest, replace)
-        self.runs: list[RecordingRun] = []
-
-    def open_run(self, info: RunInfo) -> RunWriter:
-        self.runs.append(RecordingRun(info))
-        return self.runs[-1]
-
-
-class RecordingRun(RunWriter):
-    def __init__(self, info: RunInfo) -> None:
-        self.info, self.points, self.status, self.closed = info, [], "open", False
-
-    def write(self, batch: Batch) -> None:
-        if batch.resumed_at is not None:
-            self.points = [p for p in self.points if p.step <= batch.resumed_at]
-        self.points += batch.points
-
-    def finish(self, figures, status, trace) -> None:
-        self.status = status
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def test_live_logging_of_a_resumed_run_waits_for_its_own_end(tmp_path: Path) -> None:

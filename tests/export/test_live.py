@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
-from ganbench.export.feed import Batch, RunInfo
 from ganbench.export.live import LiveLog
-from ganbench.export.sink import RunWriter, Sink
+from ganbench.export.process import LogProcess
 from ganbench.results import RunStore
 from tests.conftest import tiny_suite
 from tests.export.conftest import invoke
+from tests.export.fakes import Recording
 
 
 def tiny(root: Path, runs: int = 2) -> Path:
@@ -82,37 +84,10 @@ def test_a_tool_that_cannot_write_is_one_warning_per_run_and_training_goes_on(
     assert "training and its files are not affected" in text
 
 
-class Failing(Sink):
-    """A tool that fails on its second write, and one that works."""
-
-    name = "failing"
-
-    def __init__(self, dest: str | None, replace: bool) -> None:
-        super().__init__(dest, replace)
-        self.runs: list[FailingRun] = []
-
-    def open_run(self, info: RunInfo) -> RunWriter:
-        self.runs.append(FailingRun(self.dest == "broken"))
-        return self.runs[-1]
-
-
-class FailingRun(RunWriter):
-    def __init__(self, broken: bool) -> None:
-        self.broken, self.writes, self.finished = broken, 0, None
-
-    def write(self, batch: Batch) -> None:
-        self.writes += 1
-        if self.broken and self.writes > 1:
-            raise OSError(28, "No space left on device")
-
-    def finish(self, figures, status, trace) -> None:
-        self.finished = status
-
-
 def test_live_log_stops_only_the_failing_tool_for_that_run(tmp_path: Path) -> None:
     folders = []
     warnings: list[str] = []
-    broken, fine = Failing("broken", False), Failing("fine", False)
+    broken, fine = Recording("broken", False), Recording("fine", False)
     live = LiveLog([broken, fine], folders, 60.0, warnings.append)
     for name in ("a", "b"):
         folder = tmp_path / name
@@ -130,21 +105,24 @@ def test_live_log_stops_only_the_failing_tool_for_that_run(tmp_path: Path) -> No
     assert len(warnings) == 2 and all("No space left on device" in w for w in warnings)
     assert {w.split()[2] for w in warnings} == {"a", "b"}
     assert [run.writes for run in broken.runs] == [2, 2]  # then off for that run
-    never_ended = [(3, None), (3, None)]  # closed, not finished
-    assert [(run.writes, run.finished) for run in fine.runs] == never_ended
+    never_ended = [(3, "open", True), (3, "open", True)]  # closed, not finished
+    assert [(run.writes, run.status, run.closed) for run in fine.runs] == never_ended
 
 
 def test_the_overhead_selftest_times_the_loop_with_live_logging(tmp_path: Path) -> None:
-    """The logging thread follows the timed run in the same process: the instrumented
-    blocks write events, it writes them to the tool, and its CPU time is reported."""
+    """A logging process follows the timed run, as train-suite's process follows its runs:
+    the instrumented blocks write events, it writes them to the tool, and its CPU time
+    is reported."""
     out = tmp_path / "overhead.json"
     args = ("--suite", str(tiny(tmp_path, runs=1)), "--run", "r0", "--rounds", "2")
     result = invoke("selftest", "overhead", *args, "--log", "tensorboard", "--output", str(out))
     assert result.exit_code == 0, result.output
-    assert "live logging to tensorboard meanwhile" in " ".join(result.output.split())
+    assert "live logging to tensorboard from a process of its own" in " ".join(
+        result.output.split()
+    )
     figures = json.loads(out.read_text())
     assert figures["live_log"] == ["tensorboard"]
-    assert figures["live_log_cpu_s"] >= figures["live_log_once_cpu_s"] > 0  # opened it
+    assert figures["live_log_once_cpu_s"] > 0  # it opened the run in TensorBoard
     # at least the log point closing each of the 2 instrumented blocks: losses, speed ...
     assert figures["live_log_points"] >= 2 * 8
 
@@ -154,3 +132,38 @@ def test_a_place_a_tool_cannot_use_is_refused_before_training(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "mlflow cannot write to bogus://x" in " ".join(result.output.split())
     assert not list((tmp_path / "out").glob("*/events.jsonl"))
+
+
+def test_a_run_started_just_after_the_log_is_followed(tmp_path: Path) -> None:
+    """A file's mtime comes from the kernel's coarse clock, a few ms behind time.time():
+    a run whose start is written at once after the log began is still followed."""
+    sink = Recording(None, False)
+    run = tmp_path / "a-seed0"
+    run.mkdir()
+    events = run / "events.jsonl"
+    live = LiveLog([sink], [run], 60.0, pytest.fail)
+    events.write_text(json.dumps({"event": "start", "time": time.time(), "iteration": 0}) + "\n")
+    old = live.since - 0.004  # as the coarse clock may stamp it
+    os.utime(events, (old, old))
+    live.poll()
+    assert len(sink.runs) == 1
+
+
+def test_the_logging_process_stops_while_paused(tmp_path: Path) -> None:
+    """The overhead self-test's logging process (and any process it started) is stopped
+    during the bare blocks and runs again after; its CPU is counted from the first poll."""
+    run = tmp_path / "a-seed0"
+    run.mkdir()
+    (run / "events.jsonl").write_text("")
+    dest = {"tensorboard": str(tmp_path / "tb")}
+    with LogProcess(["tensorboard"], dest, run, 60.0) as live:
+        start = {"event": "start", "time": time.time(), "iteration": 0}
+        with open(run / "events.jsonl", "a") as f:
+            f.write(json.dumps(start) + "\n")
+        live.poll()
+        child = psutil.Process(live._child.pid)
+        with live.paused():
+            assert child.status() == psutil.STATUS_STOPPED
+        assert child.status() != psutil.STATUS_STOPPED
+    assert live.once_cpu_s > 0  # the run was opened in TensorBoard at the first poll
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
