@@ -9,13 +9,15 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 
 from ganbench.cli.console import console, err_console
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Format(str, Enum):
@@ -75,6 +77,8 @@ def reports_text(fmt: Format, built: list[tuple[Any, Path, dict[str, Path]]]) ->
     if fmt is Format.json:
         documents = [as_document(report, paths) for report, _, paths in built]
         return to_json(documents if len(documents) > 1 else documents[0])
+    import pandas as pd
+
     frames = []
     for report, folder, _ in built:
         frame = report.summary.reset_index()
@@ -92,6 +96,8 @@ def check_text(fmt: Format, result: Any) -> str:
     document = result.as_document()
     if fmt is Format.json:
         return to_json(document)
+    import pandas as pd
+
     return to_csv(pd.DataFrame(document["verdicts"]))
 
 
@@ -101,6 +107,8 @@ def latency_text(fmt: Format, document: dict[str, Any]) -> str:
     if fmt is Format.json:
         return to_json(document)
     if fmt is Format.csv:
+        import pandas as pd
+
         return to_csv(pd.DataFrame(document["rows"]).convert_dtypes())
     from ganbench.cli.render_results import latency_cells
     from ganbench.report.render import markdown_table

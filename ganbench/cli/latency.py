@@ -141,8 +141,7 @@ def latency(
     Per row: warm-up until the call times are steady, then calls timed one at a time
     (p50, p90, p99 each only with enough calls, with a 95% order-statistic interval;
     images/s per call), then one block back to back, synchronised once (blocked img/s)."""
-    from ganbench.latency.settings import LatencySettings, one_choice
-    from ganbench.run.session import resolve_device
+    from ganbench.latency.settings import LatencySettings
 
     settings = LatencySettings.from_options(
         batch_sizes=batch_sizes,
@@ -159,8 +158,7 @@ def latency(
         fold_spectral_norm=not keep_spectral_norm,
     )
     fmt = Format.json if json_ else fmt
-    choice = one_choice("--device", device, ("auto", "cpu", "cuda"))
-    where = resolve_device(choice, "--device")
+    where = _device(device)
     if generator:
         from ganbench.latency.files import generator_options
 
@@ -169,6 +167,16 @@ def latency(
     else:
         source = _named_generator(checkpoint, suite, run, model, set_, fmt)
     _measure(source, settings, where, output, fmt)
+
+
+def _device(device: str) -> Any:
+    """``--device`` checked, then resolved (torch imported only now)."""
+    from ganbench.latency.settings import one_choice
+
+    choice = one_choice("--device", device, ("auto", "cpu", "cuda"))
+    from ganbench.run.session import resolve_device
+
+    return resolve_device(choice, "--device")
 
 
 def _named_generator(checkpoint, suite, run, model, set_, fmt: Format) -> Any:

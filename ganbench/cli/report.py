@@ -55,6 +55,10 @@ def report(
 ) -> None:
     """Aggregate runs across seeds (mean, 95% interval, ratios to the baseline): tables,
     report.md, a self-contained report.html and summary.csv beside the runs."""
+    from ganbench.report.inputs import check_suite_folders
+
+    if folders:
+        check_suite_folders(folders)  # before the imports below (torch, pandas, matplotlib)
     from ganbench.cli.render_results import print_report
     from ganbench.report.build import build_report
     from ganbench.report.choose import report_folders

@@ -127,20 +127,17 @@ def train_suite(
     log: LogOption = None,
 ) -> None:
     """Train every run of a suite; results go to reports/<suite>/<run>/."""
-    from ganbench.config import choose_metrics, load_suite, parse_seeds
-    from ganbench.launchers import choose_launcher
+    from ganbench.config import load_suite, parse_seeds
 
     sets = [*set_, f"order={order}"] if order is not None else set_
     loaded = load_suite(suite, sets, parse_seeds(seeds) if seeds else None, only, keep_budget)
+    from ganbench.config import choose_metrics  # after the suite file was read and checked
+    from ganbench.launchers import choose_launcher
+
     keep = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     loaded = with_log(choose_metrics(loaded, keep, inception_weights), log)
-    options = {
-        "address": address,
-        "cpus_per_run": cpus_per_run,
-        "gpus_per_run": gpus_per_run,
-        "detach": detach or None,
-        "in_process": in_process or None,
-    }
+    options = {"address": address, "cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run,
+               "detach": detach or None, "in_process": in_process or None}  # fmt: skip
     chosen = choose_launcher(loaded.launcher, loaded.source, launcher, nproc_per_node, **options)
     _train_and_record(loaded, chosen, fresh, dry_run, rerun_unsteady, db if record else False)
 
@@ -265,17 +262,20 @@ def profile(
     set_: SetOption = [],  # noqa: B006
 ) -> None:
     """Train one run under torch.profiler: trace.json (Perfetto) and the top operators."""
+    from ganbench.config import load_suite, parse_steps
+
+    window = parse_steps(steps) if steps else None
+    loaded = load_suite(suite, set_)  # the file's mistakes said before torch is imported
     import pandas as pd
 
     from ganbench.cli.render_train import RichObserver, print_plans, print_top_operators
-    from ganbench.config import load_suite, parse_steps, profile_suite
+    from ganbench.config import profile_suite
     from ganbench.launchers.inline import InlineConfig, InlineLauncher
     from ganbench.results import RunStatus
     from ganbench.run.plan import plan_suite
     from ganbench.trackers.profiler import TABLE_FILE, TRACE_FILE
 
-    loaded = load_suite(suite, set_)
-    profiled = profile_suite(loaded, run, parse_steps(steps) if steps else None)
+    profiled = profile_suite(loaded, run, window)
     plans = plan_suite(profiled, fresh=True)
     print_plans(console, profiled, plans)
     with RichObserver(console) as observer:

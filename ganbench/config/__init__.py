@@ -1,51 +1,20 @@
 """Suite files: the schema (typed sections), expansion (merge, matrix, ``--set``, run
-selection), suites derived for one command, and readable error messages."""
+selection), suites derived for one command, and readable error messages.
 
-from ganbench.config.derive import choose_log, choose_metrics, parse_steps, profile_suite
-from ganbench.config.expand import (
-    choose_run,
-    expand_runs,
-    find_suite,
-    load_suite,
-    parse_overrides,
-    parse_seeds,
-    select_runs,
-)
-from ganbench.config.schema import (
-    REGISTRIES,
-    BudgetConfig,
-    CheckpointConfig,
-    DatasetUnion,
-    EvaluationConfig,
-    MeasureConfig,
-    ModelUnion,
-    ProfileConfig,
-    RunConfig,
-    Suite,
-    SuiteFile,
-)
+The names below are imported on first use (PEP 562): the schema needs every registry,
+and so torch, while ``load_suite`` (``config.source``) finds and reads the file and
+parses ``--set`` before it imports the schema, so that a mistake in the file's name,
+its YAML or an override is said before torch is imported."""
 
-__all__ = [
-    "choose_log",
-    "REGISTRIES",
-    "BudgetConfig",
-    "CheckpointConfig",
-    "DatasetUnion",
-    "EvaluationConfig",
-    "MeasureConfig",
-    "ModelUnion",
-    "ProfileConfig",
-    "RunConfig",
-    "Suite",
-    "SuiteFile",
-    "choose_metrics",
-    "choose_run",
-    "expand_runs",
-    "find_suite",
-    "load_suite",
-    "parse_overrides",
-    "parse_seeds",
-    "parse_steps",
-    "profile_suite",
-    "select_runs",
-]
+from ganbench.lazy import lazy_names
+
+_WHERE = {
+    "derive": ("choose_log", "choose_metrics", "profile_suite"),
+    "expand": ("choose_run", "expand_runs", "select_runs"),
+    "source": ("find_suite", "load_suite", "parse_overrides", "parse_seeds", "parse_steps"),
+    "schema": ("REGISTRIES", "BudgetConfig", "CheckpointConfig", "DatasetUnion",
+               "EvaluationConfig", "MeasureConfig", "ModelUnion", "ProfileConfig", "RunConfig",
+               "Suite", "SuiteFile"),
+}  # fmt: skip
+__all__ = sorted(name for names in _WHERE.values() for name in names)
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())

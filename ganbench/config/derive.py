@@ -61,17 +61,6 @@ def _keeps_growth_metric(run: RunConfig, kept: set[str]) -> None:
         )
 
 
-def parse_steps(text: str) -> tuple[int, int, int]:
-    """``wait,warmup,active`` as three integers (active at least 1)."""
-    try:
-        parts = [int(p) for p in text.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) != 3 or min(parts) < 0 or parts[2] < 1:
-        raise UserError(f"--steps {text}: expected wait,warmup,active with active >= 1, e.g. 5,2,5")
-    return parts[0], parts[1], parts[2]
-
-
 def profile_suite(suite: Suite, pattern: str, steps: tuple[int, int, int] | None) -> Suite:
     """A one-run suite that trains the chosen run from scratch for exactly the profiler's
     window (wait + warmup + active iterations), periodic evaluation and checkpoints off,

@@ -1,7 +1,7 @@
-"""From a suite file to its runs: read the YAML, merge (defaults <- run entry <- matrix
-values <- ``--set``) into plain mappings, expand the matrix, validate every run in one
-pass, and select runs by name. Nothing here touches the disk beyond reading the suite
-file, nor any device.
+"""From a suite file's mapping to its runs (``config.source`` read the file): merge
+(defaults <- run entry <- matrix values <- ``--set``) into plain mappings, expand the
+matrix, validate every run in one pass, and select runs by name. Nothing here touches
+the disk or any device.
 """
 
 from __future__ import annotations
@@ -14,61 +14,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from ganbench.config.bounds import check_bounds, check_file_size, clip
-from ganbench.config.builtin import find_suite, not_found
 from ganbench.config.messages import describe
 from ganbench.config.order import order_runs
 from ganbench.config.schema import NAMED_SECTIONS, RunConfig, Suite, SuiteFile
 from ganbench.errors import UserError
 
 
-def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
-    """``a.b=value`` pairs; values are YAML (``0.5``, ``true``, ``[1,2]``, ``{}``): a list or
-    mapping replaces what the suite has there."""
-    parsed = []
-    for item in items:
-        path, sep, raw = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*|\.\d+)*", path):
-            raise UserError(f"--set {clip(item)}: expected path=value, e.g. budget.iterations=2000")
-        where = f"--set {clip(item)}"
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as err:
-            raise UserError(f"{where}: value is not valid YAML ({err.problem})") from None
-        except ValueError as err:  # e.g. an integer beyond Python's digit limit
-            raise UserError(f"{where}: {err}") from None
-        except RecursionError:
-            raise UserError(f"{where}: value nested too deeply") from None
-        check_bounds(value, where)
-        parsed.append((path, value))
-    return parsed
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"--seeds {text}: expected non-negative integers, e.g. 0,1,2") from None
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise UserError(f"--seeds {text}: expected distinct non-negative integers, e.g. 0,1,2")
-    return seeds
-
-
-def load_suite(
+def build_suite(
     path: Path,
-    overrides: Sequence[str] = (),
+    raw: dict[str, Any],
+    overrides: list[tuple[str, Any]],
     seeds: Sequence[int] | None = None,
     only: Sequence[str] = (),
     keep_budget: bool = False,
 ) -> Suite:
-    """Read, merge, expand and validate a suite file; raise UserError on any problem.
-    A ``--set budget.X=`` override replaces the runs' budget unless ``keep_budget``."""
-    path = find_suite(path)
-    raw = _read_yaml(path)
-    suite_sets, run_sets = _split_overrides(parse_overrides(overrides))
+    """Merge, expand and validate a suite file's mapping (``config.source.load_suite``
+    read it and parsed ``overrides``); raise UserError on any problem. A ``--set
+    budget.X=`` override replaces the runs' budget unless ``keep_budget``."""
+    suite_sets, run_sets = _split_overrides(overrides)
     for key, value in suite_sets:
         raw = _set_path(raw, key, value, replace=True)
     try:
@@ -94,29 +59,6 @@ def load_suite(
         launcher=suite_file.launcher,
         log=suite_file.log,
     )
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(not_found(path))
-    check_file_size(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file (expected UTF-8 YAML)") from None
-    except ValueError as err:  # e.g. an integer beyond Python's digit limit
-        raise UserError(f"{path}: {err}") from None
-    except RecursionError:
-        raise UserError(f"{path}: nested too deeply to be a suite") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise UserError(f"{path}: {where}invalid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping with name, defaults, runs and/or matrix")
-    check_bounds(data, str(path))
-    return data
 
 
 def _split_overrides(pairs: list[tuple[str, Any]]):

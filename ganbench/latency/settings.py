@@ -1,7 +1,7 @@
 """What `ganbench latency` measures and how: every precision x compile mode x batch size,
 warm-up (a minimum count and time, then until steady, capped), repeats or a minimum time
 (capped). Precisions and compile modes use the levers'
-vocabulary (``levers.precision``, ``levers.compile``); ``fp16``/``bf16`` are aliases."""
+vocabulary (``levers.names``); ``fp16``/``bf16`` are aliases."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench.errors import UserError
-from ganbench.levers.compile import GENERATION_COMPILE_MODES
-from ganbench.levers.precision import ALIASES, PRECISIONS
+from ganbench.levers.names import ALIASES, GENERATION_COMPILE_MODES, PRECISIONS
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,14 @@ run's device is skipped, and the summary says which and why (``levers_skipped``)
 
 The backend flags are process-wide: ``applied_levers`` sets them for one run and puts
 the previous values back afterwards, so runs of a suite never inherit each other's.
+
+The names of the precisions and compile modes (``names.py``) import nothing heavy, so the
+command line checks them before torch is imported; the package's names below are
+imported on first use.
 """
 
-from ganbench.levers.settings import AppliedLevers, LeversConfig, applied_levers
+from ganbench.lazy import lazy_names
 
+_WHERE = {"settings": ("AppliedLevers", "LeversConfig", "applied_levers")}
 __all__ = ["AppliedLevers", "LeversConfig", "applied_levers"]
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())

@@ -10,20 +10,20 @@ eager from then on; both are reported in ``levers_skipped["compile"]``.
 from __future__ import annotations
 
 import importlib
-import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
-CompileMode = Literal[
-    "off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
-]
-COMPILE_MODES: tuple[str, ...] = typing.get_args(CompileMode)
-CUDA_GRAPHS = "cuda-graphs"  # generation only: eager kernels captured once per batch size
-GENERATION_COMPILE_MODES = (*COMPILE_MODES, CUDA_GRAPHS)
+from ganbench.levers.names import (  # noqa: F401  (the levers' vocabulary, here too)
+    COMPILE_MODES,
+    CUDA_GRAPHS,
+    GENERATION_COMPILE_MODES,
+    CompileMode,
+)
+
 RECOMPILE_LIMIT = 64  # graphs per network and run (dynamo's default is 8)
 
 

@@ -10,21 +10,18 @@ weights cast to it (inference keeps no fp32 master copy).
 
 from __future__ import annotations
 
-import typing
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from ganbench.errors import UserError
+from ganbench.levers.names import ALIASES, PRECISIONS, Precision  # noqa: F401
 
-Precision = Literal["fp32", "amp-fp16", "amp-bf16"]
-PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 DTYPES: dict[str, torch.dtype] = {
     "fp32": torch.float32,
     "amp-fp16": torch.float16,
     "amp-bf16": torch.bfloat16,
 }
-ALIASES = {"fp16": "amp-fp16", "bf16": "amp-bf16"}
 
 
 def canonical_precision(name: str, option: str = "precision") -> str:

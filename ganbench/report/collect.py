@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import UserError
+from ganbench.report.inputs import check_suite_folders
 from ganbench.results import RunStore, Unreadable, flatten, read_events, read_suite_meta
 from ganbench.results.summary import in_todays_terms, quality_direction
 
@@ -66,16 +67,10 @@ class SuiteRuns:
 def load_suites(folders: list[Path]) -> SuiteRuns:
     """Runs of one or several suite folders; with several, configurations are prefixed
     with the folder's name (``quick/srfb``) so they never merge by accident."""
-    if not folders:
-        raise UserError("report: give at least one suite folder, e.g. reports/quick")
+    check_suite_folders(folders)
     rows, curves, growth, noise = [], [], [], []
     prefix = len(folders) > 1
-    names = [f.name for f in folders]
-    if prefix and len(set(names)) != len(names):
-        raise UserError(f"report: suite folders share a name: {', '.join(map(str, folders))}")
     for folder in folders:
-        if not folder.is_dir():
-            raise UserError(f"{folder}: no such suite folder (train it: ganbench train-suite)")
         stores = [RunStore(p) for p in _in_suite_order(folder)]
         if not stores:
             raise UserError(f"{folder}: no run folders in it (each has a config.yaml)")
