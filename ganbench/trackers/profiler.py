@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -79,6 +81,8 @@ class RunProfiler:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self.cfg.profile_memory:
+            absorb_unknown_size_warning()
         self._profile.start()
         self.running = True
 
@@ -214,3 +218,31 @@ class ProfilerTracker(Tracker):
         self.profile = state.get("profile")
         if self._resumed_late and self.profile is None:
             self.profile = {"complete": False, "reason": "resumed after the profile window"}
+
+
+UNKNOWN_SIZE = "Memory block of unknown size was allocated before the profiling started"
+
+
+def absorb_unknown_size_warning() -> None:
+    """torch warns once a process, from C++ on stderr, when a memory profile sees a block
+    freed that was allocated before it started: every step frees the previous one's
+    tensors, and the table's "MiB net" note says what that means. The warning is drawn
+    here, out of sight: a tiny profile frees a tensor made before it, with file descriptor
+    2 on a temporary file for those milliseconds; anything else written there meanwhile
+    is passed on."""
+    with tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            block = torch.empty(256)
+            with torch.profiler.profile(activities=[ProfilerActivity.CPU], profile_memory=True):
+                del block
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+    rest = "".join(line for line in lines if UNKNOWN_SIZE not in line)
+    if rest:
+        sys.stderr.write(rest)
