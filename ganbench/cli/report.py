@@ -57,7 +57,7 @@ def report(
     report.md, a self-contained report.html and summary.csv beside the runs."""
     from ganbench.report.inputs import check_suite_folders
 
-    if folders:
+    if folders and not all_:
         check_suite_folders(folders)  # before the imports below (torch, pandas, matplotlib)
     from ganbench.cli.render_results import print_report
     from ganbench.report.build import build_report

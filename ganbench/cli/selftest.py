@@ -77,24 +77,30 @@ def _log_cost(tools: list[str], opened: list, instrumented_s: float) -> dict:
     """The logging processes' CPU time while the blocks were timed (writing, the tools'
     threads and services; opening and finishing the run in each tool is once a run),
     against the instrumented blocks' time, printed: on cores the training keeps busy, the
-    most the logging can slow it."""
+    most the logging can take from it. A logging that failed is said, with no figures."""
     if not tools:
         return {}
-    cpu_s = sum(live.cpu_s for live in opened)
-    open_s = sum(live.once_cpu_s for live in opened)
-    points = sum(live.points for live in opened)
-    share = cpu_s / instrumented_s * 100 if instrumented_s > 0 else 0.0
+    (live,) = opened
+    if live.failed or live.cpu_s is None:
+        console.print(
+            f"live logging to {', '.join(tools)} stopped early ({live.failed or 'no poll'}); "
+            "the timing above stands, without its figures",
+            highlight=False,
+        )
+        return {"live_log": tools, "live_log_failed": live.failed or "no poll"}
+    share = live.cpu_s / instrumented_s * 100 if instrumented_s > 0 else 0.0
     console.print(
         f"live logging to {', '.join(tools)} from a process of its own, as train-suite "
-        f"does, running with the instrumented blocks only (paused during the bare ones: the "
-        f"ratio above includes it); {points} points written; its processes' CPU while "
-        f"timed {cpu_s:.3f} s = {share:.2f} % of the instrumented blocks' "
-        f"{instrumented_s:.1f} s, the most it can take from training; opening and finishing "
-        f"the run in the tools {open_s:.3f} s (once a run)",
+        f"does, stopped during the bare blocks (the ratio above includes it); "
+        f"{live.points} points written; its processes' CPU while timed {live.cpu_s:.3f} s "
+        f"= {share:.2f} % of the instrumented blocks' {instrumented_s:.1f} s, the most it "
+        f"can take from training (an upper bound: polls due while it was stopped run when it "
+        f"resumes, and the warm-up is counted); opening and finishing the run in the tools "
+        f"{live.once_cpu_s:.3f} s (once a run)",
         highlight=False,
     )
-    return {"live_log": tools, "live_log_cpu_s": cpu_s, "live_log_once_cpu_s": open_s,
-            "live_log_cpu_pct": share, "live_log_points": points}  # fmt: skip
+    return {"live_log": tools, "live_log_cpu_s": live.cpu_s, "live_log_cpu_pct": share,
+            "live_log_once_cpu_s": live.once_cpu_s, "live_log_points": live.points}  # fmt: skip
 
 
 def _live_log(tools: list[str], every_s: float, workdir: Path):

@@ -224,12 +224,13 @@ UNKNOWN_SIZE = "Memory block of unknown size was allocated before the profiling 
 
 
 def absorb_unknown_size_warning() -> None:
-    """torch warns once a process, from C++ on stderr, when a memory profile sees a block
-    freed that was allocated before it started: every step frees the previous one's
-    tensors, and the table's "MiB net" note says what that means. The warning is drawn
-    here, out of sight: a tiny profile frees a tensor made before it, with file descriptor
-    2 on a temporary file for those milliseconds; anything else written there meanwhile
-    is passed on."""
+    """torch warns, from C++ on stderr, when a memory profile sees a block freed that was
+    allocated before it started (the first such free of a process, then every 1000th):
+    every step frees the previous one's tensors, and the table's "MiB net" note says what
+    that means. The first warning is drawn here, out of sight: a tiny profile frees a
+    tensor made before it, with file descriptor 2 on a temporary file for those
+    milliseconds; anything else written there meanwhile is passed on. (A window that
+    frees 1000 such blocks shows it again.)"""
     with tempfile.TemporaryFile() as caught:
         sys.stderr.flush()
         saved = os.dup(2)

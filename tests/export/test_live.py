@@ -149,21 +149,58 @@ def test_a_run_started_just_after_the_log_is_followed(tmp_path: Path) -> None:
     assert len(sink.runs) == 1
 
 
+def _started_run(root: Path) -> Path:
+    run = root / "a-seed0"
+    run.mkdir()
+    (run / "events.jsonl").write_text("")
+    return run
+
+
+def _start(run: Path) -> None:
+    with open(run / "events.jsonl", "a") as f:
+        f.write(json.dumps({"event": "start", "time": time.time(), "iteration": 0}) + "\n")
+
+
+def _status_becomes(proc: psutil.Process, stopped: bool) -> bool:
+    """Whether ``proc`` is (not) stopped within 5 s (a signal is delivered when the
+    kernel schedules it)."""
+    for _ in range(100):
+        if (proc.status() == psutil.STATUS_STOPPED) == stopped:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_the_logging_process_stops_while_paused(tmp_path: Path) -> None:
     """The overhead self-test's logging process (and any process it started) is stopped
     during the bare blocks and runs again after; its CPU is counted from the first poll."""
-    run = tmp_path / "a-seed0"
-    run.mkdir()
-    (run / "events.jsonl").write_text("")
+    run = _started_run(tmp_path)
     dest = {"tensorboard": str(tmp_path / "tb")}
     with LogProcess(["tensorboard"], dest, run, 60.0) as live:
-        start = {"event": "start", "time": time.time(), "iteration": 0}
-        with open(run / "events.jsonl", "a") as f:
-            f.write(json.dumps(start) + "\n")
+        _start(run)
         live.poll()
         child = psutil.Process(live._child.pid)
         with live.paused():
-            assert child.status() == psutil.STATUS_STOPPED
-        assert child.status() != psutil.STATUS_STOPPED
+            assert _status_becomes(child, stopped=True)
+        assert _status_becomes(child, stopped=False)
+    assert live.failed is None and live.cpu_s is not None
     assert live.once_cpu_s > 0  # the run was opened in TensorBoard at the first poll
     assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_a_failed_timing_or_logging_leaves_no_logging_process(tmp_path: Path) -> None:
+    """A timing that fails while the logging is stopped ends every logging process
+    (none left stopped); a logging process that dies is a failure said, not raised."""
+    run = _started_run(tmp_path)
+    dest = {"tensorboard": str(tmp_path / "tb")}
+    with pytest.raises(RuntimeError, match="the timing failed"):
+        with LogProcess(["tensorboard"], dest, run, 60.0) as live:
+            child = psutil.Process(live._child.pid)
+            with live.paused():
+                raise RuntimeError("the timing failed")
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    with LogProcess(["tensorboard"], dest, run, 60.0) as live:
+        _start(run)
+        live.poll()
+        psutil.Process(live._child.pid).kill()
+    assert "exit code -9" in live.failed and live.points is None

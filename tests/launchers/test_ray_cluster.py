@@ -32,7 +32,7 @@ def test_a_lost_node_s_run_resumes_on_the_other_node(write_suite, tmp_path) -> N
     try:
         # Long enough that the node dies mid-run, not after (a task retried after its run
         # ended returns the finished run as it is: no resume).
-        path = write_suite(busy_suite(iterations=3000, seeds=2, checkpoint_every=50))
+        path = write_suite(busy_suite(iterations=1000, seeds=2, checkpoint_every=50))
         loaded = load_suite(path)
         result: list = []
         driver = threading.Thread(
