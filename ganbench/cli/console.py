@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from typing import Any
 
 from rich import box
@@ -22,58 +24,97 @@ err_console = Console(stderr=True, width=_width(stderr=True))
 
 
 BLOCKS_BELOW = 60  # columns: narrower than this, a block per row instead of a table
-HEADER_FOLD = 8  # a header word longer than this may fold onto a second line
+HEADER_FOLD = 12  # a header word longer than this may fold onto a second line
 
 
 def show(out: Console, table: Table) -> None:
-    """Print ``table`` so that it reads at ``out``'s width: whole when it fits; else with
-    its headers wrapped (cells keep their width, so no number is split); else its columns
-    over several tables, each starting with the first (run ids); below ``BLOCKS_BELOW``
-    columns, one block per row."""
-    natural = out.measure(table, options=out.options.update_width(10_000)).maximum
-    if natural <= out.width:
+    """Print ``table`` so that it reads at ``out``'s width: whole when it fits; else
+    without its columns that hold no value (said below it), its headers folded (no
+    number is ever split), and its columns over as few tables as fit, each starting with
+    the first (run ids); below ``BLOCKS_BELOW`` columns, one block per row."""
+    wide = out.options.update_width(10_000)  # unclamped: measuring at out's width caps it
+    if out.measure(table, options=wide).maximum <= out.width:
         out.print(table)
-    elif out.width < BLOCKS_BELOW:
-        _blocks(out, table)
+        return
+    empty = [i for i, column in enumerate(table.columns) if i > 0 and not _values(column)]
+    kept = [i for i in range(len(table.columns)) if i not in empty]
+    if out.width < BLOCKS_BELOW:
+        _blocks(out, _subtable(table, kept))
     else:
-        for part in _parts(out, table):
+        for part in _parts(out, table, kept):
             out.print(part)
+    if empty:
+        names = ", ".join(str(table.columns[i].header) for i in empty)
+        out.print(f"(no values, left out: {names})", highlight=False)
 
 
-def _parts(out: Console, table: Table) -> list[Table]:
-    """The table's columns in as few tables as fit ``out``'s width unwrapped, the first
-    column in each (a column too wide alone is wrapped, its numbers kept whole)."""
-    first, *rest = range(len(table.columns))
+def _values(column: Any) -> bool:
+    return any(str(cell).strip() not in ("", "-") for cell in column._cells)
+
+
+def _parts(out: Console, table: Table, columns: list[int]) -> list[Table]:
+    """``columns`` over as few tables as fit ``out``'s width, the first column in each:
+    packed with no cell wrapped; or, when that leaves one column a table (sentences
+    such as "1.98x [0.00, 15.1] no clear difference"), with sentences wrapped (numbers
+    whole) if that takes fewer tables. Long headers fold either way."""
+    whole = _packed(out, table, columns, True)
+    words = _packed(out, table, columns, False) if len(whole) == len(columns) - 1 else whole
+    cells_whole = len(whole) <= len(words)
+    return [
+        _subtable(table, part, more=i > 0, whole=cells_whole and _fits(out, table, part, True))
+        for i, part in enumerate(whole if cells_whole else words)
+    ]
+
+
+def _packed(out: Console, table: Table, columns: list[int], whole: bool) -> list[list[int]]:
+    first, *rest = columns
     parts: list[list[int]] = [[first]]
     for index in rest:
-        if len(parts[-1]) > 1 and _natural(out, table, [*parts[-1], index]) > out.width:
+        if len(parts[-1]) > 1 and not _fits(out, table, [*parts[-1], index], whole):
             parts.append([first])
         parts[-1].append(index)
-    return [_subtable(table, columns, more=i > 0) for i, columns in enumerate(parts)]
+    return parts
 
 
-def _natural(out: Console, table: Table, columns: list[int]) -> int:
-    """The width these columns take unwrapped (a part that fits it needs no squeezing)."""
-    wide = out.options.update_width(10_000)  # unclamped: measuring at out's width caps it
-    return out.measure(_subtable(table, columns), options=wide).maximum
+def _fits(out: Console, table: Table, columns: list[int], whole: bool) -> bool:
+    """Whether these columns, laid out at ``out``'s width (headers folded; ``whole``: no
+    cell wrapped, else sentences wrapped), keep every word of every cell whole: rendered
+    and read back, since rich squeezes columns below their least width when it must."""
+    part = _subtable(table, columns, whole=whole)
+    probe = Console(width=out.width, file=io.StringIO(), color_system=None)
+    with probe.capture() as captured:
+        probe.print(part)
+    shown = set(captured.get().split())
+    cells = (str(cell) for i in columns for cell in table.columns[i]._cells)
+    return all(word in shown for cell in cells for word in cell.split())
 
 
-def _subtable(table: Table, columns: list[int], more: bool = False) -> Table:
+def _subtable(table: Table, columns: list[int], more: bool = False, whole: bool = False) -> Table:
     """These columns of ``table``, each at least as wide as its widest word (sentences
-    wrap, numbers do not) and its header's (folded past ``HEADER_FOLD`` characters)."""
-    title = f"{table.title} (continued)" if more and table.title else table.title
-    part = Table(title=title, box=table.box, pad_edge=table.pad_edge, title_justify="left")
+    wrap, numbers do not; ``whole``: as its widest cell, so no cell wraps) and its
+    header's (folded past ``HEADER_FOLD`` characters). A part after the first is titled
+    by the title's first words and "(continued)", on one line."""
+    title = table.title
+    if more and title:
+        title = CONTINUED.split(str(title))[0] + " (continued)"
+    part = Table(title=title, box=table.box, pad_edge=table.pad_edge, title_justify="left",
+                 min_width=len(title) if more and title else None)  # fmt: skip
     for index in columns:
         column = table.columns[index]
-        words = [word for cell in column._cells for word in str(cell).split()]
+        cells = [str(cell) for cell in column._cells]
+        words = [word for cell in cells for word in cell.split()]
+        widest = max((len(cell) for cell in cells), default=1) if whole else 0
         header = max((len(word) for word in str(column.header).split()), default=1)
         part.add_column(
             column.header, justify=column.justify, no_wrap=column.no_wrap, overflow="fold",
-            min_width=max(min(header, HEADER_FOLD), *(len(word) for word in words)),
+            min_width=max(min(header, HEADER_FOLD), widest, *(len(word) for word in words)),
         )  # fmt: skip
     for row in range(table.row_count):
         part.add_row(*(table.columns[i]._cells[row] for i in columns))
     return part
+
+
+CONTINUED = re.compile(r":| \(| \\?\[|;")  # where a title's first words end ([ escaped or not)
 
 
 def _blocks(out: Console, table: Table) -> None:
