@@ -94,8 +94,8 @@ def _log_cost(tools: list[str], opened: list, instrumented_s: float) -> dict:
         f"does, stopped during the bare blocks (the ratio above includes it); "
         f"{live.points} points written; its processes' CPU while timed {live.cpu_s:.3f} s "
         f"= {share:.2f} % of the instrumented blocks' {instrumented_s:.1f} s, the most it "
-        f"can take from training (an upper bound: polls due while it was stopped run when it "
-        f"resumes, and the warm-up is counted); opening and finishing the run in the tools "
+        f"can take from training (the warm-up's logging counted too); opening and finishing "
+        f"the run in the tools "
         f"{live.once_cpu_s:.3f} s (once a run)",
         highlight=False,
     )

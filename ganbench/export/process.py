@@ -24,6 +24,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,6 +192,35 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+TICK_S = 0.1
+
+
+@contextlib.contextmanager
+def _paced(live: Any, every_s: float) -> Iterator[None]:
+    """``live`` polled after every ``every_s`` seconds this process ran: counted in ticks,
+    a stop (SIGSTOP, while the bare blocks are timed) adds one tick at most, so the
+    instrumented blocks see a poll as often as a run in train-suite does, not the polls
+    due while the logging was stopped as well."""
+    stop = threading.Event()
+
+    def pace() -> None:
+        running, last = 0.0, time.monotonic()
+        while not stop.wait(TICK_S):
+            now = time.monotonic()
+            running, last = running + min(now - last, 2 * TICK_S), now
+            if running >= every_s:
+                running = 0.0
+                live.poll()
+
+    thread = threading.Thread(target=pace, name="ganbench-log-pace", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(JOIN_S)  # a poll a tool holds up: the last poll still follows
+
+
 def main(argv: list[str]) -> int:
     """FOLDER TOOLS DEST_JSON EVERY_S ANSWER_FD: log FOLDER live until standard input ends,
     answering on ANSWER_FD (what the tools print goes to stderr)."""
@@ -206,8 +236,9 @@ def main(argv: list[str]) -> int:
     except UserError as err:
         print(err, file=sys.stderr)
         return 2
-    live = LiveLog(sinks, [folder], float(every_s), lambda text: print(text, file=sys.stderr))
-    with live:
+    # Its own polling paced by running time (below), not by the clock.
+    live = LiveLog(sinks, [folder], 1e9, lambda text: print(text, file=sys.stderr))
+    with live, _paced(live, float(every_s)):
         print("ready", file=answers, flush=True)
         for line in sys.stdin:
             if line.strip() == "poll":
