@@ -204,3 +204,22 @@ def test_a_failed_timing_or_logging_leaves_no_logging_process(tmp_path: Path) ->
         live.poll()
         psutil.Process(live._child.pid).kill()
     assert "exit code -9" in live.failed and live.points is None
+
+
+def test_the_logging_process_polls_by_its_running_time(monkeypatch) -> None:
+    """A stop (the bare blocks) adds one tick at most to the time between polls: with the
+    clock jumping 100 s between ticks (0.1 s each), a tick counts 0.2 s at most, so a
+    poll every 1 s of running time comes every 5 ticks, not at every tick."""
+    import ganbench.export.process as process
+
+    class Live:
+        polls = 0
+
+        def poll(self) -> None:
+            self.polls += 1
+
+    live, clock = Live(), iter(range(0, 10**6, 100))
+    monkeypatch.setattr(process.time, "monotonic", lambda: float(next(clock)))
+    with process._paced(live, 1.0):
+        time.sleep(2.5)  # about 25 ticks of 0.1 s
+    assert 2 <= live.polls <= 8, live.polls  # without the cap: about 25
