@@ -45,7 +45,7 @@ def show(out: Console, table: Table) -> None:
             out.print(part)
     if empty:
         names = ", ".join(str(table.columns[i].header) for i in empty)
-        out.print(f"(no values, left out: {names})", highlight=False)
+        out.print(f"(no values, left out: {names})\n", highlight=False)
 
 
 def _values(column: Any) -> bool:
